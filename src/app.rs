@@ -1,0 +1,252 @@
+//! Application state, router assembly, and the server's life: build, then run.
+
+use std::{net::SocketAddr, sync::Arc, time::Instant};
+
+use axum::{
+    extract::{DefaultBodyLimit, MatchedPath, Request, State},
+    http::{header, StatusCode},
+    middleware::{self, Next},
+    response::{Html, IntoResponse, Response},
+    routing::get,
+    Router,
+};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tokio::net::TcpListener;
+use tower_http::{
+    catch_panic::CatchPanicLayer,
+    limit::RequestBodyLimitLayer,
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    trace::TraceLayer,
+};
+
+use crate::{
+    clock::Clock,
+    config::Config,
+    domain::Language,
+    http::{csrf::CsrfKey, headers, templates, HttpError},
+    keys::{KeyRing, MasterKey, SecretHasher},
+    passwords::Passwords,
+    realm::Realms,
+    storage::{Db, Ephemeral},
+};
+
+/// Everything a handler may need, cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub realms: Realms,
+    pub db: Db,
+    pub ephemeral: Ephemeral,
+    pub keys: KeyRing,
+    pub secret_hasher: SecretHasher,
+    pub passwords: Passwords,
+    pub csrf: CsrfKey,
+    pub clock: Clock,
+    pub metrics: PrometheusHandle,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Realm(#[from] crate::realm::RealmFileError),
+    #[error(transparent)]
+    Store(#[from] crate::storage::StoreError),
+    #[error(transparent)]
+    Key(#[from] crate::keys::KeyError),
+    #[error(transparent)]
+    Ring(#[from] crate::keys::RingError),
+    #[error(transparent)]
+    Password(#[from] crate::passwords::PasswordError),
+    #[error("cannot listen on {0}: {1}")]
+    Bind(SocketAddr, std::io::Error),
+}
+
+fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: std::sync::OnceLock<PrometheusHandle> = std::sync::OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            // Several apps in one test process share the first recorder.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+impl AppState {
+    /// Opens storage, applies migrations, loads realms and keys: what every command needs.
+    pub async fn open(config: Config, clock: Clock) -> Result<AppState, StartError> {
+        let realms = Realms::load_dir(&config.realm_dir)?;
+        let master = MasterKey::load(&config.master_key)?;
+        let db = Db::connect(&config.database_url).await?;
+        db.migrate().await?;
+        let ephemeral = match &config.redis_url {
+            Some(url) => Ephemeral::redis(url, &config.redis_prefix).await?,
+            None => Ephemeral::memory(),
+        };
+        let keys = KeyRing::new(db.clone(), master.clone(), clock.clone());
+        for realm in realms.iter() {
+            keys.ensure(realm).await?;
+        }
+        Ok(AppState {
+            passwords: Passwords::new(&config.password_hashing)?,
+            secret_hasher: SecretHasher::new(&master),
+            csrf: CsrfKey::new(master.derive("csrf")),
+            config: Arc::new(config),
+            realms,
+            db,
+            ephemeral,
+            keys,
+            clock,
+            metrics: metrics_handle(),
+        })
+    }
+
+    /// The language of pages that belong to no realm.
+    pub fn default_language(&self) -> Language {
+        self.realms
+            .iter()
+            .next()
+            .map_or(Language::Fr, |r| r.default_language)
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let max_body = state.config.max_body_bytes;
+    let mut router = Router::new()
+        .merge(crate::protocol::router())
+        .merge(crate::flows::router())
+        .route("/", get(index))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(metrics))
+        .route("/static/connect.css", get(stylesheet))
+        .fallback(not_found);
+    for layer in headers::layers() {
+        router = router.layer(layer);
+    }
+    router
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(RequestBodyLimitLayer::new(max_body))
+        .layer(middleware::from_fn(count_requests))
+        .layer(CatchPanicLayer::new())
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default();
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(state)
+}
+
+/// A bound server, ready to run.
+pub struct App {
+    pub state: AppState,
+    listener: TcpListener,
+}
+
+impl App {
+    pub async fn build(config: Config, clock: Clock) -> Result<App, StartError> {
+        let bind = config.bind;
+        let state = AppState::open(config, clock).await?;
+        let listener = TcpListener::bind(bind)
+            .await
+            .map_err(|e| StartError::Bind(bind, e))?;
+        Ok(App { state, listener })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| self.state.config.bind)
+    }
+
+    /// Serves until the future resolves (Ctrl-C for the binary), then drains.
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let app = router(self.state.clone());
+        axum::serve(self.listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        self.state.db.close().await;
+        Ok(())
+    }
+}
+
+async fn count_requests(req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |p| p.as_str())
+        .to_owned();
+    let method = req.method().to_string();
+    let start = Instant::now();
+    let res = next.run(req).await;
+    let status = res.status().as_u16().to_string();
+    metrics::counter!("connect_http_requests_total", "route" => route.clone(), "method" => method, "status" => status).increment(1);
+    metrics::histogram!("connect_http_request_seconds", "route" => route)
+        .record(start.elapsed().as_secs_f64());
+    res
+}
+
+async fn ready(State(state): State<AppState>) -> Response {
+    let db = state.db.ping().await;
+    let eph = state.ephemeral.ping().await;
+    match (db, eph) {
+        (Ok(()), Ok(())) => "ready".into_response(),
+        (db, eph) => {
+            if let Err(e) = &db {
+                tracing::warn!(error = %e, "database not reachable");
+            }
+            if let Err(e) = &eph {
+                tracing::warn!(error = %e, "ephemeral store not reachable");
+            }
+            (StatusCode::SERVICE_UNAVAILABLE, "not ready").into_response()
+        }
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../static/connect.css"),
+    )
+        .into_response()
+}
+
+async fn index(State(state): State<AppState>) -> Result<Response, HttpError> {
+    let lang = state.default_language();
+    let realms: Vec<_> = state
+        .realms
+        .iter()
+        .map(|r| minijinja::context! { id => r.id.as_str(), name => r.display_name, issuer => state.config.issuer(&r.id) })
+        .collect();
+    let html = templates::render(
+        "index.html",
+        minijinja::context! { lang => lang.code(), realms => realms },
+    )
+    .map_err(HttpError::internal(lang))?;
+    Ok(Html(html).into_response())
+}
+
+async fn not_found(State(state): State<AppState>) -> HttpError {
+    HttpError::page(
+        StatusCode::NOT_FOUND,
+        state.default_language(),
+        "error-not-found",
+    )
+}

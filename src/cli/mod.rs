@@ -1,0 +1,76 @@
+//! The `connect` command line: `dev` (the default), `serve`, `migrate`, `admin`.
+
+mod admin;
+mod serve;
+
+use std::{path::PathBuf, process::ExitCode};
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+
+#[derive(Parser)]
+#[command(
+    name = "connect",
+    version,
+    about = "OpenID Connect identity provider for the insured persons of Swiss compensation funds"
+)]
+struct Cli {
+    /// Settings file (TOML); without it, ./connect.toml is read when present.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The IdP with embedded defaults and demo data (the default command).
+    Dev,
+    /// The IdP alone, from configuration.
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Support and operator commands.
+    #[command(subcommand)]
+    Admin(admin::AdminCommand),
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let mut config = match Config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("connect: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("connect: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command.unwrap_or(Command::Dev) {
+            Command::Dev => {
+                config.dev = true;
+                serve::run(config).await
+            }
+            Command::Serve => serve::run(config).await,
+            Command::Migrate => serve::migrate(config).await,
+            Command::Admin(cmd) => admin::run(config, cmd).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("connect: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,337 @@
+//! Layered settings (defaults < `connect.toml` < `CONNECT_*`) parsed into a typed `Config`.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use figment::{
+    providers::{Env, Format, Serialized, Toml},
+    Figment,
+};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+/// What the process runs with, every value already checked.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub redis_url: Option<String>,
+    /// Put in front of every Redis key, so that several installations can share a server.
+    pub redis_prefix: String,
+    /// IdP base URL; the issuer of realm R is `public_url/R`.
+    pub public_url: Url,
+    pub bind: SocketAddr,
+    pub portal_bind: SocketAddr,
+    pub portal_url: Url,
+    pub realm_dir: PathBuf,
+    pub master_key: MasterKeySource,
+    pub log_format: LogFormat,
+    pub log_level: String,
+    pub password_hashing: PasswordHashing,
+    pub max_body_bytes: usize,
+    /// Dev mode adds `/_dev/outbox` and demo data.
+    pub dev: bool,
+}
+
+#[derive(Clone, Debug)]
+pub enum MasterKeySource {
+    /// Base64 of 32 bytes, from `CONNECT_MASTER_KEY`.
+    Inline(SecretString),
+    /// A file holding the base64 key; created with a fresh key when missing.
+    File(PathBuf),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Argon2id cost. The defaults are OWASP's (19 MiB, 2 passes, 1 lane).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordHashing {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+    /// How many hashes may run at once; bounds memory under a login storm.
+    pub concurrency: usize,
+}
+
+impl Default for PasswordHashing {
+    fn default() -> Self {
+        Self {
+            memory_kib: 19 * 1024,
+            iterations: 2,
+            parallelism: 1,
+            concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        }
+    }
+}
+
+/// The settings as written, before checking. Every field has a default.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawConfig {
+    data_dir: String,
+    database_url: Option<String>,
+    redis_url: Option<String>,
+    redis_prefix: String,
+    public_url: String,
+    bind: String,
+    portal_bind: String,
+    portal_url: String,
+    realm_dir: String,
+    #[serde(skip_serializing)]
+    master_key: Option<SecretString>,
+    master_key_file: Option<String>,
+    log_format: LogFormat,
+    log_level: String,
+    password_hashing: PasswordHashing,
+    max_body_bytes: usize,
+    dev: bool,
+}
+
+impl Default for RawConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: "data".into(),
+            database_url: None,
+            redis_url: None,
+            redis_prefix: "connect:".into(),
+            public_url: "http://127.0.0.1:8080".into(),
+            bind: "127.0.0.1:8080".into(),
+            portal_bind: "127.0.0.1:8090".into(),
+            portal_url: "http://127.0.0.1:8090".into(),
+            realm_dir: "realm-config".into(),
+            master_key: None,
+            master_key_file: None,
+            log_format: LogFormat::Text,
+            log_level: "info".into(),
+            password_hashing: PasswordHashing::default(),
+            max_body_bytes: 64 * 1024,
+            dev: false,
+        }
+    }
+}
+
+/// A setting that is wrong, named by its key.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration key `{key}`: {problem}")]
+pub struct ConfigError {
+    pub key: String,
+    pub problem: String,
+}
+
+fn bad(key: &str, problem: impl ToString) -> ConfigError {
+    ConfigError {
+        key: key.into(),
+        problem: problem.to_string(),
+    }
+}
+
+impl Config {
+    /// Reads defaults, then the TOML file if given (or `connect.toml` when present), then
+    /// `CONNECT_*` variables, where `__` separates nested keys.
+    pub fn load(file: Option<&std::path::Path>) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(RawConfig::default()));
+        match file {
+            Some(path) if !path.exists() => {
+                return Err(bad(
+                    "--config",
+                    format!("{} does not exist", path.display()),
+                ))
+            }
+            Some(path) => figment = figment.merge(Toml::file(path)),
+            None => figment = figment.merge(Toml::file("connect.toml")),
+        }
+        figment = figment.merge(Env::prefixed("CONNECT_").split("__"));
+        let raw: RawConfig = figment.extract().map_err(|e| {
+            let key = if e.path.is_empty() {
+                "(file)".to_owned()
+            } else {
+                e.path.join(".")
+            };
+            let problem = e.kind.to_string();
+            let origin = e.metadata.as_ref().map(|m| m.name.to_string());
+            match origin {
+                Some(origin) => bad(&key, format!("{problem} (from {origin})")),
+                None => bad(&key, problem),
+            }
+        })?;
+        raw.into_config()
+    }
+
+    /// The issuer of a realm: the public URL with the realm as last path segment.
+    pub fn issuer(&self, realm: &crate::domain::RealmId) -> String {
+        format!(
+            "{}/{}",
+            self.public_url.as_str().trim_end_matches('/'),
+            realm
+        )
+    }
+
+    /// Whether cookies may carry `Secure` and the `__Host-` prefix.
+    pub fn is_https(&self) -> bool {
+        self.public_url.scheme() == "https"
+    }
+}
+
+fn parse_url(key: &str, value: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(value).map_err(|e| bad(key, format!("not a URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(bad(key, "must be an http or https URL"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(bad(key, "must not have a query or a fragment"));
+    }
+    Ok(url)
+}
+
+fn parse_addr(key: &str, value: &str) -> Result<SocketAddr, ConfigError> {
+    value.parse().map_err(|_| {
+        bad(
+            key,
+            format!("`{value}` is not an address such as 127.0.0.1:8080"),
+        )
+    })
+}
+
+impl RawConfig {
+    fn into_config(self) -> Result<Config, ConfigError> {
+        let data_dir = PathBuf::from(&self.data_dir);
+        let database_url = match self.database_url {
+            Some(url)
+                if url.starts_with("sqlite:")
+                    || url.starts_with("postgres://")
+                    || url.starts_with("postgresql://") =>
+            {
+                url
+            }
+            Some(_) => {
+                return Err(bad(
+                    "database_url",
+                    "must start with sqlite: or postgres://",
+                ))
+            }
+            None => format!(
+                "sqlite://{}/connect.db",
+                self.data_dir.trim_end_matches('/')
+            ),
+        };
+        if let Some(url) = &self.redis_url {
+            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+                return Err(bad("redis_url", "must start with redis:// or rediss://"));
+            }
+        }
+        let master_key = match (self.master_key, self.master_key_file) {
+            (Some(_), Some(_)) => {
+                return Err(bad(
+                    "master_key",
+                    "set master_key or master_key_file, not both",
+                ))
+            }
+            (Some(key), None) => MasterKeySource::Inline(key),
+            (None, Some(file)) => MasterKeySource::File(file.into()),
+            (None, None) => MasterKeySource::File(data_dir.join("master.key")),
+        };
+        let h = self.password_hashing;
+        if h.memory_kib < 8 * h.parallelism.max(1) || h.iterations == 0 || h.parallelism == 0 {
+            return Err(bad(
+                "password_hashing",
+                "memory_kib must be at least 8 per lane, iterations and parallelism at least 1",
+            ));
+        }
+        if h.concurrency == 0 {
+            return Err(bad("password_hashing.concurrency", "must be at least 1"));
+        }
+        if self.max_body_bytes < 1024 {
+            return Err(bad("max_body_bytes", "must be at least 1024"));
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log_level).map_err(|e| bad("log_level", e))?;
+        Ok(Config {
+            public_url: parse_url("public_url", &self.public_url)?,
+            bind: parse_addr("bind", &self.bind)?,
+            portal_bind: parse_addr("portal_bind", &self.portal_bind)?,
+            portal_url: parse_url("portal_url", &self.portal_url)?,
+            realm_dir: self.realm_dir.into(),
+            data_dir,
+            database_url,
+            redis_url: self.redis_url,
+            redis_prefix: self.redis_prefix,
+            master_key,
+            log_format: self.log_format,
+            log_level: self.log_level,
+            password_hashing: h,
+            max_body_bytes: self.max_body_bytes,
+            dev: self.dev,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(f: impl FnOnce(RawConfig) -> RawConfig) -> Result<Config, ConfigError> {
+        f(RawConfig::default()).into_config()
+    }
+
+    #[test]
+    fn defaults_are_the_embedded_setup() {
+        let c = with(|r| r).unwrap();
+        assert_eq!(c.database_url, "sqlite://data/connect.db");
+        assert_eq!(c.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(
+            c.issuer(&"AK00".parse().unwrap()),
+            "http://127.0.0.1:8080/AK00"
+        );
+        assert!(!c.is_https());
+    }
+
+    #[test]
+    fn a_bad_value_names_its_key() {
+        let e = with(|r| RawConfig {
+            bind: "nowhere".into(),
+            ..r
+        })
+        .unwrap_err();
+        assert_eq!(e.key, "bind");
+        let e = with(|r| RawConfig {
+            public_url: "ftp://x".into(),
+            ..r
+        })
+        .unwrap_err();
+        assert_eq!(e.key, "public_url");
+        let e = with(|r| RawConfig {
+            database_url: Some("mysql://x".into()),
+            ..r
+        })
+        .unwrap_err();
+        assert_eq!(e.key, "database_url");
+        let e = with(|r| RawConfig {
+            log_level: "[[[".into(),
+            ..r
+        })
+        .unwrap_err();
+        assert_eq!(e.key, "log_level");
+    }
+
+    #[test]
+    fn environment_overrides_file_and_typos_are_refused() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("c.toml", "bind = \"127.0.0.1:9000\"\nlog_level = \"debug\"")?;
+            jail.set_env("CONNECT_BIND", "127.0.0.1:9100");
+            jail.set_env("CONNECT_PASSWORD_HASHING__ITERATIONS", "3");
+            let c = Config::load(Some("c.toml".as_ref())).unwrap();
+            assert_eq!(c.bind.to_string(), "127.0.0.1:9100");
+            assert_eq!(c.log_level, "debug");
+            assert_eq!(c.password_hashing.iterations, 3);
+            jail.create_file("typo.toml", "bnd = \"x\"")?;
+            let e = Config::load(Some("typo.toml".as_ref())).unwrap_err();
+            assert!(e.to_string().contains("bnd"), "{e}");
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,93 @@
+use std::{fmt, str::FromStr};
+
+/// An e-mail address: trimmed, domain lower-cased, one `@`, no spaces or control characters.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Email(String);
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("this is not a valid e-mail address")]
+pub struct EmailError;
+
+impl Email {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The part before the `@`, which a password must not contain.
+    pub fn local_part(&self) -> &str {
+        self.0.split('@').next().unwrap_or_default()
+    }
+}
+
+impl FromStr for Email {
+    type Err = EmailError;
+    fn from_str(s: &str) -> Result<Self, EmailError> {
+        let s = s.trim();
+        if s.len() > 254 || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(EmailError);
+        }
+        let (local, domain) = s.rsplit_once('@').ok_or(EmailError)?;
+        let domain_ok = !domain.is_empty()
+            && domain.contains('.')
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+            && !domain.contains("..")
+            && domain
+                .chars()
+                .all(|c| c.is_alphanumeric() || c == '-' || c == '.');
+        if local.is_empty() || local.len() > 64 || local.contains('@') || !domain_ok {
+            return Err(EmailError);
+        }
+        Ok(Self(format!("{local}@{}", domain.to_lowercase())))
+    }
+}
+
+impl TryFrom<String> for Email {
+    type Error = EmailError;
+    fn try_from(s: String) -> Result<Self, EmailError> {
+        s.parse()
+    }
+}
+
+impl From<Email> for String {
+    fn from(e: Email) -> String {
+        e.0
+    }
+}
+
+impl fmt::Display for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trims_and_lowercases_the_domain_only() {
+        let e: Email = "  Anna.Muster@Example.CH ".parse().unwrap();
+        assert_eq!(e.as_str(), "Anna.Muster@example.ch");
+        assert_eq!(e.local_part(), "Anna.Muster");
+    }
+
+    #[test]
+    fn refuses_what_is_not_an_address() {
+        for bad in [
+            "",
+            "anna",
+            "anna@",
+            "@example.ch",
+            "anna@example",
+            "an na@example.ch",
+            "anna@@example.ch",
+            "anna@example..ch",
+            "anna@.example.ch",
+            "anna@exa_mple.ch",
+        ] {
+            assert_eq!(bad.parse::<Email>(), Err(EmailError), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,59 @@
+//! What every page's layout needs: language, realm, and the language switcher's links.
+
+use axum_extra::extract::CookieJar;
+use minijinja::{context, Value};
+use serde::Serialize;
+
+use crate::{domain::Language, http::language, realm::Realm};
+
+#[derive(Serialize)]
+struct SwitchLink {
+    code: &'static str,
+    name: &'static str,
+    href: String,
+    current: bool,
+}
+
+/// `path` is the page's own path and query without `lang`, so the switcher keeps the flow.
+pub fn layout(realm: &Realm, lang: Language, path: &str) -> Value {
+    let sep = if path.contains('?') { '&' } else { '?' };
+    let languages: Vec<SwitchLink> = realm
+        .languages
+        .iter()
+        .map(|l| SwitchLink {
+            code: l.code(),
+            name: l.endonym(),
+            href: format!("{path}{sep}lang={}", l.code()),
+            current: *l == lang,
+        })
+        .collect();
+    context! {
+        lang => lang.code(),
+        realm => realm.id.as_str(),
+        realm_name => realm.display_name,
+        support_phone => realm.support_phone,
+        support_hours => realm.support_hours,
+        languages => languages,
+    }
+}
+
+/// An explicit `?lang=` wins and is remembered in a cookie.
+pub fn choose_language(
+    realm: &Realm,
+    asked: Option<&str>,
+    fallback: Option<&str>,
+    jar: CookieJar,
+    headers: &axum::http::HeaderMap,
+    secure: bool,
+) -> (CookieJar, Language) {
+    match asked
+        .and_then(Language::from_tag)
+        .filter(|l| realm.offers(*l))
+    {
+        Some(l) => (language::remember(jar, l, secure), l),
+        None => {
+            let l = language::negotiate(realm, fallback, &jar, headers);
+            (jar, l)
+        }
+    }
+}

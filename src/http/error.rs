@@ -1,0 +1,144 @@
+//! The one place where errors become HTTP responses: a translated page, an OAuth error
+//! object, or `application/problem+json`. Internal causes are logged here and never sent.
+
+use axum::{
+    http::{header, HeaderValue, StatusCode},
+    response::{Html, IntoResponse, Response},
+    Json,
+};
+use serde_json::json;
+
+use super::templates;
+use crate::{domain::Language, protocol::error::OAuthError};
+
+#[derive(Debug)]
+pub enum HttpError {
+    /// A page in the person's language; `message` is a locale key.
+    Page {
+        status: StatusCode,
+        lang: Language,
+        message: &'static str,
+    },
+    /// RFC 6749 error object, as JSON.
+    OAuth(OAuthError),
+    /// RFC 6750 §3: a protected resource refusing a token, with `WWW-Authenticate`.
+    Bearer(OAuthError),
+    /// RFC 9457 problem details, for the JSON APIs.
+    Problem {
+        status: StatusCode,
+        title: &'static str,
+        detail: String,
+    },
+    /// A failure inside; already logged, shown as a page that says nothing of its cause.
+    Internal { lang: Language },
+}
+
+/// Logs an internal error with its `source()` chain. Error types here never carry secrets.
+pub fn log_internal(source: &(dyn std::error::Error + 'static)) {
+    let mut chain = source.to_string();
+    let mut next = source.source();
+    while let Some(cause) = next {
+        chain.push_str(": ");
+        chain.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    tracing::error!(error = %chain, "internal error");
+}
+
+impl HttpError {
+    pub fn page(status: StatusCode, lang: Language, message: &'static str) -> Self {
+        HttpError::Page {
+            status,
+            lang,
+            message,
+        }
+    }
+
+    /// For `map_err` in page handlers: logs `e` and answers with the internal-error page.
+    pub fn internal<E: std::error::Error + 'static>(lang: Language) -> impl FnOnce(E) -> HttpError {
+        move |e| {
+            log_internal(&e);
+            HttpError::Internal { lang }
+        }
+    }
+}
+
+impl From<OAuthError> for HttpError {
+    fn from(e: OAuthError) -> Self {
+        HttpError::OAuth(e)
+    }
+}
+
+fn error_page(status: StatusCode, lang: Language, message: &str) -> Response {
+    let ctx = minijinja::context! { lang => lang.code(), message => message };
+    match templates::render("error.html", ctx) {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            log_internal(&e);
+            (status, templates::translate(lang, message)).into_response()
+        }
+    }
+}
+
+fn oauth_body(e: &OAuthError) -> Json<serde_json::Value> {
+    Json(json!({ "error": e.code, "error_description": e.description }))
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let mut res = (self.status, oauth_body(&self)).into_response();
+        let h = res.headers_mut();
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if self.basic_challenge {
+            h.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"connect\""),
+            );
+        }
+        res
+    }
+}
+
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        match self {
+            HttpError::Page {
+                status,
+                lang,
+                message,
+            } => error_page(status, lang, message),
+            HttpError::Internal { lang } => {
+                error_page(StatusCode::INTERNAL_SERVER_ERROR, lang, "error-internal")
+            }
+            HttpError::OAuth(e) => e.into_response(),
+            HttpError::Bearer(e) => {
+                // RFC 6750 §3.1: no error code when the request had no token at all.
+                let challenge = if e.code == "invalid_request" && e.description == "no access token"
+                {
+                    "Bearer realm=\"connect\"".to_owned()
+                } else {
+                    format!("Bearer realm=\"connect\", error=\"{}\"", e.code)
+                };
+                let status = e.status;
+                let mut res = (status, oauth_body(&e)).into_response();
+                if let Ok(v) = HeaderValue::from_str(&challenge) {
+                    res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+                }
+                res
+            }
+            HttpError::Problem {
+                status,
+                title,
+                detail,
+            } => {
+                let body = json!({ "type": "about:blank", "title": title, "status": status.as_u16(), "detail": detail });
+                let mut res = (status, Json(body)).into_response();
+                res.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/problem+json"),
+                );
+                res
+            }
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! What every page and endpoint shares: errors, extractors, cookies, headers, templates.
+
+pub mod csrf;
+pub mod error;
+pub mod headers;
+pub mod language;
+pub mod params;
+pub mod realm;
+pub mod templates;
+
+pub use error::HttpError;
+pub use realm::CurrentRealm;

@@ -1,0 +1,204 @@
+//! The keys of every realm: created at first start, rotated on command, cached and
+//! re-read now and then so that a rotation by `connect admin` reaches running servers.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, RwLock},
+    time::{Duration, Instant},
+};
+
+use base64::{engine::general_purpose::STANDARD, Engine};
+use serde_json::Value;
+
+use super::{signing, KeyError, MasterKey, SigningKey};
+use crate::{
+    clock::Clock,
+    domain::RealmId,
+    realm::{Realm, SigningAlg},
+    storage::{keys as store, Db, StoreError},
+};
+
+/// How long a running server trusts its cached key list before reading it again.
+const RELOAD_AFTER: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum RingError {
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("realm {0} has no {1} key")]
+    Missing(RealmId, &'static str),
+}
+
+struct RealmKeys {
+    /// Newest unretired key per algorithm: what signs.
+    active: HashMap<SigningAlg, Arc<SigningKey>>,
+    /// Every key still published: what verifies, and the JWKS.
+    published: Vec<Arc<SigningKey>>,
+    loaded: Instant,
+}
+
+#[derive(Clone)]
+pub struct KeyRing {
+    db: Db,
+    master: MasterKey,
+    clock: Clock,
+    realms: Arc<RwLock<HashMap<RealmId, Arc<RealmKeys>>>>,
+}
+
+impl KeyRing {
+    pub fn new(db: Db, master: MasterKey, clock: Clock) -> Self {
+        Self {
+            db,
+            master,
+            clock,
+            realms: Arc::default(),
+        }
+    }
+
+    /// Creates the missing keys of a realm (one per algorithm) and loads them.
+    pub async fn ensure(&self, realm: &Realm) -> Result<(), RingError> {
+        let rows = store::published(&self.db, &realm.id, self.clock.unix()).await?;
+        for alg in SigningAlg::ALL {
+            if !rows
+                .iter()
+                .any(|r| r.alg == alg.as_str() && r.retired_at.is_none())
+            {
+                self.add(&realm.id, alg).await?;
+            }
+        }
+        self.reload(&realm.id).await?;
+        Ok(())
+    }
+
+    /// Adds a new key per algorithm; the old ones sign no more but stay published until
+    /// every token they signed has expired.
+    pub async fn rotate(&self, realm: &Realm) -> Result<Vec<String>, RingError> {
+        let now = self.clock.unix();
+        // One minute more than the longest token, for the servers' key cache and clock skew.
+        let grace = realm.lifetimes.longest_signed_token() + Duration::from_secs(60) + RELOAD_AFTER;
+        let mut kids = Vec::new();
+        for alg in SigningAlg::ALL {
+            store::retire(
+                &self.db,
+                &realm.id,
+                alg.as_str(),
+                now,
+                now + grace.as_secs() as i64,
+            )
+            .await?;
+            kids.push(self.add(&realm.id, alg).await?);
+        }
+        store::forget_unpublished(&self.db, &realm.id, now).await?;
+        self.reload(&realm.id).await?;
+        Ok(kids)
+    }
+
+    async fn add(&self, realm: &RealmId, alg: SigningAlg) -> Result<String, RingError> {
+        let (der, jwk) = tokio::task::spawn_blocking(move || signing::generate(alg))
+            .await
+            .map_err(|e| KeyError::Generate(e.to_string()))??;
+        let kid = jwk["kid"].as_str().unwrap_or_default().to_owned();
+        let sealed = STANDARD.encode(self.master.encrypt(&der, kid.as_bytes()));
+        let row = store::KeyRow {
+            kid: kid.clone(),
+            alg: alg.as_str().to_owned(),
+            private_key: sealed,
+            public_jwk: jwk.to_string(),
+            created_at: self.clock.unix(),
+            retired_at: None,
+        };
+        store::insert(&self.db, realm, &row).await?;
+        Ok(kid)
+    }
+
+    async fn reload(&self, realm: &RealmId) -> Result<Arc<RealmKeys>, RingError> {
+        let rows = store::published(&self.db, realm, self.clock.unix()).await?;
+        let mut active = HashMap::new();
+        let mut published = Vec::new();
+        // Rows come oldest first, so the last unretired key of an algorithm wins.
+        for row in rows {
+            let alg = match row.alg.as_str() {
+                "ES256" => SigningAlg::ES256,
+                "RS256" => SigningAlg::RS256,
+                other => return Err(KeyError::Malformed(format!("unknown alg {other}")).into()),
+            };
+            let sealed = STANDARD
+                .decode(&row.private_key)
+                .map_err(|e| KeyError::Malformed(e.to_string()))?;
+            let der = self.master.decrypt(&sealed, row.kid.as_bytes())?;
+            let jwk: Value = serde_json::from_str(&row.public_jwk)
+                .map_err(|e| KeyError::Malformed(e.to_string()))?;
+            let key = Arc::new(SigningKey::from_parts(alg, &der, jwk)?);
+            if row.retired_at.is_none() {
+                active.insert(alg, key.clone());
+            }
+            published.push(key);
+        }
+        let keys = Arc::new(RealmKeys {
+            active,
+            published,
+            loaded: Instant::now(),
+        });
+        self.realms
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(realm.clone(), keys.clone());
+        Ok(keys)
+    }
+
+    async fn current(&self, realm: &RealmId) -> Result<Arc<RealmKeys>, RingError> {
+        let cached = self
+            .realms
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(realm)
+            .cloned();
+        match cached {
+            Some(keys) if keys.loaded.elapsed() < RELOAD_AFTER => Ok(keys),
+            _ => self.reload(realm).await,
+        }
+    }
+
+    /// The key that signs tokens of this algorithm now.
+    pub async fn signer(
+        &self,
+        realm: &RealmId,
+        alg: SigningAlg,
+    ) -> Result<Arc<SigningKey>, RingError> {
+        let keys = self.current(realm).await?;
+        keys.active
+            .get(&alg)
+            .cloned()
+            .ok_or_else(|| RingError::Missing(realm.clone(), alg.as_str()))
+    }
+
+    /// A published key by its `kid`; an unknown kid triggers one fresh read.
+    pub async fn verifier(
+        &self,
+        realm: &RealmId,
+        kid: &str,
+    ) -> Result<Option<Arc<SigningKey>>, RingError> {
+        let find = |keys: &RealmKeys| keys.published.iter().find(|k| k.kid == kid).cloned();
+        let keys = self.current(realm).await?;
+        if let Some(key) = find(&keys) {
+            return Ok(Some(key));
+        }
+        if keys.loaded.elapsed() < Duration::from_secs(1) {
+            return Ok(None);
+        }
+        Ok(find(&*self.reload(realm).await?))
+    }
+
+    /// The public keys of a realm, for its JWKS document.
+    pub async fn public_jwks(&self, realm: &RealmId) -> Result<Vec<Value>, RingError> {
+        Ok(self
+            .current(realm)
+            .await?
+            .published
+            .iter()
+            .map(|k| k.jwk.clone())
+            .collect())
+    }
+}

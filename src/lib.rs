@@ -1,0 +1,17 @@
+//! connect: an OpenID Connect identity provider for the insured persons of Swiss
+//! compensation funds. See `docs/ARCHITECTURE.md` for the map of modules.
+
+pub mod app;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod flows;
+pub mod http;
+pub mod keys;
+pub mod passwords;
+pub mod protocol;
+pub mod realm;
+pub mod session;
+pub mod storage;
+pub mod telemetry;

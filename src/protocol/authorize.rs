@@ -1,0 +1,433 @@
+//! The authorization endpoint. It validates the request as an ordered list of small
+//! checks, then either answers at once from the SSO session or stores the request as a
+//! login flow and sends the browser to the login page. It never renders a form.
+
+use std::borrow::Cow;
+
+use axum::{
+    body::Bytes,
+    extract::{RawQuery, State},
+    http::{Method, StatusCode},
+    response::{IntoResponse, Redirect, Response},
+};
+use axum_extra::extract::CookieJar;
+use oxide_auth::{
+    code_grant::extensions::Pkce,
+    primitives::{
+        registrar::{ClientUrl, ExactUrl, Registrar},
+        scope::Scope,
+    },
+};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use super::{claims::ClaimsRequest, error::OAuthError, tokens};
+use crate::{
+    app::AppState,
+    http::{language, params::Params, CurrentRealm, HttpError},
+    realm::{Client, GrantType, Realm},
+    session::{self, Session},
+};
+
+/// A validated authorization request, kept while the person logs in.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AuthRequest {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub scope: Vec<String>,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    /// The PKCE challenge as oxide-auth encodes it (method and challenge), if any.
+    pub pkce: Option<String>,
+    pub prompt_login: bool,
+    pub max_age: Option<i64>,
+    pub ui_locales: Option<String>,
+    pub login_hint: Option<String>,
+    pub claims: ClaimsRequest,
+    /// The subject the client expects, from `id_token_hint`.
+    pub expected_sub: Option<String>,
+}
+
+/// Who logged in, and how, when a login completes a request.
+pub struct Authentication<'a> {
+    pub session: &'a Session,
+}
+
+/// A code waiting for the token endpoint.
+#[derive(Serialize, Deserialize)]
+pub struct IssuedCode {
+    pub request: AuthRequest,
+    pub account_id: String,
+    pub auth_time: i64,
+    pub acr: String,
+    pub amr: Vec<String>,
+    pub sid: String,
+    pub issued_at: i64,
+}
+
+pub fn code_key(realm: &Realm, hash: &str) -> String {
+    format!("code:{}:{hash}", realm.id)
+}
+
+pub fn code_used_key(realm: &Realm, hash: &str) -> String {
+    format!("code-used:{}:{hash}", realm.id)
+}
+
+pub fn flow_key(realm: &Realm, id: &str) -> String {
+    format!("flow:{}:{id}", realm.id)
+}
+
+/// Where errors go once client and redirect URI are verified.
+struct Verified<'a> {
+    client: &'a Client,
+    redirect_uri: String,
+    state: Option<String>,
+}
+
+pub async fn authorize(
+    State(state): State<AppState>,
+    CurrentRealm(realm): CurrentRealm,
+    method: Method,
+    jar: CookieJar,
+    headers: axum::http::HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Result<Response, HttpError> {
+    let raw: &[u8] = if method == Method::POST {
+        &body
+    } else {
+        query.as_deref().unwrap_or_default().as_bytes()
+    };
+    let lang = language::negotiate(&realm, None, &jar, &headers);
+    let page = |message| HttpError::page(StatusCode::BAD_REQUEST, lang, message);
+
+    // RFC 6749 §4.1.2.1: until client and redirect URI are known good, never redirect.
+    let params = Params::parse(raw).map_err(|_| page("error-bad-request"))?;
+    let client_id = params
+        .get("client_id")
+        .ok_or_else(|| page("error-unknown-client"))?;
+    let client = realm
+        .clients
+        .get(client_id)
+        .ok_or_else(|| page("error-unknown-client"))?;
+    let redirect_uri = params
+        .get("redirect_uri")
+        .ok_or_else(|| page("error-bad-redirect-uri"))?;
+    check_redirect_uri(&realm, client, redirect_uri)
+        .ok_or_else(|| page("error-bad-redirect-uri"))?;
+    let to = Verified {
+        client,
+        redirect_uri: redirect_uri.to_owned(),
+        state: params.get("state").map(str::to_owned),
+    };
+
+    let request = match validate(&realm, client, &params, &state).await {
+        Ok(r) => r,
+        Err(e) => return Ok(redirect_error(&state, &realm, &to, &e)),
+    };
+    let session = session::current(&state, &realm, &jar)
+        .await
+        .map_err(HttpError::internal(lang))?;
+    let prompt_none = params
+        .get("prompt")
+        .is_some_and(|p| p.split(' ').any(|v| v == "none"));
+    match session.filter(|s| may_reuse(&state, s, &request)) {
+        Some(session) => Ok(complete(
+            &state,
+            &realm,
+            request,
+            Authentication { session: &session },
+        )
+        .await?),
+        None if prompt_none => Ok(redirect_error(
+            &state,
+            &realm,
+            &to,
+            &OAuthError::login_required("the person must log in"),
+        )),
+        None => {
+            let id = session::random_token();
+            state
+                .ephemeral
+                .put_json(
+                    &flow_key(&realm, &id),
+                    &crate::flows::login::LoginFlow::new(request),
+                    realm.lifetimes.login_flow,
+                )
+                .await
+                .map_err(HttpError::internal(lang))?;
+            Ok(Redirect::to(&format!("/{}/login?flow={id}", realm.id)).into_response())
+        }
+    }
+}
+
+fn check_redirect_uri(realm: &Realm, client: &Client, redirect_uri: &str) -> Option<()> {
+    if !client.allows(GrantType::AuthorizationCode) {
+        return None;
+    }
+    let url = ExactUrl::new(redirect_uri.to_owned()).ok()?;
+    realm
+        .clients
+        .bound_redirect(ClientUrl {
+            client_id: Cow::Borrowed(&client.id),
+            redirect_uri: Some(Cow::Owned(url)),
+        })
+        .ok()
+        .map(|_| ())
+}
+
+/// The checks after the redirect URI is trusted, in order; the first failure is answered.
+async fn validate(
+    realm: &Realm,
+    client: &Client,
+    p: &Params,
+    state: &AppState,
+) -> Result<AuthRequest, OAuthError> {
+    check_request_objects(p)?;
+    check_response_type(p)?;
+    let scope = check_scope(realm, client, p)?;
+    let pkce = check_pkce(client, p)?;
+    let prompt_login = check_prompt(p)?;
+    let max_age = check_max_age(p)?;
+    let claims = match p.get("claims") {
+        Some(raw) => ClaimsRequest::parse(raw).map_err(OAuthError::invalid_request)?,
+        None => ClaimsRequest::default(),
+    };
+    let expected_sub = match p.get("id_token_hint") {
+        Some(hint) => Some(
+            tokens::read_id_token_hint(state, realm, hint)
+                .await
+                .ok_or_else(|| {
+                    OAuthError::invalid_request("id_token_hint is not an ID token of this realm")
+                })?
+                .sub,
+        ),
+        None => None,
+    };
+    Ok(AuthRequest {
+        client_id: client.id.clone(),
+        redirect_uri: p.get("redirect_uri").unwrap_or_default().to_owned(),
+        scope,
+        state: p.get("state").map(str::to_owned),
+        nonce: p.get("nonce").map(str::to_owned),
+        pkce,
+        prompt_login,
+        max_age,
+        ui_locales: p.get("ui_locales").map(str::to_owned),
+        login_hint: p.get("login_hint").map(str::to_owned),
+        claims,
+        expected_sub,
+    })
+}
+
+/// OIDC Core §6: request objects are not supported, and say so.
+fn check_request_objects(p: &Params) -> Result<(), OAuthError> {
+    if p.has("request") {
+        return Err(OAuthError::request_not_supported(
+            "request objects are not supported",
+        ));
+    }
+    if p.has("request_uri") {
+        return Err(OAuthError::request_uri_not_supported(
+            "request_uri is not supported",
+        ));
+    }
+    Ok(())
+}
+
+fn check_response_type(p: &Params) -> Result<(), OAuthError> {
+    match p.get("response_type") {
+        Some("code") => {}
+        Some(_) => {
+            return Err(OAuthError::unsupported_response_type(
+                "only response_type=code is supported",
+            ))
+        }
+        None => return Err(OAuthError::invalid_request("response_type is missing")),
+    }
+    match p.get("response_mode") {
+        None | Some("query") => Ok(()),
+        Some(_) => Err(OAuthError::invalid_request(
+            "only response_mode=query is supported",
+        )),
+    }
+}
+
+/// The scope granted: what was asked within what the client may have (oxide-auth's
+/// registrar negotiates); scopes the client may not have are dropped, not refused.
+fn check_scope(realm: &Realm, client: &Client, p: &Params) -> Result<Vec<String>, OAuthError> {
+    let asked: Scope = p
+        .get("scope")
+        .unwrap_or_default()
+        .parse()
+        .map_err(|_| OAuthError::invalid_scope("the scope has invalid characters"))?;
+    let url = ExactUrl::new(p.get("redirect_uri").unwrap_or_default().to_owned())
+        .map_err(|_| OAuthError::invalid_request("redirect_uri"))?;
+    let bound = realm
+        .clients
+        .bound_redirect(ClientUrl {
+            client_id: Cow::Borrowed(&client.id),
+            redirect_uri: Some(Cow::Owned(url)),
+        })
+        .map_err(|_| OAuthError::invalid_request("redirect_uri"))?;
+    let granted = realm
+        .clients
+        .negotiate(bound, Some(asked))
+        .map_err(|_| OAuthError::invalid_scope("scope"))?
+        .scope;
+    // Keep the client's order of scopes, so tokens read the same every time.
+    Ok(client
+        .scopes
+        .iter()
+        .filter(|s| granted.iter().any(|g| g == s.as_str()))
+        .cloned()
+        .collect())
+}
+
+/// RFC 7636 and RFC 9700 §2.1.1: S256 only; required for public clients.
+fn check_pkce(client: &Client, p: &Params) -> Result<Option<String>, OAuthError> {
+    let challenge = p.get("code_challenge");
+    let method = p.get("code_challenge_method");
+    if let Some(c) = challenge {
+        let ok = (43..=128).contains(&c.len())
+            && c.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+        if !ok {
+            return Err(OAuthError::invalid_request(
+                "code_challenge must be 43 to 128 unreserved characters",
+            ));
+        }
+        if method != Some("S256") {
+            return Err(OAuthError::invalid_request(
+                "code_challenge_method must be S256",
+            ));
+        }
+    } else if method.is_some() {
+        return Err(OAuthError::invalid_request(
+            "code_challenge_method without code_challenge",
+        ));
+    }
+    let pkce = if client.is_public() {
+        Pkce::required()
+    } else {
+        Pkce::optional()
+    };
+    let encoded = pkce
+        .challenge(method.map(Cow::Borrowed), challenge.map(Cow::Borrowed))
+        .map_err(|_| OAuthError::invalid_request("this client must use PKCE with S256"))?;
+    Ok(encoded.and_then(|v| v.into_private_value().ok().flatten()))
+}
+
+/// `prompt=none` stands alone; `login` forces a new login; `consent` and
+/// `select_account` are accepted (no consent screen for the caisse's own applications).
+fn check_prompt(p: &Params) -> Result<bool, OAuthError> {
+    let values: Vec<&str> = p
+        .get("prompt")
+        .map(|v| v.split(' ').filter(|s| !s.is_empty()).collect())
+        .unwrap_or_default();
+    if values.contains(&"none") && values.len() > 1 {
+        return Err(OAuthError::invalid_request(
+            "prompt=none cannot be combined",
+        ));
+    }
+    Ok(values.contains(&"login"))
+}
+
+fn check_max_age(p: &Params) -> Result<Option<i64>, OAuthError> {
+    p.get("max_age")
+        .map(|v| {
+            v.parse::<u32>()
+                .map(i64::from)
+                .map_err(|_| OAuthError::invalid_request("max_age must be a non-negative integer"))
+        })
+        .transpose()
+}
+
+/// Whether the session can answer this request without a new login.
+fn may_reuse(state: &AppState, s: &Session, r: &AuthRequest) -> bool {
+    let fresh_enough = r
+        .max_age
+        .is_none_or(|max| state.clock.unix() - s.auth_time <= max);
+    let same_person = r
+        .expected_sub
+        .as_deref()
+        .is_none_or(|sub| sub == s.account_id);
+    !r.prompt_login && fresh_enough && same_person
+}
+
+/// Ends an authorization request with a code for the client (RFC 6749 §4.1.2, RFC 9207).
+pub async fn complete(
+    state: &AppState,
+    realm: &Realm,
+    request: AuthRequest,
+    auth: Authentication<'_>,
+) -> Result<Response, OAuthError> {
+    let code = session::random_token();
+    let hash = state.secret_hasher.hash(&code);
+    let s = auth.session;
+    let issued = IssuedCode {
+        account_id: s.account_id.clone(),
+        auth_time: s.auth_time,
+        acr: s.acr.clone(),
+        amr: s.amr.clone(),
+        sid: s.sid.clone(),
+        issued_at: state.clock.unix(),
+        request,
+    };
+    // The entry outlives the code a little so that a late use still finds it and is
+    // refused as expired rather than unknown.
+    let keep = realm.lifetimes.authorization_code + std::time::Duration::from_secs(60);
+    state
+        .ephemeral
+        .put_json(&code_key(realm, &hash), &issued, keep)
+        .await?;
+    let r = &issued.request;
+    let issuer = state.config.issuer(&realm.id);
+    let mut pairs = vec![("code", code.as_str()), ("iss", issuer.as_str())];
+    if let Some(st) = &r.state {
+        pairs.push(("state", st));
+    }
+    Ok(redirect_with(&r.redirect_uri, &pairs))
+}
+
+fn redirect_with(redirect_uri: &str, pairs: &[(&str, &str)]) -> Response {
+    match Url::parse(redirect_uri) {
+        Ok(mut url) => {
+            url.query_pairs_mut().extend_pairs(pairs);
+            Redirect::to(url.as_str()).into_response()
+        }
+        // Registered URIs are checked as absolute URLs when the realm loads.
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+fn redirect_error(state: &AppState, realm: &Realm, to: &Verified<'_>, e: &OAuthError) -> Response {
+    tracing::info!(realm = %realm.id, client_id = %to.client.id, error = e.code, "authorization request refused");
+    let issuer = state.config.issuer(&realm.id);
+    let mut pairs = vec![
+        ("error", e.code),
+        ("error_description", e.description.as_ref()),
+        ("iss", issuer.as_str()),
+    ];
+    if let Some(st) = &to.state {
+        pairs.push(("state", st));
+    }
+    redirect_with(&to.redirect_uri, &pairs)
+}
+
+/// Sends the browser back to the client with an error, for a flow that ends without a login.
+pub fn deny(state: &AppState, realm: &Realm, request: &AuthRequest, e: &OAuthError) -> Response {
+    match realm.clients.get(&request.client_id) {
+        Some(client) => redirect_error(
+            state,
+            realm,
+            &Verified {
+                client,
+                redirect_uri: request.redirect_uri.clone(),
+                state: request.state.clone(),
+            },
+            e,
+        ),
+        None => StatusCode::BAD_REQUEST.into_response(),
+    }
+}

@@ -1,0 +1,40 @@
+//! The OpenID Connect endpoints of each realm. None of them renders a login form.
+
+pub mod authorize;
+pub mod claims;
+pub mod client_auth;
+pub mod discovery;
+pub mod error;
+pub mod introspect;
+pub mod logout;
+pub mod token;
+pub mod tokens;
+pub mod userinfo;
+
+use axum::{routing::get, Router};
+
+use crate::app::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/{realm}/.well-known/openid-configuration",
+            get(discovery::configuration),
+        )
+        .route("/{realm}/jwks", get(discovery::jwks))
+        .route(
+            "/{realm}/authorize",
+            get(authorize::authorize).post(authorize::authorize),
+        )
+        .route("/{realm}/token", axum::routing::post(token::token))
+        .route(
+            "/{realm}/userinfo",
+            get(userinfo::userinfo).post(userinfo::userinfo),
+        )
+        .route(
+            "/{realm}/introspect",
+            axum::routing::post(introspect::introspect),
+        )
+        .route("/{realm}/revoke", axum::routing::post(introspect::revoke))
+        .route("/{realm}/logout", get(logout::logout).post(logout::logout))
+}

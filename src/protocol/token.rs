@@ -1,0 +1,390 @@
+//! The token endpoint: `authorization_code`, `refresh_token` (rotated; a spent token used
+//! again revokes its grant) and `client_credentials`.
+
+use std::borrow::Cow;
+
+use axum::{
+    body::Bytes,
+    extract::State,
+    http::{header, HeaderMap, HeaderValue},
+    response::{IntoResponse, Response},
+    Json,
+};
+use oxide_auth::{code_grant::extensions::Pkce, primitives::grant::Value as GrantValue};
+use serde_json::json;
+
+use super::{
+    authorize::{code_key, code_used_key, IssuedCode},
+    claims, client_auth,
+    error::OAuthError,
+    tokens::{self, AccessClaims, IdTokenInput},
+};
+use crate::{
+    app::AppState,
+    http::{params::Params, CurrentRealm},
+    realm::{Client, GrantType, Realm},
+    session,
+    storage::{accounts, grants, persons},
+};
+
+pub async fn token(
+    State(state): State<AppState>,
+    CurrentRealm(realm): CurrentRealm,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, OAuthError> {
+    let form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';').next().is_some_and(|m| {
+                m.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            })
+        });
+    if !form {
+        return Err(OAuthError::invalid_request(
+            "the body must be application/x-www-form-urlencoded",
+        ));
+    }
+    let params = Params::parse(&body).map_err(|e| OAuthError::invalid_request(e.to_string()))?;
+    let grant_type = params
+        .get("grant_type")
+        .ok_or_else(|| OAuthError::invalid_request("grant_type is missing"))?;
+    let client = client_auth::authenticate(&realm, &headers, &params)?;
+    let body = match grant_type {
+        "authorization_code" => {
+            allowed(client, GrantType::AuthorizationCode)?;
+            authorization_code(&state, &realm, client, &params).await?
+        }
+        "refresh_token" => {
+            allowed(client, GrantType::RefreshToken)?;
+            refresh_token(&state, &realm, client, &params).await?
+        }
+        "client_credentials" => {
+            allowed(client, GrantType::ClientCredentials)?;
+            client_credentials(&state, &realm, client, &params).await?
+        }
+        _ => {
+            return Err(OAuthError::unsupported_grant_type(
+                "this grant type is not supported",
+            ))
+        }
+    };
+    metrics::counter!("connect_tokens_issued_total", "realm" => realm.id.to_string(), "grant_type" => grant_type.to_owned()).increment(1);
+    let mut res = Json(body).into_response();
+    // RFC 6749 §5.1: token responses must not be cached.
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res.headers_mut()
+        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    Ok(res)
+}
+
+fn allowed(client: &Client, grant: GrantType) -> Result<(), OAuthError> {
+    if client.allows(grant) {
+        Ok(())
+    } else {
+        Err(OAuthError::unauthorized_client(
+            "this client may not use this grant type",
+        ))
+    }
+}
+
+async fn authorization_code(
+    state: &AppState,
+    realm: &Realm,
+    client: &Client,
+    p: &Params,
+) -> Result<serde_json::Value, OAuthError> {
+    let code = p
+        .get("code")
+        .ok_or_else(|| OAuthError::invalid_request("code is missing"))?;
+    let hash = state.secret_hasher.hash(code);
+    let now = state.clock.unix();
+    let Some(issued) = state
+        .ephemeral
+        .take_json::<IssuedCode>(&code_key(realm, &hash))
+        .await?
+    else {
+        // RFC 6749 §4.1.2 and RFC 9700 §4.5: a code used twice revokes what it gave.
+        if let Some(grant_id) = state.ephemeral.get(&code_used_key(realm, &hash)).await? {
+            let grant_id = String::from_utf8_lossy(&grant_id).into_owned();
+            grants::revoke(&state.db, &realm.id, &grant_id, now).await?;
+            tracing::warn!(realm = %realm.id, client_id = %client.id, "authorization code replayed; its grant is revoked");
+        }
+        return Err(OAuthError::invalid_grant(
+            "the code is invalid, expired or already used",
+        ));
+    };
+    let r = &issued.request;
+    if now - issued.issued_at >= realm.lifetimes.authorization_code.as_secs() as i64 {
+        return Err(OAuthError::invalid_grant(
+            "the code is invalid, expired or already used",
+        ));
+    }
+    if r.client_id != client.id {
+        return Err(OAuthError::invalid_grant(
+            "the code was issued to another client",
+        ));
+    }
+    if p.get("redirect_uri") != Some(r.redirect_uri.as_str()) {
+        return Err(OAuthError::invalid_grant(
+            "redirect_uri differs from the authorization request",
+        ));
+    }
+    check_verifier(client, r.pkce.as_deref(), p.get("code_verifier"))?;
+
+    let grant_id = uuid::Uuid::new_v4().to_string();
+    let marker_life = realm
+        .lifetimes
+        .refresh_token
+        .max(realm.lifetimes.access_token);
+    state
+        .ephemeral
+        .put(
+            &code_used_key(realm, &hash),
+            grant_id.as_bytes(),
+            marker_life,
+        )
+        .await?;
+    let grant = grants::Grant {
+        id: grant_id,
+        realm: realm.id.to_string(),
+        client_id: client.id.clone(),
+        account_id: issued.account_id.clone(),
+        scope: r.scope.join(" "),
+        claims: serde_json::to_string(&r.claims).unwrap_or_default(),
+        auth_time: issued.auth_time,
+        acr: issued.acr.clone(),
+        amr: issued.amr.join(" "),
+        sid: issued.sid.clone(),
+        created_at: now,
+        revoked_at: None,
+    };
+    let refresh = new_refresh(state, realm, client, &grant);
+    grants::insert(&state.db, &grant, refresh.as_ref().map(|(row, _)| row)).await?;
+    respond(
+        state,
+        realm,
+        &grant,
+        &r.scope,
+        r.nonce.as_deref(),
+        refresh.map(|(_, t)| t),
+    )
+    .await
+}
+
+/// RFC 7636 §4.6 with oxide-auth's PKCE; RFC 9700 §2.1.1: a verifier without a
+/// challenge is refused too, against PKCE downgrade.
+fn check_verifier(
+    client: &Client,
+    challenge: Option<&str>,
+    verifier: Option<&str>,
+) -> Result<(), OAuthError> {
+    if challenge.is_none() && verifier.is_some() {
+        return Err(OAuthError::invalid_grant(
+            "code_verifier without a code_challenge",
+        ));
+    }
+    let pkce = if client.is_public() {
+        Pkce::required()
+    } else {
+        Pkce::optional()
+    };
+    let method = challenge.map(|c| GrantValue::private(Some(c.to_owned())));
+    pkce.verify(method, verifier.map(Cow::Borrowed))
+        .map_err(|_| OAuthError::invalid_grant("code_verifier does not match"))
+}
+
+fn new_refresh(
+    state: &AppState,
+    realm: &Realm,
+    client: &Client,
+    grant: &grants::Grant,
+) -> Option<(grants::RefreshToken, String)> {
+    if !client.allows(GrantType::RefreshToken) {
+        return None;
+    }
+    let token = session::random_token();
+    let now = state.clock.unix();
+    let row = grants::RefreshToken {
+        token_hash: state.secret_hasher.hash(&token),
+        grant_id: grant.id.clone(),
+        realm: realm.id.to_string(),
+        client_id: client.id.clone(),
+        created_at: now,
+        expires_at: now + realm.lifetimes.refresh_token.as_secs() as i64,
+        used_at: None,
+    };
+    Some((row, token))
+}
+
+async fn refresh_token(
+    state: &AppState,
+    realm: &Realm,
+    client: &Client,
+    p: &Params,
+) -> Result<serde_json::Value, OAuthError> {
+    let token = p
+        .get("refresh_token")
+        .ok_or_else(|| OAuthError::invalid_request("refresh_token is missing"))?;
+    let invalid = || OAuthError::invalid_grant("the refresh token is invalid, expired or revoked");
+    let hash = state.secret_hasher.hash(token);
+    let now = state.clock.unix();
+    let stored = grants::refresh_by_hash(&state.db, &realm.id, &hash)
+        .await?
+        .ok_or_else(invalid)?;
+    // Bound to its client: another client presenting it learns nothing and changes nothing.
+    if stored.client_id != client.id {
+        return Err(invalid());
+    }
+    let grant = grants::by_id(&state.db, &realm.id, &stored.grant_id)
+        .await?
+        .ok_or_else(invalid)?;
+    if grant.revoked_at.is_some() || stored.expires_at <= now {
+        return Err(invalid());
+    }
+    let reuse = || async {
+        // RFC 9700 §4.14.2: a spent refresh token used again means it leaked; end the family.
+        grants::revoke(&state.db, &realm.id, &grant.id, now).await?;
+        tracing::warn!(realm = %realm.id, client_id = %client.id, "refresh token reused; its grant is revoked");
+        Err::<serde_json::Value, OAuthError>(invalid())
+    };
+    if stored.used_at.is_some() {
+        return reuse().await;
+    }
+    let granted: Vec<String> = grant.scope.split_whitespace().map(str::to_owned).collect();
+    let scope = match p.get("scope") {
+        None => granted.clone(),
+        Some(asked) => {
+            let asked: Vec<String> = asked.split_whitespace().map(str::to_owned).collect();
+            if asked.iter().any(|s| !granted.contains(s)) {
+                return Err(OAuthError::invalid_scope(
+                    "a refresh cannot widen the scope",
+                ));
+            }
+            asked
+        }
+    };
+    let (row, new_token) = new_refresh(state, realm, client, &grant).ok_or_else(invalid)?;
+    if !grants::rotate_refresh(&state.db, &hash, now, &row).await? {
+        return reuse().await;
+    }
+    respond(state, realm, &grant, &scope, None, Some(new_token)).await
+}
+
+/// Signs the access token (and the ID token when `openid` was granted) of a grant.
+async fn respond(
+    state: &AppState,
+    realm: &Realm,
+    grant: &grants::Grant,
+    scope: &[String],
+    nonce: Option<&str>,
+    refresh: Option<String>,
+) -> Result<serde_json::Value, OAuthError> {
+    let now = state.clock.unix();
+    let amr: Vec<String> = grant.amr.split_whitespace().map(str::to_owned).collect();
+    let access = AccessClaims {
+        iss: state.config.issuer(&realm.id),
+        sub: grant.account_id.clone(),
+        aud: state.config.issuer(&realm.id),
+        exp: now + realm.lifetimes.access_token.as_secs() as i64,
+        iat: now,
+        jti: uuid::Uuid::new_v4().to_string(),
+        client_id: grant.client_id.clone(),
+        scope: scope.join(" "),
+        auth_time: Some(grant.auth_time),
+        acr: Some(grant.acr.clone()),
+        amr: Some(amr.clone()),
+        sid: Some(grant.sid.clone()),
+        gid: Some(grant.id.clone()),
+    };
+    let access_token = tokens::sign_access_token(state, realm, &access).await?;
+    let mut body = json!({
+        "access_token": access_token,
+        "token_type": "Bearer",
+        "expires_in": realm.lifetimes.access_token.as_secs(),
+        "scope": access.scope,
+    });
+    if scope.iter().any(|s| s == "openid") {
+        let requested: claims::ClaimsRequest =
+            serde_json::from_str(&grant.claims).unwrap_or_default();
+        let extra = if requested.id_token.is_empty() {
+            serde_json::Map::new()
+        } else {
+            let account = accounts::by_id(&state.db, &realm.id, &grant.account_id)
+                .await?
+                .ok_or_else(|| OAuthError::invalid_grant("the account no longer exists"))?;
+            let person = match &account.ahv {
+                Some(ahv) => persons::by_ahv(&state.db, &realm.id, ahv).await?,
+                None => None,
+            };
+            claims::release(&account, person.as_ref(), &[], &requested.id_token)
+        };
+        let id_token = tokens::sign_id_token(
+            state,
+            realm,
+            IdTokenInput {
+                client_id: &grant.client_id,
+                sub: &grant.account_id,
+                nonce,
+                auth_time: grant.auth_time,
+                acr: &grant.acr,
+                amr: &amr,
+                sid: &grant.sid,
+                access_token: &access_token,
+                extra,
+            },
+        )
+        .await?;
+        body["id_token"] = id_token.into();
+    }
+    if let Some(r) = refresh {
+        body["refresh_token"] = r.into();
+    }
+    Ok(body)
+}
+
+async fn client_credentials(
+    state: &AppState,
+    realm: &Realm,
+    client: &Client,
+    p: &Params,
+) -> Result<serde_json::Value, OAuthError> {
+    let asked: Vec<&str> = p
+        .get("scope")
+        .map(|s| s.split_whitespace().collect())
+        .unwrap_or_default();
+    if let Some(bad) = asked
+        .iter()
+        .find(|s| !client.scopes.iter().any(|c| c == *s) || **s == "openid")
+    {
+        return Err(OAuthError::invalid_scope(format!(
+            "scope {bad} is not available to this client"
+        )));
+    }
+    let now = state.clock.unix();
+    let claims = AccessClaims {
+        iss: state.config.issuer(&realm.id),
+        sub: client.id.clone(),
+        aud: state.config.issuer(&realm.id),
+        exp: now + realm.lifetimes.access_token.as_secs() as i64,
+        iat: now,
+        jti: uuid::Uuid::new_v4().to_string(),
+        client_id: client.id.clone(),
+        scope: asked.join(" "),
+        auth_time: None,
+        acr: None,
+        amr: None,
+        sid: None,
+        gid: None,
+    };
+    let token = tokens::sign_access_token(state, realm, &claims).await?;
+    Ok(json!({
+        "access_token": token,
+        "token_type": "Bearer",
+        "expires_in": realm.lifetimes.access_token.as_secs(),
+        "scope": claims.scope,
+    }))
+}

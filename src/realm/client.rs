@@ -1,0 +1,204 @@
+//! Relying parties of a realm, behind oxide-auth's `Registrar` for redirect and secret checks.
+
+use std::{borrow::Cow, collections::HashMap};
+
+use oxide_auth::primitives::{
+    registrar::{
+        BoundClient, Client as OxClient, ClientMap, ClientUrl, ExactUrl, PasswordPolicy, PreGrant,
+        RegisteredUrl, Registrar, RegistrarError,
+    },
+    scope::Scope,
+};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::SigningAlg;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantType {
+    AuthorizationCode,
+    RefreshToken,
+    ClientCredentials,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClientKind {
+    /// Cannot keep a secret: PKCE is required, no client authentication.
+    Public,
+    /// Authenticates with a secret whose SHA-256 digest the realm file holds.
+    Confidential,
+}
+
+/// A registered relying party.
+#[derive(Clone, Debug)]
+pub struct Client {
+    pub id: String,
+    pub name: String,
+    pub kind: ClientKind,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub grant_types: Vec<GrantType>,
+    /// Scopes the client may ask for; others are dropped from its requests.
+    pub scopes: Vec<String>,
+    pub id_token_alg: SigningAlg,
+}
+
+impl Client {
+    pub fn allows(&self, grant: GrantType) -> bool {
+        self.grant_types.contains(&grant)
+    }
+
+    pub fn is_public(&self) -> bool {
+        self.kind == ClientKind::Public
+    }
+}
+
+/// Checks a presented secret against the stored SHA-256 digest, in constant time.
+///
+/// Client secrets are 256 random bits (`connect admin client secret`), so a fast digest is as
+/// safe as a password hash here and keeps the token endpoint in microseconds.
+struct Sha256Digest;
+
+impl PasswordPolicy for Sha256Digest {
+    fn store(&self, _client_id: &str, digest: &[u8]) -> Vec<u8> {
+        digest.to_vec()
+    }
+
+    fn check(&self, _client_id: &str, secret: &[u8], stored: &[u8]) -> Result<(), RegistrarError> {
+        let presented = Sha256::digest(secret);
+        if bool::from(presented.as_slice().ct_eq(stored)) {
+            Ok(())
+        } else {
+            Err(RegistrarError::Unspecified)
+        }
+    }
+}
+
+/// The clients of one realm.
+pub struct ClientRegistry {
+    clients: HashMap<String, Client>,
+    map: ClientMap,
+}
+
+impl std::fmt::Debug for ClientRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.clients.keys()).finish()
+    }
+}
+
+impl ClientRegistry {
+    /// `secrets` holds the SHA-256 digest of each confidential client's secret.
+    pub(super) fn new(clients: Vec<(Client, Option<[u8; 32]>)>) -> Result<Self, String> {
+        let mut map = ClientMap::new();
+        map.set_password_policy(Sha256Digest);
+        let mut by_id = HashMap::new();
+        for (client, digest) in clients {
+            let mut uris = client
+                .redirect_uris
+                .iter()
+                .map(|u| ExactUrl::new(u.clone()).map(RegisteredUrl::Exact))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| format!("client `{}`: bad redirect URI: {e}", client.id))?;
+            // Client-credentials clients have no redirect URI; oxide-auth wants one, and a
+            // URL nobody can present keeps the authorization endpoint closed to them.
+            let first = if uris.is_empty() {
+                RegisteredUrl::Exact(
+                    ExactUrl::new("urn:connect:no-redirect".to_owned())
+                        .map_err(|e| e.to_string())?,
+                )
+            } else {
+                uris.remove(0)
+            };
+            let scope: Scope = client
+                .scopes
+                .join(" ")
+                .parse()
+                .map_err(|_| format!("client `{}`: bad scopes", client.id))?;
+            let ox = match digest {
+                Some(d) => OxClient::confidential(&client.id, first, scope, &d),
+                None => OxClient::public(&client.id, first, scope),
+            };
+            map.register_client(ox.with_additional_redirect_uris(uris));
+            if by_id.insert(client.id.clone(), client).is_some() {
+                return Err("two clients have the same client_id".into());
+            }
+        }
+        Ok(Self {
+            clients: by_id,
+            map,
+        })
+    }
+
+    pub fn get(&self, client_id: &str) -> Option<&Client> {
+        self.clients.get(client_id)
+    }
+
+    /// RFC 6749 §3.1.2 and RFC 9700 §2.1: the redirect URI must equal a registered one,
+    /// character for character. OIDC makes `redirect_uri` mandatory, so none is `None`.
+    pub fn check_redirect_uri(&self, client_id: &str, redirect_uri: &str) -> Option<&Client> {
+        let url = ExactUrl::new(redirect_uri.to_owned()).ok()?;
+        let bound = ClientUrl {
+            client_id: Cow::Borrowed(client_id),
+            redirect_uri: Some(Cow::Owned(url)),
+        };
+        self.bound_redirect(bound).ok()?;
+        self.get(client_id)
+    }
+
+    /// Authenticates a client by its secret; public clients have none to check.
+    pub fn authenticate(&self, client_id: &str, secret: Option<&str>) -> Option<&Client> {
+        let client = self.get(client_id)?;
+        match (&client.kind, secret) {
+            (ClientKind::Public, None) => Some(client),
+            (ClientKind::Confidential, Some(secret)) => self
+                .check(client_id, Some(secret.as_bytes()))
+                .ok()
+                .map(|_| client),
+            _ => None,
+        }
+    }
+}
+
+impl Registrar for ClientRegistry {
+    fn bound_redirect<'a>(&self, bound: ClientUrl<'a>) -> Result<BoundClient<'a>, RegistrarError> {
+        if bound.redirect_uri.is_none() {
+            return Err(RegistrarError::Unspecified);
+        }
+        self.map.bound_redirect(bound)
+    }
+
+    /// Unlike `ClientMap`, grants what was asked within what the client is allowed.
+    fn negotiate(
+        &self,
+        bound: BoundClient,
+        scope: Option<Scope>,
+    ) -> Result<PreGrant, RegistrarError> {
+        let client = self
+            .clients
+            .get(bound.client_id.as_ref())
+            .ok_or(RegistrarError::Unspecified)?;
+        let asked = scope
+            .map(|s| s.iter().map(str::to_owned).collect::<Vec<_>>())
+            .unwrap_or_default();
+        let granted: Vec<&str> = client
+            .scopes
+            .iter()
+            .filter(|s| asked.contains(s))
+            .map(String::as_str)
+            .collect();
+        let scope = granted
+            .join(" ")
+            .parse()
+            .map_err(|_| RegistrarError::PrimitiveError)?;
+        Ok(PreGrant {
+            client_id: bound.client_id.into_owned(),
+            redirect_uri: bound.redirect_uri.into_owned(),
+            scope,
+        })
+    }
+
+    fn check(&self, client_id: &str, passphrase: Option<&[u8]>) -> Result<(), RegistrarError> {
+        self.map.check(client_id, passphrase)
+    }
+}

@@ -1,0 +1,419 @@
+//! The realm file as written, and its checks. Unknown keys are refused.
+
+use std::{path::Path, time::Duration};
+
+use serde::Deserialize;
+
+use super::{Client, ClientKind, ClientRegistry, GrantType, Lifetimes, Realm, SigningAlg};
+use crate::domain::{Language, RealmId};
+
+/// A realm file that cannot be used, with file, key and reason.
+#[derive(Debug, thiserror::Error)]
+#[error("realm file {file}: key `{key}`: {reason}")]
+pub struct RealmFileError {
+    pub file: String,
+    pub key: String,
+    pub reason: String,
+}
+
+impl RealmFileError {
+    fn new(file: &Path, key: impl Into<String>, reason: impl ToString) -> Self {
+        Self {
+            file: file.display().to_string(),
+            key: key.into(),
+            reason: reason.to_string(),
+        }
+    }
+
+    pub(super) fn io(path: &Path, e: std::io::Error) -> Self {
+        Self::new(path, "(file)", e)
+    }
+
+    pub(super) fn none_in(dir: &Path) -> Self {
+        Self::new(dir, "(directory)", "no realm file (*.toml) found")
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRealm {
+    display_name: String,
+    languages: Vec<Language>,
+    default_language: Language,
+    support_phone: String,
+    support_hours: String,
+    #[serde(default)]
+    tokens: RawTokens,
+    #[serde(default)]
+    clients: Vec<RawClient>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawTokens {
+    authorization_code_seconds: u64,
+    access_token_seconds: u64,
+    id_token_seconds: u64,
+    refresh_token_seconds: u64,
+    session_seconds: u64,
+    login_flow_seconds: u64,
+    access_token_alg: SigningAlg,
+}
+
+impl Default for RawTokens {
+    fn default() -> Self {
+        Self {
+            authorization_code_seconds: 60,
+            access_token_seconds: 300,
+            id_token_seconds: 300,
+            refresh_token_seconds: 8 * 3600,
+            session_seconds: 8 * 3600,
+            login_flow_seconds: 30 * 60,
+            access_token_alg: SigningAlg::ES256,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawClient {
+    client_id: String,
+    name: String,
+    #[serde(rename = "type")]
+    kind: RawKind,
+    secret_sha256: Option<String>,
+    #[serde(default)]
+    redirect_uris: Vec<String>,
+    #[serde(default)]
+    post_logout_redirect_uris: Vec<String>,
+    grant_types: Vec<GrantType>,
+    #[serde(default = "default_scopes")]
+    scopes: Vec<String>,
+    #[serde(default = "default_id_token_alg")]
+    id_token_signed_response_alg: SigningAlg,
+}
+
+#[derive(Deserialize, PartialEq)]
+#[serde(rename_all = "lowercase")]
+enum RawKind {
+    Public,
+    Confidential,
+}
+
+fn default_scopes() -> Vec<String> {
+    [
+        "openid",
+        "profile",
+        "email",
+        "phone",
+        "address",
+        "ahv",
+        "offline_access",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+// OIDC Core §15.1: RS256 is what every relying party can verify.
+fn default_id_token_alg() -> SigningAlg {
+    SigningAlg::RS256
+}
+
+pub(super) fn load(path: &Path) -> Result<Realm, RealmFileError> {
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default();
+    let id: RealmId = stem
+        .parse()
+        .map_err(|e| RealmFileError::new(path, "(file name)", e))?;
+    let text = std::fs::read_to_string(path).map_err(|e| RealmFileError::io(path, e))?;
+    let de = toml::Deserializer::new(&text);
+    let raw: RawRealm = serde_path_to_error::deserialize(de).map_err(|e| {
+        let key = e.path().to_string();
+        let inner = e.into_inner();
+        RealmFileError::new(
+            path,
+            if key == "." { "(top)".into() } else { key },
+            inner.message(),
+        )
+    })?;
+    check(path, id, raw)
+}
+
+fn secs(path: &Path, key: &str, n: u64, max: u64) -> Result<Duration, RealmFileError> {
+    if n == 0 || n > max {
+        return Err(RealmFileError::new(
+            path,
+            key,
+            format!("must be between 1 and {max} seconds"),
+        ));
+    }
+    Ok(Duration::from_secs(n))
+}
+
+fn check_uri(path: &Path, key: &str, uri: &str) -> Result<(), RealmFileError> {
+    let url = url::Url::parse(uri).map_err(|e| {
+        RealmFileError::new(path, key, format!("`{uri}` is not an absolute URL: {e}"))
+    })?;
+    if url.fragment().is_some() {
+        return Err(RealmFileError::new(
+            path,
+            key,
+            "a redirect URI must not have a fragment",
+        ));
+    }
+    Ok(())
+}
+
+fn check(path: &Path, id: RealmId, raw: RawRealm) -> Result<Realm, RealmFileError> {
+    if raw.languages.is_empty() {
+        return Err(RealmFileError::new(
+            path,
+            "languages",
+            "at least one language",
+        ));
+    }
+    if !raw.languages.contains(&raw.default_language) {
+        return Err(RealmFileError::new(
+            path,
+            "default_language",
+            "must be one of `languages`",
+        ));
+    }
+    let t = &raw.tokens;
+    let lifetimes = Lifetimes {
+        // RFC 6749 §4.1.2: codes live ten minutes at most.
+        authorization_code: secs(
+            path,
+            "tokens.authorization_code_seconds",
+            t.authorization_code_seconds,
+            600,
+        )?,
+        access_token: secs(
+            path,
+            "tokens.access_token_seconds",
+            t.access_token_seconds,
+            3600,
+        )?,
+        id_token: secs(path, "tokens.id_token_seconds", t.id_token_seconds, 3600)?,
+        refresh_token: secs(
+            path,
+            "tokens.refresh_token_seconds",
+            t.refresh_token_seconds,
+            90 * 86400,
+        )?,
+        session: secs(path, "tokens.session_seconds", t.session_seconds, 7 * 86400)?,
+        login_flow: secs(
+            path,
+            "tokens.login_flow_seconds",
+            t.login_flow_seconds,
+            86400,
+        )?,
+    };
+    let mut clients = Vec::new();
+    for (i, c) in raw.clients.into_iter().enumerate() {
+        let key = |k: &str| format!("clients[{i}].{k}");
+        if c.client_id.is_empty()
+            || !c
+                .client_id
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch))
+        {
+            return Err(RealmFileError::new(
+                path,
+                key("client_id"),
+                "letters, digits, - _ . only",
+            ));
+        }
+        let digest = match (&c.kind, &c.secret_sha256) {
+            (RawKind::Public, None) => None,
+            (RawKind::Public, Some(_)) => {
+                return Err(RealmFileError::new(
+                    path,
+                    key("secret_sha256"),
+                    "a public client has no secret",
+                ))
+            }
+            (RawKind::Confidential, None) => {
+                return Err(RealmFileError::new(
+                    path,
+                    key("secret_sha256"),
+                    "a confidential client needs the SHA-256 of its secret",
+                ))
+            }
+            (RawKind::Confidential, Some(hex_digest)) => {
+                let bytes = hex::decode(hex_digest)
+                    .ok()
+                    .and_then(|b| <[u8; 32]>::try_from(b).ok());
+                Some(bytes.ok_or_else(|| {
+                    RealmFileError::new(path, key("secret_sha256"), "64 hexadecimal digits")
+                })?)
+            }
+        };
+        if c.grant_types.is_empty() {
+            return Err(RealmFileError::new(
+                path,
+                key("grant_types"),
+                "at least one grant type",
+            ));
+        }
+        let wants_redirect = c.grant_types.contains(&GrantType::AuthorizationCode);
+        if wants_redirect && c.redirect_uris.is_empty() {
+            return Err(RealmFileError::new(
+                path,
+                key("redirect_uris"),
+                "authorization_code needs at least one redirect URI",
+            ));
+        }
+        if c.kind == RawKind::Public && c.grant_types.contains(&GrantType::ClientCredentials) {
+            return Err(RealmFileError::new(
+                path,
+                key("grant_types"),
+                "a public client cannot use client_credentials",
+            ));
+        }
+        for u in &c.redirect_uris {
+            check_uri(path, &key("redirect_uris"), u)?;
+        }
+        for u in &c.post_logout_redirect_uris {
+            check_uri(path, &key("post_logout_redirect_uris"), u)?;
+        }
+        if let Some(bad) = c.scopes.iter().find(|s| {
+            s.is_empty()
+                || !s
+                    .chars()
+                    .all(|ch| ch.is_ascii_graphic() && ch != '"' && ch != '\\')
+        }) {
+            return Err(RealmFileError::new(
+                path,
+                key("scopes"),
+                format!("`{bad}` is not a scope token"),
+            ));
+        }
+        let client = Client {
+            id: c.client_id,
+            name: c.name,
+            kind: if c.kind == RawKind::Public {
+                ClientKind::Public
+            } else {
+                ClientKind::Confidential
+            },
+            redirect_uris: c.redirect_uris,
+            post_logout_redirect_uris: c.post_logout_redirect_uris,
+            grant_types: c.grant_types,
+            scopes: c.scopes,
+            id_token_alg: c.id_token_signed_response_alg,
+        };
+        clients.push((client, digest));
+    }
+    let clients =
+        ClientRegistry::new(clients).map_err(|e| RealmFileError::new(path, "clients", e))?;
+    Ok(Realm {
+        id,
+        display_name: raw.display_name,
+        languages: raw.languages,
+        default_language: raw.default_language,
+        support_phone: raw.support_phone,
+        support_hours: raw.support_hours,
+        lifetimes,
+        access_token_alg: raw.tokens.access_token_alg,
+        clients,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_text(name: &str, text: &str) -> Result<Realm, RealmFileError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        load(&path)
+    }
+
+    const GOOD: &str = r#"
+display_name = "Test"
+languages = ["fr", "de"]
+default_language = "fr"
+support_phone = "031 000 00 00"
+support_hours = "8-12"
+[[clients]]
+client_id = "app"
+name = "App"
+type = "public"
+redirect_uris = ["http://127.0.0.1:1/cb"]
+grant_types = ["authorization_code"]
+"#;
+
+    #[test]
+    fn a_good_file_loads() {
+        let realm = load_text("AK09.toml", GOOD).unwrap();
+        assert_eq!(realm.id.as_str(), "AK09");
+        assert!(realm.clients.get("app").unwrap().is_public());
+        assert!(realm
+            .clients
+            .check_redirect_uri("app", "http://127.0.0.1:1/cb")
+            .is_some());
+        assert!(realm
+            .clients
+            .check_redirect_uri("app", "http://127.0.0.1:1/cb/")
+            .is_none());
+        assert!(realm
+            .clients
+            .check_redirect_uri("app", "http://127.0.0.1:1/cb?x=1")
+            .is_none());
+    }
+
+    #[test]
+    fn an_unknown_key_is_refused_with_file_key_and_reason() {
+        let e = load_text(
+            "AK09.toml",
+            &GOOD.replace("support_hours", "colour = 1\nsupport_hours"),
+        )
+        .unwrap_err();
+        assert!(e.file.ends_with("AK09.toml"));
+        assert!(e.reason.contains("colour"), "{e}");
+    }
+
+    #[test]
+    fn a_bad_value_is_refused_with_its_key() {
+        let e = load_text(
+            "AK09.toml",
+            &GOOD.replace("default_language = \"fr\"", "default_language = \"xx\""),
+        )
+        .unwrap_err();
+        assert_eq!(e.key, "default_language", "{e}");
+        let e = load_text("AK09.toml", &GOOD.replace("\"public\"", "\"secret\"")).unwrap_err();
+        assert_eq!(e.key, "clients[0].type", "{e}");
+        let e =
+            load_text("AK09.toml", &GOOD.replace("\"public\"", "\"confidential\"")).unwrap_err();
+        assert_eq!(e.key, "clients[0].secret_sha256", "{e}");
+        let e = load_text(
+            "AK09.toml",
+            &GOOD.replace("http://127.0.0.1:1/cb", "/relative"),
+        )
+        .unwrap_err();
+        assert_eq!(e.key, "clients[0].redirect_uris", "{e}");
+        let e = load_text("ak9.toml", GOOD).unwrap_err();
+        assert_eq!(e.key, "(file name)", "{e}");
+    }
+
+    #[test]
+    fn confidential_clients_authenticate_by_digest_in_constant_time() {
+        let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b"s3cret"));
+        let text = GOOD.replace(
+            "type = \"public\"",
+            &format!("type = \"confidential\"\nsecret_sha256 = \"{digest}\""),
+        );
+        let realm = load_text("AK09.toml", &text).unwrap();
+        assert!(realm.clients.authenticate("app", Some("s3cret")).is_some());
+        assert!(realm.clients.authenticate("app", Some("s3creT")).is_none());
+        assert!(realm.clients.authenticate("app", None).is_none());
+        assert!(realm
+            .clients
+            .authenticate("nobody", Some("s3cret"))
+            .is_none());
+    }
+}

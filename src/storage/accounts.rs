@@ -1,0 +1,122 @@
+//! Accounts of persons who can log in: e-mail, password hash, names, phone.
+
+use super::{exec_db, on_db, Db, StoreError};
+use crate::domain::{AhvNumber, Email, Language, RealmId};
+
+/// An account as stored, re-parsed into domain types on the way out.
+#[derive(Clone, Debug)]
+pub struct Account {
+    pub id: String,
+    pub realm: RealmId,
+    pub email: Email,
+    pub password_hash: String,
+    pub given_name: String,
+    pub family_name: String,
+    pub ahv: Option<AhvNumber>,
+    pub phone: Option<String>,
+    pub language: Language,
+    pub active: bool,
+    pub updated_at: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct AccountRow {
+    id: String,
+    realm: String,
+    email: String,
+    password_hash: String,
+    given_name: String,
+    family_name: String,
+    ahv: Option<String>,
+    phone: Option<String>,
+    language: String,
+    status: String,
+    updated_at: i64,
+}
+
+impl TryFrom<AccountRow> for Account {
+    type Error = StoreError;
+    fn try_from(r: AccountRow) -> Result<Self, StoreError> {
+        let bad = |what: &str| StoreError::Corrupt(format!("account {}: {what}", r.id));
+        Ok(Account {
+            realm: r.realm.parse().map_err(|_| bad("realm"))?,
+            email: r.email.parse().map_err(|_| bad("email"))?,
+            ahv: r
+                .ahv
+                .as_deref()
+                .map(str::parse)
+                .transpose()
+                .map_err(|_| bad("ahv"))?,
+            language: r.language.parse().map_err(|_| bad("language"))?,
+            active: r.status == "active",
+            id: r.id,
+            password_hash: r.password_hash,
+            given_name: r.given_name,
+            family_name: r.family_name,
+            phone: r.phone,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+/// Uniqueness of e-mail addresses ignores case: `Anna@x.ch` and `anna@x.ch` are one person.
+fn email_key(email: &Email) -> String {
+    email.as_str().to_lowercase()
+}
+
+pub struct NewAccount<'a> {
+    pub realm: &'a RealmId,
+    pub email: &'a Email,
+    pub password_hash: &'a str,
+    pub given_name: &'a str,
+    pub family_name: &'a str,
+    pub ahv: Option<&'a AhvNumber>,
+    pub phone: Option<&'a str>,
+    pub language: Language,
+}
+
+pub async fn create(db: &Db, new: &NewAccount<'_>, now: i64) -> Result<String, StoreError> {
+    const SQL: &str = "INSERT INTO accounts (id, realm, email, email_key, password_hash, given_name, family_name, \
+                       ahv, phone, language, status, created_at, updated_at) \
+                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'active', $11, $11)";
+    let id = uuid::Uuid::new_v4().to_string();
+    exec_db!(db, |pool| sqlx::query(SQL)
+        .bind(&id)
+        .bind(new.realm.as_str())
+        .bind(new.email.as_str())
+        .bind(email_key(new.email))
+        .bind(new.password_hash)
+        .bind(new.given_name)
+        .bind(new.family_name)
+        .bind(new.ahv.map(AhvNumber::as_str))
+        .bind(new.phone)
+        .bind(new.language.code())
+        .bind(now)
+        .execute(pool))
+    .map_err(StoreError::on_constraint)?;
+    Ok(id)
+}
+
+const COLUMNS: &str = "id, realm, email, password_hash, given_name, family_name, ahv, phone, language, status, updated_at";
+
+pub async fn by_email(
+    db: &Db,
+    realm: &RealmId,
+    email: &Email,
+) -> Result<Option<Account>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM accounts WHERE realm = $1 AND email_key = $2");
+    let row: Option<AccountRow> = on_db!(db, |pool| sqlx::query_as(&sql)
+        .bind(realm.as_str())
+        .bind(email_key(email))
+        .fetch_optional(pool))?;
+    row.map(Account::try_from).transpose()
+}
+
+pub async fn by_id(db: &Db, realm: &RealmId, id: &str) -> Result<Option<Account>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM accounts WHERE realm = $1 AND id = $2");
+    let row: Option<AccountRow> = on_db!(db, |pool| sqlx::query_as(&sql)
+        .bind(realm.as_str())
+        .bind(id)
+        .fetch_optional(pool))?;
+    row.map(Account::try_from).transpose()
+}
