@@ -156,6 +156,17 @@ impl App {
         Ok(App { state, listener })
     }
 
+    /// Serves on a listener bound by the caller: tests bind port 0 first so that the
+    /// issuer URL can name the real port.
+    pub async fn with_listener(
+        config: Config,
+        clock: Clock,
+        listener: TcpListener,
+    ) -> Result<App, StartError> {
+        let state = AppState::open(config, clock).await?;
+        Ok(App { state, listener })
+    }
+
     pub fn local_addr(&self) -> SocketAddr {
         self.listener
             .local_addr()

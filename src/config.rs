@@ -146,7 +146,12 @@ impl Config {
             Some(path) => figment = figment.merge(Toml::file(path)),
             None => figment = figment.merge(Toml::file("connect.toml")),
         }
-        figment = figment.merge(Env::prefixed("CONNECT_").split("__"));
+        // CONNECT_TEST_* belong to the test suite, not to the server.
+        figment = figment.merge(
+            Env::prefixed("CONNECT_")
+                .filter(|k| !k.as_str().starts_with("test_"))
+                .split("__"),
+        );
         let raw: RawConfig = figment.extract().map_err(|e| {
             let key = if e.path.is_empty() {
                 "(file)".to_owned()

@@ -1,7 +1,9 @@
 //! The `connect` command line: `dev` (the default), `serve`, `migrate`, `admin`.
 
-mod admin;
+pub mod admin;
 mod serve;
+
+pub use admin::parse_address;
 
 use std::{path::PathBuf, process::ExitCode};
 

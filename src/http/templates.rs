@@ -76,21 +76,32 @@ pub fn render(name: &str, ctx: Value) -> Result<String, minijinja::Error> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn every_language_has_every_key_of_the_english_file() {
-        let en = include_str!("../../locales/en/main.ftl");
-        let keys: Vec<&str> = en
-            .lines()
+    fn keys(ftl: &str) -> Vec<&str> {
+        ftl.lines()
             .filter(|l| !l.starts_with('#') && !l.starts_with(' ') && l.contains(" ="))
             .filter_map(|l| l.split(" =").next())
-            .collect();
-        assert!(keys.len() > 10);
+            .collect()
+    }
+
+    #[test]
+    fn every_language_has_exactly_the_keys_of_the_english_file() {
+        let en = keys(include_str!("../../locales/en/main.ftl"));
+        assert!(en.len() > 10);
+        for (lang, ftl) in [
+            ("de", include_str!("../../locales/de/main.ftl")),
+            ("fr", include_str!("../../locales/fr/main.ftl")),
+            ("it", include_str!("../../locales/it/main.ftl")),
+        ] {
+            assert_eq!(keys(ftl), en, "{lang}");
+        }
+        let args = HashMap::from([
+            (Cow::Borrowed("phone"), FluentValue::from("1")),
+            (Cow::Borrowed("hours"), FluentValue::from("2")),
+        ]);
         for lang in Language::ALL {
-            for key in &keys {
-                assert!(
-                    LOCALES.try_lookup(&lang_id(lang), key).is_some(),
-                    "{lang}: {key} missing"
-                );
+            for key in &en {
+                let found = LOCALES.try_lookup_with_args(&lang_id(lang), key, &args);
+                assert!(found.is_some(), "{lang}: {key} does not format");
             }
         }
     }

@@ -1,0 +1,12 @@
+//! Integration tests: the real server on a random port, driven over HTTP.
+//! SQLite and in-process stores by default; PostgreSQL and Redis when
+//! `CONNECT_TEST_DATABASE_URL` and `CONNECT_TEST_REDIS_URL` are set.
+
+mod config_and_realms;
+mod ephemeral;
+mod helpers;
+mod keys;
+mod login;
+mod negative;
+mod oidc_flow;
+mod service;
