@@ -149,7 +149,7 @@ impl Config {
         // CONNECT_TEST_* belong to the test suite, not to the server.
         figment = figment.merge(
             Env::prefixed("CONNECT_")
-                .filter(|k| !k.as_str().starts_with("test_"))
+                .filter(|k| !k.as_str().to_ascii_lowercase().starts_with("test_"))
                 .split("__"),
         );
         let raw: RawConfig = figment.extract().map_err(|e| {
@@ -324,6 +324,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment's own test harness error type
     fn environment_overrides_file_and_typos_are_refused() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("c.toml", "bind = \"127.0.0.1:9000\"\nlog_level = \"debug\"")?;

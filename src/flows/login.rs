@@ -2,7 +2,7 @@
 //! sent the person here, or on the account page when none did.
 
 use axum::{
-    extract::{Query, State},
+    extract::{rejection::FormRejection, Query, State},
     http::{HeaderMap, StatusCode},
     response::{Html, IntoResponse, Redirect, Response},
     Form,
@@ -80,16 +80,27 @@ async fn load_flow(
         .ok_or_else(|| HttpError::page(StatusCode::BAD_REQUEST, lang, "error-flow-expired"))
 }
 
+/// What the login form shows besides the layout.
+struct LoginPage<'a> {
+    csrf: &'a str,
+    flow: Option<&'a str>,
+    email: &'a str,
+    error: Option<&'a str>,
+}
+
 fn render(
     realm: &Realm,
     lang: Language,
     jar: CookieJar,
-    csrf: &str,
-    flow: Option<&str>,
-    email: &str,
-    error: Option<&str>,
+    page: LoginPage<'_>,
     status: StatusCode,
 ) -> Result<Response, HttpError> {
+    let LoginPage {
+        csrf,
+        flow,
+        email,
+        error,
+    } = page;
     let path = match flow {
         Some(f) => format!("/{}/login?flow={f}", realm.id),
         None => format!("/{}/login", realm.id),
@@ -130,16 +141,13 @@ pub async fn show(
         .and_then(|f| f.request())
         .and_then(|r| r.login_hint.clone())
         .unwrap_or_default();
-    render(
-        &realm,
-        lang,
-        jar,
-        &csrf,
-        q.flow.as_deref(),
-        &hint,
-        None,
-        StatusCode::OK,
-    )
+    let page = LoginPage {
+        csrf: &csrf,
+        flow: q.flow.as_deref(),
+        email: &hint,
+        error: None,
+    };
+    render(&realm, lang, jar, page, StatusCode::OK)
 }
 
 pub async fn submit(
@@ -147,15 +155,18 @@ pub async fn submit(
     CurrentRealm(realm): CurrentRealm,
     headers: HeaderMap,
     jar: CookieJar,
-    Form(form): Form<LoginForm>,
+    form: Result<Form<LoginForm>, FormRejection>,
 ) -> Result<Response, HttpError> {
     let secure = state.config.is_https();
     let lang = crate::http::language::negotiate(&realm, None, &jar, &headers);
+    let Form(form) =
+        form.map_err(|rejection| HttpError::page(rejection.status(), lang, "error-bad-request"))?;
     if !state.csrf.verify(&jar, secure, &form.csrf) {
         return Err(HttpError::page(StatusCode::FORBIDDEN, lang, "error-csrf"));
     }
     let flow_id = form.flow.as_deref().filter(|s| !s.is_empty());
-    let flow = load_flow(&state, &realm, flow_id, lang).await?;
+    // An expired flow is told before the password is checked.
+    load_flow(&state, &realm, flow_id, lang).await?;
 
     // Unknown e-mail, malformed e-mail and wrong password look and take the same.
     let account = match form.email.parse::<Email>() {
@@ -177,18 +188,33 @@ pub async fn submit(
     let Some(account) = account else {
         tracing::info!(realm = %realm.id, "login failed");
         let (jar, csrf) = state.csrf.token(jar, secure);
-        return render(
-            &realm,
-            lang,
-            jar,
-            &csrf,
-            flow_id,
-            &form.email,
-            Some("login-failed"),
-            StatusCode::UNAUTHORIZED,
-        );
+        let page = LoginPage {
+            csrf: &csrf,
+            flow: flow_id,
+            email: &form.email,
+            error: Some("login-failed"),
+        };
+        return render(&realm, lang, jar, page, StatusCode::UNAUTHORIZED);
     };
 
+    // Taking the flow is the single step that may complete it: of two racing
+    // submissions, only one reaches the relying party.
+    let request = match flow_id {
+        Some(id) => {
+            let taken: Option<LoginFlow> = state
+                .ephemeral
+                .take_json(&flow_key(&realm, id))
+                .await
+                .map_err(HttpError::internal(lang))?;
+            let taken = taken.ok_or_else(|| {
+                HttpError::page(StatusCode::BAD_REQUEST, lang, "error-flow-expired")
+            })?;
+            match taken {
+                LoginFlow::Password { request } => request,
+            }
+        }
+        None => None,
+    };
     let (jar, session) = session::start(
         &state,
         &realm,
@@ -200,17 +226,8 @@ pub async fn submit(
     .await
     .map_err(HttpError::internal(lang))?;
     tracing::info!(realm = %realm.id, account = %account.id, "login succeeded");
-    match flow.and_then(|f| match f {
-        LoginFlow::Password { request } => request,
-    }) {
+    match request {
         Some(request) => {
-            if let Some(id) = flow_id {
-                state
-                    .ephemeral
-                    .delete(&flow_key(&realm, id))
-                    .await
-                    .map_err(HttpError::internal(lang))?;
-            }
             if request
                 .expected_sub
                 .as_deref()

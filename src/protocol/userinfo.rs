@@ -106,7 +106,7 @@ pub async fn userinfo(
     }
     let account = accounts::by_id(&state.db, &realm.id, &access.sub)
         .await
-        .map_err(|e| OAuthError::from(e))?
+        .map_err(OAuthError::from)?
         .ok_or_else(|| {
             HttpError::Bearer(OAuthError::invalid_token("the account no longer exists"))
         })?;
