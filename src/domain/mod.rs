@@ -1,11 +1,17 @@
 //! Domain types and rules: parsed once from untrusted input, canonical afterwards.
 
+mod activation_code;
 mod ahv;
 mod email;
 mod language;
+mod password;
+mod phone;
 mod realm_id;
 
+pub use activation_code::{ActivationCode, ActivationCodeError};
 pub use ahv::{AhvError, AhvNumber};
 pub use email::{Email, EmailError};
 pub use language::{Language, LanguageError};
+pub use password::{Password, PasswordContext, PasswordError, PasswordPolicy};
+pub use phone::{PhoneError, PhoneNumber};
 pub use realm_id::{RealmId, RealmIdError};

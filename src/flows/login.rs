@@ -159,8 +159,14 @@ pub async fn submit(
 ) -> Result<Response, HttpError> {
     let secure = state.config.is_https();
     let lang = crate::http::language::negotiate(&realm, None, &jar, &headers);
-    let Form(form) =
-        form.map_err(|rejection| HttpError::page(rejection.status(), lang, "error-bad-request"))?;
+    let Form(form) = form.map_err(|rejection| {
+        // Too large stays 413; any other unreadable form is a bad request.
+        let status = match rejection.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => StatusCode::PAYLOAD_TOO_LARGE,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        HttpError::page(status, lang, "error-bad-request")
+    })?;
     if !state.csrf.verify(&jar, secure, &form.csrf) {
         return Err(HttpError::page(StatusCode::FORBIDDEN, lang, "error-csrf"));
     }

@@ -283,22 +283,20 @@ async fn respond(
     nonce: Option<&str>,
     refresh: Option<String>,
 ) -> Result<serde_json::Value, OAuthError> {
-    let now = state.clock.unix();
     let amr: Vec<String> = grant.amr.split_whitespace().map(str::to_owned).collect();
     let access = AccessClaims {
-        iss: state.config.issuer(&realm.id),
-        sub: grant.account_id.clone(),
-        aud: state.config.issuer(&realm.id),
-        exp: now + realm.lifetimes.access_token.as_secs() as i64,
-        iat: now,
-        jti: uuid::Uuid::new_v4().to_string(),
-        client_id: grant.client_id.clone(),
-        scope: scope.join(" "),
         auth_time: Some(grant.auth_time),
         acr: Some(grant.acr.clone()),
         amr: Some(amr.clone()),
         sid: Some(grant.sid.clone()),
         gid: Some(grant.id.clone()),
+        ..AccessClaims::new(
+            state,
+            realm,
+            &grant.account_id,
+            &grant.client_id,
+            scope.join(" "),
+        )
     };
     let access_token = tokens::sign_access_token(state, realm, &access).await?;
     let mut body = json!({
@@ -364,22 +362,7 @@ async fn client_credentials(
             "scope {bad} is not available to this client"
         )));
     }
-    let now = state.clock.unix();
-    let claims = AccessClaims {
-        iss: state.config.issuer(&realm.id),
-        sub: client.id.clone(),
-        aud: state.config.issuer(&realm.id),
-        exp: now + realm.lifetimes.access_token.as_secs() as i64,
-        iat: now,
-        jti: uuid::Uuid::new_v4().to_string(),
-        client_id: client.id.clone(),
-        scope: asked.join(" "),
-        auth_time: None,
-        acr: None,
-        amr: None,
-        sid: None,
-        gid: None,
-    };
+    let claims = AccessClaims::new(state, realm, &client.id, &client.id, asked.join(" "));
     let token = tokens::sign_access_token(state, realm, &claims).await?;
     Ok(json!({
         "access_token": token,

@@ -49,6 +49,27 @@ pub struct AccessClaims {
 }
 
 impl AccessClaims {
+    /// A token issued now by `realm` to `client_id` for `sub`; the person fields stay empty
+    /// (client credentials) until a grant fills them in.
+    pub fn new(state: &AppState, realm: &Realm, sub: &str, client_id: &str, scope: String) -> Self {
+        let now = state.clock.unix();
+        Self {
+            iss: state.config.issuer(&realm.id),
+            sub: sub.to_owned(),
+            aud: state.config.issuer(&realm.id),
+            exp: now + realm.lifetimes.access_token.as_secs() as i64,
+            iat: now,
+            jti: uuid::Uuid::new_v4().to_string(),
+            client_id: client_id.to_owned(),
+            scope,
+            auth_time: None,
+            acr: None,
+            amr: None,
+            sid: None,
+            gid: None,
+        }
+    }
+
     pub fn scopes(&self) -> impl Iterator<Item = &str> {
         self.scope.split_whitespace()
     }

@@ -267,6 +267,36 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// The portal's code exchange for the code in `callback`; the JSON token response.
+    pub async fn portal_tokens(&self, realm: &str, callback: &str) -> serde_json::Value {
+        let code = query_param(callback, "code").expect("code in callback");
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", PORTAL_REDIRECT),
+        ];
+        let res = self
+            .token(realm, &form, Some(("portal", PORTAL_SECRET)))
+            .await;
+        assert_eq!(res.status(), 200, "code exchange");
+        res.json().await.expect("token JSON")
+    }
+
+    /// RFC 7662 introspection by the bench client.
+    pub async fn introspect(&self, realm: &str, token: &str) -> serde_json::Value {
+        let res = self
+            .api
+            .post(self.url(&format!("/{realm}/introspect")))
+            .basic_auth("bench-cc", Some("bench-secret"))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .expect("introspect");
+        res.json().await.expect("introspection JSON")
+    }
+}
+
 /// A PKCE pair (verifier, S256 challenge).
 pub fn pkce() -> (String, String) {
     use base64::Engine;

@@ -35,18 +35,9 @@ async fn cc_token(app: &TestApp) -> String {
 }
 
 async fn active(app: &TestApp, token: &str) -> bool {
-    let intro: serde_json::Value = app
-        .api
-        .post(app.url("/AK00/introspect"))
-        .basic_auth("bench-cc", Some("bench-secret"))
-        .form(&[("token", token)])
-        .send()
-        .await
+    app.introspect("AK00", token).await["active"]
+        .as_bool()
         .unwrap()
-        .json()
-        .await
-        .unwrap();
-    intro["active"].as_bool().unwrap()
 }
 
 #[tokio::test]

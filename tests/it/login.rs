@@ -23,19 +23,10 @@ async fn start(app: &TestApp, q: &[(&str, &str)]) -> reqwest::Response {
 }
 
 async fn id_token(app: &TestApp, callback: &str) -> String {
-    let code = query_param(callback, "code").unwrap();
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("redirect_uri", PORTAL_REDIRECT),
-    ];
-    let body: serde_json::Value = app
-        .token("AK00", &form, Some(("portal", PORTAL_SECRET)))
-        .await
-        .json()
-        .await
-        .unwrap();
-    body["id_token"].as_str().unwrap().to_owned()
+    app.portal_tokens("AK00", callback).await["id_token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 fn claims(jwt: &str) -> serde_json::Value {
@@ -445,4 +436,45 @@ async fn the_address_and_claims_parameter_are_served() {
         assert_eq!(info["name"], "Anna Muster", "claims.userinfo");
         assert!(info.get("email").is_none(), "email scope not granted");
     }
+}
+
+#[tokio::test]
+async fn two_submissions_of_one_login_flow_complete_it_once() {
+    let app = spawn_app().await;
+    app.create_account("AK00", "anna@example.ch").await;
+    let res = start(&app, &portal_request()).await;
+    let login = app.url(&location(&res));
+    let html = app.get(&login).await.text().await.unwrap();
+    let form = vec![
+        ("csrf", form_value(&html, "csrf").unwrap()),
+        ("flow", form_value(&html, "flow").unwrap()),
+        ("email", "anna@example.ch".to_owned()),
+        ("password", PASSWORD.to_owned()),
+    ];
+    let (a, b) = tokio::join!(
+        app.browser.post(app.url("/AK00/login")).form(&form).send(),
+        app.browser.post(app.url("/AK00/login")).form(&form).send()
+    );
+    let mut statuses = [a.unwrap().status().as_u16(), b.unwrap().status().as_u16()];
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [303, 400],
+        "one completes, the other finds the flow spent"
+    );
+}
+
+#[tokio::test]
+async fn a_login_form_with_missing_fields_gets_a_page_not_a_crash() {
+    let app = spawn_app().await;
+    let _ = app.get(&app.url("/AK00/login")).await;
+    let res = app
+        .browser
+        .post(app.url("/AK00/login"))
+        .form(&[("email", "anna@example.ch")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    assert!(res.text().await.unwrap().contains("<html lang=\"fr\">"));
 }

@@ -300,17 +300,7 @@ async fn a_token_of_one_realm_means_nothing_in_another() {
         .await
         .unwrap();
     assert_eq!(res.status(), 401);
-    let intro: serde_json::Value = app
-        .api
-        .post(app.url("/AK01/introspect"))
-        .basic_auth("bench-cc", Some("bench-secret"))
-        .form(&[("token", token)])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let intro = app.introspect("AK01", token).await;
     assert_eq!(intro["active"], false);
     let refresh = [
         ("grant_type", "refresh_token"),

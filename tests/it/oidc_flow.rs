@@ -328,15 +328,9 @@ async fn client_credentials_give_an_api_token_without_a_person() {
     assert_eq!(claims["scope"], "documents:write");
     assert_eq!(claims["iss"], app.issuer("AK00"));
     // Introspection by a confidential client says it is active.
-    let res = app
-        .api
-        .post(app.url("/AK00/introspect"))
-        .basic_auth("bench-cc", Some("bench-secret"))
-        .form(&[("token", body["access_token"].as_str().unwrap())])
-        .send()
-        .await
-        .unwrap();
-    let intro: serde_json::Value = res.json().await.unwrap();
+    let intro = app
+        .introspect("AK00", body["access_token"].as_str().unwrap())
+        .await;
     assert_eq!(intro["active"], true);
     assert_eq!(intro["client_id"], "bench-cc");
     // And userinfo refuses it: no person behind it.
