@@ -25,6 +25,7 @@ use crate::{
     domain::Language,
     http::{csrf::CsrfKey, headers, templates, HttpError},
     keys::{KeyRing, MasterKey, SecretHasher},
+    notify::Notifier,
     passwords::Passwords,
     realm::Realms,
     storage::{Db, Ephemeral},
@@ -43,6 +44,7 @@ pub struct AppState {
     pub csrf: CsrfKey,
     pub clock: Clock,
     pub metrics: PrometheusHandle,
+    pub notifier: Notifier,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +59,8 @@ pub enum StartError {
     Ring(#[from] crate::keys::RingError),
     #[error(transparent)]
     Password(#[from] crate::passwords::PasswordError),
+    #[error(transparent)]
+    Notify(#[from] crate::notify::NotifyError),
     #[error("cannot listen on {0}: {1}")]
     Bind(SocketAddr, std::io::Error),
 }
@@ -90,6 +94,7 @@ impl AppState {
             keys.ensure(realm).await?;
         }
         Ok(AppState {
+            notifier: Notifier::new(&config)?,
             passwords: Passwords::new(&config.password_hashing)?,
             secret_hasher: SecretHasher::new(&master),
             csrf: CsrfKey::new(master.derive("csrf")),
@@ -179,7 +184,10 @@ impl App {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let app = router(self.state.clone());
-        axum::serve(self.listener, app)
+        axum::serve(
+            self.listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
             .with_graceful_shutdown(shutdown)
             .await?;
         self.state.db.close().await;

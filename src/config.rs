@@ -31,6 +31,48 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Dev mode adds `/_dev/outbox` and demo data.
     pub dev: bool,
+    /// `smtp://`, `smtps://` (implicit TLS) or `smtp://…?tls=required` (STARTTLS), with
+    /// user and password in the URL when the server asks for them. Absent: the outbox.
+    pub smtp_url: Option<SecretString>,
+    /// The `From:` of every mail.
+    pub mail_from: String,
+    /// The HTTP SMS gateway; absent URL: the outbox.
+    pub sms: SmsGateway,
+    /// Where mail and SMS go without SMTP or gateway: `data_dir/outbox`.
+    pub outbox_dir: PathBuf,
+    /// A header that a trusted reverse proxy sets to the client's address
+    /// (`x-forwarded-for`: its last entry is used); absent: the socket peer.
+    pub client_ip_header: Option<String>,
+}
+
+/// A generic HTTP SMS gateway: one POST per message with a JSON body made from
+/// `body_template`, where `{to}` and `{text}` are replaced by JSON-escaped values.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmsGateway {
+    pub url: Option<String>,
+    /// Sent as the `Authorization` header, e.g. `Bearer …` (a secret: from the environment).
+    #[serde(skip_serializing)]
+    pub auth_header: Option<SecretString>,
+    pub body_template: String,
+    /// The sender name or number shown on the phone, where the gateway allows one.
+    pub sender: String,
+    pub timeout_seconds: u64,
+    /// Attempts in all when the gateway answers 5xx or does not answer (no retry on 4xx).
+    pub max_attempts: u32,
+}
+
+impl Default for SmsGateway {
+    fn default() -> Self {
+        Self {
+            url: None,
+            auth_header: None,
+            body_template: r#"{"to":"{to}","text":"{text}","from":"{sender}"}"#.into(),
+            sender: "connect".into(),
+            timeout_seconds: 10,
+            max_attempts: 3,
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -91,6 +133,11 @@ struct RawConfig {
     password_hashing: PasswordHashing,
     max_body_bytes: usize,
     dev: bool,
+    #[serde(skip_serializing)]
+    smtp_url: Option<SecretString>,
+    mail_from: String,
+    sms: SmsGateway,
+    client_ip_header: Option<String>,
 }
 
 impl Default for RawConfig {
@@ -112,6 +159,10 @@ impl Default for RawConfig {
             password_hashing: PasswordHashing::default(),
             max_body_bytes: 64 * 1024,
             dev: false,
+            smtp_url: None,
+            mail_from: "connect <no-reply@connect.localhost>".into(),
+            sms: SmsGateway::default(),
+            client_ip_header: None,
         }
     }
 }
@@ -261,7 +312,6 @@ impl RawConfig {
             portal_bind: parse_addr("portal_bind", &self.portal_bind)?,
             portal_url: parse_url("portal_url", &self.portal_url)?,
             realm_dir: self.realm_dir.into(),
-            data_dir,
             database_url,
             redis_url: self.redis_url,
             redis_prefix: self.redis_prefix,
@@ -271,6 +321,12 @@ impl RawConfig {
             password_hashing: h,
             max_body_bytes: self.max_body_bytes,
             dev: self.dev,
+            smtp_url: self.smtp_url,
+            mail_from: self.mail_from,
+            sms: self.sms,
+            outbox_dir: data_dir.join("outbox"),
+            data_dir,
+            client_ip_header: self.client_ip_header.map(|h| h.to_ascii_lowercase()),
         })
     }
 }

@@ -1,6 +1,7 @@
 //! connect: an OpenID Connect identity provider for the insured persons of Swiss
 //! compensation funds. See `docs/ARCHITECTURE.md` for the map of modules.
 
+pub mod activation;
 pub mod app;
 pub mod cli;
 pub mod clock;
@@ -9,6 +10,9 @@ pub mod domain;
 pub mod flows;
 pub mod http;
 pub mod keys;
+pub mod limits;
+pub mod notify;
+pub mod otp;
 pub mod passwords;
 pub mod protocol;
 pub mod realm;

@@ -1,8 +1,10 @@
-//! The HTML journeys of a person: login and the account page (enrolment comes next).
+//! The HTML journeys of a person: enrolment by activation letter, login, the account page.
 
 pub mod account;
+pub mod enrol;
 pub mod login;
 mod page;
+mod sms;
 
 use axum::{routing::get, Router};
 
@@ -12,4 +14,5 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/{realm}/login", get(login::show).post(login::submit))
         .route("/{realm}/account", get(account::show))
+        .merge(enrol::router())
 }

@@ -57,3 +57,37 @@ pub fn choose_language(
         }
     }
 }
+
+/// The form of a POST, or the page a person should see when it cannot be read.
+pub fn read_form<T>(
+    form: Result<axum::Form<T>, axum::extract::rejection::FormRejection>,
+    lang: Language,
+) -> Result<T, crate::http::HttpError> {
+    use axum::http::StatusCode;
+    form.map(|axum::Form(f)| f).map_err(|rejection| {
+        // Too large stays 413; any other unreadable form is a bad request.
+        let status = match rejection.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => StatusCode::PAYLOAD_TOO_LARGE,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        crate::http::HttpError::page(status, lang, "error-bad-request")
+    })
+}
+
+/// Refuses a form whose CSRF token does not belong to this browser.
+pub fn check_csrf(
+    state: &crate::app::AppState,
+    jar: &CookieJar,
+    token: &str,
+    lang: Language,
+) -> Result<(), crate::http::HttpError> {
+    if state.csrf.verify(jar, state.config.is_https(), token) {
+        Ok(())
+    } else {
+        Err(crate::http::HttpError::page(
+            axum::http::StatusCode::FORBIDDEN,
+            lang,
+            "error-csrf",
+        ))
+    }
+}

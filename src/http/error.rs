@@ -31,6 +31,11 @@ pub enum HttpError {
     },
     /// A failure inside; already logged, shown as a page that says nothing of its cause.
     Internal { lang: Language },
+    /// An abuse limit was reached: 429 with `Retry-After` and a page that says when.
+    Limited {
+        lang: Language,
+        retry_after: std::time::Duration,
+    },
 }
 
 /// Logs an internal error with its `source()` chain. Error types here never carry secrets.
@@ -70,7 +75,11 @@ impl From<OAuthError> for HttpError {
 }
 
 fn error_page(status: StatusCode, lang: Language, message: &str) -> Response {
-    let ctx = minijinja::context! { lang => lang.code(), message => message };
+    render_error(status, lang, message, None)
+}
+
+fn render_error(status: StatusCode, lang: Language, message: &str, minutes: Option<u64>) -> Response {
+    let ctx = minijinja::context! { lang => lang.code(), message => message, minutes => minutes };
     match templates::render("error.html", ctx) {
         Ok(html) => (status, Html(html)).into_response(),
         Err(e) => {
@@ -109,6 +118,18 @@ impl IntoResponse for HttpError {
             } => error_page(status, lang, message),
             HttpError::Internal { lang } => {
                 error_page(StatusCode::INTERNAL_SERVER_ERROR, lang, "error-internal")
+            }
+            HttpError::Limited { lang, retry_after } => {
+                let minutes = retry_after.as_secs().div_ceil(60).max(1);
+                let mut res = render_error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    lang,
+                    "error-limit",
+                    Some(minutes),
+                );
+                res.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after.as_secs()));
+                res
             }
             HttpError::OAuth(e) => e.into_response(),
             HttpError::Bearer(e) => {

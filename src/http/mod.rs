@@ -1,5 +1,6 @@
 //! What every page and endpoint shares: errors, extractors, cookies, headers, templates.
 
+pub mod client_addr;
 pub mod csrf;
 pub mod error;
 pub mod headers;
@@ -8,5 +9,6 @@ pub mod params;
 pub mod realm;
 pub mod templates;
 
+pub use client_addr::ClientAddr;
 pub use error::HttpError;
 pub use realm::CurrentRealm;

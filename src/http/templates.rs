@@ -83,23 +83,53 @@ mod tests {
             .collect()
     }
 
+    /// Every `.ftl` file of `locales/en/`, with the same file in each other language.
+    fn ftl_files(lang: &str) -> Vec<(String, String)> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("locales").join(lang);
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "ftl"))
+            .map(|p| {
+                let name = p.file_name().unwrap().to_string_lossy().into_owned();
+                (name, std::fs::read_to_string(&p).unwrap())
+            })
+            .collect();
+        files.sort();
+        files
+    }
+
     #[test]
-    fn every_language_has_exactly_the_keys_of_the_english_file() {
-        let en = keys(include_str!("../../locales/en/main.ftl"));
-        assert!(en.len() > 10);
-        for (lang, ftl) in [
-            ("de", include_str!("../../locales/de/main.ftl")),
-            ("fr", include_str!("../../locales/fr/main.ftl")),
-            ("it", include_str!("../../locales/it/main.ftl")),
-        ] {
-            assert_eq!(keys(ftl), en, "{lang}");
+    fn every_language_has_exactly_the_keys_of_the_english_files() {
+        let en = ftl_files("en");
+        assert!(en.len() >= 2);
+        let mut all_en_keys = Vec::new();
+        for lang in ["de", "fr", "it"] {
+            let other = ftl_files(lang);
+            let names = |files: &[(String, String)]| files.iter().map(|f| f.0.clone()).collect::<Vec<_>>();
+            assert_eq!(names(&other), names(&en), "{lang}: the same files");
+            for ((name, en_text), (_, text)) in en.iter().zip(&other) {
+                assert_eq!(keys(text), keys(en_text), "{lang}/{name}");
+            }
         }
-        let args = HashMap::from([
-            (Cow::Borrowed("phone"), FluentValue::from("1")),
-            (Cow::Borrowed("hours"), FluentValue::from("2")),
-        ]);
+        for (_, text) in &en {
+            all_en_keys.extend(keys(text).into_iter().map(str::to_owned));
+        }
+        assert!(all_en_keys.len() > 10);
+        let mut unique = all_en_keys.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), all_en_keys.len(), "a key is defined twice");
+        // Every key formats in every language with any argument a message may take.
+        let args: HashMap<Cow<'static, str>, FluentValue> = [
+            "phone", "hours", "realm", "link", "code", "minutes", "min", "max", "step", "steps",
+            "time", "number", "date", "name", "count", "version",
+        ]
+        .into_iter()
+        .map(|k| (Cow::Borrowed(k), FluentValue::from("1")))
+        .collect();
         for lang in Language::ALL {
-            for key in &en {
+            for key in &all_en_keys {
                 let found = LOCALES.try_lookup_with_args(&lang_id(lang), key, &args);
                 assert!(found.is_some(), "{lang}: {key} does not format");
             }

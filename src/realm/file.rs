@@ -1,11 +1,14 @@
 //! The realm file as written, and its checks. Unknown keys are refused.
 
-use std::{path::Path, time::Duration};
+use std::{collections::BTreeMap, path::Path, time::Duration};
 
 use serde::Deserialize;
 
-use super::{Client, ClientKind, ClientRegistry, GrantType, Lifetimes, Realm, SigningAlg};
-use crate::domain::{Language, RealmId};
+use super::{
+    Client, ClientKind, ClientRegistry, EnrolmentRules, GrantType, Lifetimes, LoginRules, Realm,
+    SigningAlg, SmsRules, Terms,
+};
+use crate::domain::{Language, PasswordPolicy, RealmId};
 
 /// A realm file that cannot be used, with file, key and reason.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +49,100 @@ struct RawRealm {
     tokens: RawTokens,
     #[serde(default)]
     clients: Vec<RawClient>,
+    #[serde(default)]
+    password: PasswordPolicy,
+    #[serde(default)]
+    enrolment: RawEnrolment,
+    #[serde(default)]
+    sms: RawSms,
+    #[serde(default)]
+    login: RawLogin,
+    terms: RawTerms,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawEnrolment {
+    activation_code_days: u64,
+    email_code_minutes: u64,
+    email_code_attempts: u64,
+    email_sends: u64,
+    transaction_minutes: u64,
+    code_guesses_per_address_per_hour: u64,
+    enrolments_per_code_per_day: u64,
+}
+
+impl Default for RawEnrolment {
+    fn default() -> Self {
+        Self {
+            activation_code_days: 30,
+            email_code_minutes: 30,
+            email_code_attempts: 5,
+            email_sends: 3,
+            transaction_minutes: 120,
+            code_guesses_per_address_per_hour: 20,
+            enrolments_per_code_per_day: 10,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawSms {
+    code_seconds: u64,
+    code_attempts: u64,
+    resend_cooldown_seconds: u64,
+    allowed_countries: Vec<String>,
+    mobile_only: bool,
+    per_number_per_hour: u64,
+    per_number_per_day: u64,
+    per_account_per_hour: u64,
+    per_account_per_day: u64,
+    per_address_per_hour: u64,
+    per_address_per_day: u64,
+}
+
+impl Default for RawSms {
+    fn default() -> Self {
+        Self {
+            code_seconds: 300,
+            code_attempts: 5,
+            resend_cooldown_seconds: 60,
+            allowed_countries: vec!["CH".into(), "LI".into()],
+            mobile_only: true,
+            per_number_per_hour: 3,
+            per_number_per_day: 10,
+            per_account_per_hour: 5,
+            per_account_per_day: 20,
+            per_address_per_hour: 10,
+            per_address_per_day: 50,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawLogin {
+    free_password_failures: u64,
+    max_password_delay_seconds: u64,
+    lock_after_failures: u64,
+}
+
+impl Default for RawLogin {
+    fn default() -> Self {
+        Self {
+            free_password_failures: 5,
+            max_password_delay_seconds: 900,
+            lock_after_failures: 100,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTerms {
+    version: String,
+    text: BTreeMap<Language, String>,
 }
 
 #[derive(Deserialize)]
@@ -309,7 +406,123 @@ fn check(path: &Path, id: RealmId, raw: RawRealm) -> Result<Realm, RealmFileErro
     }
     let clients =
         ClientRegistry::new(clients).map_err(|e| RealmFileError::new(path, "clients", e))?;
+    let password_policy = raw.password;
+    // NIST SP 800-63B-4: at least 8 with a second factor, a permitted maximum of at least 64.
+    if password_policy.min_length < 8 {
+        return Err(RealmFileError::new(path, "password.min_length", "must be at least 8"));
+    }
+    if password_policy.max_length < 64.max(password_policy.min_length) {
+        return Err(RealmFileError::new(
+            path,
+            "password.max_length",
+            "must be at least 64 and at least min_length",
+        ));
+    }
+    let e = &raw.enrolment;
+    let count = |key: &str, n: u64| {
+        if n == 0 {
+            Err(RealmFileError::new(path, key, "must be at least 1"))
+        } else {
+            Ok(n)
+        }
+    };
+    let enrolment = EnrolmentRules {
+        activation_code_validity: secs(
+            path,
+            "enrolment.activation_code_days",
+            e.activation_code_days.saturating_mul(86400),
+            365 * 86400,
+        )?,
+        email_code_validity: secs(
+            path,
+            "enrolment.email_code_minutes",
+            e.email_code_minutes.saturating_mul(60),
+            86400,
+        )?,
+        email_code_attempts: count("enrolment.email_code_attempts", e.email_code_attempts)?,
+        email_sends: count("enrolment.email_sends", e.email_sends)?,
+        transaction: secs(
+            path,
+            "enrolment.transaction_minutes",
+            e.transaction_minutes.saturating_mul(60),
+            7 * 86400,
+        )?,
+        code_guesses_per_address_per_hour: count(
+            "enrolment.code_guesses_per_address_per_hour",
+            e.code_guesses_per_address_per_hour,
+        )?,
+        enrolments_per_code_per_day: count(
+            "enrolment.enrolments_per_code_per_day",
+            e.enrolments_per_code_per_day,
+        )?,
+    };
+    let m = &raw.sms;
+    if let Some(bad) = m
+        .allowed_countries
+        .iter()
+        .find(|c| c.len() != 2 || !c.chars().all(|ch| ch.is_ascii_uppercase()))
+    {
+        return Err(RealmFileError::new(
+            path,
+            "sms.allowed_countries",
+            format!("`{bad}` is not an ISO 3166 code such as CH"),
+        ));
+    }
+    if m.allowed_countries.is_empty() {
+        return Err(RealmFileError::new(path, "sms.allowed_countries", "at least one country"));
+    }
+    let sms = SmsRules {
+        // NIST SP 800-63B-4 §3.1.3.1: an out-of-band secret lives 10 minutes at most.
+        code_validity: secs(path, "sms.code_seconds", m.code_seconds, 600)?,
+        code_attempts: count("sms.code_attempts", m.code_attempts)?,
+        resend_cooldown: secs(path, "sms.resend_cooldown_seconds", m.resend_cooldown_seconds, 3600)?,
+        allowed_countries: m.allowed_countries.clone(),
+        mobile_only: m.mobile_only,
+        per_number_per_hour: count("sms.per_number_per_hour", m.per_number_per_hour)?,
+        per_number_per_day: count("sms.per_number_per_day", m.per_number_per_day)?,
+        per_account_per_hour: count("sms.per_account_per_hour", m.per_account_per_hour)?,
+        per_account_per_day: count("sms.per_account_per_day", m.per_account_per_day)?,
+        per_address_per_hour: count("sms.per_address_per_hour", m.per_address_per_hour)?,
+        per_address_per_day: count("sms.per_address_per_day", m.per_address_per_day)?,
+    };
+    let l = &raw.login;
+    if l.lock_after_failures == 0 || l.lock_after_failures > 100 {
+        return Err(RealmFileError::new(
+            path,
+            "login.lock_after_failures",
+            "must be between 1 and 100",
+        ));
+    }
+    let login = LoginRules {
+        free_password_failures: count("login.free_password_failures", l.free_password_failures)?,
+        max_password_delay: secs(
+            path,
+            "login.max_password_delay_seconds",
+            l.max_password_delay_seconds,
+            86400,
+        )?,
+        lock_after_failures: l.lock_after_failures,
+    };
+    if raw.terms.version.trim().is_empty() {
+        return Err(RealmFileError::new(path, "terms.version", "must not be empty"));
+    }
+    if let Some(missing) = raw.languages.iter().find(|l| !raw.terms.text.contains_key(l)) {
+        return Err(RealmFileError::new(
+            path,
+            format!("terms.text.{}", missing.code()),
+            "the terms of use are needed in every language of the realm",
+        ));
+    }
+    let terms = Terms {
+        version: raw.terms.version,
+        texts: raw.terms.text,
+    };
     Ok(Realm {
+        password_policy,
+        enrolment,
+        sms,
+        login,
+        terms,
         id,
         display_name: raw.display_name,
         languages: raw.languages,
@@ -339,6 +552,11 @@ languages = ["fr", "de"]
 default_language = "fr"
 support_phone = "031 000 00 00"
 support_hours = "8-12"
+[terms]
+version = "1"
+[terms.text]
+fr = "Conditions."
+de = "Bedingungen."
 [[clients]]
 client_id = "app"
 name = "App"

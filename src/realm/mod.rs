@@ -8,7 +8,7 @@ use std::{collections::BTreeMap, path::Path, sync::Arc, time::Duration};
 pub use client::{Client, ClientKind, ClientRegistry, GrantType};
 pub use file::RealmFileError;
 
-use crate::domain::{Language, RealmId};
+use crate::domain::{Language, PasswordPolicy, RealmId};
 
 /// Signature algorithms a realm signs with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -47,6 +47,70 @@ impl Lifetimes {
     }
 }
 
+/// Enrolment by activation letter: lifetimes and limits.
+#[derive(Clone, Debug)]
+pub struct EnrolmentRules {
+    pub activation_code_validity: Duration,
+    pub email_code_validity: Duration,
+    /// Wrong e-mail codes in one enrolment before it ends.
+    pub email_code_attempts: u64,
+    /// Mails one enrolment may send (the first included).
+    pub email_sends: u64,
+    /// How long an enrolment may stay idle between two steps.
+    pub transaction: Duration,
+    /// Wrong activation codes per client address per hour.
+    pub code_guesses_per_address_per_hour: u64,
+    /// Enrolments one valid code may start per day (a stolen letter cannot be hammered).
+    pub enrolments_per_code_per_day: u64,
+}
+
+/// SMS codes and the limits that keep SMS pumping away.
+#[derive(Clone, Debug)]
+pub struct SmsRules {
+    pub code_validity: Duration,
+    /// Wrong SMS codes per enrolment or login before it ends.
+    pub code_attempts: u64,
+    pub resend_cooldown: Duration,
+    /// ISO 3166 regions whose numbers are accepted.
+    pub allowed_countries: Vec<String>,
+    pub mobile_only: bool,
+    pub per_number_per_hour: u64,
+    pub per_number_per_day: u64,
+    pub per_account_per_hour: u64,
+    pub per_account_per_day: u64,
+    pub per_address_per_hour: u64,
+    pub per_address_per_day: u64,
+}
+
+/// Password attempts: a growing delay, never a hard lockout before `lock_after_failures`.
+#[derive(Clone, Debug)]
+pub struct LoginRules {
+    /// Consecutive failures for an e-mail address before each further attempt must wait.
+    pub free_password_failures: u64,
+    /// The delay doubles with each failure up to this.
+    pub max_password_delay: Duration,
+    /// Consecutive failures after which the account is locked until support unlocks it
+    /// (NIST SP 800-63B-4 §3.2.2: at most 100).
+    pub lock_after_failures: u64,
+}
+
+/// The terms of use in force: a version and its text per language.
+#[derive(Clone, Debug)]
+pub struct Terms {
+    pub version: String,
+    pub texts: BTreeMap<Language, String>,
+}
+
+impl Terms {
+    /// The text in `lang`, else in the first language that has one.
+    pub fn text(&self, lang: Language) -> &str {
+        self.texts
+            .get(&lang)
+            .or_else(|| self.texts.values().next())
+            .map_or("", String::as_str)
+    }
+}
+
 /// One caisse: its settings and its relying parties.
 #[derive(Debug)]
 pub struct Realm {
@@ -59,6 +123,11 @@ pub struct Realm {
     pub lifetimes: Lifetimes,
     pub access_token_alg: SigningAlg,
     pub clients: ClientRegistry,
+    pub password_policy: PasswordPolicy,
+    pub enrolment: EnrolmentRules,
+    pub sms: SmsRules,
+    pub login: LoginRules,
+    pub terms: Terms,
 }
 
 impl Realm {

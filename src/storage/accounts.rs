@@ -1,6 +1,6 @@
 //! Accounts of persons who can log in: e-mail, password hash, names, phone.
 
-use super::{exec_db, on_db, Db, StoreError};
+use super::{exec_db, in_tx, on_db, Conflict, Db, StoreError};
 use crate::domain::{AhvNumber, Email, Language, RealmId};
 
 /// An account as stored, re-parsed into domain types on the way out.
@@ -119,4 +119,94 @@ pub async fn by_id(db: &Db, realm: &RealmId, id: &str) -> Result<Option<Account>
         .bind(id)
         .fetch_optional(pool))?;
     row.map(Account::try_from).transpose()
+}
+
+pub async fn by_ahv(
+    db: &Db,
+    realm: &RealmId,
+    ahv: &AhvNumber,
+) -> Result<Option<Account>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM accounts WHERE realm = $1 AND ahv = $2");
+    let row: Option<AccountRow> = on_db!(db, |pool| sqlx::query_as(&sql)
+        .bind(realm.as_str())
+        .bind(ahv.as_str())
+        .fetch_optional(pool))?;
+    row.map(Account::try_from).transpose()
+}
+
+/// What an enrolment adds to an account: the terms the person accepted.
+pub struct AcceptedTerms<'a> {
+    pub version: &'a str,
+    pub accepted_at: i64,
+}
+
+/// Step 7 of enrolment in one transaction: spends the activation code and opens the account.
+/// Of two enrolments racing with one code, exactly one gets here first; the other finds the
+/// code spent ([`Conflict::CodeSpent`]) and writes nothing.
+pub async fn open_enrolled(
+    db: &Db,
+    code_id: &str,
+    new: &NewAccount<'_>,
+    terms: &AcceptedTerms<'_>,
+    now: i64,
+) -> Result<String, StoreError> {
+    const SPEND: &str = "UPDATE activation_codes SET used_at = $1 \
+                         WHERE id = $2 AND realm = $3 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $1";
+    const INSERT: &str = "INSERT INTO accounts (id, realm, email, email_key, password_hash, given_name, family_name, \
+                          ahv, phone, language, status, created_at, updated_at, terms_version, terms_accepted_at) \
+                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'active', $11, $11, $12, $13)";
+    let id = uuid::Uuid::new_v4().to_string();
+    in_tx!(db, |tx| {
+        let spent = sqlx::query(SPEND)
+            .bind(now)
+            .bind(code_id)
+            .bind(new.realm.as_str())
+            .execute(&mut *tx)
+            .await?;
+        if spent.rows_affected() != 1 {
+            return Err(StoreError::Conflict(Conflict::CodeSpent));
+        }
+        sqlx::query(INSERT)
+            .bind(&id)
+            .bind(new.realm.as_str())
+            .bind(new.email.as_str())
+            .bind(email_key(new.email))
+            .bind(new.password_hash)
+            .bind(new.given_name)
+            .bind(new.family_name)
+            .bind(new.ahv.map(AhvNumber::as_str))
+            .bind(new.phone)
+            .bind(new.language.code())
+            .bind(now)
+            .bind(terms.version)
+            .bind(terms.accepted_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::on_constraint)?;
+    });
+    Ok(id)
+}
+
+/// After a wrong password: one more consecutive failure. Returns the new count.
+pub async fn record_failed_login(db: &Db, id: &str, now: i64) -> Result<i64, StoreError> {
+    const SQL: &str = "UPDATE accounts SET failed_logins = failed_logins + 1, updated_at = $1 WHERE id = $2";
+    exec_db!(db, |pool| sqlx::query(SQL).bind(now).bind(id).execute(pool))?;
+    let n: Option<(i32,)> = on_db!(db, |pool| sqlx::query_as("SELECT failed_logins FROM accounts WHERE id = $1")
+        .bind(id)
+        .fetch_optional(pool))?;
+    Ok(n.map_or(0, |n| i64::from(n.0)))
+}
+
+/// After the right password: the count starts again.
+pub async fn clear_failed_logins(db: &Db, id: &str) -> Result<(), StoreError> {
+    const SQL: &str = "UPDATE accounts SET failed_logins = 0 WHERE id = $1 AND failed_logins <> 0";
+    exec_db!(db, |pool| sqlx::query(SQL).bind(id).execute(pool))?;
+    Ok(())
+}
+
+/// Locks an account until support unlocks it.
+pub async fn lock(db: &Db, id: &str, now: i64) -> Result<(), StoreError> {
+    const SQL: &str = "UPDATE accounts SET status = 'locked', updated_at = $1 WHERE id = $2";
+    exec_db!(db, |pool| sqlx::query(SQL).bind(now).bind(id).execute(pool))?;
+    Ok(())
 }

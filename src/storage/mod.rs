@@ -2,6 +2,7 @@
 //! ephemeral store. All SQL of the project lives under this module.
 
 pub mod accounts;
+pub mod activation_codes;
 pub mod ephemeral;
 pub mod grants;
 pub mod keys;
@@ -90,6 +91,8 @@ pub enum Conflict {
     EmailTaken,
     AhvTaken,
     PersonExists,
+    /// The activation code was used, revoked or expired in the meantime.
+    CodeSpent,
 }
 
 impl StoreError {

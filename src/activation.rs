@@ -1,0 +1,71 @@
+//! Activation codes: issued by support for a person of the register, printed on the letter,
+//! spent once by the enrolment that opens the person's account.
+
+use chrono::{DateTime, Utc};
+
+use crate::{
+    app::AppState,
+    domain::{ActivationCode, AhvNumber},
+    realm::Realm,
+    storage::{accounts, activation_codes, persons, persons::Person, StoreError},
+};
+
+/// A code just issued: the only moment it exists in clear.
+pub struct IssuedCode {
+    pub code: ActivationCode,
+    pub expires_at: DateTime<Utc>,
+    pub person: Person,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ActivationError {
+    #[error("no person with this AHV number in the register of {0}")]
+    UnknownPerson(String),
+    #[error("this person already has an account")]
+    AlreadyEnrolled,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Issues a new code for a person of the register; their earlier unused code stops working.
+pub async fn issue(
+    state: &AppState,
+    realm: &Realm,
+    ahv: &AhvNumber,
+) -> Result<IssuedCode, ActivationError> {
+    let person = persons::by_ahv(&state.db, &realm.id, ahv)
+        .await?
+        .ok_or_else(|| ActivationError::UnknownPerson(realm.id.to_string()))?;
+    if accounts::by_ahv(&state.db, &realm.id, ahv).await?.is_some() {
+        return Err(ActivationError::AlreadyEnrolled);
+    }
+    let code = ActivationCode::generate();
+    let now = state.clock.now();
+    let validity = chrono::Duration::from_std(realm.enrolment.activation_code_validity)
+        .unwrap_or(chrono::Duration::days(30));
+    let expires_at = now + validity;
+    activation_codes::issue(
+        &state.db,
+        &realm.id,
+        ahv,
+        &hash(state, &code),
+        now.timestamp(),
+        expires_at.timestamp(),
+    )
+    .await?;
+    Ok(IssuedCode {
+        code,
+        expires_at,
+        person,
+    })
+}
+
+/// Revokes the person's unused code; returns how many codes stopped working (0 or 1).
+pub async fn revoke(state: &AppState, realm: &Realm, ahv: &AhvNumber) -> Result<u64, StoreError> {
+    activation_codes::revoke(&state.db, &realm.id, ahv, state.clock.unix()).await
+}
+
+/// The stored form of a code: a keyed hash, so a copy of the table gives nothing to try.
+pub fn hash(state: &AppState, code: &ActivationCode) -> String {
+    state.secret_hasher.hash(&format!("activation:{}", code.as_str()))
+}

@@ -1,0 +1,77 @@
+//! Abuse limits: counters in the ephemeral store (so they hold across replicas with Redis),
+//! in fixed windows, keyed by a keyed hash of what they count (an address, a number).
+
+use std::time::Duration;
+
+use crate::{app::AppState, storage::StoreError};
+
+/// At most `max` events per `window` for one subject.
+#[derive(Clone, Copy, Debug)]
+pub struct Limit {
+    pub name: &'static str,
+    pub max: u64,
+    pub window: Duration,
+}
+
+pub const HOUR: Duration = Duration::from_secs(3600);
+pub const DAY: Duration = Duration::from_secs(86400);
+
+impl Limit {
+    pub fn per_hour(name: &'static str, max: u64) -> Limit {
+        Limit {
+            name,
+            max,
+            window: HOUR,
+        }
+    }
+
+    pub fn per_day(name: &'static str, max: u64) -> Limit {
+        Limit {
+            name,
+            max,
+            window: DAY,
+        }
+    }
+}
+
+/// A limit was reached; the window ends at the latest after `retry_after`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Exceeded {
+    pub limit: &'static str,
+    pub retry_after: Duration,
+}
+
+fn key(state: &AppState, realm: &str, limit: &Limit, subject: &str) -> String {
+    let subject = state
+        .secret_hasher
+        .hash(&format!("limit:{}:{subject}", limit.name));
+    format!("limit:{realm}:{}:{subject}", limit.name)
+}
+
+/// Counts one event against each limit; refuses when any of them is over. Every counter
+/// counts, refused events included, so hammering does not open a window early.
+pub async fn charge(
+    state: &AppState,
+    realm: &str,
+    checks: &[(Limit, &str)],
+) -> Result<Result<(), Exceeded>, StoreError> {
+    let mut worst: Option<Exceeded> = None;
+    for (limit, subject) in checks {
+        let n = state
+            .ephemeral
+            .hit(&key(state, realm, limit, subject), limit.window)
+            .await?;
+        if n > limit.max {
+            tracing::warn!(realm, limit = limit.name, "abuse limit reached");
+            metrics::counter!("connect_limits_reached_total", "limit" => limit.name).increment(1);
+            let e = Exceeded {
+                limit: limit.name,
+                retry_after: limit.window,
+            };
+            if worst.is_none_or(|w| w.retry_after < e.retry_after) {
+                worst = Some(e);
+            }
+        }
+    }
+    Ok(worst.map_or(Ok(()), Err))
+}

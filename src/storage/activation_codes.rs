@@ -1,0 +1,137 @@
+//! Activation codes of the letters, kept only as keyed hashes. A person has at most one usable
+//! code: issuing a new one revokes the earlier unused one in the same transaction.
+
+use super::{exec_db, in_tx, on_db, Db, StoreError};
+use crate::domain::{AhvNumber, RealmId};
+
+/// Where a stored code stands at a given time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CodeState {
+    Usable,
+    Expired,
+    Revoked,
+    Used,
+}
+
+#[derive(Clone, Debug)]
+pub struct StoredCode {
+    pub id: String,
+    pub ahv: AhvNumber,
+    pub expires_at: i64,
+    pub state: CodeState,
+}
+
+#[derive(sqlx::FromRow)]
+struct CodeRow {
+    id: String,
+    ahv: String,
+    expires_at: i64,
+    used_at: Option<i64>,
+    revoked_at: Option<i64>,
+}
+
+impl CodeRow {
+    fn into_code(self, now: i64) -> Result<StoredCode, StoreError> {
+        let state = match (self.used_at, self.revoked_at) {
+            (Some(_), _) => CodeState::Used,
+            (None, Some(_)) => CodeState::Revoked,
+            (None, None) if self.expires_at <= now => CodeState::Expired,
+            (None, None) => CodeState::Usable,
+        };
+        Ok(StoredCode {
+            ahv: self
+                .ahv
+                .parse()
+                .map_err(|_| StoreError::Corrupt(format!("activation code {}: ahv", self.id)))?,
+            id: self.id,
+            expires_at: self.expires_at,
+            state,
+        })
+    }
+}
+
+/// Stores a new code for a person and revokes their earlier unused codes, atomically.
+/// Returns the new code's id.
+pub async fn issue(
+    db: &Db,
+    realm: &RealmId,
+    ahv: &AhvNumber,
+    code_hash: &str,
+    now: i64,
+    expires_at: i64,
+) -> Result<String, StoreError> {
+    const REVOKE: &str = "UPDATE activation_codes SET revoked_at = $1 \
+                          WHERE realm = $2 AND ahv = $3 AND used_at IS NULL AND revoked_at IS NULL";
+    const INSERT: &str = "INSERT INTO activation_codes (id, realm, ahv, code_hash, created_at, expires_at) \
+                          VALUES ($1, $2, $3, $4, $5, $6)";
+    let id = uuid::Uuid::new_v4().to_string();
+    in_tx!(db, |tx| {
+        sqlx::query(REVOKE)
+            .bind(now)
+            .bind(realm.as_str())
+            .bind(ahv.as_str())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(INSERT)
+            .bind(&id)
+            .bind(realm.as_str())
+            .bind(ahv.as_str())
+            .bind(code_hash)
+            .bind(now)
+            .bind(expires_at)
+            .execute(&mut *tx)
+            .await?;
+    });
+    Ok(id)
+}
+
+/// Revokes the person's unused codes; returns how many there were.
+pub async fn revoke(db: &Db, realm: &RealmId, ahv: &AhvNumber, now: i64) -> Result<u64, StoreError> {
+    const SQL: &str = "UPDATE activation_codes SET revoked_at = $1 \
+                       WHERE realm = $2 AND ahv = $3 AND used_at IS NULL AND revoked_at IS NULL";
+    Ok(exec_db!(db, |pool| sqlx::query(SQL)
+        .bind(now)
+        .bind(realm.as_str())
+        .bind(ahv.as_str())
+        .execute(pool))?)
+}
+
+/// The code with this keyed hash in the realm, whatever its state.
+pub async fn find(
+    db: &Db,
+    realm: &RealmId,
+    code_hash: &str,
+    now: i64,
+) -> Result<Option<StoredCode>, StoreError> {
+    const SQL: &str = "SELECT id, ahv, expires_at, used_at, revoked_at FROM activation_codes \
+                       WHERE realm = $1 AND code_hash = $2";
+    let row: Option<CodeRow> = on_db!(db, |pool| sqlx::query_as(SQL)
+        .bind(realm.as_str())
+        .bind(code_hash)
+        .fetch_optional(pool))?;
+    row.map(|r| r.into_code(now)).transpose()
+}
+
+/// AHV numbers of the realm's persons who have neither an account nor a usable code: whom a
+/// batch of letters is for.
+pub async fn persons_waiting_for_a_code(
+    db: &Db,
+    realm: &RealmId,
+    now: i64,
+) -> Result<Vec<AhvNumber>, StoreError> {
+    const SQL: &str = "SELECT p.ahv FROM persons p WHERE p.realm = $1 \
+                       AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.realm = p.realm AND a.ahv = p.ahv) \
+                       AND NOT EXISTS (SELECT 1 FROM activation_codes c WHERE c.realm = p.realm AND c.ahv = p.ahv \
+                           AND c.used_at IS NULL AND c.revoked_at IS NULL AND c.expires_at > $2) \
+                       ORDER BY p.ahv";
+    let rows: Vec<(String,)> = on_db!(db, |pool| sqlx::query_as(SQL)
+        .bind(realm.as_str())
+        .bind(now)
+        .fetch_all(pool))?;
+    rows.into_iter()
+        .map(|(ahv,)| {
+            ahv.parse()
+                .map_err(|_| StoreError::Corrupt("person: ahv".into()))
+        })
+        .collect()
+}
