@@ -67,5 +67,7 @@ pub async fn revoke(state: &AppState, realm: &Realm, ahv: &AhvNumber) -> Result<
 
 /// The stored form of a code: a keyed hash, so a copy of the table gives nothing to try.
 pub fn hash(state: &AppState, code: &ActivationCode) -> String {
-    state.secret_hasher.hash(&format!("activation:{}", code.as_str()))
+    state
+        .secret_hasher
+        .hash(&format!("activation:{}", code.as_str()))
 }

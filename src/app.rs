@@ -188,8 +188,8 @@ impl App {
             self.listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
         )
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        .with_graceful_shutdown(shutdown)
+        .await?;
         self.state.db.close().await;
         Ok(())
     }

@@ -34,8 +34,14 @@ mod tests {
     #[test]
     fn sms_codes_are_six_digits_and_vary() {
         let codes: std::collections::HashSet<String> = (0..50).map(|_| sms_code()).collect();
-        assert!(codes.iter().all(|c| c.len() == 6 && c.chars().all(|ch| ch.is_ascii_digit())));
-        assert!(codes.len() > 40, "50 draws gave only {} distinct codes", codes.len());
+        assert!(codes
+            .iter()
+            .all(|c| c.len() == 6 && c.chars().all(|ch| ch.is_ascii_digit())));
+        assert!(
+            codes.len() > 40,
+            "50 draws gave only {} distinct codes",
+            codes.len()
+        );
     }
 
     #[test]

@@ -6,8 +6,8 @@ use crate::{
     app::{App, AppState},
     clock::Clock,
     config::Config,
-    domain::Email,
-    storage::{accounts, Db},
+    domain::AhvNumber,
+    storage::{persons, Db},
     telemetry,
 };
 
@@ -17,7 +17,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let app = App::build(config, Clock::System).await?;
     let addr = app.local_addr();
     if dev {
-        let demo = demo_account(&app.state).await?;
+        let demo = demo_person(&app.state).await?;
         print_welcome(&app.state, addr, demo);
     } else {
         tracing::info!(%addr, "connect is listening");
@@ -48,38 +48,49 @@ fn redact(url: &str) -> String {
     }
 }
 
-const DEMO_EMAIL: &str = "demo@connect.test";
+/// The demo insured person of the first realm (a valid AHV number, check digit included).
+const DEMO_AHV: &str = "756.1234.5678.97";
 
-/// In dev mode, a first start creates a demo account in the first realm and tells its
-/// password once. Returns the password when it was just created.
-async fn demo_account(state: &AppState) -> anyhow::Result<Option<String>> {
+/// What the welcome text says about the demo person.
+enum Demo {
+    /// A fresh activation code: the only moment it exists in clear.
+    Code(crate::activation::IssuedCode),
+    /// The demo person has enrolled already.
+    Enrolled,
+}
+
+/// In dev mode, puts the demo person in the register of the first realm and, while they
+/// have no account, issues a new activation code at each start (the previous one stops
+/// working), so the newcomer always has a code to enrol with.
+async fn demo_person(state: &AppState) -> anyhow::Result<Option<Demo>> {
     let Some(realm) = state.realms.iter().next() else {
         return Ok(None);
     };
-    let email: Email = DEMO_EMAIL.parse()?;
-    if accounts::by_email(&state.db, &realm.id, &email)
-        .await?
-        .is_some()
-    {
-        return Ok(None);
+    let ahv: AhvNumber = DEMO_AHV.parse()?;
+    if persons::by_ahv(&state.db, &realm.id, &ahv).await?.is_none() {
+        let person = persons::Person {
+            ahv: ahv.clone(),
+            given_name: "Anna".into(),
+            family_name: "Muster".into(),
+            birth_date: chrono::NaiveDate::from_ymd_opt(1950, 3, 14).context("demo birth date")?,
+            language: realm.default_language,
+            address: persons::PostalAddress {
+                street: Some("Rue de l'Exemple 1".into()),
+                postal_code: Some("3000".into()),
+                locality: Some("Bern".into()),
+                country: Some("CH".into()),
+            },
+        };
+        persons::add(&state.db, &realm.id, &person, state.clock.unix()).await?;
     }
-    let password = crate::session::random_token()[..16].to_owned();
-    let hash = state.passwords.hash(password.clone().into()).await?;
-    let new = accounts::NewAccount {
-        realm: &realm.id,
-        email: &email,
-        password_hash: &hash,
-        given_name: "Anna",
-        family_name: "Muster",
-        ahv: None,
-        phone: None,
-        language: realm.default_language,
-    };
-    accounts::create(&state.db, &new, state.clock.unix()).await?;
-    Ok(Some(password))
+    match crate::activation::issue(state, realm, &ahv).await {
+        Ok(issued) => Ok(Some(Demo::Code(issued))),
+        Err(crate::activation::ActivationError::AlreadyEnrolled) => Ok(Some(Demo::Enrolled)),
+        Err(e) => Err(e.into()),
+    }
 }
 
-fn print_welcome(state: &AppState, addr: std::net::SocketAddr, demo_password: Option<String>) {
+fn print_welcome(state: &AppState, addr: std::net::SocketAddr, demo: Option<Demo>) {
     println!();
     println!("  connect is running on http://{addr}");
     for realm in state.realms.iter() {
@@ -90,13 +101,29 @@ fn print_welcome(state: &AppState, addr: std::net::SocketAddr, demo_password: Op
         );
     }
     if let Some(realm) = state.realms.iter().next() {
-        println!("  log in:  {}/login", state.config.issuer(&realm.id));
-        match demo_password {
-            Some(p) => println!(
-                "  demo account: {DEMO_EMAIL} / {p}  (shown once; data in {})",
-                state.config.data_dir.display()
-            ),
-            None => println!("  demo account: {DEMO_EMAIL} (password shown at its creation)"),
+        let issuer = state.config.issuer(&realm.id);
+        match demo {
+            Some(Demo::Code(issued)) => {
+                println!("  register:        {issuer}/register");
+                println!(
+                    "  activation code: {}  (demo person {} {}, valid until {})",
+                    issued.code,
+                    issued.person.given_name,
+                    issued.person.family_name,
+                    issued.expires_at.format("%d.%m.%Y")
+                );
+            }
+            Some(Demo::Enrolled) => {
+                println!("  the demo person has enrolled; log in: {issuer}/login");
+            }
+            None => {}
+        }
+        println!("  log in:          {issuer}/login");
+        if state.config.dev {
+            println!(
+                "  mail and SMS:    {}/_dev/outbox",
+                state.config.public_url.as_str().trim_end_matches('/')
+            );
         }
     }
     println!("  stop with Ctrl-C");

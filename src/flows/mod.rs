@@ -6,13 +6,21 @@ pub mod login;
 mod page;
 mod sms;
 
-use axum::{routing::get, Router};
+use axum::{
+    routing::{get, post},
+    Router,
+};
 
 use crate::app::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/{realm}/login", get(login::show).post(login::submit))
+        .route(
+            "/{realm}/login/sms",
+            get(login::show_sms).post(login::submit_sms),
+        )
+        .route("/{realm}/login/sms/resend", post(login::resend_sms))
         .route("/{realm}/account", get(account::show))
         .merge(enrol::router())
 }

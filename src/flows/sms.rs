@@ -53,12 +53,30 @@ pub async fn send_code(
     let r = &realm.sms;
     let address = addr.subject();
     let checks = [
-        (Limit::per_hour("sms-per-number-hour", r.per_number_per_hour), phone.as_e164()),
-        (Limit::per_day("sms-per-number-day", r.per_number_per_day), phone.as_e164()),
-        (Limit::per_hour("sms-per-account-hour", r.per_account_per_hour), account),
-        (Limit::per_day("sms-per-account-day", r.per_account_per_day), account),
-        (Limit::per_hour("sms-per-address-hour", r.per_address_per_hour), address.as_str()),
-        (Limit::per_day("sms-per-address-day", r.per_address_per_day), address.as_str()),
+        (
+            Limit::per_hour("sms-per-number-hour", r.per_number_per_hour),
+            phone.as_e164(),
+        ),
+        (
+            Limit::per_day("sms-per-number-day", r.per_number_per_day),
+            phone.as_e164(),
+        ),
+        (
+            Limit::per_hour("sms-per-account-hour", r.per_account_per_hour),
+            account,
+        ),
+        (
+            Limit::per_day("sms-per-account-day", r.per_account_per_day),
+            account,
+        ),
+        (
+            Limit::per_hour("sms-per-address-hour", r.per_address_per_hour),
+            address.as_str(),
+        ),
+        (
+            Limit::per_day("sms-per-address-day", r.per_address_per_day),
+            address.as_str(),
+        ),
     ];
     if let Err(e) = limits::charge(state, realm.id.as_str(), &checks)
         .await

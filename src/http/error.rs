@@ -78,7 +78,12 @@ fn error_page(status: StatusCode, lang: Language, message: &str) -> Response {
     render_error(status, lang, message, None)
 }
 
-fn render_error(status: StatusCode, lang: Language, message: &str, minutes: Option<u64>) -> Response {
+fn render_error(
+    status: StatusCode,
+    lang: Language,
+    message: &str,
+    minutes: Option<u64>,
+) -> Response {
     let ctx = minijinja::context! { lang => lang.code(), message => message, minutes => minutes };
     match templates::render("error.html", ctx) {
         Ok(html) => (status, Html(html)).into_response(),
@@ -127,8 +132,10 @@ impl IntoResponse for HttpError {
                     "error-limit",
                     Some(minutes),
                 );
-                res.headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after.as_secs()));
+                res.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(retry_after.as_secs()),
+                );
                 res
             }
             HttpError::OAuth(e) => e.into_response(),

@@ -85,7 +85,9 @@ mod tests {
 
     /// Every `.ftl` file of `locales/en/`, with the same file in each other language.
     fn ftl_files(lang: &str) -> Vec<(String, String)> {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("locales").join(lang);
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("locales")
+            .join(lang);
         let mut files: Vec<_> = std::fs::read_dir(&dir)
             .unwrap()
             .map(|e| e.unwrap().path())
@@ -106,7 +108,8 @@ mod tests {
         let mut all_en_keys = Vec::new();
         for lang in ["de", "fr", "it"] {
             let other = ftl_files(lang);
-            let names = |files: &[(String, String)]| files.iter().map(|f| f.0.clone()).collect::<Vec<_>>();
+            let names =
+                |files: &[(String, String)]| files.iter().map(|f| f.0.clone()).collect::<Vec<_>>();
             assert_eq!(names(&other), names(&en), "{lang}: the same files");
             for ((name, en_text), (_, text)) in en.iter().zip(&other) {
                 assert_eq!(keys(text), keys(en_text), "{lang}/{name}");
@@ -123,7 +126,7 @@ mod tests {
         // Every key formats in every language with any argument a message may take.
         let args: HashMap<Cow<'static, str>, FluentValue> = [
             "phone", "hours", "realm", "link", "code", "minutes", "min", "max", "step", "steps",
-            "time", "number", "date", "name", "count", "version",
+            "time", "number", "date", "name", "count", "version", "n",
         ]
         .into_iter()
         .map(|k| (Cow::Borrowed(k), FluentValue::from("1")))

@@ -8,7 +8,14 @@ use crate::{
 };
 
 /// Step 2 of enrolment: the link back to step 3 and the code that proves the address.
-pub fn enrolment_code(lang: Language, realm: &Realm, to: &Email, link: &str, code: &str, minutes: u64) -> Mail {
+pub fn enrolment_code(
+    lang: Language,
+    realm: &Realm,
+    to: &Email,
+    link: &str,
+    code: &str,
+    minutes: u64,
+) -> Mail {
     let args = [
         ("realm", realm.display_name.clone()),
         ("link", link.to_owned()),

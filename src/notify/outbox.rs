@@ -21,7 +21,10 @@ pub struct Outbox {
 
 pub fn build_message(from: &str, mail: &Mail) -> Result<Message, NotifyError> {
     let builder = Message::builder()
-        .from(from.parse().map_err(|e| NotifyError::Config(format!("mail_from: {e}")))?)
+        .from(
+            from.parse()
+                .map_err(|e| NotifyError::Config(format!("mail_from: {e}")))?,
+        )
         .to(mail
             .to
             .as_str()
@@ -84,7 +87,11 @@ impl Outbox {
             .open(&self.sms_file)
             .await
             .map_err(|e| NotifyError::Sms(format!("outbox: {e}")))?;
+        // tokio hands writes to a blocking thread: flush, so the line is on disk on return.
         file.write_all(&bytes)
+            .await
+            .map_err(|e| NotifyError::Sms(format!("outbox: {e}")))?;
+        file.flush()
             .await
             .map_err(|e| NotifyError::Sms(format!("outbox: {e}")))?;
         Ok(())

@@ -409,7 +409,11 @@ fn check(path: &Path, id: RealmId, raw: RawRealm) -> Result<Realm, RealmFileErro
     let password_policy = raw.password;
     // NIST SP 800-63B-4: at least 8 with a second factor, a permitted maximum of at least 64.
     if password_policy.min_length < 8 {
-        return Err(RealmFileError::new(path, "password.min_length", "must be at least 8"));
+        return Err(RealmFileError::new(
+            path,
+            "password.min_length",
+            "must be at least 8",
+        ));
     }
     if password_policy.max_length < 64.max(password_policy.min_length) {
         return Err(RealmFileError::new(
@@ -469,13 +473,22 @@ fn check(path: &Path, id: RealmId, raw: RawRealm) -> Result<Realm, RealmFileErro
         ));
     }
     if m.allowed_countries.is_empty() {
-        return Err(RealmFileError::new(path, "sms.allowed_countries", "at least one country"));
+        return Err(RealmFileError::new(
+            path,
+            "sms.allowed_countries",
+            "at least one country",
+        ));
     }
     let sms = SmsRules {
         // NIST SP 800-63B-4 §3.1.3.1: an out-of-band secret lives 10 minutes at most.
         code_validity: secs(path, "sms.code_seconds", m.code_seconds, 600)?,
         code_attempts: count("sms.code_attempts", m.code_attempts)?,
-        resend_cooldown: secs(path, "sms.resend_cooldown_seconds", m.resend_cooldown_seconds, 3600)?,
+        resend_cooldown: secs(
+            path,
+            "sms.resend_cooldown_seconds",
+            m.resend_cooldown_seconds,
+            3600,
+        )?,
         allowed_countries: m.allowed_countries.clone(),
         mobile_only: m.mobile_only,
         per_number_per_hour: count("sms.per_number_per_hour", m.per_number_per_hour)?,
@@ -504,9 +517,17 @@ fn check(path: &Path, id: RealmId, raw: RawRealm) -> Result<Realm, RealmFileErro
         lock_after_failures: l.lock_after_failures,
     };
     if raw.terms.version.trim().is_empty() {
-        return Err(RealmFileError::new(path, "terms.version", "must not be empty"));
+        return Err(RealmFileError::new(
+            path,
+            "terms.version",
+            "must not be empty",
+        ));
     }
-    if let Some(missing) = raw.languages.iter().find(|l| !raw.terms.text.contains_key(l)) {
+    if let Some(missing) = raw
+        .languages
+        .iter()
+        .find(|l| !raw.terms.text.contains_key(l))
+    {
         return Err(RealmFileError::new(
             path,
             format!("terms.text.{}", missing.code()),

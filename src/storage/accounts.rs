@@ -189,11 +189,14 @@ pub async fn open_enrolled(
 
 /// After a wrong password: one more consecutive failure. Returns the new count.
 pub async fn record_failed_login(db: &Db, id: &str, now: i64) -> Result<i64, StoreError> {
-    const SQL: &str = "UPDATE accounts SET failed_logins = failed_logins + 1, updated_at = $1 WHERE id = $2";
+    const SQL: &str =
+        "UPDATE accounts SET failed_logins = failed_logins + 1, updated_at = $1 WHERE id = $2";
     exec_db!(db, |pool| sqlx::query(SQL).bind(now).bind(id).execute(pool))?;
-    let n: Option<(i32,)> = on_db!(db, |pool| sqlx::query_as("SELECT failed_logins FROM accounts WHERE id = $1")
-        .bind(id)
-        .fetch_optional(pool))?;
+    let n: Option<(i32,)> = on_db!(db, |pool| sqlx::query_as(
+        "SELECT failed_logins FROM accounts WHERE id = $1"
+    )
+    .bind(id)
+    .fetch_optional(pool))?;
     Ok(n.map_or(0, |n| i64::from(n.0)))
 }
 

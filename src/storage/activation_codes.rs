@@ -62,7 +62,8 @@ pub async fn issue(
 ) -> Result<String, StoreError> {
     const REVOKE: &str = "UPDATE activation_codes SET revoked_at = $1 \
                           WHERE realm = $2 AND ahv = $3 AND used_at IS NULL AND revoked_at IS NULL";
-    const INSERT: &str = "INSERT INTO activation_codes (id, realm, ahv, code_hash, created_at, expires_at) \
+    const INSERT: &str =
+        "INSERT INTO activation_codes (id, realm, ahv, code_hash, created_at, expires_at) \
                           VALUES ($1, $2, $3, $4, $5, $6)";
     let id = uuid::Uuid::new_v4().to_string();
     in_tx!(db, |tx| {
@@ -86,7 +87,12 @@ pub async fn issue(
 }
 
 /// Revokes the person's unused codes; returns how many there were.
-pub async fn revoke(db: &Db, realm: &RealmId, ahv: &AhvNumber, now: i64) -> Result<u64, StoreError> {
+pub async fn revoke(
+    db: &Db,
+    realm: &RealmId,
+    ahv: &AhvNumber,
+    now: i64,
+) -> Result<u64, StoreError> {
     const SQL: &str = "UPDATE activation_codes SET revoked_at = $1 \
                        WHERE realm = $2 AND ahv = $3 AND used_at IS NULL AND revoked_at IS NULL";
     Ok(exec_db!(db, |pool| sqlx::query(SQL)

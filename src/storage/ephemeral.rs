@@ -182,6 +182,25 @@ impl Ephemeral {
         }
     }
 
+    /// The count of a [`Ephemeral::hit`] counter without adding to it; 0 when absent.
+    pub async fn count(&self, key: &str) -> Result<u64, StoreError> {
+        match self {
+            Ephemeral::Memory(m) => {
+                let map = m.lock();
+                Ok(map
+                    .get(key)
+                    .filter(|(_, exp)| *exp > Instant::now())
+                    .and_then(|(v, _)| <[u8; 8]>::try_from(v.as_slice()).ok())
+                    .map_or(0, u64::from_be_bytes))
+            }
+            Ephemeral::Redis(r) => {
+                let mut c = r.conn.clone();
+                let n: Option<u64> = c.get(r.key(key)).await?;
+                Ok(n.unwrap_or(0))
+            }
+        }
+    }
+
     pub async fn ping(&self) -> Result<(), StoreError> {
         match self {
             Ephemeral::Memory(_) => Ok(()),

@@ -53,6 +53,7 @@ pub fn test_config(dir: &std::path::Path) -> Config {
     ))
     .expect("test configuration");
     c.data_dir = dir.to_path_buf();
+    c.outbox_dir = dir.join("outbox");
     c.realm_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("realm-config");
     c.master_key = MasterKeySource::Inline(base64_key().into());
     // Cheap hashing in tests, as ory/hydra does; production cost is tested in passwords.rs.
@@ -127,6 +128,20 @@ pub fn form_value(html: &str, field: &str) -> Option<String> {
     let start = html.find(&marker)? + marker.len();
     let end = html[start..].find('"')? + start;
     Some(html[start..end].replace("&amp;", "&"))
+}
+
+/// The first run of exactly six digits in a text.
+pub fn six_digits(text: &str) -> Option<String> {
+    let chars: Vec<char> = text.chars().collect();
+    (0..chars.len().saturating_sub(5)).find_map(|i| {
+        let run: String = chars[i..i + 6].iter().collect();
+        let before = i
+            .checked_sub(1)
+            .map(|j| chars[j].is_ascii_digit())
+            .unwrap_or(false);
+        let after = chars.get(i + 6).is_some_and(|c| c.is_ascii_digit());
+        (run.chars().all(|c| c.is_ascii_digit()) && !before && !after).then_some(run)
+    })
 }
 
 pub fn location(res: &Response) -> String {
@@ -218,12 +233,61 @@ impl TestApp {
             .nth(1)
             .expect("realm in path")
             .to_owned();
-        self.browser
+        let res = self
+            .browser
             .post(self.url(&format!("/{realm}/login")))
             .form(&form)
             .send()
             .await
-            .expect("POST login")
+            .expect("POST login");
+        // The account has a mobile number: the SMS step follows, as a person would do it.
+        let sms_step = format!("/{realm}/login/sms");
+        if res.status() == 303 && location(&res).starts_with(&sms_step) {
+            let to = location(&res);
+            return self.submit_sms_code(&to, &self.last_sms_code()).await;
+        }
+        res
+    }
+
+    /// Opens the SMS step page and submits `code`; the answer to the POST.
+    pub async fn submit_sms_code(&self, sms_url: &str, code: &str) -> Response {
+        let page = self.get(&self.url(sms_url)).await;
+        assert_eq!(page.status(), 200, "SMS step page");
+        let html = page.text().await.expect("html");
+        let csrf = form_value(&html, "csrf").expect("csrf field");
+        let flow = form_value(&html, "flow").expect("flow field");
+        let path = sms_url.split('?').next().expect("path");
+        self.browser
+            .post(self.url(path))
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("flow", flow.as_str()),
+                ("code", code),
+            ])
+            .send()
+            .await
+            .expect("POST SMS code")
+    }
+
+    /// Every SMS of the outbox, oldest first: (number, text).
+    pub fn sms_outbox(&self) -> Vec<(String, String)> {
+        let path = self.state.config.outbox_dir.join("sms.jsonl");
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        text.lines()
+            .map(|line| {
+                let v: serde_json::Value = serde_json::from_str(line).expect("SMS line is JSON");
+                (
+                    v["to"].as_str().expect("to").to_owned(),
+                    v["text"].as_str().expect("text").to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    /// The six-digit code of the latest SMS.
+    pub fn last_sms_code(&self) -> String {
+        let (_, text) = self.sms_outbox().pop().expect("an SMS was sent");
+        six_digits(&text).expect("a six-digit code in the SMS")
     }
 
     /// Authorization request from the browser, login if asked, and the final redirect to the client.

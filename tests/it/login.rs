@@ -451,9 +451,32 @@ async fn two_submissions_of_one_login_flow_complete_it_once() {
         ("email", "anna@example.ch".to_owned()),
         ("password", PASSWORD.to_owned()),
     ];
+    let res = app
+        .browser
+        .post(app.url("/AK00/login"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let sms_page = app.url(&location(&res));
+    assert!(sms_page.contains("/AK00/login/sms?flow="), "{sms_page}");
+    let html = app.get(&sms_page).await.text().await.unwrap();
+    let code = app.last_sms_code();
+    let form = vec![
+        ("csrf", form_value(&html, "csrf").unwrap()),
+        ("flow", form_value(&html, "flow").unwrap()),
+        ("code", code),
+    ];
     let (a, b) = tokio::join!(
-        app.browser.post(app.url("/AK00/login")).form(&form).send(),
-        app.browser.post(app.url("/AK00/login")).form(&form).send()
+        app.browser
+            .post(app.url("/AK00/login/sms"))
+            .form(&form)
+            .send(),
+        app.browser
+            .post(app.url("/AK00/login/sms"))
+            .form(&form)
+            .send()
     );
     let mut statuses = [a.unwrap().status().as_u16(), b.unwrap().status().as_u16()];
     statuses.sort();

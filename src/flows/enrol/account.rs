@@ -47,9 +47,8 @@ const MAX_NAME: usize = 100;
 
 fn clean_name(raw: &str) -> Option<String> {
     let name = raw.trim();
-    let ok = !name.is_empty()
-        && name.chars().count() <= MAX_NAME
-        && !name.chars().any(char::is_control);
+    let ok =
+        !name.is_empty() && name.chars().count() <= MAX_NAME && !name.chars().any(char::is_control);
     ok.then(|| name.to_owned())
 }
 
@@ -84,7 +83,16 @@ fn profile_page(
         error_field => error.map(|e| e.0),
         error => error.map(|e| e.1),
     };
-    render(realm, lang, jar, "register/account.html", &path, 4, ctx, status)
+    render(
+        realm,
+        lang,
+        jar,
+        "register/account.html",
+        &path,
+        4,
+        ctx,
+        status,
+    )
 }
 
 pub async fn show_profile(
@@ -95,13 +103,35 @@ pub async fn show_profile(
     headers: HeaderMap,
     jar: CookieJar,
 ) -> Result<Response, HttpError> {
-    let (jar, lang) = page::choose_language(&realm, q.lang.as_deref(), None, jar, &headers, state.config.is_https());
+    let (jar, lang) = page::choose_language(
+        &realm,
+        q.lang.as_deref(),
+        None,
+        jar,
+        &headers,
+        state.config.is_https(),
+    );
     let e = load(&state, &realm, &tx, &jar, lang, false).await?;
     if let Err(redirect) = reached(&realm, &tx, &e, Step::Account) {
         return Ok(redirect);
     }
-    let values = (e.given_name.as_str(), e.family_name.as_str(), e.language, e.terms_accepted_at.is_some());
-    profile_page(&state, &realm, &tx, lang, jar, &e, values, None, StatusCode::OK)
+    let values = (
+        e.given_name.as_str(),
+        e.family_name.as_str(),
+        e.language,
+        e.terms_accepted_at.is_some(),
+    );
+    profile_page(
+        &state,
+        &realm,
+        &tx,
+        lang,
+        jar,
+        &e,
+        values,
+        None,
+        StatusCode::OK,
+    )
 }
 
 pub async fn submit_profile(
@@ -131,7 +161,11 @@ pub async fn submit_profile(
         chosen.unwrap_or(e.language),
         accepted,
     );
-    let error = match (clean_name(&form.given_name), clean_name(&form.family_name), chosen) {
+    let error = match (
+        clean_name(&form.given_name),
+        clean_name(&form.family_name),
+        chosen,
+    ) {
         (None, _, _) => Some(("given_name", "error-name")),
         (_, None, _) => Some(("family_name", "error-name")),
         (_, _, None) => Some(("language", "error-language")),
@@ -144,7 +178,17 @@ pub async fn submit_profile(
         }
     };
     if let Some(error) = error {
-        return profile_page(&state, &realm, &tx, lang, jar, &e.clone(), values, Some(error), StatusCode::BAD_REQUEST);
+        return profile_page(
+            &state,
+            &realm,
+            &tx,
+            lang,
+            jar,
+            &e.clone(),
+            values,
+            Some(error),
+            StatusCode::BAD_REQUEST,
+        );
     }
     e.terms_version = Some(realm.terms.version.clone());
     e.terms_accepted_at = Some(state.clock.unix());
@@ -171,7 +215,16 @@ fn password_page(
         error_field => error.map(|e| e.0),
         error => error.map(|e| e.1),
     };
-    render(realm, lang, jar, "register/password.html", &path, 5, ctx, status)
+    render(
+        realm,
+        lang,
+        jar,
+        "register/password.html",
+        &path,
+        5,
+        ctx,
+        status,
+    )
 }
 
 pub async fn show_password(
@@ -182,7 +235,14 @@ pub async fn show_password(
     headers: HeaderMap,
     jar: CookieJar,
 ) -> Result<Response, HttpError> {
-    let (jar, lang) = page::choose_language(&realm, q.lang.as_deref(), None, jar, &headers, state.config.is_https());
+    let (jar, lang) = page::choose_language(
+        &realm,
+        q.lang.as_deref(),
+        None,
+        jar,
+        &headers,
+        state.config.is_https(),
+    );
     let e = load(&state, &realm, &tx, &jar, lang, false).await?;
     if let Err(redirect) = reached(&realm, &tx, &e, Step::Password) {
         return Ok(redirect);
@@ -213,16 +273,41 @@ pub async fn submit_password(
             .map(str::to_owned),
         names: vec![e.given_name.clone(), e.family_name.clone()],
     };
-    let refuse = |jar, field, key| password_page(&state, &realm, &tx, lang, jar, Some((field, key)), StatusCode::BAD_REQUEST);
-    let password = match Password::new(form.password.expose_secret(), &realm.password_policy, &context) {
+    let refuse = |jar, field, key| {
+        password_page(
+            &state,
+            &realm,
+            &tx,
+            lang,
+            jar,
+            Some((field, key)),
+            StatusCode::BAD_REQUEST,
+        )
+    };
+    let password = match Password::new(
+        form.password.expose_secret(),
+        &realm.password_policy,
+        &context,
+    ) {
         Ok(p) => p,
-        Err(PasswordError::TooShort { .. }) => return refuse(jar, "password", "error-password-short"),
-        Err(PasswordError::TooLong { .. }) => return refuse(jar, "password", "error-password-long"),
+        Err(PasswordError::TooShort { .. }) => {
+            return refuse(jar, "password", "error-password-short")
+        }
+        Err(PasswordError::TooLong { .. }) => {
+            return refuse(jar, "password", "error-password-long")
+        }
         Err(PasswordError::Common) => return refuse(jar, "password", "error-password-common"),
-        Err(PasswordError::ContainsPersonalData) => return refuse(jar, "password", "error-password-personal"),
+        Err(PasswordError::ContainsPersonalData) => {
+            return refuse(jar, "password", "error-password-personal")
+        }
     };
     // The confirmation is compared after the same normalisation as the password.
-    let confirm = Password::new(form.confirm.expose_secret(), &realm.password_policy, &context).ok();
+    let confirm = Password::new(
+        form.confirm.expose_secret(),
+        &realm.password_policy,
+        &context,
+    )
+    .ok();
     if confirm.is_none_or(|c| c.expose() != password.expose()) {
         return refuse(jar, "confirm", "error-password-mismatch");
     }
@@ -244,7 +329,14 @@ pub async fn terms(
     headers: HeaderMap,
     jar: CookieJar,
 ) -> Result<Response, HttpError> {
-    let (jar, lang) = page::choose_language(&realm, q.lang.as_deref(), None, jar, &headers, state.config.is_https());
+    let (jar, lang) = page::choose_language(
+        &realm,
+        q.lang.as_deref(),
+        None,
+        jar,
+        &headers,
+        state.config.is_https(),
+    );
     let paragraphs: Vec<&str> = realm
         .terms
         .text(lang)
@@ -257,6 +349,7 @@ pub async fn terms(
         ..page::layout(&realm, lang, &path),
         ..context! { version => &realm.terms.version, paragraphs => paragraphs }
     };
-    let html = crate::http::templates::render("register/terms.html", ctx).map_err(HttpError::internal(lang))?;
+    let html = crate::http::templates::render("register/terms.html", ctx)
+        .map_err(HttpError::internal(lang))?;
     Ok((jar, axum::response::Html(html)).into_response())
 }

@@ -20,7 +20,11 @@ use crate::{
     limits::{self, Limit},
     realm::Realm,
     session::random_token,
-    storage::{accounts, activation_codes::{self, CodeState}, persons},
+    storage::{
+        accounts,
+        activation_codes::{self, CodeState},
+        persons,
+    },
 };
 
 #[derive(Deserialize)]
@@ -60,7 +64,16 @@ fn page(
         action => format!("/{}/register", realm.id),
         login => format!("/{}/login", realm.id),
     };
-    render(realm, lang, jar, "register/code.html", &path, 1, ctx, status)
+    render(
+        realm,
+        lang,
+        jar,
+        "register/code.html",
+        &path,
+        1,
+        ctx,
+        status,
+    )
 }
 
 pub async fn show(
@@ -87,9 +100,21 @@ pub async fn submit(
     let lang = crate::http::language::negotiate(&realm, None, &jar, &headers);
     let form = read_form(form, lang)?;
     check_csrf(&state, &jar, &form.csrf, lang)?;
-    let flow = form.flow.as_deref().filter(|f| !f.is_empty() && f.len() <= 64);
+    let flow = form
+        .flow
+        .as_deref()
+        .filter(|f| !f.is_empty() && f.len() <= 64);
     let refuse = |jar, key: &'static str| {
-        page(&state, &realm, lang, jar, flow, &form.code, Some(key), StatusCode::BAD_REQUEST)
+        page(
+            &state,
+            &realm,
+            lang,
+            jar,
+            flow,
+            &form.code,
+            Some(key),
+            StatusCode::BAD_REQUEST,
+        )
     };
 
     // Every try counts against the client's address, before anything is looked up.
@@ -101,15 +126,19 @@ pub async fn submit(
     limits::charge(&state, realm.id.as_str(), &[(guesses, &subject)])
         .await
         .map_err(HttpError::internal(lang))?
-        .map_err(|e| HttpError::Limited { lang, retry_after: e.retry_after })?;
+        .map_err(|e| HttpError::Limited {
+            lang,
+            retry_after: e.retry_after,
+        })?;
 
     let Ok(code) = form.code.parse::<ActivationCode>() else {
         return refuse(jar, "error-code-format");
     };
     let now = state.clock.unix();
-    let stored = activation_codes::find(&state.db, &realm.id, &activation::hash(&state, &code), now)
-        .await
-        .map_err(HttpError::internal(lang))?;
+    let stored =
+        activation_codes::find(&state.db, &realm.id, &activation::hash(&state, &code), now)
+            .await
+            .map_err(HttpError::internal(lang))?;
     let Some(stored) = stored else {
         tracing::info!(realm = %realm.id, "wrong activation code");
         return refuse(jar, "error-code-wrong");
@@ -127,11 +156,17 @@ pub async fn submit(
     {
         return refuse(jar, "error-code-used");
     }
-    let per_code = Limit::per_day("enrolments-per-code", realm.enrolment.enrolments_per_code_per_day);
+    let per_code = Limit::per_day(
+        "enrolments-per-code",
+        realm.enrolment.enrolments_per_code_per_day,
+    );
     limits::charge(&state, realm.id.as_str(), &[(per_code, &stored.id)])
         .await
         .map_err(HttpError::internal(lang))?
-        .map_err(|e| HttpError::Limited { lang, retry_after: e.retry_after })?;
+        .map_err(|e| HttpError::Limited {
+            lang,
+            retry_after: e.retry_after,
+        })?;
     let person = persons::by_ahv(&state.db, &realm.id, &stored.ahv)
         .await
         .map_err(HttpError::internal(lang))?
@@ -144,7 +179,11 @@ pub async fn submit(
         login_flow: flow.map(str::to_owned),
         given_name: person.given_name,
         family_name: person.family_name,
-        language: if realm.offers(person.language) { person.language } else { lang },
+        language: if realm.offers(person.language) {
+            person.language
+        } else {
+            lang
+        },
         email: None,
         email_taken: false,
         email_code: None,

@@ -59,7 +59,16 @@ fn address_page(
     let (jar, csrf) = state.csrf.token(jar, state.config.is_https());
     let path = format!("/{}/register/{tx}/email", realm.id);
     let ctx = context! { csrf => csrf, email => email, error => error, action => &path };
-    render(realm, lang, jar, "register/email.html", &path, 2, ctx, status)
+    render(
+        realm,
+        lang,
+        jar,
+        "register/email.html",
+        &path,
+        2,
+        ctx,
+        status,
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -82,7 +91,16 @@ fn code_page(
         email => e.email.as_deref().unwrap_or_default(),
         change => format!("/{}/register/{tx}/email", realm.id),
     };
-    render(realm, lang, jar, "register/confirm.html", &path, 3, ctx, status)
+    render(
+        realm,
+        lang,
+        jar,
+        "register/confirm.html",
+        &path,
+        3,
+        ctx,
+        status,
+    )
 }
 
 pub async fn show_address(
@@ -93,7 +111,14 @@ pub async fn show_address(
     headers: HeaderMap,
     jar: CookieJar,
 ) -> Result<Response, HttpError> {
-    let (jar, lang) = page::choose_language(&realm, q.lang.as_deref(), None, jar, &headers, state.config.is_https());
+    let (jar, lang) = page::choose_language(
+        &realm,
+        q.lang.as_deref(),
+        None,
+        jar,
+        &headers,
+        state.config.is_https(),
+    );
     let e = load(&state, &realm, &tx, &jar, lang, false).await?;
     if e.email_verified {
         return Ok(go(&realm, &tx, e.step()).into_response());
@@ -118,10 +143,22 @@ pub async fn submit_address(
         return Ok(go(&realm, &tx, e.step()).into_response());
     }
     let Ok(email) = form.email.parse::<Email>() else {
-        return address_page(&state, &realm, &tx, lang, jar, &form.email, Some("error-email-format"), StatusCode::BAD_REQUEST);
+        return address_page(
+            &state,
+            &realm,
+            &tx,
+            lang,
+            jar,
+            &form.email,
+            Some("error-email-format"),
+            StatusCode::BAD_REQUEST,
+        );
     };
     if e.mails_sent >= realm.enrolment.email_sends {
-        return Err(HttpError::Limited { lang, retry_after: realm.enrolment.transaction });
+        return Err(HttpError::Limited {
+            lang,
+            retry_after: realm.enrolment.transaction,
+        });
     }
     let taken = accounts::by_email(&state.db, &realm.id, &email)
         .await
@@ -137,12 +174,29 @@ pub async fn submit_address(
         let code = ActivationCode::generate();
         let link = format!("{}/register/{tx}/confirm", state.config.issuer(&realm.id));
         let minutes = realm.enrolment.email_code_validity.as_secs() / 60;
-        let mail = messages::enrolment_code(lang, &realm, &email, &link, &code.to_string(), minutes);
-        (mail, Some(otp::hash(&state.secret_hasher, &purpose(&tx), code.as_str())))
+        let mail =
+            messages::enrolment_code(lang, &realm, &email, &link, &code.to_string(), minutes);
+        (
+            mail,
+            Some(otp::hash(
+                &state.secret_hasher,
+                &purpose(&tx),
+                code.as_str(),
+            )),
+        )
     };
     if let Err(err) = state.notifier.send_mail(mail).await {
         tracing::error!(realm = %realm.id, error = %err, "enrolment mail not sent");
-        return address_page(&state, &realm, &tx, lang, jar, &form.email, Some("error-mail-failed"), StatusCode::SERVICE_UNAVAILABLE);
+        return address_page(
+            &state,
+            &realm,
+            &tx,
+            lang,
+            jar,
+            &form.email,
+            Some("error-mail-failed"),
+            StatusCode::SERVICE_UNAVAILABLE,
+        );
     }
     e.email = Some(email.as_str().to_owned());
     e.email_taken = taken;
@@ -162,7 +216,14 @@ pub async fn show_code(
     headers: HeaderMap,
     jar: CookieJar,
 ) -> Result<Response, HttpError> {
-    let (jar, lang) = page::choose_language(&realm, q.lang.as_deref(), None, jar, &headers, state.config.is_https());
+    let (jar, lang) = page::choose_language(
+        &realm,
+        q.lang.as_deref(),
+        None,
+        jar,
+        &headers,
+        state.config.is_https(),
+    );
     // The mail's link may be opened on another device: the code decides, not the browser.
     let e = load(&state, &realm, &tx, &jar, lang, true).await?;
     if let Err(redirect) = reached(&realm, &tx, &e, Step::Confirm) {
@@ -196,19 +257,43 @@ pub async fn submit_code(
     if attempts > realm.enrolment.email_code_attempts {
         let jar = end(&state, &realm, &tx, jar, lang).await?;
         tracing::warn!(realm = %realm.id, "enrolment ended: too many wrong mail codes");
-        return Ok((jar, HttpError::page(StatusCode::TOO_MANY_REQUESTS, lang, "error-enrol-too-many")).into_response());
+        return Ok((
+            jar,
+            HttpError::page(StatusCode::TOO_MANY_REQUESTS, lang, "error-enrol-too-many"),
+        )
+            .into_response());
     }
     let now = state.clock.unix();
     let presented = form.code.parse::<ActivationCode>().ok();
     let matches = match (&e.email_code, presented) {
-        (Some(stored), Some(code)) => otp::matches(&state.secret_hasher, &purpose(&tx), stored, code.as_str()),
+        (Some(stored), Some(code)) => {
+            otp::matches(&state.secret_hasher, &purpose(&tx), stored, code.as_str())
+        }
         _ => false,
     };
     if !matches {
-        return code_page(&state, &realm, &tx, lang, jar, &e, Some("error-mail-code-wrong"), StatusCode::BAD_REQUEST);
+        return code_page(
+            &state,
+            &realm,
+            &tx,
+            lang,
+            jar,
+            &e,
+            Some("error-mail-code-wrong"),
+            StatusCode::BAD_REQUEST,
+        );
     }
     if e.email_code_expires_at <= now {
-        return code_page(&state, &realm, &tx, lang, jar, &e, Some("error-mail-code-expired"), StatusCode::BAD_REQUEST);
+        return code_page(
+            &state,
+            &realm,
+            &tx,
+            lang,
+            jar,
+            &e,
+            Some("error-mail-code-expired"),
+            StatusCode::BAD_REQUEST,
+        );
     }
     e.email_verified = true;
     e.email_code = None;

@@ -35,12 +35,30 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/{realm}/register", get(code::show).post(code::submit))
         .route("/{realm}/terms", get(account::terms))
-        .route("/{realm}/register/{tx}/email", get(email::show_address).post(email::submit_address))
-        .route("/{realm}/register/{tx}/confirm", get(email::show_code).post(email::submit_code))
-        .route("/{realm}/register/{tx}/account", get(account::show_profile).post(account::submit_profile))
-        .route("/{realm}/register/{tx}/password", get(account::show_password).post(account::submit_password))
-        .route("/{realm}/register/{tx}/phone", get(phone::show_number).post(phone::submit_number))
-        .route("/{realm}/register/{tx}/sms", get(phone::show_code).post(phone::submit_code))
+        .route(
+            "/{realm}/register/{tx}/email",
+            get(email::show_address).post(email::submit_address),
+        )
+        .route(
+            "/{realm}/register/{tx}/confirm",
+            get(email::show_code).post(email::submit_code),
+        )
+        .route(
+            "/{realm}/register/{tx}/account",
+            get(account::show_profile).post(account::submit_profile),
+        )
+        .route(
+            "/{realm}/register/{tx}/password",
+            get(account::show_password).post(account::submit_password),
+        )
+        .route(
+            "/{realm}/register/{tx}/phone",
+            get(phone::show_number).post(phone::submit_number),
+        )
+        .route(
+            "/{realm}/register/{tx}/sms",
+            get(phone::show_code).post(phone::submit_code),
+        )
         .route("/{realm}/register/{tx}/sms/resend", post(phone::resend))
 }
 
@@ -119,7 +137,11 @@ impl Enrolment {
 }
 
 fn store_key(state: &AppState, realm: &Realm, tx: &str) -> String {
-    format!("enrol:{}:{}", realm.id, state.secret_hasher.hash(&format!("enrol:{tx}")))
+    format!(
+        "enrol:{}:{}",
+        realm.id,
+        state.secret_hasher.hash(&format!("enrol:{tx}"))
+    )
 }
 
 fn cookie_name(realm: &Realm, secure: bool) -> String {
@@ -135,7 +157,12 @@ fn browser_hash(state: &AppState, value: &str) -> String {
 }
 
 /// Binds the enrolment to this browser with a fresh cookie; an earlier browser loses it.
-pub fn bind_browser(state: &AppState, realm: &Realm, jar: CookieJar, e: &mut Enrolment) -> CookieJar {
+pub fn bind_browser(
+    state: &AppState,
+    realm: &Realm,
+    jar: CookieJar,
+    e: &mut Enrolment,
+) -> CookieJar {
     let secure = state.config.is_https();
     let value = random_token();
     e.browser = browser_hash(state, &value);
@@ -180,16 +207,30 @@ pub async fn load(
     if !any_browser {
         let cookie = jar.get(&cookie_name(realm, state.config.is_https()));
         let ok = cookie.is_some_and(|c| {
-            bool::from(browser_hash(state, c.value()).as_bytes().ct_eq(e.browser.as_bytes()))
+            bool::from(
+                browser_hash(state, c.value())
+                    .as_bytes()
+                    .ct_eq(e.browser.as_bytes()),
+            )
         });
         if !ok {
-            return Err(HttpError::page(StatusCode::FORBIDDEN, lang, "error-enrol-other-browser"));
+            return Err(HttpError::page(
+                StatusCode::FORBIDDEN,
+                lang,
+                "error-enrol-other-browser",
+            ));
         }
     }
     Ok(e)
 }
 
-pub async fn save(state: &AppState, realm: &Realm, tx: &str, e: &Enrolment, lang: Language) -> Result<(), HttpError> {
+pub async fn save(
+    state: &AppState,
+    realm: &Realm,
+    tx: &str,
+    e: &Enrolment,
+    lang: Language,
+) -> Result<(), HttpError> {
     state
         .ephemeral
         .put_json(&store_key(state, realm, tx), e, realm.enrolment.transaction)
@@ -198,7 +239,13 @@ pub async fn save(state: &AppState, realm: &Realm, tx: &str, e: &Enrolment, lang
 }
 
 /// Ends the enrolment: its state and its cookie.
-pub async fn end(state: &AppState, realm: &Realm, tx: &str, jar: CookieJar, lang: Language) -> Result<CookieJar, HttpError> {
+pub async fn end(
+    state: &AppState,
+    realm: &Realm,
+    tx: &str,
+    jar: CookieJar,
+    lang: Language,
+) -> Result<CookieJar, HttpError> {
     state
         .ephemeral
         .delete(&store_key(state, realm, tx))

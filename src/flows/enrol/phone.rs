@@ -91,7 +91,16 @@ fn number_page(
         error => problem.map(|p| p.0),
         n => problem.and_then(|p| p.1),
     };
-    render(realm, lang, jar, "register/phone.html", &path, 6, ctx, status)
+    render(
+        realm,
+        lang,
+        jar,
+        "register/phone.html",
+        &path,
+        6,
+        ctx,
+        status,
+    )
 }
 
 fn code_page(
@@ -132,7 +141,14 @@ pub async fn show_number(
     headers: HeaderMap,
     jar: CookieJar,
 ) -> Result<Response, HttpError> {
-    let (jar, lang) = page::choose_language(&realm, q.lang.as_deref(), None, jar, &headers, state.config.is_https());
+    let (jar, lang) = page::choose_language(
+        &realm,
+        q.lang.as_deref(),
+        None,
+        jar,
+        &headers,
+        state.config.is_https(),
+    );
     let e = load(&state, &realm, &tx, &jar, lang, false).await?;
     if let Err(redirect) = reached(&realm, &tx, &e, Step::Phone) {
         return Ok(redirect);
@@ -152,7 +168,17 @@ async fn send(
     addr: &ClientAddr,
 ) -> Result<Option<Problem>, HttpError> {
     let subject = format!("person:{}", e.ahv.as_str());
-    let sent = sms::send_code(state, realm, lang, phone, &subject, addr, e.sms_sent_at, &purpose(tx)).await?;
+    let sent = sms::send_code(
+        state,
+        realm,
+        lang,
+        phone,
+        &subject,
+        addr,
+        e.sms_sent_at,
+        &purpose(tx),
+    )
+    .await?;
     match sent {
         Ok(sent) => {
             e.phone = Some(phone.as_e164().to_owned());
@@ -182,7 +208,12 @@ pub async fn submit_number(
     if let Err(redirect) = reached(&realm, &tx, &e, Step::Phone) {
         return Ok(redirect);
     }
-    let countries: Vec<&str> = realm.sms.allowed_countries.iter().map(String::as_str).collect();
+    let countries: Vec<&str> = realm
+        .sms
+        .allowed_countries
+        .iter()
+        .map(String::as_str)
+        .collect();
     let phone = PhoneNumber::parse(&form.phone).and_then(|p| {
         p.check_allowed(&countries, realm.sms.mobile_only)?;
         Ok(p)
@@ -195,7 +226,15 @@ pub async fn submit_number(
                 PhoneError::NotMobile => "error-phone-mobile",
                 _ => "error-phone-format",
             };
-            return number_page(&state, &realm, &tx, lang, jar, &form.phone, Some((key, None)));
+            return number_page(
+                &state,
+                &realm,
+                &tx,
+                lang,
+                jar,
+                &form.phone,
+                Some((key, None)),
+            );
         }
     };
     match send(&state, &realm, &tx, lang, &mut e, &phone, &addr).await? {
@@ -212,7 +251,14 @@ pub async fn show_code(
     headers: HeaderMap,
     jar: CookieJar,
 ) -> Result<Response, HttpError> {
-    let (jar, lang) = page::choose_language(&realm, q.lang.as_deref(), None, jar, &headers, state.config.is_https());
+    let (jar, lang) = page::choose_language(
+        &realm,
+        q.lang.as_deref(),
+        None,
+        jar,
+        &headers,
+        state.config.is_https(),
+    );
     let e = load(&state, &realm, &tx, &jar, lang, false).await?;
     if let Err(redirect) = reached(&realm, &tx, &e, Step::Sms) {
         return Ok(redirect);
@@ -268,17 +314,36 @@ pub async fn submit_code(
     if attempts > realm.sms.code_attempts {
         let jar = end(&state, &realm, &tx, jar, lang).await?;
         tracing::warn!(realm = %realm.id, "enrolment ended: too many wrong SMS codes");
-        return Ok((jar, HttpError::page(StatusCode::TOO_MANY_REQUESTS, lang, "error-enrol-too-many")).into_response());
+        return Ok((
+            jar,
+            HttpError::page(StatusCode::TOO_MANY_REQUESTS, lang, "error-enrol-too-many"),
+        )
+            .into_response());
     }
-    let ok = e
-        .sms_code
-        .as_deref()
-        .is_some_and(|stored| otp::matches(&state.secret_hasher, &purpose(&tx), stored, &form.code));
+    let ok = e.sms_code.as_deref().is_some_and(|stored| {
+        otp::matches(&state.secret_hasher, &purpose(&tx), stored, &form.code)
+    });
     if !ok {
-        return code_page(&state, &realm, &tx, lang, jar, &e, Some(("error-sms-code-wrong", None)));
+        return code_page(
+            &state,
+            &realm,
+            &tx,
+            lang,
+            jar,
+            &e,
+            Some(("error-sms-code-wrong", None)),
+        );
     }
     if e.sms_code_expires_at <= state.clock.unix() {
-        return code_page(&state, &realm, &tx, lang, jar, &e, Some(("error-sms-code-expired", None)));
+        return code_page(
+            &state,
+            &realm,
+            &tx,
+            lang,
+            jar,
+            &e,
+            Some(("error-sms-code-expired", None)),
+        );
     }
     complete(&state, &realm, &tx, lang, jar, e).await
 }
@@ -293,9 +358,12 @@ async fn complete(
     jar: CookieJar,
     e: Enrolment,
 ) -> Result<Response, HttpError> {
-    let (Some(email), Some(password_hash), Some(terms_version), Some(accepted_at)) =
-        (e.email.as_deref(), e.password_hash.as_deref(), e.terms_version.as_deref(), e.terms_accepted_at)
-    else {
+    let (Some(email), Some(password_hash), Some(terms_version), Some(accepted_at)) = (
+        e.email.as_deref(),
+        e.password_hash.as_deref(),
+        e.terms_version.as_deref(),
+        e.terms_accepted_at,
+    ) else {
         return Ok(go(realm, tx, e.step()).into_response());
     };
     let email: Email = email.parse().map_err(HttpError::internal(lang))?;
@@ -309,8 +377,12 @@ async fn complete(
         phone: e.phone.as_deref(),
         language: e.language,
     };
-    let terms = accounts::AcceptedTerms { version: terms_version, accepted_at };
-    let opened = accounts::open_enrolled(&state.db, &e.code_id, &new, &terms, state.clock.unix()).await;
+    let terms = accounts::AcceptedTerms {
+        version: terms_version,
+        accepted_at,
+    };
+    let opened =
+        accounts::open_enrolled(&state.db, &e.code_id, &new, &terms, state.clock.unix()).await;
     let refused = |key| {
         metrics::counter!("connect_enrolments_total", "realm" => realm.id.to_string(), "outcome" => "refused").increment(1);
         HttpError::page(StatusCode::CONFLICT, lang, key)
