@@ -17,6 +17,9 @@ pub struct Account {
     pub language: Language,
     pub active: bool,
     pub updated_at: i64,
+    /// The terms of use accepted at enrolment, and when.
+    pub terms_version: Option<String>,
+    pub terms_accepted_at: Option<i64>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -32,6 +35,8 @@ struct AccountRow {
     language: String,
     status: String,
     updated_at: i64,
+    terms_version: Option<String>,
+    terms_accepted_at: Option<i64>,
 }
 
 impl TryFrom<AccountRow> for Account {
@@ -55,6 +60,8 @@ impl TryFrom<AccountRow> for Account {
             family_name: r.family_name,
             phone: r.phone,
             updated_at: r.updated_at,
+            terms_version: r.terms_version,
+            terms_accepted_at: r.terms_accepted_at,
         })
     }
 }
@@ -97,7 +104,9 @@ pub async fn create(db: &Db, new: &NewAccount<'_>, now: i64) -> Result<String, S
     Ok(id)
 }
 
-const COLUMNS: &str = "id, realm, email, password_hash, given_name, family_name, ahv, phone, language, status, updated_at";
+const COLUMNS: &str =
+    "id, realm, email, password_hash, given_name, family_name, ahv, phone, language, status, \
+                       updated_at, terms_version, terms_accepted_at";
 
 pub async fn by_email(
     db: &Db,

@@ -25,7 +25,7 @@ pub struct TestApp {
     pub browser: reqwest::Client,
     /// A back-channel client without cookies.
     pub api: reqwest::Client,
-    _dir: tempfile::TempDir,
+    _dir: std::sync::Arc<tempfile::TempDir>,
 }
 
 /// A fresh PostgreSQL database for one test, when the suite runs against PostgreSQL.
@@ -114,7 +114,7 @@ pub async fn spawn_with(edit: impl FnOnce(&mut Config)) -> TestApp {
             .redirect(Policy::none())
             .build()
             .expect("client"),
-        _dir: dir,
+        _dir: std::sync::Arc::new(dir),
     }
 }
 
@@ -124,6 +124,7 @@ pub fn realm(id: &str) -> RealmId {
 
 /// Pulls `name="field" value="..."` out of a page.
 pub fn form_value(html: &str, field: &str) -> Option<String> {
+    let html = &unescape(html);
     let marker = format!("name=\"{field}\" value=\"");
     let start = html.find(&marker)? + marker.len();
     let end = html[start..].find('"')? + start;
@@ -161,6 +162,21 @@ pub fn query_param(url: &str, name: &str) -> Option<String> {
 }
 
 impl TestApp {
+    /// A second browser (its own cookies) on the same server.
+    pub fn sharing(other: &TestApp) -> TestApp {
+        TestApp {
+            base: other.base.clone(),
+            state: other.state.clone(),
+            browser: reqwest::Client::builder()
+                .redirect(Policy::none())
+                .cookie_store(true)
+                .build()
+                .expect("client"),
+            api: other.api.clone(),
+            _dir: other._dir.clone(),
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -373,4 +389,165 @@ pub fn pkce() -> (String, String) {
     let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .encode(sha2::Sha256::digest(verifier.as_bytes()));
     (verifier, challenge)
+}
+
+/// A valid AHV number (EAN-13 check digit) for test person `n`.
+pub fn ahv(n: u32) -> String {
+    let body = format!("756{n:09}");
+    let sum: u32 = body
+        .chars()
+        .enumerate()
+        .map(|(i, c)| c.to_digit(10).unwrap() * if i % 2 == 0 { 1 } else { 3 })
+        .sum();
+    let check = (10 - sum % 10) % 10;
+    format!(
+        "{}.{}.{}.{}{check}",
+        &body[..3],
+        &body[3..7],
+        &body[7..11],
+        &body[11..]
+    )
+}
+
+/// Undoes minijinja's HTML escaping, so tests can look for plain text and URLs.
+pub fn unescape(html: &str) -> String {
+    html.replace("&#x2f;", "/")
+        .replace("&#x27;", "'")
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// The action of the first POST form of a page.
+pub fn form_action(html: &str) -> Option<String> {
+    let html = &unescape(html);
+    let start =
+        html.find("<form method=\"post\" action=\"")? + "<form method=\"post\" action=\"".len();
+    let end = html[start..].find('"')? + start;
+    Some(html[start..end].to_owned())
+}
+
+/// A mail of the outbox, decoded.
+pub struct OutboxMail {
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    pub html: Option<String>,
+}
+
+impl TestApp {
+    /// Opens `page`, fills its first form with `fields` (CSRF token and hidden flow fields
+    /// taken from the page) and submits it, as a browser would.
+    pub async fn fill(&self, page: &str, fields: &[(&str, &str)]) -> Response {
+        let url = if page.starts_with('/') {
+            self.url(page)
+        } else {
+            page.to_owned()
+        };
+        let res = self.get(&url).await;
+        assert_eq!(res.status(), 200, "GET {page}");
+        let html = res.text().await.expect("html");
+        self.submit_on(&html, fields).await
+    }
+
+    /// Submits the first form of an already loaded page.
+    pub async fn submit_on(&self, html: &str, fields: &[(&str, &str)]) -> Response {
+        let action = form_action(html).expect("a POST form");
+        let mut form: Vec<(String, String)> =
+            vec![("csrf".into(), form_value(html, "csrf").expect("csrf"))];
+        if let Some(flow) = form_value(html, "flow") {
+            form.push(("flow".into(), flow));
+        }
+        form.extend(
+            fields
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        self.browser
+            .post(self.url(&action))
+            .form(&form)
+            .send()
+            .await
+            .expect("POST form")
+    }
+
+    /// Every mail of the outbox, oldest first.
+    pub fn mail_outbox(&self) -> Vec<OutboxMail> {
+        let dir = self.state.config.outbox_dir.join("mail");
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        files.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
+        files
+            .iter()
+            .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+            .map(|p| {
+                let raw = std::fs::read(p).expect("eml");
+                let msg = mail_parser::MessageParser::default()
+                    .parse(&raw)
+                    .expect("a mail");
+                OutboxMail {
+                    to: msg
+                        .to()
+                        .and_then(|a| a.first())
+                        .and_then(|a| a.address())
+                        .unwrap_or_default()
+                        .to_owned(),
+                    subject: msg.subject().unwrap_or_default().to_owned(),
+                    text: msg.body_text(0).map(|t| t.into_owned()).unwrap_or_default(),
+                    html: msg.body_html(0).map(|t| t.into_owned()),
+                }
+            })
+            .collect()
+    }
+
+    /// Puts a person in the register and issues an activation code; the code as printed.
+    pub async fn person_with_code(&self, realm_id: &str, ahv: &str, language: Language) -> String {
+        use connect::storage::persons;
+        let realm = self
+            .state
+            .realms
+            .get(&realm(realm_id))
+            .expect("realm")
+            .clone();
+        let person = persons::Person {
+            ahv: ahv.parse().expect("ahv"),
+            given_name: "Anna".into(),
+            family_name: "Muster".into(),
+            birth_date: "1950-03-14".parse().expect("date"),
+            language,
+            address: persons::PostalAddress::default(),
+        };
+        if persons::by_ahv(&self.state.db, &realm.id, &person.ahv)
+            .await
+            .expect("db")
+            .is_none()
+        {
+            persons::add(&self.state.db, &realm.id, &person, self.clock().unix())
+                .await
+                .expect("person");
+        }
+        let issued = connect::activation::issue(&self.state, &realm, &person.ahv)
+            .await
+            .expect("code issued");
+        issued.code.to_string()
+    }
+}
+
+/// The first `XXXX XXXX XXXX` code in a text.
+pub fn letter_code(text: &str) -> Option<String> {
+    let alphabet = "ABCDEFGHJKMNPQRSTUVWXYZ23456789";
+    let chars: Vec<char> = text.chars().collect();
+    (0..chars.len().saturating_sub(13)).find_map(|i| {
+        let s: String = chars[i..i + 14].iter().collect();
+        let ok = s.chars().enumerate().all(|(j, c)| {
+            if j == 4 || j == 9 {
+                c == ' '
+            } else {
+                alphabet.contains(c)
+            }
+        });
+        ok.then_some(s)
+    })
 }
