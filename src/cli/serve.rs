@@ -54,7 +54,7 @@ const DEMO_AHV: &str = "756.1234.5678.97";
 /// What the welcome text says about the demo person.
 enum Demo {
     /// A fresh activation code: the only moment it exists in clear.
-    Code(crate::activation::IssuedCode),
+    Code(Box<crate::activation::IssuedCode>),
     /// The demo person has enrolled already.
     Enrolled,
 }
@@ -84,7 +84,7 @@ async fn demo_person(state: &AppState) -> anyhow::Result<Option<Demo>> {
         persons::add(&state.db, &realm.id, &person, state.clock.unix()).await?;
     }
     match crate::activation::issue(state, realm, &ahv).await {
-        Ok(issued) => Ok(Some(Demo::Code(issued))),
+        Ok(issued) => Ok(Some(Demo::Code(Box::new(issued)))),
         Err(crate::activation::ActivationError::AlreadyEnrolled) => Ok(Some(Demo::Enrolled)),
         Err(e) => Err(e.into()),
     }

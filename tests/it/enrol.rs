@@ -29,6 +29,7 @@ async fn prove_email(app: &TestApp, base: &str, email: &str) {
     assert_eq!(location(&res), format!("{base}/confirm"));
     let mail = app.mail_outbox().pop().expect("the mail of step 2");
     assert_eq!(mail.to, email);
+    assert!(mail.subject.contains("code de confirmation"), "{}", mail.subject);
     let code = letter_code(&mail.text).expect("a code in the mail");
     assert!(
         mail.text.contains(&app.url(&format!("{base}/confirm"))),

@@ -433,7 +433,6 @@ pub struct OutboxMail {
     pub to: String,
     pub subject: String,
     pub text: String,
-    pub html: Option<String>,
 }
 
 impl TestApp {
@@ -496,7 +495,6 @@ impl TestApp {
                         .to_owned(),
                     subject: msg.subject().unwrap_or_default().to_owned(),
                     text: msg.body_text(0).map(|t| t.into_owned()).unwrap_or_default(),
-                    html: msg.body_html(0).map(|t| t.into_owned()),
                 }
             })
             .collect()
@@ -550,4 +548,35 @@ pub fn letter_code(text: &str) -> Option<String> {
         });
         ok.then_some(s)
     })
+}
+
+/// A copy of the shipped realm files with AK00's text changed by `edit`, in a directory that
+/// lives as long as the returned guard: for tests of per-realm settings.
+pub fn realm_dir_with(edit: impl FnOnce(String) -> String) -> tempfile::TempDir {
+    let mut edit = Some(edit);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("realm-config");
+    for entry in std::fs::read_dir(&shipped).expect("realm-config") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|x| x == "toml") {
+            let mut text = std::fs::read_to_string(&path).expect("realm file");
+            if path.file_stem().is_some_and(|s| s == "AK00") {
+                if let Some(edit) = edit.take() {
+                    text = edit(text);
+                }
+            }
+            std::fs::write(dir.path().join(path.file_name().expect("name")), text).expect("write");
+        }
+    }
+    dir
+}
+
+/// Replaces `key = <old>` by `key = <value>` in a realm file's text (first occurrence).
+pub fn set_key(text: &str, key: &str, value: &str) -> String {
+    let start = text
+        .find(&format!("\n{key} = "))
+        .unwrap_or_else(|| panic!("{key} in realm file"))
+        + 1;
+    let end = text[start..].find('\n').map_or(text.len(), |e| start + e);
+    format!("{}{key} = {value}{}", &text[..start], &text[end..])
 }

@@ -7,6 +7,7 @@ mod enrol;
 mod ephemeral;
 mod helpers;
 mod keys;
+mod limits;
 mod login;
 mod negative;
 mod oidc_flow;

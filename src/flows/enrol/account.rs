@@ -12,7 +12,7 @@ use minijinja::context;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use super::{go, load, reached, render, save, Enrolment, Step};
+use super::{go, load, reached, render, save, Enrolment, Step, StepPage};
 use crate::{
     app::AppState,
     domain::{Language, Password, PasswordContext, PasswordError},
@@ -87,11 +87,13 @@ fn profile_page(
         realm,
         lang,
         jar,
-        "register/account.html",
-        &path,
-        4,
-        ctx,
-        status,
+        StepPage {
+            template: "register/account.html",
+            path: &path,
+            step: 4,
+            ctx,
+            status,
+        },
     )
 }
 
@@ -112,8 +114,8 @@ pub async fn show_profile(
         state.config.is_https(),
     );
     let e = load(&state, &realm, &tx, &jar, lang, false).await?;
-    if let Err(redirect) = reached(&realm, &tx, &e, Step::Account) {
-        return Ok(redirect);
+    if let Some(redirect) = reached(&realm, &tx, &e, Step::Account) {
+        return Ok(redirect.into_response());
     }
     let values = (
         e.given_name.as_str(),
@@ -146,8 +148,8 @@ pub async fn submit_profile(
     let form = read_form(form, lang)?;
     check_csrf(&state, &jar, &form.csrf, lang)?;
     let mut e = load(&state, &realm, &tx, &jar, lang, false).await?;
-    if let Err(redirect) = reached(&realm, &tx, &e, Step::Account) {
-        return Ok(redirect);
+    if let Some(redirect) = reached(&realm, &tx, &e, Step::Account) {
+        return Ok(redirect.into_response());
     }
     let chosen = form
         .language
@@ -219,11 +221,13 @@ fn password_page(
         realm,
         lang,
         jar,
-        "register/password.html",
-        &path,
-        5,
-        ctx,
-        status,
+        StepPage {
+            template: "register/password.html",
+            path: &path,
+            step: 5,
+            ctx,
+            status,
+        },
     )
 }
 
@@ -244,8 +248,8 @@ pub async fn show_password(
         state.config.is_https(),
     );
     let e = load(&state, &realm, &tx, &jar, lang, false).await?;
-    if let Err(redirect) = reached(&realm, &tx, &e, Step::Password) {
-        return Ok(redirect);
+    if let Some(redirect) = reached(&realm, &tx, &e, Step::Password) {
+        return Ok(redirect.into_response());
     }
     password_page(&state, &realm, &tx, lang, jar, None, StatusCode::OK)
 }
@@ -262,8 +266,8 @@ pub async fn submit_password(
     let form = read_form(form, lang)?;
     check_csrf(&state, &jar, &form.csrf, lang)?;
     let mut e = load(&state, &realm, &tx, &jar, lang, false).await?;
-    if let Err(redirect) = reached(&realm, &tx, &e, Step::Password) {
-        return Ok(redirect);
+    if let Some(redirect) = reached(&realm, &tx, &e, Step::Password) {
+        return Ok(redirect.into_response());
     }
     let context = PasswordContext {
         email_local_part: e

@@ -10,7 +10,7 @@ use axum_extra::extract::CookieJar;
 use minijinja::context;
 use serde::Deserialize;
 
-use super::{bind_browser, go, render, save, Enrolment, Step};
+use super::{bind_browser, go, render, save, Enrolment, Step, StepPage};
 use crate::{
     activation,
     app::AppState,
@@ -47,10 +47,13 @@ fn page(
     lang: Language,
     jar: CookieJar,
     flow: Option<&str>,
-    code: &str,
-    error: Option<&str>,
-    status: StatusCode,
+    (code, error): (&str, Option<&str>),
 ) -> Result<Response, HttpError> {
+    let status = if error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
     let (jar, csrf) = state.csrf.token(jar, state.config.is_https());
     let path = match flow {
         Some(f) => format!("/{}/register?flow={f}", realm.id),
@@ -68,11 +71,13 @@ fn page(
         realm,
         lang,
         jar,
-        "register/code.html",
-        &path,
-        1,
-        ctx,
-        status,
+        StepPage {
+            template: "register/code.html",
+            path: &path,
+            step: 1,
+            ctx,
+            status,
+        },
     )
 }
 
@@ -86,7 +91,7 @@ pub async fn show(
     let secure = state.config.is_https();
     let (jar, lang) = page::choose_language(&realm, q.lang.as_deref(), None, jar, &headers, secure);
     let flow = q.flow.as_deref().filter(|f| !f.is_empty() && f.len() <= 64);
-    page(&state, &realm, lang, jar, flow, "", None, StatusCode::OK)
+    page(&state, &realm, lang, jar, flow, ("", None))
 }
 
 pub async fn submit(
@@ -104,18 +109,8 @@ pub async fn submit(
         .flow
         .as_deref()
         .filter(|f| !f.is_empty() && f.len() <= 64);
-    let refuse = |jar, key: &'static str| {
-        page(
-            &state,
-            &realm,
-            lang,
-            jar,
-            flow,
-            &form.code,
-            Some(key),
-            StatusCode::BAD_REQUEST,
-        )
-    };
+    let refuse =
+        |jar, key: &'static str| page(&state, &realm, lang, jar, flow, (&form.code, Some(key)));
 
     // Every try counts against the client's address, before anything is looked up.
     let guesses = Limit::per_hour(

@@ -12,7 +12,9 @@ use axum_extra::extract::CookieJar;
 use minijinja::context;
 use serde::Deserialize;
 
-use super::{bind_browser, count_attempt, end, go, load, reached, render, save, Enrolment, Step};
+use super::{
+    bind_browser, count_attempt, end, go, load, reached, render, save, Enrolment, Step, StepPage,
+};
 use crate::{
     app::AppState,
     domain::{ActivationCode, Email, Language},
@@ -63,11 +65,13 @@ fn address_page(
         realm,
         lang,
         jar,
-        "register/email.html",
-        &path,
-        2,
-        ctx,
-        status,
+        StepPage {
+            template: "register/email.html",
+            path: &path,
+            step: 2,
+            ctx,
+            status,
+        },
     )
 }
 
@@ -95,11 +99,13 @@ fn code_page(
         realm,
         lang,
         jar,
-        "register/confirm.html",
-        &path,
-        3,
-        ctx,
-        status,
+        StepPage {
+            template: "register/confirm.html",
+            path: &path,
+            step: 3,
+            ctx,
+            status,
+        },
     )
 }
 
@@ -226,8 +232,8 @@ pub async fn show_code(
     );
     // The mail's link may be opened on another device: the code decides, not the browser.
     let e = load(&state, &realm, &tx, &jar, lang, true).await?;
-    if let Err(redirect) = reached(&realm, &tx, &e, Step::Confirm) {
-        return Ok(redirect);
+    if let Some(redirect) = reached(&realm, &tx, &e, Step::Confirm) {
+        return Ok(redirect.into_response());
     }
     if e.email_verified {
         return Ok(go(&realm, &tx, e.step()).into_response());
@@ -247,8 +253,8 @@ pub async fn submit_code(
     let form = read_form(form, lang)?;
     check_csrf(&state, &jar, &form.csrf, lang)?;
     let mut e = load(&state, &realm, &tx, &jar, lang, true).await?;
-    if let Err(redirect) = reached(&realm, &tx, &e, Step::Confirm) {
-        return Ok(redirect);
+    if let Some(redirect) = reached(&realm, &tx, &e, Step::Confirm) {
+        return Ok(redirect.into_response());
     }
     if e.email_verified {
         return Ok(go(&realm, &tx, e.step()).into_response());

@@ -276,13 +276,18 @@ pub fn go(realm: &Realm, tx: &str, step: Step) -> Redirect {
     Redirect::to(&format!("/{}/register/{tx}/{}", realm.id, step.path()))
 }
 
-/// Shows a step only when the enrolment has reached it; else its current step.
-pub fn reached(realm: &Realm, tx: &str, e: &Enrolment, step: Step) -> Result<(), Response> {
-    if e.step() < step {
-        Err(go(realm, tx, e.step()).into_response())
-    } else {
-        Ok(())
-    }
+/// Shows a step only when the enrolment has reached it: else the way to its current step.
+pub fn reached(realm: &Realm, tx: &str, e: &Enrolment, step: Step) -> Option<Redirect> {
+    (e.step() < step).then(|| go(realm, tx, e.step()))
+}
+
+/// A step's page: its template, its own path (for the language switcher), its number.
+pub struct StepPage<'a> {
+    pub template: &'a str,
+    pub path: &'a str,
+    pub step: u8,
+    pub ctx: Value,
+    pub status: StatusCode,
 }
 
 /// Renders a step's page on the layout, with the step indicator.
@@ -290,17 +295,13 @@ pub fn render(
     realm: &Realm,
     lang: Language,
     jar: CookieJar,
-    template: &str,
-    path: &str,
-    step: u8,
-    ctx: Value,
-    status: StatusCode,
+    page: StepPage<'_>,
 ) -> Result<Response, HttpError> {
     let ctx = minijinja::context! {
-        ..page::layout(realm, lang, path),
-        ..minijinja::context! { step => step, steps => STEPS },
-        ..ctx
+        ..page::layout(realm, lang, page.path),
+        ..minijinja::context! { step => page.step, steps => STEPS },
+        ..page.ctx
     };
-    let html = templates::render(template, ctx).map_err(HttpError::internal(lang))?;
-    Ok((status, jar, Html(html)).into_response())
+    let html = templates::render(page.template, ctx).map_err(HttpError::internal(lang))?;
+    Ok((page.status, jar, Html(html)).into_response())
 }

@@ -11,7 +11,7 @@ use axum_extra::extract::CookieJar;
 use minijinja::context;
 use serde::Deserialize;
 
-use super::{count_attempt, end, go, load, reached, render, save, Enrolment, Step};
+use super::{count_attempt, end, go, load, reached, render, save, Enrolment, Step, StepPage};
 use crate::{
     app::AppState,
     domain::{Email, Language, PhoneError, PhoneNumber},
@@ -95,11 +95,13 @@ fn number_page(
         realm,
         lang,
         jar,
-        "register/phone.html",
-        &path,
-        6,
-        ctx,
-        status,
+        StepPage {
+            template: "register/phone.html",
+            path: &path,
+            step: 6,
+            ctx,
+            status,
+        },
     )
 }
 
@@ -130,7 +132,18 @@ fn code_page(
         error => problem.map(|p| p.0),
         n => problem.and_then(|p| p.1),
     };
-    render(realm, lang, jar, "register/sms.html", &path, 7, ctx, status)
+    render(
+        realm,
+        lang,
+        jar,
+        StepPage {
+            template: "register/sms.html",
+            path: &path,
+            step: 7,
+            ctx,
+            status,
+        },
+    )
 }
 
 pub async fn show_number(
@@ -150,8 +163,8 @@ pub async fn show_number(
         state.config.is_https(),
     );
     let e = load(&state, &realm, &tx, &jar, lang, false).await?;
-    if let Err(redirect) = reached(&realm, &tx, &e, Step::Phone) {
-        return Ok(redirect);
+    if let Some(redirect) = reached(&realm, &tx, &e, Step::Phone) {
+        return Ok(redirect.into_response());
     }
     let phone = e.phone.clone().unwrap_or_default();
     number_page(&state, &realm, &tx, lang, jar, &phone, None)
@@ -205,8 +218,8 @@ pub async fn submit_number(
     let form = read_form(form, lang)?;
     check_csrf(&state, &jar, &form.csrf, lang)?;
     let mut e = load(&state, &realm, &tx, &jar, lang, false).await?;
-    if let Err(redirect) = reached(&realm, &tx, &e, Step::Phone) {
-        return Ok(redirect);
+    if let Some(redirect) = reached(&realm, &tx, &e, Step::Phone) {
+        return Ok(redirect.into_response());
     }
     let countries: Vec<&str> = realm
         .sms
@@ -260,8 +273,8 @@ pub async fn show_code(
         state.config.is_https(),
     );
     let e = load(&state, &realm, &tx, &jar, lang, false).await?;
-    if let Err(redirect) = reached(&realm, &tx, &e, Step::Sms) {
-        return Ok(redirect);
+    if let Some(redirect) = reached(&realm, &tx, &e, Step::Sms) {
+        return Ok(redirect.into_response());
     }
     code_page(&state, &realm, &tx, lang, jar, &e, None)
 }
@@ -279,8 +292,8 @@ pub async fn resend(
     let form = read_form(form, lang)?;
     check_csrf(&state, &jar, &form.csrf, lang)?;
     let mut e = load(&state, &realm, &tx, &jar, lang, false).await?;
-    if let Err(redirect) = reached(&realm, &tx, &e, Step::Sms) {
-        return Ok(redirect);
+    if let Some(redirect) = reached(&realm, &tx, &e, Step::Sms) {
+        return Ok(redirect.into_response());
     }
     let Some(phone) = e.phone.as_deref().and_then(|p| PhoneNumber::parse(p).ok()) else {
         return Ok(go(&realm, &tx, Step::Phone).into_response());
@@ -307,8 +320,8 @@ pub async fn submit_code(
     let form = read_form(form, lang)?;
     check_csrf(&state, &jar, &form.csrf, lang)?;
     let e = load(&state, &realm, &tx, &jar, lang, false).await?;
-    if let Err(redirect) = reached(&realm, &tx, &e, Step::Sms) {
-        return Ok(redirect);
+    if let Some(redirect) = reached(&realm, &tx, &e, Step::Sms) {
+        return Ok(redirect.into_response());
     }
     let attempts = count_attempt(&state, &realm, &tx, "sms", lang).await?;
     if attempts > realm.sms.code_attempts {
