@@ -310,10 +310,13 @@ pub async fn submit(
                 .put_json(&fail_at_key, &now, FAILURE_MEMORY)
                 .await
                 .map_err(HttpError::internal(lang))?;
+            // The same statement runs for an unknown address (it matches no row), so both
+            // take the same time.
+            let id = account.as_ref().map_or("", |a| a.id.as_str());
+            let n = accounts::record_failed_login(&state.db, id, now)
+                .await
+                .map_err(HttpError::internal(lang))?;
             if let Some(a) = account {
-                let n = accounts::record_failed_login(&state.db, &a.id, now)
-                    .await
-                    .map_err(HttpError::internal(lang))?;
                 if n >= realm.login.lock_after_failures as i64 && a.active {
                     accounts::lock(&state.db, &a.id, now)
                         .await

@@ -29,7 +29,11 @@ async fn prove_email(app: &TestApp, base: &str, email: &str) {
     assert_eq!(location(&res), format!("{base}/confirm"));
     let mail = app.mail_outbox().pop().expect("the mail of step 2");
     assert_eq!(mail.to, email);
-    assert!(mail.subject.contains("code de confirmation"), "{}", mail.subject);
+    assert!(
+        mail.subject.contains("code de confirmation"),
+        "{}",
+        mail.subject
+    );
     let code = letter_code(&mail.text).expect("a code in the mail");
     assert!(
         mail.text.contains(&app.url(&format!("{base}/confirm"))),
@@ -677,4 +681,63 @@ async fn at_step7_with(app: &TestApp, code: &str, email: &str) -> String {
         .await;
     assert_eq!(res.status(), 303);
     base
+}
+
+#[tokio::test]
+async fn five_wrong_sms_codes_end_the_enrolment_even_with_a_new_code_between() {
+    let app = spawn_app().await;
+    let base = at_phone_step(&app, 13).await;
+    app.fill(&format!("{base}/phone"), &[("phone", MOBILE)])
+        .await;
+    let first = app.last_sms_code();
+    let wrong = if first == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    for _ in 0..3 {
+        let res = app.fill(&format!("{base}/sms"), &[("code", wrong)]).await;
+        assert_eq!(res.status(), 400);
+    }
+    // A new code does not give new tries (NIST SP 800-63B-4 §3.1.3.2).
+    app.advance(61);
+    let page = app
+        .get(&app.url(&format!("{base}/sms")))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let csrf = form_value(&page, "csrf").unwrap();
+    let res = app
+        .browser
+        .post(app.url(&format!("{base}/sms/resend")))
+        .form(&[("csrf", csrf)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let good = app.last_sms_code();
+    let wrong = if good == "000000" { "111111" } else { "000000" };
+    for _ in 3..5 {
+        let res = app.fill(&format!("{base}/sms"), &[("code", wrong)]).await;
+        assert_eq!(res.status(), 400);
+    }
+    let res = app.fill(&format!("{base}/sms"), &[("code", &good)]).await;
+    assert_eq!(
+        res.status(),
+        429,
+        "the sixth try is refused even with the right code"
+    );
+    assert_eq!(
+        app.get(&app.url(&format!("{base}/sms"))).await.status(),
+        410
+    );
+    let none = accounts::by_email(
+        &app.state.db,
+        &realm("AK00"),
+        &"person13@example.ch".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    assert!(none.is_none(), "no account was opened");
 }
