@@ -8,5 +8,6 @@ mod helpers;
 mod keys;
 mod login;
 mod negative;
+mod notify;
 mod oidc_flow;
 mod service;
