@@ -1,5 +1,4 @@
-//! `/_dev/outbox`: what the outbox holds, for a developer without SMTP or SMS gateway.
-//! `app::router` merges this router only in dev mode.
+//! `/_dev/outbox`: the outbox as a page, which `app::router` serves in dev mode only.
 
 use axum::{
     extract::{Query, State},

@@ -65,11 +65,21 @@ impl Smtp {
     pub async fn send(&self, message: Message) -> Result<(), NotifyError> {
         match tokio::time::timeout(self.timeout, self.transport.send(message)).await {
             Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(NotifyError::Mail(format!("SMTP: {e}"))),
+            Ok(Err(e)) => Err(NotifyError::Mail(format!("SMTP: {}", describe(&e)))),
             Err(_) => Err(NotifyError::Mail(format!(
                 "SMTP: no answer within {} s",
                 self.timeout.as_secs()
             ))),
         }
+    }
+}
+
+/// A server's answer may quote the recipient's address, so only its code is kept; other
+/// errors (connection, TLS, timeout) say what went wrong.
+fn describe(e: &lettre::transport::smtp::Error) -> String {
+    match e.status() {
+        Some(code) if e.is_permanent() => format!("the server refused with {code}"),
+        Some(code) => format!("the server answered {code}, try again later"),
+        None => e.to_string(),
     }
 }

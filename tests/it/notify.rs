@@ -460,6 +460,7 @@ async fn smtp_starttls_refuses_a_certificate_it_does_not_trust() {
         .await
         .expect_err("unknown CA refused");
     assert!(matches!(err, NotifyError::Mail(_)), "{err}");
+    assert!(err.to_string().contains("certificate"), "{err}");
     assert!(server.received().is_empty());
 
     // The same server, with the CA: delivered.
