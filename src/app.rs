@@ -128,6 +128,9 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/static/connect.css", get(stylesheet))
         .fallback(not_found);
+    if state.config.dev {
+        router = router.merge(crate::notify::dev_router());
+    }
     for layer in headers::layers() {
         router = router.layer(layer);
     }

@@ -6,7 +6,7 @@ use figment::{
     providers::{Env, Format, Serialized, Toml},
     Figment,
 };
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
@@ -34,6 +34,10 @@ pub struct Config {
     /// `smtp://`, `smtps://` (implicit TLS) or `smtp://…?tls=required` (STARTTLS), with
     /// user and password in the URL when the server asks for them. Absent: the outbox.
     pub smtp_url: Option<SecretString>,
+    /// A PEM file of extra trusted root certificates for SMTP over TLS (a caisse's own CA).
+    pub smtp_ca_file: Option<PathBuf>,
+    /// Longest wait for one mail to be handed to the SMTP server.
+    pub smtp_timeout_seconds: u64,
     /// The `From:` of every mail.
     pub mail_from: String,
     /// The HTTP SMS gateway; absent URL: the outbox.
@@ -46,7 +50,7 @@ pub struct Config {
 }
 
 /// A generic HTTP SMS gateway: one POST per message with a JSON body made from
-/// `body_template`, where `{to}` and `{text}` are replaced by JSON-escaped values.
+/// `body_template`, where `{to}`, `{text}` and `{sender}` are replaced by JSON-escaped values.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SmsGateway {
@@ -135,6 +139,8 @@ struct RawConfig {
     dev: bool,
     #[serde(skip_serializing)]
     smtp_url: Option<SecretString>,
+    smtp_ca_file: Option<String>,
+    smtp_timeout_seconds: u64,
     mail_from: String,
     sms: SmsGateway,
     client_ip_header: Option<String>,
@@ -160,6 +166,8 @@ impl Default for RawConfig {
             max_body_bytes: 64 * 1024,
             dev: false,
             smtp_url: None,
+            smtp_ca_file: None,
+            smtp_timeout_seconds: 30,
             mail_from: "connect <no-reply@connect.localhost>".into(),
             sms: SmsGateway::default(),
             client_ip_header: None,
@@ -254,6 +262,149 @@ fn parse_addr(key: &str, value: &str) -> Result<SocketAddr, ConfigError> {
     })
 }
 
+/// lettre's `from_url` forms: `smtp://` plain, `smtp://…?tls=required|opportunistic`
+/// (STARTTLS), `smtps://` (implicit TLS), credentials as `user:password@`. Problems are
+/// told without the URL, which may hold a password.
+fn check_smtp_url(value: &str) -> Result<(), ConfigError> {
+    const KEY: &str = "smtp_url";
+    let url = Url::parse(value).map_err(|e| bad(KEY, format!("not a URL ({e})")))?;
+    let mut tls = None;
+    for (name, value) in url.query_pairs() {
+        match &*name {
+            "tls" if tls.is_none() => tls = Some(value.into_owned()),
+            _ => return Err(bad(KEY, "the only query parameter is `tls`, once")),
+        }
+    }
+    match (url.scheme(), tls.as_deref()) {
+        ("smtp", None | Some("required" | "opportunistic")) | ("smtps", None) => {}
+        ("smtp", Some(_)) => return Err(bad(KEY, "`tls` must be `required` or `opportunistic`")),
+        ("smtps", Some(_)) => return Err(bad(KEY, "`tls` is for smtp://; smtps:// is always TLS")),
+        _ => return Err(bad(KEY, "must start with smtp:// or smtps://")),
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(bad(KEY, "has no host"));
+    }
+    if url.fragment().is_some() {
+        return Err(bad(KEY, "must not have a fragment"));
+    }
+    // lettre uses credentials only when a password is present: a lone user would be ignored.
+    if url.username().is_empty() != url.password().is_none() {
+        return Err(bad(
+            KEY,
+            "give both user and password (`user:password@host`), or neither",
+        ));
+    }
+    let decodes = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8()
+            .is_ok()
+    };
+    if !decodes(url.username()) || !url.password().is_none_or(decodes) {
+        return Err(bad(KEY, "user and password must be percent-encoded UTF-8"));
+    }
+    Ok(())
+}
+
+/// A readable PEM file with at least one certificate.
+fn check_pem_file(key: &str, path: &str) -> Result<(), ConfigError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| bad(key, format!("cannot read {path}: {e}")))?;
+    if !text.contains("-----BEGIN CERTIFICATE-----") {
+        return Err(bad(key, format!("{path} holds no PEM certificate")));
+    }
+    Ok(())
+}
+
+impl SmsGateway {
+    /// The request body for one message: `{to}`, `{text}` and `{sender}` replaced in one
+    /// pass (a text that contains `{to}` stays as it is) by the values escaped for use
+    /// between the quotes of a JSON string.
+    pub fn render_body(&self, to: &str, text: &str) -> String {
+        let mut out = String::with_capacity(self.body_template.len() + text.len() + 32);
+        let mut rest = self.body_template.as_str();
+        while let Some(at) = rest.find('{') {
+            out.push_str(&rest[..at]);
+            rest = &rest[at..];
+            let found = [
+                ("{to}", to),
+                ("{text}", text),
+                ("{sender}", self.sender.as_str()),
+            ]
+            .into_iter()
+            .find(|(placeholder, _)| rest.starts_with(placeholder));
+            match found {
+                Some((placeholder, value)) => {
+                    let quoted = serde_json::Value::from(value).to_string();
+                    out.push_str(&quoted[1..quoted.len() - 1]);
+                    rest = &rest[placeholder.len()..];
+                }
+                None => {
+                    out.push('{');
+                    rest = &rest[1..];
+                }
+            }
+        }
+        out.push_str(rest);
+        out
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        if let Some(url) = &self.url {
+            // The URL is not repeated: a gateway may take its key in the query.
+            let parsed = Url::parse(url).map_err(|e| bad("sms.url", format!("not a URL ({e})")))?;
+            if !matches!(parsed.scheme(), "http" | "https") {
+                return Err(bad("sms.url", "must be an http or https URL"));
+            }
+        }
+        if let Some(header) = &self.auth_header {
+            let value = header.expose_secret();
+            if value.is_empty()
+                || !value
+                    .bytes()
+                    .all(|b| b == b'\t' || (0x20..0x7f).contains(&b))
+            {
+                return Err(bad(
+                    "sms.auth_header",
+                    "must be a non-empty header value of visible ASCII",
+                ));
+            }
+        }
+        if self.timeout_seconds == 0 {
+            return Err(bad("sms.timeout_seconds", "must be at least 1"));
+        }
+        if !(1..=10).contains(&self.max_attempts) {
+            return Err(bad("sms.max_attempts", "must be between 1 and 10"));
+        }
+        const KEY: &str = "sms.body_template";
+        for placeholder in ["{to}", "{text}"] {
+            if !self.body_template.contains(placeholder) {
+                return Err(bad(KEY, format!("must contain {placeholder}")));
+            }
+        }
+        // Quotes, a backslash, a line break and accents must all survive as JSON strings.
+        let (to, text) = ("+41790000000", "Code \"12\\34\"\nvalable é");
+        let body: serde_json::Value = serde_json::from_str(&self.render_body(to, text))
+            .map_err(|e| bad(KEY, format!("does not give valid JSON ({e})")))?;
+        if !holds_string(&body, to) || !holds_string(&body, text) {
+            return Err(bad(KEY, "{to} and {text} must stand inside JSON strings"));
+        }
+        Ok(())
+    }
+}
+
+/// Whether some string in `value` (key or value, at any depth) contains `needle`.
+fn holds_string(value: &serde_json::Value, needle: &str) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => s.contains(needle),
+        Value::Array(items) => items.iter().any(|v| holds_string(v, needle)),
+        Value::Object(map) => map
+            .iter()
+            .any(|(k, v)| k.contains(needle) || holds_string(v, needle)),
+        _ => false,
+    }
+}
+
 impl RawConfig {
     fn into_config(self) -> Result<Config, ConfigError> {
         let data_dir = PathBuf::from(&self.data_dir);
@@ -306,6 +457,24 @@ impl RawConfig {
             return Err(bad("max_body_bytes", "must be at least 1024"));
         }
         tracing_subscriber::EnvFilter::try_new(&self.log_level).map_err(|e| bad("log_level", e))?;
+        if let Some(url) = &self.smtp_url {
+            check_smtp_url(url.expose_secret())?;
+        }
+        if let Some(path) = &self.smtp_ca_file {
+            check_pem_file("smtp_ca_file", path)?;
+        }
+        if self.smtp_timeout_seconds == 0 {
+            return Err(bad("smtp_timeout_seconds", "must be at least 1"));
+        }
+        self.mail_from
+            .parse::<lettre::message::Mailbox>()
+            .map_err(|e| {
+                bad(
+                    "mail_from",
+                    format!("not a mail address such as `connect <no-reply@example.ch>` ({e})"),
+                )
+            })?;
+        self.sms.check()?;
         Ok(Config {
             public_url: parse_url("public_url", &self.public_url)?,
             bind: parse_addr("bind", &self.bind)?,
@@ -322,6 +491,8 @@ impl RawConfig {
             max_body_bytes: self.max_body_bytes,
             dev: self.dev,
             smtp_url: self.smtp_url,
+            smtp_ca_file: self.smtp_ca_file.map(PathBuf::from),
+            smtp_timeout_seconds: self.smtp_timeout_seconds,
             mail_from: self.mail_from,
             sms: self.sms,
             outbox_dir: data_dir.join("outbox"),
@@ -377,6 +548,110 @@ mod tests {
         })
         .unwrap_err();
         assert_eq!(e.key, "log_level");
+    }
+
+    #[test]
+    fn smtp_urls_are_checked_without_showing_the_password() {
+        let smtp = |url: &str| {
+            with(|r| RawConfig {
+                smtp_url: Some(url.to_owned().into()),
+                ..r
+            })
+        };
+        for good in [
+            "smtp://127.0.0.1:2525",
+            "smtp://mail.example.ch:587?tls=required",
+            "smtp://mail.example.ch?tls=opportunistic",
+            "smtps://user:p%40ss@mail.example.ch:465",
+            "smtp://user:pw@mail.example.ch:587/client.example.ch?tls=required",
+        ] {
+            assert!(smtp(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "mail.example.ch:25",
+            "http://mail.example.ch",
+            "smtp://user:s3cret@mail.example.ch:notaport",
+            "smtp://user:s3cret@mail.example.ch?tls=always",
+            "smtps://user:s3cret@mail.example.ch?tls=required",
+            "smtp://user:s3cret@mail.example.ch?tls=required&x=1",
+            "smtp://user@mail.example.ch",
+            "smtp://:s3cret@mail.example.ch",
+            "smtp://user:%ff%fe@mail.example.ch",
+        ] {
+            let e = smtp(bad).unwrap_err();
+            assert_eq!(e.key, "smtp_url", "{bad}");
+            assert!(!e.to_string().contains("s3cret"), "{e}");
+        }
+        let e = with(|r| RawConfig {
+            smtp_ca_file: Some("/nonexistent/ca.pem".into()),
+            ..r
+        })
+        .unwrap_err();
+        assert_eq!(e.key, "smtp_ca_file");
+        let e = with(|r| RawConfig {
+            mail_from: "not an address".into(),
+            ..r
+        })
+        .unwrap_err();
+        assert_eq!(e.key, "mail_from");
+    }
+
+    #[test]
+    fn sms_body_template_must_give_json_with_to_and_text() {
+        let gateway = |template: &str| {
+            with(|r| RawConfig {
+                sms: SmsGateway {
+                    body_template: template.into(),
+                    ..SmsGateway::default()
+                },
+                ..r
+            })
+        };
+        assert!(
+            gateway(r#"{"messages":[{"to":["{to}"],"body":"{text}","from":"{sender}"}]}"#).is_ok()
+        );
+        assert!(gateway(r#"{"to":"{to}","text":"Code: {text}"}"#).is_ok());
+        for bad in [
+            r#"{"to":"{to}"}"#,
+            r#"{"text":"{text}"}"#,
+            r#"{"to":{to},"text":"{text}"}"#,
+            r#"{"to":"{to}","text":"{text}""#,
+            r#"to={to}&text={text}"#,
+        ] {
+            assert_eq!(gateway(bad).unwrap_err().key, "sms.body_template", "{bad}");
+        }
+        let e = with(|r| RawConfig {
+            sms: SmsGateway {
+                url: Some("ftp://sms.example.ch".into()),
+                ..SmsGateway::default()
+            },
+            ..r
+        })
+        .unwrap_err();
+        assert_eq!(e.key, "sms.url");
+        let e = with(|r| RawConfig {
+            sms: SmsGateway {
+                max_attempts: 0,
+                ..SmsGateway::default()
+            },
+            ..r
+        })
+        .unwrap_err();
+        assert_eq!(e.key, "sms.max_attempts");
+    }
+
+    #[test]
+    fn sms_body_escapes_values_in_one_pass() {
+        let g = SmsGateway {
+            body_template: r#"{"to":"{to}","text":"{text}","from":"{sender}"}"#.into(),
+            sender: "AK \"00\"".into(),
+            ..SmsGateway::default()
+        };
+        let body = g.render_body("+41791234567", "say \"{to}\"\n\\ é");
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(json["to"], "+41791234567");
+        assert_eq!(json["text"], "say \"{to}\"\n\\ é");
+        assert_eq!(json["from"], "AK \"00\"");
     }
 
     #[test]

@@ -1,27 +1,12 @@
+# Mail bodies are templates/mail/<name>.txt and .html; these are their sentences.
+mail-greeting = Hello,
+mail-questions = Questions: { $phone }
 mail-enrol-code-subject = Your confirmation code – { $realm }
-mail-enrol-code-text =
-    Hello,
-
-    To continue opening your connect@Insured access, open this link:
-    { $link }
-
-    and enter this access code:
-
-    { $code }
-
-    The code is valid for { $minutes } minutes. If you did not ask for this code, ignore this message.
-
-    Questions: { $phone }
-    { $realm }
+mail-enrol-code-open-link = To continue opening your connect@Insured access, open this link:
+mail-enrol-code-enter-code = and enter this access code:
+mail-enrol-code-validity = The code is valid for { $minutes } minutes. If you did not ask for this code, ignore this message.
 mail-address-in-use-subject = Registration attempt with your address – { $realm }
-mail-address-in-use-text =
-    Hello,
-
-    Someone tried to open a connect@Insured access with your e-mail address. An account already exists for this address.
-
-    If it was you, log in here: { $link }
-    Otherwise you can ignore this message; your account has not been changed.
-
-    Questions: { $phone }
-    { $realm }
+mail-address-in-use-attempt = Someone tried to open a connect@Insured access with your e-mail address. An account already exists for this address.
+mail-address-in-use-login = If it was you, log in here:
+mail-address-in-use-ignore = Otherwise you can ignore this message; your account has not been changed.
 sms-code = Your connect@Insured code: { $code } (valid { $minutes } min). Do not share it with anyone.

@@ -1,9 +1,12 @@
-//! The words of every mail and SMS, in the person's language, from `locales/*/notify.ftl`.
+//! The words of every mail and SMS, in the person's language: subjects and SMS from
+//! `locales/*/notify.ftl`, mail bodies from `templates/mail/<name>.txt` and `.html`.
+
+use minijinja::{context, Value};
 
 use super::Mail;
 use crate::{
     domain::{Email, Language},
-    http::templates::translate_with,
+    http::templates::{render, translate_with},
     realm::Realm,
 };
 
@@ -16,34 +19,38 @@ pub fn enrolment_code(
     code: &str,
     minutes: u64,
 ) -> Mail {
-    let args = [
-        ("realm", realm.display_name.clone()),
-        ("link", link.to_owned()),
-        ("code", code.to_owned()),
-        ("minutes", minutes.to_string()),
-        ("phone", realm.support_phone.clone()),
-    ];
-    Mail {
-        to: to.clone(),
-        subject: translate_with(lang, "mail-enrol-code-subject", &args),
-        text: translate_with(lang, "mail-enrol-code-text", &args),
-        html: None,
-    }
+    let subject = translate_with(
+        lang,
+        "mail-enrol-code-subject",
+        &[("realm", realm.display_name.clone())],
+    );
+    let ctx = context! {
+        lang => lang.code(),
+        subject => subject,
+        realm => realm.display_name,
+        phone => realm.support_phone,
+        link => link,
+        code => code,
+        minutes => minutes,
+    };
+    mail("enrolment_code", to, subject, ctx, &[link, code])
 }
 
 /// Step 2 with an address that already has an account: its owner is told, nobody else learns.
 pub fn address_in_use(lang: Language, realm: &Realm, to: &Email, login_link: &str) -> Mail {
-    let args = [
-        ("realm", realm.display_name.clone()),
-        ("link", login_link.to_owned()),
-        ("phone", realm.support_phone.clone()),
-    ];
-    Mail {
-        to: to.clone(),
-        subject: translate_with(lang, "mail-address-in-use-subject", &args),
-        text: translate_with(lang, "mail-address-in-use-text", &args),
-        html: None,
-    }
+    let subject = translate_with(
+        lang,
+        "mail-address-in-use-subject",
+        &[("realm", realm.display_name.clone())],
+    );
+    let ctx = context! {
+        lang => lang.code(),
+        subject => subject,
+        realm => realm.display_name,
+        phone => realm.support_phone,
+        link => login_link,
+    };
+    mail("address_in_use", to, subject, ctx, &[login_link])
 }
 
 /// The SMS with a one-time code, at enrolment and at login.
@@ -57,4 +64,155 @@ pub fn sms_code(lang: Language, realm: &Realm, code: &str, minutes: u64) -> Stri
             ("minutes", minutes.to_string()),
         ],
     )
+}
+
+/// Both bodies of `templates/mail/<name>`. The templates are embedded and tested in every
+/// language, so a failure is a bug: it is logged, the HTML left out, and the text falls
+/// back to the subject and the `essentials` (link, code) so that the person can go on.
+fn mail(name: &str, to: &Email, subject: String, ctx: Value, essentials: &[&str]) -> Mail {
+    let body = |ext: &str| {
+        render(&format!("mail/{name}.{ext}"), ctx.clone())
+            .inspect_err(
+                |e| tracing::error!(template = name, ext, error = %e, "mail template failed"),
+            )
+            .ok()
+    };
+    let text = body("txt").unwrap_or_else(|| format!("{subject}\n\n{}", essentials.join("\n\n")));
+    Mail {
+        to: to.clone(),
+        subject,
+        text,
+        html: body("html"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    /// The sample realm AK00, under another display name when given.
+    fn realm_named(display_name: Option<&str>) -> Arc<Realm> {
+        let sample =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("realm-config/AK00.toml");
+        let mut toml = std::fs::read_to_string(sample).expect("AK00.toml");
+        if let Some(name) = display_name {
+            toml = toml.replace(
+                "display_name = \"Caisse de compensation AK00\"",
+                &format!("display_name = {}", toml::Value::from(name)),
+            );
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("AK00.toml"), toml).expect("realm file");
+        let realms = crate::realm::Realms::load_dir(dir.path()).expect("realm loads");
+        let realm = realms.iter().next().expect("a realm").clone();
+        assert_eq!(
+            realm.display_name,
+            display_name.unwrap_or("Caisse de compensation AK00")
+        );
+        realm
+    }
+
+    fn realm() -> Arc<Realm> {
+        realm_named(None)
+    }
+
+    #[test]
+    fn every_mail_renders_text_and_escaped_html_in_every_language() {
+        let realm = realm();
+        let to: Email = "anna@example.ch".parse().unwrap();
+        let link = "https://login.example.ch/AK00/register/t1/confirm?a=1&b=2";
+        for lang in Language::ALL {
+            let m = enrolment_code(lang, &realm, &to, link, "ABCD-EFGH", 15);
+            assert!(
+                m.subject.contains(&realm.display_name),
+                "{lang}: {}",
+                m.subject
+            );
+            assert!(
+                !m.subject.contains("mail-"),
+                "{lang}: a key, not a text: {}",
+                m.subject
+            );
+            for needle in [link, "ABCD-EFGH", "15", realm.support_phone.as_str()] {
+                assert!(
+                    m.text.contains(needle),
+                    "{lang}: text lacks {needle}:\n{}",
+                    m.text
+                );
+            }
+            assert!(
+                !m.text.contains("mail-") && !m.text.contains("{{"),
+                "{lang}:\n{}",
+                m.text
+            );
+            let html = m.html.expect("HTML body");
+            assert!(
+                html.contains(&format!("<html lang=\"{}\">", lang.code())),
+                "{html}"
+            );
+            // minijinja escapes `/` too; a browser or mail reader reads it back.
+            let href = "href=\"https:&#x2f;&#x2f;login.example.ch&#x2f;AK00&#x2f;register&#x2f;t1&#x2f;confirm?a=1&amp;b=2\"";
+            assert!(html.contains(href), "{html}");
+            assert!(html.contains("ABCD-EFGH"));
+            assert!(
+                !html.contains("mail-") && !html.contains("<img") && !html.contains("<link"),
+                "{html}"
+            );
+
+            let m = address_in_use(lang, &realm, &to, "https://login.example.ch/AK00/login");
+            assert!(
+                m.text.contains("https://login.example.ch/AK00/login"),
+                "{lang}:\n{}",
+                m.text
+            );
+            assert!(!m.text.contains("mail-"), "{lang}:\n{}", m.text);
+            let html = m.html.expect("HTML body");
+            assert!(
+                html.contains("href=\"https:&#x2f;&#x2f;login.example.ch&#x2f;AK00&#x2f;login\""),
+                "{html}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_french_text_keeps_its_wording_and_layout() {
+        let realm = realm();
+        let to: Email = "anna@example.ch".parse().unwrap();
+        let m = enrolment_code(Language::Fr, &realm, &to, "https://x.test/l", "ABCD", 15);
+        let expected = format!(
+            "Bonjour,\n\nPour poursuivre l'ouverture de votre accès à connect@Assurés, ouvrez ce lien :\n\
+             https://x.test/l\n\net saisissez ce code d'accès :\n\nABCD\n\n\
+             Le code est valable 15 minutes. Si vous n'avez pas demandé ce code, ignorez ce message.\n\n\
+             Pour toute question : {}\n{}",
+            realm.support_phone, realm.display_name
+        );
+        assert_eq!(m.text, expected);
+    }
+
+    #[test]
+    fn markup_in_values_is_escaped_in_html_and_kept_in_text() {
+        let realm = realm_named(Some("Caisse <b>&</b>"));
+        let to: Email = "anna@example.ch".parse().unwrap();
+        let m = enrolment_code(
+            Language::De,
+            &realm,
+            &to,
+            "https://x.test/?a=\"><script>",
+            "ABCD",
+            15,
+        );
+        let html = m.html.unwrap();
+        assert!(
+            !html.contains("<script>") && !html.contains("<b>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("Caisse &lt;b&gt;&amp;&lt;&#x2f;b&gt;"),
+            "{html}"
+        );
+        assert!(html.contains("&quot;&gt;&lt;script&gt;"), "{html}");
+        assert!(m.text.contains("Caisse <b>&</b>"));
+    }
 }

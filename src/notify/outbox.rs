@@ -1,15 +1,13 @@
 //! The outbox: each mail as an `.eml` file in `outbox/mail/`, each SMS as one JSON line in
-//! `outbox/sms.jsonl`.
+//! `outbox/sms.jsonl`; and reading them back for `/_dev/outbox`.
 
 use std::path::{Path, PathBuf};
 
-use lettre::{
-    message::{header::ContentType, MultiPart, SinglePart},
-    AsyncFileTransport, AsyncTransport, Message, Tokio1Executor,
-};
+use lettre::{AsyncFileTransport, AsyncTransport, Message, Tokio1Executor};
+use serde::{Deserialize, Serialize};
 use tokio::{io::AsyncWriteExt, sync::Mutex};
 
-use super::{Mail, NotifyError};
+use super::NotifyError;
 use crate::domain::PhoneNumber;
 
 pub struct Outbox {
@@ -17,34 +15,6 @@ pub struct Outbox {
     sms_file: PathBuf,
     // One writer at a time within the process; O_APPEND keeps lines whole across processes.
     sms_lock: Mutex<()>,
-}
-
-pub fn build_message(from: &str, mail: &Mail) -> Result<Message, NotifyError> {
-    let builder = Message::builder()
-        .from(
-            from.parse()
-                .map_err(|e| NotifyError::Config(format!("mail_from: {e}")))?,
-        )
-        .to(mail
-            .to
-            .as_str()
-            .parse()
-            .map_err(|e| NotifyError::Mail(format!("recipient: {e}")))?)
-        .subject(&mail.subject);
-    let text = SinglePart::builder()
-        .header(ContentType::TEXT_PLAIN)
-        .body(mail.text.clone());
-    let message = match &mail.html {
-        Some(html) => builder.multipart(
-            MultiPart::alternative().singlepart(text).singlepart(
-                SinglePart::builder()
-                    .header(ContentType::TEXT_HTML)
-                    .body(html.clone()),
-            ),
-        ),
-        None => builder.singlepart(text),
-    };
-    message.map_err(|e| NotifyError::Mail(e.to_string()))
 }
 
 impl Outbox {
@@ -87,7 +57,7 @@ impl Outbox {
             .open(&self.sms_file)
             .await
             .map_err(|e| NotifyError::Sms(format!("outbox: {e}")))?;
-        // tokio hands writes to a blocking thread: flush, so the line is on disk on return.
+        // tokio writes in the background: flush, so that the line is there when we return.
         file.write_all(&bytes)
             .await
             .map_err(|e| NotifyError::Sms(format!("outbox: {e}")))?;
@@ -96,4 +66,99 @@ impl Outbox {
             .map_err(|e| NotifyError::Sms(format!("outbox: {e}")))?;
         Ok(())
     }
+}
+
+/// A mail of the outbox as the dev page shows it, decoded.
+#[derive(Debug, Serialize)]
+pub struct StoredMail {
+    pub file: String,
+    /// RFC 3339, from the `Date:` header, else the file's time.
+    pub at: String,
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    pub has_html: bool,
+}
+
+/// One line of `sms.jsonl`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct StoredSms {
+    pub to: String,
+    pub text: String,
+    pub at: String,
+}
+
+impl Outbox {
+    /// The newest `limit` mails first (by file time, then name); files that do not parse
+    /// as mail are skipped.
+    pub async fn mails(&self, limit: usize) -> std::io::Result<Vec<StoredMail>> {
+        let mut dir = match tokio::fs::read_dir(&self.mail_dir).await {
+            Ok(dir) => dir,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let mut files = Vec::new();
+        while let Some(entry) = dir.next_entry().await? {
+            let path = entry.path();
+            if path.extension().is_some_and(|x| x == "eml") {
+                let modified = entry.metadata().await?.modified()?;
+                files.push((modified, path));
+            }
+        }
+        files.sort_by(|a, b| b.cmp(a));
+        let mut mails = Vec::new();
+        for (modified, path) in files.into_iter().take(limit) {
+            let raw = tokio::fs::read(&path).await?;
+            if let Some(mail) = decode(&path, &raw, modified) {
+                mails.push(mail);
+            }
+        }
+        Ok(mails)
+    }
+
+    /// The newest `limit` SMS first; lines that do not parse are skipped.
+    pub async fn sms(&self, limit: usize) -> std::io::Result<Vec<StoredSms>> {
+        let text = match tokio::fs::read_to_string(&self.sms_file).await {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        Ok(text
+            .lines()
+            .rev()
+            .filter_map(|line| serde_json::from_str(line).ok())
+            .take(limit)
+            .collect())
+    }
+}
+
+fn decode(path: &Path, raw: &[u8], modified: std::time::SystemTime) -> Option<StoredMail> {
+    let message = mail_parser::MessageParser::default().parse(raw)?;
+    let at = message.date().map(|d| d.to_rfc3339()).unwrap_or_else(|| {
+        chrono::DateTime::<chrono::Utc>::from(modified)
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    });
+    let to = message
+        .to()
+        .map(|list| {
+            list.iter()
+                .filter_map(|a| a.address())
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default();
+    let has_html = message
+        .html_bodies()
+        .any(|part| matches!(part.body, mail_parser::PartType::Html(_)));
+    Some(StoredMail {
+        file: path.file_name()?.to_string_lossy().into_owned(),
+        at,
+        to,
+        subject: message.subject().unwrap_or_default().to_owned(),
+        text: message
+            .body_text(0)
+            .map(|t| t.into_owned())
+            .unwrap_or_default(),
+        has_html,
+    })
 }

@@ -53,6 +53,7 @@ pub fn test_config(dir: &std::path::Path) -> Config {
     ))
     .expect("test configuration");
     c.data_dir = dir.to_path_buf();
+    // Loading derived it from the default data_dir; mail and SMS stay in the test's directory.
     c.outbox_dir = dir.join("outbox");
     c.realm_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("realm-config");
     c.master_key = MasterKeySource::Inline(base64_key().into());

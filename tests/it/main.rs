@@ -10,5 +10,6 @@ mod keys;
 mod limits;
 mod login;
 mod negative;
+mod notify;
 mod oidc_flow;
 mod service;

@@ -1,0 +1,14 @@
+dev-outbox-title = Postausgang (Entwicklung)
+dev-outbox-intro = Ohne SMTP-Server oder SMS-Gateway werden E-Mails und SMS nicht versandt, sondern im Postausgang abgelegt. Neueste zuerst.
+dev-outbox-mail-heading = E-Mails
+dev-outbox-sms-heading = SMS
+dev-outbox-mail-not-used = Ein SMTP-Server ist konfiguriert: E-Mails werden über ihn versandt, der Postausgang wird nicht verwendet. Ältere Einträge können unten noch erscheinen.
+dev-outbox-sms-not-used = Ein SMS-Gateway ist konfiguriert: SMS werden über es versandt, der Postausgang wird nicht verwendet. Ältere Einträge können unten noch erscheinen.
+dev-outbox-mail-none = Keine E-Mail im Postausgang.
+dev-outbox-sms-none = Keine SMS im Postausgang.
+dev-outbox-kept-in = Abgelegt in:
+dev-outbox-date = Datum
+dev-outbox-to = An
+dev-outbox-subject = Betreff
+dev-outbox-text = Text
+dev-outbox-html-too = Mit diesem Text wurde auch eine HTML-Fassung versandt.

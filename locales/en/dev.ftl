@@ -1,0 +1,14 @@
+dev-outbox-title = Outbox (development)
+dev-outbox-intro = Without an SMTP server or SMS gateway, e-mails and SMS are not sent but kept in the outbox. Newest first.
+dev-outbox-mail-heading = E-mails
+dev-outbox-sms-heading = SMS
+dev-outbox-mail-not-used = An SMTP server is configured: e-mails are sent through it and the outbox is not used. Older entries may still show below.
+dev-outbox-sms-not-used = An SMS gateway is configured: SMS are sent through it and the outbox is not used. Older entries may still show below.
+dev-outbox-mail-none = No e-mail in the outbox.
+dev-outbox-sms-none = No SMS in the outbox.
+dev-outbox-kept-in = Kept in:
+dev-outbox-date = Date
+dev-outbox-to = To
+dev-outbox-subject = Subject
+dev-outbox-text = Text
+dev-outbox-html-too = An HTML version was sent with this text.

@@ -1,0 +1,14 @@
+dev-outbox-title = Boîte d'envoi (développement)
+dev-outbox-intro = Sans serveur SMTP ni passerelle SMS, les e-mails et les SMS ne sont pas envoyés mais gardés dans la boîte d'envoi. Les plus récents d'abord.
+dev-outbox-mail-heading = E-mails
+dev-outbox-sms-heading = SMS
+dev-outbox-mail-not-used = Un serveur SMTP est configuré : les e-mails passent par lui et la boîte d'envoi n'est pas utilisée. D'anciens envois peuvent encore figurer ci-dessous.
+dev-outbox-sms-not-used = Une passerelle SMS est configurée : les SMS passent par elle et la boîte d'envoi n'est pas utilisée. D'anciens envois peuvent encore figurer ci-dessous.
+dev-outbox-mail-none = Aucun e-mail dans la boîte d'envoi.
+dev-outbox-sms-none = Aucun SMS dans la boîte d'envoi.
+dev-outbox-kept-in = Gardés dans :
+dev-outbox-date = Date
+dev-outbox-to = À
+dev-outbox-subject = Objet
+dev-outbox-text = Texte
+dev-outbox-html-too = Une version HTML a été envoyée avec ce texte.

@@ -1,0 +1,14 @@
+dev-outbox-title = Posta in uscita (sviluppo)
+dev-outbox-intro = Senza server SMTP né gateway SMS, le e-mail e gli SMS non vengono inviati ma conservati nella posta in uscita. I più recenti per primi.
+dev-outbox-mail-heading = E-mail
+dev-outbox-sms-heading = SMS
+dev-outbox-mail-not-used = È configurato un server SMTP: le e-mail vengono inviate tramite esso e la posta in uscita non è utilizzata. Più sotto possono ancora figurare invii precedenti.
+dev-outbox-sms-not-used = È configurato un gateway SMS: gli SMS vengono inviati tramite esso e la posta in uscita non è utilizzata. Più sotto possono ancora figurare invii precedenti.
+dev-outbox-mail-none = Nessuna e-mail nella posta in uscita.
+dev-outbox-sms-none = Nessun SMS nella posta in uscita.
+dev-outbox-kept-in = Conservati in:
+dev-outbox-date = Data
+dev-outbox-to = A
+dev-outbox-subject = Oggetto
+dev-outbox-text = Testo
+dev-outbox-html-too = Con questo testo è stata inviata anche una versione HTML.

@@ -1,0 +1,147 @@
+//! SMS through a generic HTTP gateway: one JSON POST per message, retried with exponential
+//! backoff while the gateway is down or answers 5xx, never after a 4xx.
+
+use std::time::Duration;
+
+use reqwest::{
+    header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE},
+    redirect::Policy,
+    StatusCode,
+};
+use secrecy::ExposeSecret;
+
+use super::NotifyError;
+use crate::{config::SmsGateway, domain::PhoneNumber};
+
+/// The wait before the second attempt; it doubles before each further one.
+const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+pub struct Gateway {
+    client: reqwest::Client,
+    url: reqwest::Url,
+    auth: Option<HeaderValue>,
+    settings: SmsGateway,
+}
+
+/// What one POST came to.
+enum Attempt {
+    Delivered,
+    /// 3xx or 4xx: the same request would fail again.
+    Refused(StatusCode),
+    /// 5xx, timeout, connection refused or cut: worth another try.
+    Transient(String),
+}
+
+impl Gateway {
+    /// `config` has checked URL, header and template.
+    pub fn new(settings: &SmsGateway) -> Result<Gateway, NotifyError> {
+        let url = settings
+            .url
+            .as_deref()
+            .unwrap_or_default()
+            .parse()
+            .map_err(|_| NotifyError::Config("sms.url: not a URL".into()))?;
+        let auth = match &settings.auth_header {
+            Some(secret) => {
+                let mut value = HeaderValue::from_str(secret.expose_secret()).map_err(|_| {
+                    NotifyError::Config("sms.auth_header: not a header value".into())
+                })?;
+                value.set_sensitive(true);
+                Some(value)
+            }
+            None => None,
+        };
+        let timeout = Duration::from_secs(settings.timeout_seconds);
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            // A redirected POST would become a GET without body; better to fail loudly.
+            .redirect(Policy::none())
+            .build()
+            .map_err(|e| NotifyError::Config(format!("sms: HTTP client: {e}")))?;
+        Ok(Gateway {
+            client,
+            url,
+            auth,
+            settings: settings.clone(),
+        })
+    }
+
+    /// Logs and counts each outcome with the masked number only: the text holds a code.
+    pub async fn send(&self, to: &PhoneNumber, text: &str) -> Result<(), NotifyError> {
+        let body = self.settings.render_body(to.as_e164(), text);
+        let attempts = self.settings.max_attempts.max(1);
+        let mut backoff = FIRST_BACKOFF;
+        let mut attempt = 1;
+        loop {
+            match self.post(body.clone()).await {
+                Attempt::Delivered => {
+                    count("delivered");
+                    if attempt > 1 {
+                        tracing::info!(to = %to.masked(), attempt, "SMS delivered to the gateway after retries");
+                    }
+                    return Ok(());
+                }
+                Attempt::Refused(status) => {
+                    count("refused");
+                    tracing::warn!(to = %to.masked(), attempt, status = status.as_u16(), "SMS gateway refused the message");
+                    return Err(NotifyError::Sms(format!("the gateway answered {status}")));
+                }
+                Attempt::Transient(reason) if attempt >= attempts => {
+                    count("failed");
+                    tracing::warn!(to = %to.masked(), attempt, reason = %reason, "SMS gateway failed; giving up");
+                    return Err(NotifyError::Sms(format!(
+                        "the gateway failed {attempts} times, last: {reason}"
+                    )));
+                }
+                Attempt::Transient(reason) => {
+                    count("retried");
+                    tracing::warn!(to = %to.masked(), attempt, reason = %reason, retry_in_ms = backoff.as_millis() as u64, "SMS gateway failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    attempt += 1;
+                }
+            }
+        }
+    }
+
+    async fn post(&self, body: String) -> Attempt {
+        let mut request = self
+            .client
+            .post(self.url.clone())
+            .header(CONTENT_TYPE, "application/json")
+            .body(body);
+        if let Some(auth) = &self.auth {
+            request = request.header(AUTHORIZATION, auth.clone());
+        }
+        match request.send().await {
+            Ok(res) if res.status().is_success() => Attempt::Delivered,
+            Ok(res) if res.status().is_server_error() => {
+                Attempt::Transient(format!("answer {}", res.status()))
+            }
+            Ok(res) => Attempt::Refused(res.status()),
+            // The URL may carry the gateway's key: keep it out of messages.
+            Err(e) if e.is_timeout() => Attempt::Transient("timed out".into()),
+            Err(e) => Attempt::Transient(chain(&e.without_url())),
+        }
+    }
+}
+
+/// reqwest's message and its causes ("error sending request: … Connection refused").
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// `outcome` is one of `delivered`, `refused`, `failed` (per message) and `retried` (per
+/// extra attempt).
+fn count(outcome: &'static str) {
+    metrics::counter!("connect_sms_gateway_total", "outcome" => outcome).increment(1);
+}

@@ -1,0 +1,860 @@
+//! Mail and SMS delivery. Each test starts its own receivers on 127.0.0.1: a real SMTP
+//! server (mailin-embedded, with STARTTLS and AUTH when asked), a TLS front for `smtps://`,
+//! and a small axum server standing for the SMS gateway. Then the outbox and `/_dev/outbox`.
+
+use std::{
+    collections::VecDeque,
+    net::{IpAddr, Ipv4Addr},
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use axum::{
+    extract::State,
+    http::{HeaderMap, StatusCode},
+    routing::post,
+    Router,
+};
+use connect::{
+    config::Config,
+    domain::{Email, Language, PhoneNumber},
+    notify::{messages, Mail, Notifier, NotifyError},
+    realm::{Realm, Realms},
+};
+use mailin_embedded::{response, AuthMechanism, Handler, Response, Server, SslConfig};
+
+use crate::helpers::{realm, spawn_app, spawn_with, test_config};
+
+// ---------------------------------------------------------------------------------------
+// Test fixtures: SMTP server, certificates, SMS receiver.
+
+/// A message as the SMTP server received it.
+#[derive(Clone, Debug)]
+struct Received {
+    from: String,
+    to: Vec<String>,
+    user: Option<String>,
+    data: Vec<u8>,
+}
+
+/// One SMTP session's state (mailin clones the handler per connection) and the shared inbox.
+#[derive(Clone, Default)]
+struct SmtpHandler {
+    inbox: Arc<Mutex<Vec<Received>>>,
+    credentials: Option<(String, String)>,
+    user: Option<String>,
+    current: Option<Received>,
+}
+
+impl SmtpHandler {
+    fn check(&mut self, user: &str, password: &str) -> Response {
+        match &self.credentials {
+            Some((u, p)) if u == user && p == password => {
+                self.user = Some(user.to_owned());
+                response::AUTH_OK
+            }
+            _ => response::INVALID_CREDENTIALS,
+        }
+    }
+}
+
+impl Handler for SmtpHandler {
+    fn data_start(&mut self, _domain: &str, from: &str, _is8bit: bool, to: &[String]) -> Response {
+        self.current = Some(Received {
+            from: from.to_owned(),
+            to: to.to_vec(),
+            user: self.user.clone(),
+            data: Vec::new(),
+        });
+        response::OK
+    }
+
+    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        if let Some(current) = &mut self.current {
+            current.data.extend_from_slice(buf);
+        }
+        Ok(())
+    }
+
+    fn data_end(&mut self) -> Response {
+        if let Some(current) = self.current.take() {
+            self.inbox.lock().unwrap().push(current);
+        }
+        response::OK
+    }
+
+    fn auth_plain(&mut self, _authz: &str, user: &str, password: &str) -> Response {
+        self.check(user, password)
+    }
+
+    fn auth_login(&mut self, user: &str, password: &str) -> Response {
+        self.check(user, password)
+    }
+}
+
+struct SmtpServer {
+    port: u16,
+    inbox: Arc<Mutex<Vec<Received>>>,
+}
+
+impl SmtpServer {
+    fn received(&self) -> Vec<Received> {
+        self.inbox.lock().unwrap().clone()
+    }
+}
+
+/// mailin's TLS builds a rustls config with the process default provider; the test build
+/// links two providers, so name one.
+fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// A real SMTP server on 127.0.0.1:0, on its own threads (mailin blocks).
+fn start_smtp(tls: Option<&TestPki>, credentials: Option<(&str, &str)>) -> SmtpServer {
+    install_crypto_provider();
+    let handler = SmtpHandler {
+        credentials: credentials.map(|(u, p)| (u.to_owned(), p.to_owned())),
+        ..SmtpHandler::default()
+    };
+    let inbox = handler.inbox.clone();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind SMTP");
+    let port = listener.local_addr().expect("addr").port();
+    let mut server = Server::new(handler);
+    server
+        .with_name("smtp.test")
+        .with_num_threads(8)
+        .with_tcp_listener(listener);
+    if let Some(pki) = tls {
+        server
+            .with_ssl(SslConfig::SelfSigned {
+                cert_path: pki.server_cert.display().to_string(),
+                key_path: pki.server_key.display().to_string(),
+            })
+            .expect("TLS for the SMTP server");
+    }
+    if credentials.is_some() {
+        server
+            .with_auth(AuthMechanism::Plain)
+            .with_auth(AuthMechanism::Login);
+    }
+    std::thread::spawn(move || {
+        let _ = server.serve();
+    });
+    SmtpServer { port, inbox }
+}
+
+/// A private CA made for the test, and a certificate for 127.0.0.1 that it signed.
+struct TestPki {
+    ca_file: PathBuf,
+    server_cert: PathBuf,
+    server_key: PathBuf,
+    cert_der: rustls::pki_types::CertificateDer<'static>,
+    key_der: Vec<u8>,
+    _dir: tempfile::TempDir,
+}
+
+fn make_pki() -> TestPki {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose, SanType,
+    };
+    let ca_key = KeyPair::generate().expect("CA key");
+    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(DnType::CommonName, "Test caisse CA");
+    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca_cert = ca.self_signed(&ca_key).expect("CA certificate");
+    let key = KeyPair::generate().expect("server key");
+    let mut params = CertificateParams::new(Vec::<String>::new()).expect("server params");
+    params.subject_alt_names = vec![SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST))];
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "smtp.test");
+    let cert = params
+        .signed_by(&key, &ca_cert, &ca_key)
+        .expect("server certificate");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let write = |name: &str, text: String| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).expect("write PEM");
+        path
+    };
+    TestPki {
+        ca_file: write("ca.pem", ca_cert.pem()),
+        server_cert: write("server.pem", cert.pem()),
+        server_key: write("server.key", key.serialize_pem()),
+        cert_der: cert.der().clone(),
+        key_der: key.serialize_der(),
+        _dir: dir,
+    }
+}
+
+/// Implicit TLS in front of a plain SMTP server, as `smtps://` needs (mailin has STARTTLS only).
+async fn tls_front(pki: &TestPki, backend: u16) -> u16 {
+    use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("protocol versions")
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![pki.cert_der.clone()],
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pki.key_der.clone())),
+    )
+    .expect("TLS config");
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(socket).await else {
+                    return;
+                };
+                let Ok(mut plain) = tokio::net::TcpStream::connect(("127.0.0.1", backend)).await
+                else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+            });
+        }
+    });
+    port
+}
+
+/// What the SMS receiver answers, in order; then 200.
+#[derive(Clone, Copy, Debug)]
+enum Reply {
+    Status(u16),
+    /// Answers 200 only after 5 s: longer than the test's gateway timeout.
+    Hang,
+}
+
+#[derive(Clone, Debug)]
+struct SmsRequest {
+    authorization: Option<String>,
+    content_type: Option<String>,
+    body: String,
+}
+
+#[derive(Clone, Default)]
+struct SmsReceiver {
+    requests: Arc<Mutex<Vec<SmsRequest>>>,
+    script: Arc<Mutex<VecDeque<Reply>>>,
+}
+
+impl SmsReceiver {
+    fn requests(&self) -> Vec<SmsRequest> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+async fn receive_sms(
+    State(rx): State<SmsReceiver>,
+    headers: HeaderMap,
+    body: String,
+) -> StatusCode {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    rx.requests.lock().unwrap().push(SmsRequest {
+        authorization: header("authorization"),
+        content_type: header("content-type"),
+        body,
+    });
+    let reply = rx.script.lock().unwrap().pop_front();
+    match reply {
+        Some(Reply::Status(code)) => StatusCode::from_u16(code).expect("status"),
+        Some(Reply::Hang) => {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            StatusCode::OK
+        }
+        None => StatusCode::OK,
+    }
+}
+
+/// An HTTP SMS gateway on 127.0.0.1:0; returns its URL.
+async fn start_sms_receiver(script: &[Reply]) -> (String, SmsReceiver) {
+    let rx = SmsReceiver::default();
+    rx.script.lock().unwrap().extend(script.iter().copied());
+    let app = Router::new()
+        .route("/send", post(receive_sms))
+        .with_state(rx.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}/send"), rx)
+}
+
+/// A port on 127.0.0.1 where nothing listens.
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr").port()
+}
+
+fn config(dir: &Path, edit: impl FnOnce(&mut Config)) -> Config {
+    let mut c = test_config(dir);
+    edit(&mut c);
+    c
+}
+
+fn sample_realm() -> Arc<Realm> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("realm-config");
+    let realms = Realms::load_dir(&dir).expect("sample realms");
+    realms.get(&realm("AK00")).expect("AK00").clone()
+}
+
+fn anna() -> Email {
+    "anna@example.ch".parse().expect("email")
+}
+
+fn phone() -> PhoneNumber {
+    PhoneNumber::parse("+41 79 123 45 67").expect("phone")
+}
+
+fn parse(raw: &[u8]) -> mail_parser::Message<'_> {
+    mail_parser::MessageParser::default()
+        .parse(raw)
+        .expect("a MIME message")
+}
+
+fn crlf_to_lf(s: &str) -> String {
+    s.replace("\r\n", "\n")
+}
+
+/// Asserts that a received message is `mail`: header fields, both parts, every character.
+fn assert_same_mail(raw: &[u8], mail: &Mail) {
+    let parsed = parse(raw);
+    assert_eq!(parsed.subject(), Some(mail.subject.as_str()));
+    let to = parsed
+        .to()
+        .and_then(|a| a.first())
+        .and_then(|a| a.address());
+    assert_eq!(to, Some(mail.to.as_str()));
+    let from = parsed
+        .from()
+        .and_then(|a| a.first())
+        .and_then(|a| a.address());
+    assert_eq!(from, Some("no-reply@connect.localhost"));
+    assert_eq!(parsed.text_body_count(), 1);
+    assert_eq!(parsed.html_body_count(), 1);
+    let text = parsed.body_text(0).expect("text part");
+    assert_eq!(crlf_to_lf(&text).trim_end(), mail.text.trim_end());
+    let html = parsed.body_html(0).expect("HTML part");
+    assert_eq!(
+        crlf_to_lf(&html).trim_end(),
+        mail.html
+            .as_deref()
+            .expect("the message has HTML")
+            .trim_end()
+    );
+}
+
+fn german_mail() -> Mail {
+    messages::enrolment_code(
+        Language::De,
+        &sample_realm(),
+        &anna(),
+        "https://login.example.ch/AK00/register/tx1/confirm",
+        "K7QP-M2XW-9RTA",
+        15,
+    )
+}
+
+// ---------------------------------------------------------------------------------------
+// SMTP
+
+#[tokio::test]
+async fn smtp_delivers_text_and_html_with_accents_intact() {
+    let server = start_smtp(None, None);
+    let dir = tempfile::tempdir().unwrap();
+    let c = config(dir.path(), |c| {
+        c.smtp_url = Some(format!("smtp://127.0.0.1:{}", server.port).into());
+    });
+    let notifier = Notifier::new(&c).expect("notifier");
+    let mail = german_mail();
+    assert!(
+        mail.subject.contains("Bestätigungscode"),
+        "{}",
+        mail.subject
+    );
+    assert!(mail.text.contains("Eröffnung") && mail.text.contains("gültig"));
+    notifier.send_mail(mail.clone()).await.expect("sent");
+
+    let received = server.received();
+    assert_eq!(received.len(), 1);
+    let got = &received[0];
+    assert_eq!(got.to, ["anna@example.ch"]);
+    assert_eq!(got.from, "no-reply@connect.localhost");
+    assert_same_mail(&got.data, &mail);
+    let html = mail.html.unwrap();
+    assert!(
+        html.contains("K7QP-M2XW-9RTA") && html.contains("Eröffnung"),
+        "{html}"
+    );
+    // Nothing went to the outbox.
+    assert!(!c.outbox_dir.exists());
+}
+
+#[tokio::test]
+async fn smtp_with_auth_over_starttls_trusts_the_private_ca() {
+    let pki = make_pki();
+    let server = start_smtp(Some(&pki), Some(("connect", "s3cret/pw")));
+    let dir = tempfile::tempdir().unwrap();
+    let notifier = |password: &str| {
+        let c = config(dir.path(), |c| {
+            c.smtp_url = Some(
+                format!(
+                    "smtp://connect:{password}@127.0.0.1:{}?tls=required",
+                    server.port
+                )
+                .into(),
+            );
+            c.smtp_ca_file = Some(pki.ca_file.clone());
+        });
+        Notifier::new(&c).expect("notifier")
+    };
+
+    let err = notifier("wrong%2Fpw")
+        .send_mail(german_mail())
+        .await
+        .expect_err("wrong password refused");
+    assert!(matches!(err, NotifyError::Mail(_)), "{err}");
+    assert!(err.to_string().contains("535"), "{err}");
+    assert!(!err.to_string().contains("wrong"), "{err}");
+    assert!(server.received().is_empty());
+
+    let mail = german_mail();
+    notifier("s3cret%2Fpw")
+        .send_mail(mail.clone())
+        .await
+        .expect("sent");
+    let received = server.received();
+    assert_eq!(received.len(), 1);
+    // mailin offers AUTH only after STARTTLS: an authenticated session was a TLS one.
+    assert_eq!(received[0].user.as_deref(), Some("connect"));
+    assert_same_mail(&received[0].data, &mail);
+}
+
+#[tokio::test]
+async fn smtp_starttls_refuses_a_certificate_it_does_not_trust() {
+    let pki = make_pki();
+    let server = start_smtp(Some(&pki), None);
+    let dir = tempfile::tempdir().unwrap();
+    let c = config(dir.path(), |c| {
+        c.smtp_url = Some(format!("smtp://127.0.0.1:{}?tls=required", server.port).into());
+    });
+    let err = Notifier::new(&c)
+        .unwrap()
+        .send_mail(german_mail())
+        .await
+        .expect_err("unknown CA refused");
+    assert!(matches!(err, NotifyError::Mail(_)), "{err}");
+    assert!(err.to_string().contains("certificate"), "{err}");
+    assert!(server.received().is_empty());
+
+    // The same server, with the CA: delivered.
+    let c = config(dir.path(), |c| {
+        c.smtp_url = Some(format!("smtp://127.0.0.1:{}?tls=required", server.port).into());
+        c.smtp_ca_file = Some(pki.ca_file.clone());
+    });
+    Notifier::new(&c)
+        .unwrap()
+        .send_mail(german_mail())
+        .await
+        .expect("sent");
+    assert_eq!(server.received().len(), 1);
+}
+
+#[tokio::test]
+async fn smtps_implicit_tls_with_the_private_ca() {
+    let pki = make_pki();
+    let server = start_smtp(None, None);
+    let port = tls_front(&pki, server.port).await;
+    let dir = tempfile::tempdir().unwrap();
+    let c = config(dir.path(), |c| {
+        c.smtp_url = Some(format!("smtps://127.0.0.1:{port}").into());
+        c.smtp_ca_file = Some(pki.ca_file.clone());
+    });
+    let mail = german_mail();
+    Notifier::new(&c)
+        .unwrap()
+        .send_mail(mail.clone())
+        .await
+        .expect("sent");
+    let received = server.received();
+    assert_eq!(received.len(), 1);
+    assert_same_mail(&received[0].data, &mail);
+}
+
+#[tokio::test]
+async fn smtp_server_that_never_answers_times_out() {
+    // Accepts connections and says nothing, not even the greeting.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let c = config(dir.path(), |c| {
+        c.smtp_url = Some(format!("smtp://127.0.0.1:{port}").into());
+        c.smtp_timeout_seconds = 1;
+    });
+    let start = Instant::now();
+    let err = Notifier::new(&c)
+        .unwrap()
+        .send_mail(german_mail())
+        .await
+        .expect_err("times out");
+    assert!(matches!(err, NotifyError::Mail(_)), "{err}");
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// SMS gateway
+
+fn gateway_config(dir: &Path, url: &str) -> Config {
+    config(dir, |c| {
+        c.sms.url = Some(url.to_owned());
+        c.sms.auth_header = Some("Bearer gateway-token".to_owned().into());
+        c.sms.sender = "AK00".into();
+        c.sms.timeout_seconds = 1;
+        c.sms.max_attempts = 3;
+    })
+}
+
+#[tokio::test]
+async fn sms_gateway_gets_json_and_the_auth_header() {
+    let (url, rx) = start_sms_receiver(&[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let c = gateway_config(dir.path(), &url);
+    let text = "Votre code : 482913 \"valable\" 10 min\\é";
+    Notifier::new(&c)
+        .unwrap()
+        .send_sms(&phone(), text)
+        .await
+        .expect("delivered");
+
+    let requests = rx.requests();
+    assert_eq!(requests.len(), 1);
+    let req = &requests[0];
+    assert_eq!(req.authorization.as_deref(), Some("Bearer gateway-token"));
+    assert_eq!(req.content_type.as_deref(), Some("application/json"));
+    let body: serde_json::Value = serde_json::from_str(&req.body).expect("JSON body");
+    assert_eq!(
+        body,
+        serde_json::json!({ "to": "+41791234567", "text": text, "from": "AK00" })
+    );
+    assert!(!c.outbox_dir.join("sms.jsonl").exists());
+}
+
+#[tokio::test]
+async fn sms_gateway_503_twice_then_200_is_delivered_on_the_third_attempt() {
+    let (url, rx) = start_sms_receiver(&[Reply::Status(503), Reply::Status(503)]).await;
+    let app = spawn_with(|c| {
+        c.sms.url = Some(url.clone());
+        c.sms.max_attempts = 3;
+    })
+    .await;
+    let start = Instant::now();
+    app.state
+        .notifier
+        .send_sms(&phone(), "Code 111222")
+        .await
+        .expect("delivered");
+    let requests = rx.requests();
+    assert_eq!(requests.len(), 3);
+    assert!(requests.iter().all(|r| r.body == requests[0].body));
+    // Backoff of 200 ms, then 400 ms.
+    assert!(
+        start.elapsed() >= Duration::from_millis(600),
+        "{:?}",
+        start.elapsed()
+    );
+
+    let metrics = app.get(&app.url("/metrics")).await.text().await.unwrap();
+    let count = |outcome: &str| {
+        metrics
+            .lines()
+            .find(|l| {
+                l.starts_with(&format!(
+                    "connect_sms_gateway_total{{outcome=\"{outcome}\"}}"
+                ))
+            })
+            .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    assert!(count("retried") >= 2.0, "{metrics}");
+    assert!(count("delivered") >= 1.0, "{metrics}");
+}
+
+#[tokio::test]
+async fn sms_gateway_400_is_not_retried() {
+    let (url, rx) = start_sms_receiver(&[Reply::Status(400)]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let err = Notifier::new(&gateway_config(dir.path(), &url))
+        .unwrap()
+        .send_sms(&phone(), "Code 333444")
+        .await
+        .expect_err("refused");
+    assert!(matches!(err, NotifyError::Sms(_)), "{err}");
+    assert!(err.to_string().contains("400"), "{err}");
+    assert!(
+        !err.to_string().contains("333444") && !err.to_string().contains("791234567"),
+        "{err}"
+    );
+    assert_eq!(rx.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn sms_gateway_always_5xx_gives_up_after_max_attempts() {
+    let (url, rx) = start_sms_receiver(&[Reply::Status(502); 5]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let err = Notifier::new(&gateway_config(dir.path(), &url))
+        .unwrap()
+        .send_sms(&phone(), "Code 555666")
+        .await
+        .expect_err("gave up");
+    assert!(matches!(err, NotifyError::Sms(_)), "{err}");
+    assert_eq!(rx.requests().len(), 3);
+}
+
+#[tokio::test]
+async fn sms_gateway_down_fails_after_max_attempts() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("http://127.0.0.1:{}/send", closed_port());
+    let start = Instant::now();
+    let err = Notifier::new(&gateway_config(dir.path(), &url))
+        .unwrap()
+        .send_sms(&phone(), "Code 777888")
+        .await
+        .expect_err("gateway down");
+    let message = err.to_string();
+    assert!(message.contains("3 times"), "{message}");
+    assert!(
+        !message.contains("127.0.0.1"),
+        "the URL stays out: {message}"
+    );
+    // Three attempts: two waits, 200 ms and 400 ms.
+    assert!(
+        start.elapsed() >= Duration::from_millis(600),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(
+        !dir.path().join("outbox").exists(),
+        "no silent fallback to the outbox"
+    );
+}
+
+#[tokio::test]
+async fn sms_gateway_timeout_is_retried() {
+    let (url, rx) = start_sms_receiver(&[Reply::Hang]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let start = Instant::now();
+    Notifier::new(&gateway_config(dir.path(), &url))
+        .unwrap()
+        .send_sms(&phone(), "Code 999000")
+        .await
+        .expect("delivered on the second attempt");
+    assert_eq!(rx.requests().len(), 2);
+    assert!(
+        start.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Outbox and /_dev/outbox
+
+#[tokio::test]
+async fn without_smtp_and_gateway_mail_and_sms_go_to_the_outbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = config(dir.path(), |_| {});
+    assert!(c.smtp_url.is_none() && c.sms.url.is_none());
+    let notifier = Notifier::new(&c).unwrap();
+    let mail = german_mail();
+    notifier.send_mail(mail.clone()).await.expect("written");
+    notifier
+        .send_sms(&phone(), "Code 123 \"é\"")
+        .await
+        .expect("written");
+    notifier
+        .send_sms(&phone(), "Code 456")
+        .await
+        .expect("written");
+
+    let emls: Vec<_> = std::fs::read_dir(c.outbox_dir.join("mail"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(emls.len(), 1, "{emls:?}");
+    assert_eq!(emls[0].extension().unwrap(), "eml");
+    assert_same_mail(&std::fs::read(&emls[0]).unwrap(), &mail);
+
+    let lines = std::fs::read_to_string(c.outbox_dir.join("sms.jsonl")).unwrap();
+    let lines: Vec<serde_json::Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["to"], "+41791234567");
+    assert_eq!(lines[0]["text"], "Code 123 \"é\"");
+    assert_eq!(lines[1]["text"], "Code 456");
+    let at = lines[0]["at"].as_str().unwrap();
+    assert!(chrono::DateTime::parse_from_rfc3339(at).is_ok(), "{at}");
+}
+
+#[tokio::test]
+async fn dev_outbox_lists_mails_and_sms_newest_first() {
+    let app = spawn_with(|c| c.dev = true).await;
+    let ak00 = app.state.realms.get(&realm("AK00")).unwrap().clone();
+    let first = messages::enrolment_code(
+        Language::Fr,
+        &ak00,
+        &anna(),
+        "https://x.test/confirm",
+        "FIRST-CODE",
+        15,
+    );
+    app.state.notifier.send_mail(first.clone()).await.unwrap();
+    // File times order the mails: date the first one back rather than wait.
+    let mail_dir = app.state.config.outbox_dir.join("mail");
+    let eml = std::fs::read_dir(&mail_dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let file = std::fs::File::options().write(true).open(&eml).unwrap();
+    file.set_modified(std::time::SystemTime::now() - Duration::from_secs(60))
+        .unwrap();
+    let other: Email = "bruno@example.ch".parse().unwrap();
+    let second = messages::address_in_use(Language::It, &ak00, &other, "https://x.test/login");
+    app.state.notifier.send_mail(second.clone()).await.unwrap();
+    let sms = messages::sms_code(Language::De, &ak00, "246810", 10);
+    app.state
+        .notifier
+        .send_sms(&phone(), "older SMS")
+        .await
+        .unwrap();
+    app.state.notifier.send_sms(&phone(), &sms).await.unwrap();
+
+    let res = app.get(&app.url("/_dev/outbox?lang=en")).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let page = res.text().await.unwrap();
+    assert!(page.contains("Outbox (development)"), "{page}");
+    for needle in [
+        "anna@example.ch",
+        "bruno@example.ch",
+        "FIRST-CODE",
+        "Votre code de confirmation – Caisse de compensation AK00",
+        "Tentativo di registrazione con il suo indirizzo",
+        "ouvrez ce lien :",
+        "+41791234567",
+        "246810",
+        "An HTML version was sent with this text.",
+    ] {
+        assert!(page.contains(needle), "missing {needle}:\n{page}");
+    }
+    assert!(
+        page.find("bruno@example.ch") < page.find("anna@example.ch"),
+        "newest mail first"
+    );
+    assert!(
+        page.find("246810") < page.find("older SMS"),
+        "newest SMS first"
+    );
+    assert!(!page.contains("mail-outbox-unused") && !page.contains("sms-outbox-unused"));
+
+    let de = app
+        .get(&app.url("/_dev/outbox?lang=de"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(de.contains("Postausgang (Entwicklung)"), "{de}");
+}
+
+#[tokio::test]
+async fn dev_outbox_says_when_smtp_and_gateway_take_the_messages() {
+    let app = spawn_with(|c| {
+        c.dev = true;
+        c.smtp_url = Some(format!("smtp://127.0.0.1:{}", closed_port()).into());
+        c.sms.url = Some(format!("http://127.0.0.1:{}/send", closed_port()));
+    })
+    .await;
+    let page = app
+        .get(&app.url("/_dev/outbox?lang=en"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("id=\"mail-outbox-unused\""), "{page}");
+    assert!(page.contains("id=\"sms-outbox-unused\""), "{page}");
+    assert!(page.contains("No e-mail in the outbox."), "{page}");
+}
+
+#[tokio::test]
+async fn dev_outbox_is_404_outside_dev_mode() {
+    let app = spawn_app().await;
+    assert!(!app.state.config.dev);
+    let res = app.get(&app.url("/_dev/outbox")).await;
+    assert_eq!(res.status(), 404);
+}
+
+// ---------------------------------------------------------------------------------------
+// Configuration
+
+fn load(toml: &str) -> Result<Config, connect::config::ConfigError> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("connect.toml");
+    std::fs::write(&path, toml).unwrap();
+    Config::load(Some(&path))
+}
+
+#[test]
+fn config_refuses_a_bad_smtp_url_without_printing_the_password() {
+    let e = load("smtp_url = \"smtp://mailer:hunter2@mail.example.ch:99999\"").unwrap_err();
+    assert_eq!(e.key, "smtp_url");
+    assert!(!e.to_string().contains("hunter2"), "{e}");
+    let e = load("smtp_url = \"imap://mailer:hunter2@mail.example.ch\"").unwrap_err();
+    assert_eq!(e.key, "smtp_url");
+    assert!(!e.to_string().contains("hunter2"), "{e}");
+    let c = load("smtp_url = \"smtp://mailer:hunter2@mail.example.ch:587?tls=required\"").unwrap();
+    assert!(c.smtp_url.is_some());
+    assert!(!format!("{c:?}").contains("hunter2"), "Debug hides the URL");
+}
+
+#[test]
+fn config_refuses_a_bad_sms_body_template() {
+    let e = load("[sms]\nbody_template = '{\"text\":\"{text}\"}'").unwrap_err();
+    assert_eq!(e.key, "sms.body_template");
+    assert!(e.to_string().contains("{to}"), "{e}");
+    let e = load("[sms]\nbody_template = '{\"to\":{to},\"text\":\"{text}\"}'").unwrap_err();
+    assert_eq!(e.key, "sms.body_template");
+    let c = load("[sms]\nurl = \"https://sms.example.ch/send\"\nbody_template = '{\"msisdn\":\"{to}\",\"message\":\"{text}\"}'").unwrap();
+    assert_eq!(
+        c.sms.render_body("+41791234567", "a\"b"),
+        r#"{"msisdn":"+41791234567","message":"a\"b"}"#
+    );
+}
