@@ -4,7 +4,50 @@
 
 use connect::{domain::Language, flows::login::ACR_MFA, storage::accounts};
 
-use crate::helpers::*;
+use crate::{helpers::*, receivers::*};
+
+/// Where the test reads what was sent: the outbox, or the SMTP server and SMS gateway that
+/// the test started.
+enum Inbox {
+    Outbox,
+    Servers { smtp: SmtpServer, sms: SmsReceiver },
+}
+
+impl Inbox {
+    fn last_mail(&self, app: &TestApp) -> OutboxMail {
+        match self {
+            Inbox::Outbox => app.mail_outbox().pop().expect("a mail in the outbox"),
+            Inbox::Servers { smtp, .. } => {
+                let received = smtp.received().pop().expect("a mail at the SMTP server");
+                let msg = mail_parser::MessageParser::default()
+                    .parse(&received.data)
+                    .expect("a mail");
+                OutboxMail {
+                    to: received.to.first().cloned().unwrap_or_default(),
+                    subject: msg.subject().unwrap_or_default().to_owned(),
+                    text: msg.body_text(0).map(|t| t.into_owned()).unwrap_or_default(),
+                }
+            }
+        }
+    }
+
+    /// Number and text of the latest SMS.
+    fn last_sms(&self, app: &TestApp) -> (String, String) {
+        match self {
+            Inbox::Outbox => app.sms_outbox().pop().expect("an SMS in the outbox"),
+            Inbox::Servers { sms, .. } => {
+                let req = sms.requests().pop().expect("an SMS at the gateway");
+                let body: serde_json::Value = serde_json::from_str(&req.body).expect("JSON body");
+                (
+                    body["to"].as_str().unwrap().to_owned(),
+                    body["text"].as_str().unwrap().to_owned(),
+                )
+            }
+        }
+    }
+}
+
+const OUTBOX: Inbox = Inbox::Outbox;
 
 const EMAIL: &str = "anna.muster@example.ch";
 const NEW_PASSWORD: &str = "Aare-Ufer-Spaziergang";
@@ -22,12 +65,16 @@ async fn enter_letter_code(app: &TestApp, start: &str, code: &str) -> String {
 
 /// Steps 2 and 3: the address, then the code of the mail sent to it.
 async fn prove_email(app: &TestApp, base: &str, email: &str) {
+    prove_email_via(app, &OUTBOX, base, email).await
+}
+
+async fn prove_email_via(app: &TestApp, inbox: &Inbox, base: &str, email: &str) {
     let res = app
         .fill(&format!("{base}/email"), &[("email", email)])
         .await;
     assert_eq!(res.status(), 303, "step 2");
     assert_eq!(location(&res), format!("{base}/confirm"));
-    let mail = app.mail_outbox().pop().expect("the mail of step 2");
+    let mail = inbox.last_mail(app);
     assert_eq!(mail.to, email);
     assert!(
         mail.subject.contains("code de confirmation"),
@@ -85,13 +132,17 @@ async fn open_account(app: &TestApp, base: &str) {
 
 /// Steps 6 and 7: the mobile number, then the SMS code. Returns the answer to step 7.
 async fn confirm_phone(app: &TestApp, base: &str) -> reqwest::Response {
+    confirm_phone_via(app, &OUTBOX, base).await
+}
+
+async fn confirm_phone_via(app: &TestApp, inbox: &Inbox, base: &str) -> reqwest::Response {
     let res = app
         .fill(&format!("{base}/phone"), &[("phone", MOBILE)])
         .await;
     assert_eq!(res.status(), 303, "step 6");
-    let (to, _) = app.sms_outbox().pop().expect("the SMS of step 6");
+    let (to, text) = inbox.last_sms(app);
     assert_eq!(to, MOBILE_E164);
-    let code = app.last_sms_code();
+    let code = six_digits(&text).expect("a code in the SMS");
     app.fill(&format!("{base}/sms"), &[("code", &code)]).await
 }
 
@@ -110,7 +161,16 @@ fn claims(jwt: &str) -> serde_json::Value {
 
 #[tokio::test]
 async fn a_person_with_a_letter_enrols_then_logs_in_with_three_factors_at_a_relying_party() {
-    let app = spawn_app().await;
+    // Mail goes through a real SMTP server, SMS through an HTTP gateway, both started here.
+    let smtp = start_smtp(None, None);
+    let (gateway, sms) = start_sms_receiver(&[]).await;
+    let smtp_url = format!("smtp://127.0.0.1:{}", smtp.port);
+    let app = spawn_with(|c| {
+        c.smtp_url = Some(smtp_url.into());
+        c.sms.url = Some(gateway);
+    })
+    .await;
+    let inbox = Inbox::Servers { smtp, sms };
     let code = app.person_with_code("AK00", &ahv(1), Language::Fr).await;
 
     // The portal sends the person to the IdP; they have no account yet and follow the link.
@@ -153,7 +213,7 @@ async fn a_person_with_a_letter_enrols_then_logs_in_with_three_factors_at_a_rely
     assert!(page.contains("Entrez le code d'accès"));
     assert!(page.contains("Étape 1 sur 7"));
     let base = enter_letter_code(&app, &register, &code.to_lowercase().replace(' ', "-")).await;
-    prove_email(&app, &base, EMAIL).await;
+    prove_email_via(&app, &inbox, &base, EMAIL).await;
     open_account(&app, &base).await;
     let sms_page = app
         .get(&app.url(&format!("{base}/phone")))
@@ -163,7 +223,7 @@ async fn a_person_with_a_letter_enrols_then_logs_in_with_three_factors_at_a_rely
         .map(|t| unescape(&t))
         .unwrap();
     assert!(sms_page.contains("Numéro de portable"));
-    let done = confirm_phone(&app, &base).await;
+    let done = confirm_phone_via(&app, &inbox, &base).await;
     assert_eq!(done.status(), 303, "step 7 opens the account");
     let to = location(&done);
     assert_eq!(
@@ -210,7 +270,14 @@ async fn a_person_with_a_letter_enrols_then_logs_in_with_three_factors_at_a_rely
         sms_page.contains("+41 79 *** ** 67"),
         "the number is shown masked"
     );
-    let res = app.submit_sms_code(&sms_step, &app.last_sms_code()).await;
+    let (_, text) = inbox.last_sms(&app);
+    assert!(
+        text.contains("Ne le communiquez à personne"),
+        "the SMS in French: {text}"
+    );
+    let res = app
+        .submit_sms_code(&sms_step, &six_digits(&text).unwrap())
+        .await;
     assert_eq!(res.status(), 303);
     let callback = location(&res);
     assert!(callback.starts_with(PORTAL_REDIRECT), "{callback}");
@@ -740,4 +807,68 @@ async fn five_wrong_sms_codes_end_the_enrolment_even_with_a_new_code_between() {
     .await
     .unwrap();
     assert!(none.is_none(), "no account was opened");
+}
+
+#[tokio::test]
+async fn a_failed_mail_is_told_and_the_enrolment_waits_for_a_retry() {
+    // Nothing listens for SMTP.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let app = spawn_with(|c| {
+        c.smtp_url = Some(format!("smtp://127.0.0.1:{closed}").into());
+        c.smtp_timeout_seconds = 2;
+    })
+    .await;
+    let code = app.person_with_code("AK00", &ahv(14), Language::Fr).await;
+    let base = enter_letter_code(&app, "/AK00/register", &code).await;
+    let res = app
+        .fill(&format!("{base}/email"), &[("email", EMAIL)])
+        .await;
+    assert_eq!(res.status(), 503);
+    assert!(unescape(&res.text().await.unwrap()).contains("L'e-mail n'a pas pu être envoyé"));
+    // The enrolment is still at step 2, ready for another try.
+    assert_eq!(
+        app.get(&app.url(&format!("{base}/email"))).await.status(),
+        200
+    );
+    let res = app.get(&app.url(&format!("{base}/confirm"))).await;
+    assert_eq!(res.status(), 303, "no step 3 before a mail went out");
+}
+
+#[tokio::test]
+async fn a_failed_sms_is_told_and_a_retry_goes_through() {
+    // The SMS gateway fails three times in a row (all the retries of one send), then answers.
+    let smtp = start_smtp(None, None);
+    let (gateway, sms) =
+        start_sms_receiver(&[Reply::Status(502), Reply::Status(502), Reply::Status(502)]).await;
+    let smtp_url = format!("smtp://127.0.0.1:{}", smtp.port);
+    let app = spawn_with(|c| {
+        c.smtp_url = Some(smtp_url.into());
+        c.sms.url = Some(gateway);
+        c.sms.max_attempts = 3;
+    })
+    .await;
+    let inbox = Inbox::Servers { smtp, sms };
+    let code = app.person_with_code("AK00", &ahv(15), Language::Fr).await;
+    let base = enter_letter_code(&app, "/AK00/register", &code).await;
+    prove_email_via(&app, &inbox, &base, EMAIL).await;
+    open_account(&app, &base).await;
+    let res = app
+        .fill(&format!("{base}/phone"), &[("phone", MOBILE)])
+        .await;
+    assert_eq!(res.status(), 503);
+    assert!(unescape(&res.text().await.unwrap()).contains("Le SMS n'a pas pu être envoyé"));
+    let Inbox::Servers { sms, .. } = &inbox else {
+        unreachable!()
+    };
+    assert_eq!(sms.requests().len(), 3, "one send, three attempts");
+    let done = confirm_phone_via(&app, &inbox, &base).await;
+    assert_eq!(
+        done.status(),
+        303,
+        "a retry goes through and the account opens"
+    );
 }

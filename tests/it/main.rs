@@ -12,4 +12,5 @@ mod login;
 mod negative;
 mod notify;
 mod oidc_flow;
+mod receivers;
 mod service;
