@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     page::{self, check_csrf, read_form},
-    sms::{self, Refused},
+    sms,
 };
 use crate::{
     app::AppState,
@@ -375,7 +375,7 @@ pub async fn submit(
     let sent = match sent {
         Ok(s) => s,
         Err(r) => {
-            let (key, n, status) = refusal(r);
+            let (key, n, status) = r.message();
             return fail_page(jar, key, n, status);
         }
     };
@@ -401,18 +401,6 @@ pub async fn submit(
 
 fn sms_purpose(flow: &str) -> String {
     format!("login-sms:{flow}")
-}
-
-fn refusal(r: Refused) -> (&'static str, Option<u64>, StatusCode) {
-    match r {
-        Refused::Cooldown(s) => ("error-sms-cooldown", Some(s), StatusCode::TOO_MANY_REQUESTS),
-        Refused::Limited(d) => (
-            "error-limit",
-            Some(d.as_secs().div_ceil(60)),
-            StatusCode::TOO_MANY_REQUESTS,
-        ),
-        Refused::Failed => ("error-sms-failed", None, StatusCode::SERVICE_UNAVAILABLE),
-    }
 }
 
 /// The flow of the SMS step, or the page that says it is over.
@@ -569,7 +557,7 @@ pub async fn resend_sms(
             )
         }
         Err(r) => {
-            let (key, n, status) = refusal(r);
+            let (key, n, status) = r.message();
             sms_page(
                 &state,
                 &realm,

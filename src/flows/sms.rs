@@ -23,6 +23,26 @@ pub enum Refused {
     Failed,
 }
 
+impl Refused {
+    /// The message key for the person, the number it shows (seconds or minutes), the status.
+    pub fn message(&self) -> (&'static str, Option<u64>, axum::http::StatusCode) {
+        use axum::http::StatusCode;
+        match self {
+            Refused::Cooldown(s) => (
+                "error-sms-cooldown",
+                Some(*s),
+                StatusCode::TOO_MANY_REQUESTS,
+            ),
+            Refused::Limited(d) => (
+                "error-limit",
+                Some(d.as_secs().div_ceil(60)),
+                StatusCode::TOO_MANY_REQUESTS,
+            ),
+            Refused::Failed => ("error-sms-failed", None, StatusCode::SERVICE_UNAVAILABLE),
+        }
+    }
+}
+
 /// A code that went out: its hash, bound to `purpose`, and when it expires.
 pub struct Sent {
     pub code_hash: String,

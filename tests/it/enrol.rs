@@ -93,6 +93,18 @@ async fn prove_email_via(app: &TestApp, inbox: &Inbox, base: &str, email: &str) 
     assert_eq!(location(&res), format!("{base}/account"));
 }
 
+/// Step 4 with the register's names, French, and the terms accepted.
+async fn accept_terms(app: &TestApp, base: &str) {
+    let fields = [
+        ("given_name", "Anna"),
+        ("family_name", "Muster"),
+        ("language", "fr"),
+        ("terms", "accept"),
+    ];
+    let res = app.fill(&format!("{base}/account"), &fields).await;
+    assert_eq!(res.status(), 303, "step 4");
+}
+
 /// Steps 4 and 5: names, language and terms; then the password.
 async fn open_account(app: &TestApp, base: &str) {
     let page = app
@@ -463,16 +475,7 @@ async fn weak_common_personal_and_mismatched_passwords_are_refused_with_the_rule
     let code = app.person_with_code("AK00", &ahv(7), Language::Fr).await;
     let base = enter_letter_code(&app, "/AK00/register", &code).await;
     prove_email(&app, &base, EMAIL).await;
-    app.fill(
-        &format!("{base}/account"),
-        &[
-            ("given_name", "Anna"),
-            ("family_name", "Muster"),
-            ("language", "fr"),
-            ("terms", "accept"),
-        ],
-    )
-    .await;
+    accept_terms(&app, &base).await;
     let page = app
         .get(&app.url(&format!("{base}/password")))
         .await
@@ -563,25 +566,17 @@ async fn terms_must_be_accepted_and_names_given() {
 
 async fn at_phone_step(app: &TestApp, n: u32) -> String {
     let code = app.person_with_code("AK00", &ahv(n), Language::Fr).await;
-    let base = enter_letter_code(app, "/AK00/register", &code).await;
-    prove_email(app, &base, &format!("person{n}@example.ch")).await;
-    app.fill(
-        &format!("{base}/account"),
-        &[
-            ("given_name", "Anna"),
-            ("family_name", "Muster"),
-            ("language", "fr"),
-            ("terms", "accept"),
-        ],
-    )
-    .await;
-    let res = app
-        .fill(
-            &format!("{base}/password"),
-            &[("password", NEW_PASSWORD), ("confirm", NEW_PASSWORD)],
-        )
-        .await;
-    assert_eq!(res.status(), 303);
+    to_phone_step(app, &code, &format!("person{n}@example.ch")).await
+}
+
+/// Steps 1 to 5 with this letter's code and address; the enrolment's base path.
+async fn to_phone_step(app: &TestApp, code: &str, email: &str) -> String {
+    let base = enter_letter_code(app, "/AK00/register", code).await;
+    prove_email(app, &base, email).await;
+    accept_terms(app, &base).await;
+    let password = [("password", NEW_PASSWORD), ("confirm", NEW_PASSWORD)];
+    let res = app.fill(&format!("{base}/password"), &password).await;
+    assert_eq!(res.status(), 303, "step 5");
     base
 }
 
@@ -643,7 +638,7 @@ async fn a_new_sms_code_waits_for_the_cooldown_and_replaces_the_old_one() {
             .send()
     };
     let res = resend().await.unwrap();
-    assert_eq!(res.status(), 400);
+    assert_eq!(res.status(), 429, "too soon for a new code");
     assert!(res
         .text()
         .await
@@ -726,23 +721,7 @@ async fn two_browsers_racing_with_one_letter_make_exactly_one_account() {
 }
 
 async fn at_step7_with(app: &TestApp, code: &str, email: &str) -> String {
-    let base = enter_letter_code(app, "/AK00/register", code).await;
-    prove_email(app, &base, email).await;
-    app.fill(
-        &format!("{base}/account"),
-        &[
-            ("given_name", "Anna"),
-            ("family_name", "Muster"),
-            ("language", "fr"),
-            ("terms", "accept"),
-        ],
-    )
-    .await;
-    app.fill(
-        &format!("{base}/password"),
-        &[("password", NEW_PASSWORD), ("confirm", NEW_PASSWORD)],
-    )
-    .await;
+    let base = to_phone_step(app, code, email).await;
     let res = app
         .fill(&format!("{base}/phone"), &[("phone", MOBILE)])
         .await;

@@ -1,8 +1,8 @@
 //! Step 4 « Ouverture de compte » (names, language, terms of use) and step 5 « Création du
-//! mot de passe ».
+//! mot de passe »; and the terms of use themselves.
 
 use axum::{
-    extract::{rejection::FormRejection, Path, Query, State},
+    extract::{rejection::FormRejection, Query, State},
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
     Form,
@@ -12,13 +12,12 @@ use minijinja::context;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use super::{go, load, reached, render, save, Enrolment, Step, StepPage};
+use super::{Detour, Enrolment, Step, StepForm, StepRequest};
 use crate::{
     app::AppState,
     domain::{Language, Password, PasswordContext, PasswordError},
-    flows::page::{self, check_csrf, read_form},
+    flows::page,
     http::{CurrentRealm, HttpError},
-    realm::Realm,
 };
 
 #[derive(Deserialize)]
@@ -42,6 +41,18 @@ pub struct PasswordForm {
     confirm: SecretString,
 }
 
+impl StepForm for ProfileForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+impl StepForm for PasswordForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 /// The longest name we keep; longer input is refused, not cut.
 const MAX_NAME: usize = 100;
 
@@ -52,223 +63,125 @@ fn clean_name(raw: &str) -> Option<String> {
     ok.then(|| name.to_owned())
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What step 4 shows in its fields.
+struct Profile<'a> {
+    given_name: &'a str,
+    family_name: &'a str,
+    language: Language,
+    accepted: bool,
+}
+
+/// A field in error and the message for it.
+type FieldError = (&'static str, &'static str);
+
 fn profile_page(
-    state: &AppState,
-    realm: &Realm,
-    tx: &str,
-    lang: Language,
-    jar: CookieJar,
+    req: StepRequest,
     e: &Enrolment,
-    values: (&str, &str, Language, bool),
-    error: Option<(&str, &str)>,
-    status: StatusCode,
-) -> Result<Response, HttpError> {
-    let (jar, csrf) = state.csrf.token(jar, state.config.is_https());
-    let path = format!("/{}/register/{tx}/account", realm.id);
-    let languages: Vec<_> = realm
+    values: Profile<'_>,
+    error: Option<FieldError>,
+) -> Result<Response, Detour> {
+    let languages: Vec<_> = req
+        .realm
         .languages
         .iter()
-        .map(|l| context! { code => l.code(), name => l.endonym(), selected => *l == values.2 })
+        .map(|l| context! { code => l.code(), name => l.endonym(), selected => *l == values.language })
         .collect();
     let ctx = context! {
-        csrf => csrf,
-        action => &path,
-        given_name => values.0,
-        family_name => values.1,
-        accepted => values.3,
+        given_name => values.given_name,
+        family_name => values.family_name,
+        accepted => values.accepted,
         email => e.email.as_deref().unwrap_or_default(),
         languages => languages,
-        terms_link => format!("/{}/terms", realm.id),
+        terms_link => format!("/{}/terms", req.realm.id),
         error_field => error.map(|e| e.0),
         error => error.map(|e| e.1),
     };
-    render(
-        realm,
-        lang,
-        jar,
-        StepPage {
-            template: "register/account.html",
-            path: &path,
-            step: 4,
-            ctx,
-            status,
-        },
-    )
+    let status = if error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    req.page(Step::Account, status, ctx)
 }
 
-pub async fn show_profile(
-    State(state): State<AppState>,
-    CurrentRealm(realm): CurrentRealm,
-    Path((_, tx)): Path<(String, String)>,
-    Query(q): Query<LangQuery>,
-    headers: HeaderMap,
-    jar: CookieJar,
-) -> Result<Response, HttpError> {
-    let (jar, lang) = page::choose_language(
-        &realm,
-        q.lang.as_deref(),
-        None,
-        jar,
-        &headers,
-        state.config.is_https(),
-    );
-    let e = load(&state, &realm, &tx, &jar, lang, false).await?;
-    if let Some(redirect) = reached(&realm, &tx, &e, Step::Account) {
-        return Ok(redirect.into_response());
-    }
-    let values = (
-        e.given_name.as_str(),
-        e.family_name.as_str(),
-        e.language,
-        e.terms_accepted_at.is_some(),
-    );
-    profile_page(
-        &state,
-        &realm,
-        &tx,
-        lang,
-        jar,
-        &e,
-        values,
-        None,
-        StatusCode::OK,
-    )
+pub async fn show_profile(req: StepRequest) -> Result<Response, Detour> {
+    let e = req.open(Step::Account).await?;
+    let values = Profile {
+        given_name: &e.given_name,
+        family_name: &e.family_name,
+        language: e.language,
+        accepted: e.terms_accepted_at.is_some(),
+    };
+    profile_page(req, &e, values, None)
 }
 
 pub async fn submit_profile(
-    State(state): State<AppState>,
-    CurrentRealm(realm): CurrentRealm,
-    Path((_, tx)): Path<(String, String)>,
-    headers: HeaderMap,
-    jar: CookieJar,
+    req: StepRequest,
     form: Result<Form<ProfileForm>, FormRejection>,
-) -> Result<Response, HttpError> {
-    let lang = crate::http::language::negotiate(&realm, None, &jar, &headers);
-    let form = read_form(form, lang)?;
-    check_csrf(&state, &jar, &form.csrf, lang)?;
-    let mut e = load(&state, &realm, &tx, &jar, lang, false).await?;
-    if let Some(redirect) = reached(&realm, &tx, &e, Step::Account) {
-        return Ok(redirect.into_response());
-    }
+) -> Result<Response, Detour> {
+    let form = req.read(form)?;
+    let mut e = req.open(Step::Account).await?;
     let chosen = form
         .language
         .parse::<Language>()
         .ok()
-        .filter(|l| realm.offers(*l));
+        .filter(|l| req.realm.offers(*l));
     let accepted = form.terms.as_deref() == Some("accept");
-    let values = (
-        form.given_name.as_str(),
-        form.family_name.as_str(),
-        chosen.unwrap_or(e.language),
-        accepted,
-    );
-    let error = match (
-        clean_name(&form.given_name),
-        clean_name(&form.family_name),
-        chosen,
-    ) {
+    let (given, family) = (clean_name(&form.given_name), clean_name(&form.family_name));
+    let error = match (&given, &family, chosen) {
         (None, _, _) => Some(("given_name", "error-name")),
         (_, None, _) => Some(("family_name", "error-name")),
         (_, _, None) => Some(("language", "error-language")),
         _ if !accepted => Some(("terms", "error-terms")),
-        (Some(given), Some(family), Some(language)) => {
-            e.given_name = given;
-            e.family_name = family;
-            e.language = language;
-            None
-        }
+        _ => None,
     };
-    if let Some(error) = error {
-        return profile_page(
-            &state,
-            &realm,
-            &tx,
-            lang,
-            jar,
-            &e.clone(),
-            values,
-            Some(error),
-            StatusCode::BAD_REQUEST,
-        );
+    if error.is_some() {
+        let values = Profile {
+            given_name: &form.given_name,
+            family_name: &form.family_name,
+            language: chosen.unwrap_or(e.language),
+            accepted,
+        };
+        return profile_page(req, &e, values, error);
     }
-    e.terms_version = Some(realm.terms.version.clone());
-    e.terms_accepted_at = Some(state.clock.unix());
-    save(&state, &realm, &tx, &e, lang).await?;
-    Ok(go(&realm, &tx, Step::Password).into_response())
+    if let (Some(given), Some(family), Some(language)) = (given, family, chosen) {
+        e.given_name = given;
+        e.family_name = family;
+        e.language = language;
+    }
+    e.terms_version = Some(req.realm.terms.version.clone());
+    e.terms_accepted_at = Some(req.state.clock.unix());
+    req.save(&e).await?;
+    Ok(req.go(Step::Password))
 }
 
-fn password_page(
-    state: &AppState,
-    realm: &Realm,
-    tx: &str,
-    lang: Language,
-    jar: CookieJar,
-    error: Option<(&str, &str)>,
-    status: StatusCode,
-) -> Result<Response, HttpError> {
-    let (jar, csrf) = state.csrf.token(jar, state.config.is_https());
-    let path = format!("/{}/register/{tx}/password", realm.id);
+fn password_page(req: StepRequest, error: Option<FieldError>) -> Result<Response, Detour> {
+    let policy = req.realm.password_policy;
     let ctx = context! {
-        csrf => csrf,
-        action => &path,
-        min => realm.password_policy.min_length,
-        max => realm.password_policy.max_length,
+        min => policy.min_length,
+        max => policy.max_length,
         error_field => error.map(|e| e.0),
         error => error.map(|e| e.1),
     };
-    render(
-        realm,
-        lang,
-        jar,
-        StepPage {
-            template: "register/password.html",
-            path: &path,
-            step: 5,
-            ctx,
-            status,
-        },
-    )
+    let status = if error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    req.page(Step::Password, status, ctx)
 }
 
-pub async fn show_password(
-    State(state): State<AppState>,
-    CurrentRealm(realm): CurrentRealm,
-    Path((_, tx)): Path<(String, String)>,
-    Query(q): Query<LangQuery>,
-    headers: HeaderMap,
-    jar: CookieJar,
-) -> Result<Response, HttpError> {
-    let (jar, lang) = page::choose_language(
-        &realm,
-        q.lang.as_deref(),
-        None,
-        jar,
-        &headers,
-        state.config.is_https(),
-    );
-    let e = load(&state, &realm, &tx, &jar, lang, false).await?;
-    if let Some(redirect) = reached(&realm, &tx, &e, Step::Password) {
-        return Ok(redirect.into_response());
-    }
-    password_page(&state, &realm, &tx, lang, jar, None, StatusCode::OK)
+pub async fn show_password(req: StepRequest) -> Result<Response, Detour> {
+    req.open(Step::Password).await?;
+    password_page(req, None)
 }
 
 pub async fn submit_password(
-    State(state): State<AppState>,
-    CurrentRealm(realm): CurrentRealm,
-    Path((_, tx)): Path<(String, String)>,
-    headers: HeaderMap,
-    jar: CookieJar,
+    req: StepRequest,
     form: Result<Form<PasswordForm>, FormRejection>,
-) -> Result<Response, HttpError> {
-    let lang = crate::http::language::negotiate(&realm, None, &jar, &headers);
-    let form = read_form(form, lang)?;
-    check_csrf(&state, &jar, &form.csrf, lang)?;
-    let mut e = load(&state, &realm, &tx, &jar, lang, false).await?;
-    if let Some(redirect) = reached(&realm, &tx, &e, Step::Password) {
-        return Ok(redirect.into_response());
-    }
+) -> Result<Response, Detour> {
+    let form = req.read(form)?;
+    let mut e = req.open(Step::Password).await?;
     let context = PasswordContext {
         email_local_part: e
             .email
@@ -277,52 +190,33 @@ pub async fn submit_password(
             .map(str::to_owned),
         names: vec![e.given_name.clone(), e.family_name.clone()],
     };
-    let refuse = |jar, field, key| {
-        password_page(
-            &state,
-            &realm,
-            &tx,
-            lang,
-            jar,
-            Some((field, key)),
-            StatusCode::BAD_REQUEST,
-        )
-    };
-    let password = match Password::new(
-        form.password.expose_secret(),
-        &realm.password_policy,
-        &context,
-    ) {
+    let policy = &req.realm.password_policy;
+    let password = match Password::new(form.password.expose_secret(), policy, &context) {
         Ok(p) => p,
-        Err(PasswordError::TooShort { .. }) => {
-            return refuse(jar, "password", "error-password-short")
-        }
-        Err(PasswordError::TooLong { .. }) => {
-            return refuse(jar, "password", "error-password-long")
-        }
-        Err(PasswordError::Common) => return refuse(jar, "password", "error-password-common"),
-        Err(PasswordError::ContainsPersonalData) => {
-            return refuse(jar, "password", "error-password-personal")
+        Err(err) => {
+            let key = match err {
+                PasswordError::TooShort { .. } => "error-password-short",
+                PasswordError::TooLong { .. } => "error-password-long",
+                PasswordError::Common => "error-password-common",
+                PasswordError::ContainsPersonalData => "error-password-personal",
+            };
+            return password_page(req, Some(("password", key)));
         }
     };
     // The confirmation is compared after the same normalisation as the password.
-    let confirm = Password::new(
-        form.confirm.expose_secret(),
-        &realm.password_policy,
-        &context,
-    )
-    .ok();
+    let confirm = Password::new(form.confirm.expose_secret(), policy, &context).ok();
     if confirm.is_none_or(|c| c.expose() != password.expose()) {
-        return refuse(jar, "confirm", "error-password-mismatch");
+        return password_page(req, Some(("confirm", "error-password-mismatch")));
     }
-    let hash = state
+    let hash = req
+        .state
         .passwords
         .hash(SecretString::from(password.expose().to_owned()))
         .await
-        .map_err(HttpError::internal(lang))?;
+        .map_err(HttpError::internal(req.lang))?;
     e.password_hash = Some(hash);
-    save(&state, &realm, &tx, &e, lang).await?;
-    Ok(go(&realm, &tx, Step::Phone).into_response())
+    req.save(&e).await?;
+    Ok(req.go(Step::Phone))
 }
 
 /// « Afficher les conditions d'utilisation »: the version in force, in the page's language.

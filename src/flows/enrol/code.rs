@@ -10,7 +10,7 @@ use axum_extra::extract::CookieJar;
 use minijinja::context;
 use serde::Deserialize;
 
-use super::{bind_browser, go, render, save, Enrolment, Step, StepPage};
+use super::{bind_browser, render, store_key, Enrolment, Step, StepPage};
 use crate::{
     activation,
     app::AppState,
@@ -195,8 +195,17 @@ pub async fn submit(
     };
     let tx = random_token();
     let jar = bind_browser(&state, &realm, jar, &mut enrolment);
-    save(&state, &realm, &tx, &enrolment, lang).await?;
+    state
+        .ephemeral
+        .put_json(
+            &store_key(&state, &realm, &tx),
+            &enrolment,
+            realm.enrolment.transaction,
+        )
+        .await
+        .map_err(HttpError::internal(lang))?;
     tracing::info!(realm = %realm.id, "enrolment started");
     metrics::counter!("connect_enrolments_total", "realm" => realm.id.to_string(), "outcome" => "started").increment(1);
-    Ok((jar, go(&realm, &tx, Step::Email)).into_response())
+    let next = format!("/{}/register/{tx}/{}", realm.id, Step::Email.path());
+    Ok((jar, axum::response::Redirect::to(&next)).into_response())
 }

@@ -8,11 +8,14 @@ mod code;
 mod email;
 mod phone;
 
+use std::sync::Arc;
+
 use axum::{
-    http::StatusCode,
+    extract::{rejection::FormRejection, FromRequestParts, Path, Query},
+    http::{request::Parts, Method, StatusCode},
     response::{Html, IntoResponse, Redirect, Response},
     routing::{get, post},
-    Router,
+    Form, Router,
 };
 use axum_extra::extract::{
     cookie::{Cookie, SameSite},
@@ -22,11 +25,11 @@ use minijinja::Value;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
-use super::page;
+use super::page::{self, check_csrf, read_form};
 use crate::{
     app::AppState,
     domain::{AhvNumber, Language},
-    http::{templates, HttpError},
+    http::{templates, CurrentRealm, HttpError},
     realm::Realm,
     session::random_token,
 };
@@ -74,6 +77,7 @@ pub enum Step {
 }
 
 impl Step {
+    /// Its path segment, and its template under `templates/register/`.
     fn path(self) -> &'static str {
         match self {
             Step::Email => "email",
@@ -156,132 +160,239 @@ fn browser_hash(state: &AppState, value: &str) -> String {
     state.secret_hasher.hash(&format!("enrol-browser:{value}"))
 }
 
+fn enrol_cookie(realm: &Realm, secure: bool, value: String) -> Cookie<'static> {
+    Cookie::build((cookie_name(realm, secure), value))
+        .path("/")
+        .http_only(true)
+        .secure(secure)
+        .same_site(SameSite::Lax)
+        .build()
+}
+
 /// Binds the enrolment to this browser with a fresh cookie; an earlier browser loses it.
-pub fn bind_browser(
-    state: &AppState,
-    realm: &Realm,
-    jar: CookieJar,
-    e: &mut Enrolment,
-) -> CookieJar {
+fn bind_browser(state: &AppState, realm: &Realm, jar: CookieJar, e: &mut Enrolment) -> CookieJar {
     let secure = state.config.is_https();
     let value = random_token();
     e.browser = browser_hash(state, &value);
-    jar.add(
-        Cookie::build((cookie_name(realm, secure), value))
-            .path("/")
-            .http_only(true)
-            .secure(secure)
-            .same_site(SameSite::Lax)
-            .build(),
-    )
+    jar.add(enrol_cookie(realm, secure, value))
 }
 
-fn forget_browser(state: &AppState, realm: &Realm, jar: CookieJar) -> CookieJar {
-    let secure = state.config.is_https();
-    jar.remove(
-        Cookie::build((cookie_name(realm, secure), ""))
-            .path("/")
-            .http_only(true)
-            .secure(secure)
-            .same_site(SameSite::Lax)
-            .build(),
-    )
+/// Where a step's handler goes instead of its own page: an error page, or a redirect to
+/// the step the enrolment stands at.
+pub struct Detour(Box<Response>);
+
+impl Detour {
+    fn to(res: Response) -> Self {
+        Detour(Box::new(res))
+    }
 }
 
-/// Where the enrolment stands: loaded, and checked to belong to this browser unless the
-/// step may be opened elsewhere (the mail's link).
-pub async fn load(
-    state: &AppState,
-    realm: &Realm,
-    tx: &str,
-    jar: &CookieJar,
-    lang: Language,
-    any_browser: bool,
-) -> Result<Enrolment, HttpError> {
-    let e: Option<Enrolment> = state
-        .ephemeral
-        .get_json(&store_key(state, realm, tx))
-        .await
-        .map_err(HttpError::internal(lang))?;
-    let e = e.ok_or_else(|| HttpError::page(StatusCode::GONE, lang, "error-enrol-expired"))?;
-    if !any_browser {
-        let cookie = jar.get(&cookie_name(realm, state.config.is_https()));
-        let ok = cookie.is_some_and(|c| {
+impl From<HttpError> for Detour {
+    fn from(e: HttpError) -> Self {
+        Detour::to(e.into_response())
+    }
+}
+
+impl IntoResponse for Detour {
+    fn into_response(self) -> Response {
+        *self.0
+    }
+}
+
+#[derive(Deserialize)]
+struct LangQuery {
+    lang: Option<String>,
+}
+
+/// A form of a step: read only after its CSRF token is checked.
+pub trait StepForm {
+    fn csrf(&self) -> &str;
+}
+
+/// What every request of steps 2–7 starts with: the realm, the enrolment's id from the path,
+/// the page's language and the cookies. GET may switch the language with `?lang=`.
+pub struct StepRequest {
+    pub state: AppState,
+    pub realm: Arc<Realm>,
+    pub tx: String,
+    pub lang: Language,
+    pub jar: CookieJar,
+}
+
+impl FromRequestParts<AppState> for StepRequest {
+    type Rejection = HttpError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, HttpError> {
+        let CurrentRealm(realm) = CurrentRealm::from_request_parts(parts, state).await?;
+        let Ok(Path((_, tx))) = Path::<(String, String)>::from_request_parts(parts, state).await
+        else {
+            return Err(HttpError::page(
+                StatusCode::NOT_FOUND,
+                realm.default_language,
+                "error-not-found",
+            ));
+        };
+        let jar = CookieJar::from_headers(&parts.headers);
+        let (jar, lang) = if parts.method == Method::GET {
+            let asked = Query::<LangQuery>::try_from_uri(&parts.uri)
+                .ok()
+                .and_then(|q| q.0.lang);
+            page::choose_language(
+                &realm,
+                asked.as_deref(),
+                None,
+                jar,
+                &parts.headers,
+                state.config.is_https(),
+            )
+        } else {
+            let lang = crate::http::language::negotiate(&realm, None, &jar, &parts.headers);
+            (jar, lang)
+        };
+        Ok(StepRequest {
+            state: state.clone(),
+            realm,
+            tx,
+            lang,
+            jar,
+        })
+    }
+}
+
+impl StepRequest {
+    fn key(&self) -> String {
+        store_key(&self.state, &self.realm, &self.tx)
+    }
+
+    /// The enrolment, bound to this browser, if it has reached `step`.
+    pub async fn open(&self, step: Step) -> Result<Enrolment, Detour> {
+        let e = self.open_anywhere(step).await?;
+        let cookie = self
+            .jar
+            .get(&cookie_name(&self.realm, self.state.config.is_https()));
+        let ours = cookie.is_some_and(|c| {
             bool::from(
-                browser_hash(state, c.value())
+                browser_hash(&self.state, c.value())
                     .as_bytes()
                     .ct_eq(e.browser.as_bytes()),
             )
         });
-        if !ok {
+        if !ours {
             return Err(HttpError::page(
                 StatusCode::FORBIDDEN,
-                lang,
+                self.lang,
                 "error-enrol-other-browser",
-            ));
+            )
+            .into());
         }
+        Ok(e)
     }
-    Ok(e)
+
+    /// The enrolment, in whatever browser (the mail's link), if it has reached `step`.
+    pub async fn open_anywhere(&self, step: Step) -> Result<Enrolment, Detour> {
+        let e: Option<Enrolment> = self
+            .state
+            .ephemeral
+            .get_json(&self.key())
+            .await
+            .map_err(HttpError::internal(self.lang))?;
+        let e =
+            e.ok_or_else(|| HttpError::page(StatusCode::GONE, self.lang, "error-enrol-expired"))?;
+        if e.step() < step {
+            return Err(Detour::to(self.go(e.step())));
+        }
+        Ok(e)
+    }
+
+    /// The posted form, once it could be read and its CSRF token belongs to this browser.
+    pub fn read<T: StepForm>(&self, form: Result<Form<T>, FormRejection>) -> Result<T, Detour> {
+        let form = read_form(form, self.lang)?;
+        check_csrf(&self.state, &self.jar, form.csrf(), self.lang)?;
+        Ok(form)
+    }
+
+    pub async fn save(&self, e: &Enrolment) -> Result<(), Detour> {
+        self.state
+            .ephemeral
+            .put_json(&self.key(), e, self.realm.enrolment.transaction)
+            .await
+            .map_err(HttpError::internal(self.lang))?;
+        Ok(())
+    }
+
+    /// Counts a code entry of one kind in this enrolment; past `max` the enrolment ends with
+    /// a page that says so. Asking for a new code never resets this count.
+    pub async fn count_attempt(self, kind: &str, max: u64) -> Result<Self, Detour> {
+        let key = format!("{}:attempts:{kind}", self.key());
+        let n = self
+            .state
+            .ephemeral
+            .hit(&key, self.realm.enrolment.transaction)
+            .await
+            .map_err(HttpError::internal(self.lang))?;
+        if n <= max {
+            return Ok(self);
+        }
+        tracing::warn!(realm = %self.realm.id, kind, "enrolment ended: too many wrong codes");
+        let lang = self.lang;
+        let jar = self.end().await?;
+        let page = HttpError::page(StatusCode::TOO_MANY_REQUESTS, lang, "error-enrol-too-many");
+        Err(Detour::to((jar, page).into_response()))
+    }
+
+    /// Ends the enrolment: its state and its cookie.
+    pub async fn end(self) -> Result<CookieJar, Detour> {
+        self.state
+            .ephemeral
+            .delete(&self.key())
+            .await
+            .map_err(HttpError::internal(self.lang))?;
+        let secure = self.state.config.is_https();
+        Ok(self
+            .jar
+            .remove(enrol_cookie(&self.realm, secure, String::new())))
+    }
+
+    /// Binds the enrolment to this browser (see [`bind_browser`]).
+    pub fn bind_browser(&mut self, e: &mut Enrolment) {
+        let jar = std::mem::take(&mut self.jar);
+        self.jar = bind_browser(&self.state, &self.realm, jar, e);
+    }
+
+    pub fn path(&self, step: Step) -> String {
+        format!("/{}/register/{}/{}", self.realm.id, self.tx, step.path())
+    }
+
+    /// A 303 to the step's page, with the cookies.
+    pub fn go(&self, step: Step) -> Response {
+        (self.jar.clone(), Redirect::to(&self.path(step))).into_response()
+    }
+
+    /// The step's page on the layout, with the step indicator, its form's CSRF token and
+    /// action, and `ctx`.
+    pub fn page(self, step: Step, status: StatusCode, ctx: Value) -> Result<Response, Detour> {
+        let (jar, csrf) = self
+            .state
+            .csrf
+            .token(self.jar, self.state.config.is_https());
+        let path = format!("/{}/register/{}/{}", self.realm.id, self.tx, step.path());
+        let ctx = minijinja::context! {
+            ..minijinja::context! { csrf => csrf, action => &path },
+            ..ctx
+        };
+        let page = StepPage {
+            template: &format!("register/{}.html", step.path()),
+            path: &path,
+            step: step as u8,
+            ctx,
+            status,
+        };
+        Ok(render(&self.realm, self.lang, jar, page)?)
+    }
 }
 
-pub async fn save(
-    state: &AppState,
-    realm: &Realm,
-    tx: &str,
-    e: &Enrolment,
-    lang: Language,
-) -> Result<(), HttpError> {
-    state
-        .ephemeral
-        .put_json(&store_key(state, realm, tx), e, realm.enrolment.transaction)
-        .await
-        .map_err(HttpError::internal(lang))
-}
-
-/// Ends the enrolment: its state and its cookie.
-pub async fn end(
-    state: &AppState,
-    realm: &Realm,
-    tx: &str,
-    jar: CookieJar,
-    lang: Language,
-) -> Result<CookieJar, HttpError> {
-    state
-        .ephemeral
-        .delete(&store_key(state, realm, tx))
-        .await
-        .map_err(HttpError::internal(lang))?;
-    Ok(forget_browser(state, realm, jar))
-}
-
-/// Counts a failed or attempted code entry of one kind in one enrolment; past the realm's
-/// limit the enrolment ends. Asking for a new code never resets this count.
-pub async fn count_attempt(
-    state: &AppState,
-    realm: &Realm,
-    tx: &str,
-    kind: &str,
-    lang: Language,
-) -> Result<u64, HttpError> {
-    let key = format!("{}:attempts:{kind}", store_key(state, realm, tx));
-    state
-        .ephemeral
-        .hit(&key, realm.enrolment.transaction)
-        .await
-        .map_err(HttpError::internal(lang))
-}
-
-/// A 303 to the step's page.
-pub fn go(realm: &Realm, tx: &str, step: Step) -> Redirect {
-    Redirect::to(&format!("/{}/register/{tx}/{}", realm.id, step.path()))
-}
-
-/// Shows a step only when the enrolment has reached it: else the way to its current step.
-pub fn reached(realm: &Realm, tx: &str, e: &Enrolment, step: Step) -> Option<Redirect> {
-    (e.step() < step).then(|| go(realm, tx, e.step()))
-}
-
-/// A step's page: its template, its own path (for the language switcher), its number.
+/// A page of the enrolment: its template, its own path (for the language switcher), its
+/// number in the step indicator.
 pub struct StepPage<'a> {
     pub template: &'a str,
     pub path: &'a str,
@@ -290,7 +401,7 @@ pub struct StepPage<'a> {
     pub status: StatusCode,
 }
 
-/// Renders a step's page on the layout, with the step indicator.
+/// Renders an enrolment page on the layout, with the step indicator.
 pub fn render(
     realm: &Realm,
     lang: Language,

@@ -2,35 +2,23 @@
 //! account is opened.
 
 use axum::{
-    extract::{rejection::FormRejection, Path, Query, State},
-    http::{HeaderMap, StatusCode},
+    extract::rejection::FormRejection,
+    http::StatusCode,
     response::{IntoResponse, Redirect, Response},
     Form,
 };
-use axum_extra::extract::CookieJar;
 use minijinja::context;
 use serde::Deserialize;
 
-use super::{count_attempt, end, go, load, reached, render, save, Enrolment, Step, StepPage};
+use super::{Detour, Enrolment, Step, StepForm, StepRequest};
 use crate::{
-    app::AppState,
-    domain::{Email, Language, PhoneError, PhoneNumber},
-    flows::{
-        login::LoginFlow,
-        page::{self, check_csrf, read_form},
-        sms::{self, Refused},
-    },
-    http::{ClientAddr, CurrentRealm, HttpError},
+    domain::{Email, PhoneError, PhoneNumber},
+    flows::{login::LoginFlow, sms},
+    http::{ClientAddr, HttpError},
     otp,
     protocol::authorize::flow_key,
-    realm::Realm,
     storage::{accounts, Conflict, StoreError},
 };
-
-#[derive(Deserialize)]
-pub struct LangQuery {
-    lang: Option<String>,
-}
 
 #[derive(Deserialize)]
 pub struct NumberForm {
@@ -49,147 +37,85 @@ pub struct ResendForm {
     csrf: String,
 }
 
+impl StepForm for NumberForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+impl StepForm for CodeForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+impl StepForm for ResendForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 fn purpose(tx: &str) -> String {
     format!("enrol-sms:{tx}")
 }
 
-/// A message key and, for some, a number of seconds or minutes to show in it.
-type Problem = (&'static str, Option<u64>);
+/// A message key, the number it shows (seconds or minutes) and the status of the page.
+type Problem = (&'static str, Option<u64>, StatusCode);
 
-fn refusal(r: Refused) -> Problem {
-    match r {
-        Refused::Cooldown(s) => ("error-sms-cooldown", Some(s)),
-        Refused::Limited(d) => ("error-limit", Some(d.as_secs().div_ceil(60))),
-        Refused::Failed => ("error-sms-failed", None),
-    }
-}
-
-fn status_of(p: &Problem) -> StatusCode {
-    match p.0 {
-        "error-limit" => StatusCode::TOO_MANY_REQUESTS,
-        "error-sms-failed" => StatusCode::SERVICE_UNAVAILABLE,
-        _ => StatusCode::BAD_REQUEST,
-    }
+fn bad(key: &'static str) -> Problem {
+    (key, None, StatusCode::BAD_REQUEST)
 }
 
 fn number_page(
-    state: &AppState,
-    realm: &Realm,
-    tx: &str,
-    lang: Language,
-    jar: CookieJar,
+    req: StepRequest,
     phone: &str,
     problem: Option<Problem>,
-) -> Result<Response, HttpError> {
-    let (jar, csrf) = state.csrf.token(jar, state.config.is_https());
-    let path = format!("/{}/register/{tx}/phone", realm.id);
-    let status = problem.as_ref().map_or(StatusCode::OK, status_of);
-    let ctx = context! {
-        csrf => csrf,
-        action => &path,
-        phone => phone,
-        error => problem.map(|p| p.0),
-        n => problem.and_then(|p| p.1),
-    };
-    render(
-        realm,
-        lang,
-        jar,
-        StepPage {
-            template: "register/phone.html",
-            path: &path,
-            step: 6,
-            ctx,
-            status,
-        },
-    )
+) -> Result<Response, Detour> {
+    let status = problem.map_or(StatusCode::OK, |p| p.2);
+    let ctx =
+        context! { phone => phone, error => problem.map(|p| p.0), n => problem.and_then(|p| p.1) };
+    req.page(Step::Phone, status, ctx)
 }
 
 fn code_page(
-    state: &AppState,
-    realm: &Realm,
-    tx: &str,
-    lang: Language,
-    jar: CookieJar,
+    req: StepRequest,
     e: &Enrolment,
     problem: Option<Problem>,
-) -> Result<Response, HttpError> {
-    let (jar, csrf) = state.csrf.token(jar, state.config.is_https());
-    let path = format!("/{}/register/{tx}/sms", realm.id);
+) -> Result<Response, Detour> {
     let masked = e
         .phone
         .as_deref()
         .and_then(|p| PhoneNumber::parse(p).ok())
         .map(|p| p.masked())
         .unwrap_or_default();
-    let status = problem.as_ref().map_or(StatusCode::OK, status_of);
+    let status = problem.map_or(StatusCode::OK, |p| p.2);
     let ctx = context! {
-        csrf => csrf,
-        action => &path,
-        resend => format!("{path}/resend"),
-        change => format!("/{}/register/{tx}/phone", realm.id),
+        resend => format!("{}/resend", req.path(Step::Sms)),
+        change => req.path(Step::Phone),
         masked => masked,
         error => problem.map(|p| p.0),
         n => problem.and_then(|p| p.1),
     };
-    render(
-        realm,
-        lang,
-        jar,
-        StepPage {
-            template: "register/sms.html",
-            path: &path,
-            step: 7,
-            ctx,
-            status,
-        },
-    )
-}
-
-pub async fn show_number(
-    State(state): State<AppState>,
-    CurrentRealm(realm): CurrentRealm,
-    Path((_, tx)): Path<(String, String)>,
-    Query(q): Query<LangQuery>,
-    headers: HeaderMap,
-    jar: CookieJar,
-) -> Result<Response, HttpError> {
-    let (jar, lang) = page::choose_language(
-        &realm,
-        q.lang.as_deref(),
-        None,
-        jar,
-        &headers,
-        state.config.is_https(),
-    );
-    let e = load(&state, &realm, &tx, &jar, lang, false).await?;
-    if let Some(redirect) = reached(&realm, &tx, &e, Step::Phone) {
-        return Ok(redirect.into_response());
-    }
-    let phone = e.phone.clone().unwrap_or_default();
-    number_page(&state, &realm, &tx, lang, jar, &phone, None)
+    req.page(Step::Sms, status, ctx)
 }
 
 /// Sends a code to `phone` for this enrolment and records it; the problem to show if not.
 async fn send(
-    state: &AppState,
-    realm: &Realm,
-    tx: &str,
-    lang: Language,
+    req: &StepRequest,
     e: &mut Enrolment,
     phone: &PhoneNumber,
     addr: &ClientAddr,
-) -> Result<Option<Problem>, HttpError> {
+) -> Result<Option<Problem>, Detour> {
     let subject = format!("person:{}", e.ahv.as_str());
     let sent = sms::send_code(
-        state,
-        realm,
-        lang,
+        &req.state,
+        &req.realm,
+        req.lang,
         phone,
         &subject,
         addr,
         e.sms_sent_at,
-        &purpose(tx),
+        &purpose(&req.tx),
     )
     .await?;
     match sent {
@@ -198,186 +124,106 @@ async fn send(
             e.sms_code = Some(sent.code_hash);
             e.sms_code_expires_at = sent.expires_at;
             e.sms_sent_at = Some(sent.sent_at);
-            save(state, realm, tx, e, lang).await?;
+            req.save(e).await?;
             Ok(None)
         }
-        Err(r) => Ok(Some(refusal(r))),
+        Err(refused) => Ok(Some(refused.message())),
     }
 }
 
+pub async fn show_number(req: StepRequest) -> Result<Response, Detour> {
+    let e = req.open(Step::Phone).await?;
+    number_page(req, e.phone.as_deref().unwrap_or_default(), None)
+}
+
 pub async fn submit_number(
-    State(state): State<AppState>,
-    CurrentRealm(realm): CurrentRealm,
-    Path((_, tx)): Path<(String, String)>,
+    req: StepRequest,
     addr: ClientAddr,
-    headers: HeaderMap,
-    jar: CookieJar,
     form: Result<Form<NumberForm>, FormRejection>,
-) -> Result<Response, HttpError> {
-    let lang = crate::http::language::negotiate(&realm, None, &jar, &headers);
-    let form = read_form(form, lang)?;
-    check_csrf(&state, &jar, &form.csrf, lang)?;
-    let mut e = load(&state, &realm, &tx, &jar, lang, false).await?;
-    if let Some(redirect) = reached(&realm, &tx, &e, Step::Phone) {
-        return Ok(redirect.into_response());
-    }
-    let countries: Vec<&str> = realm
-        .sms
-        .allowed_countries
-        .iter()
-        .map(String::as_str)
-        .collect();
+) -> Result<Response, Detour> {
+    let form = req.read(form)?;
+    let mut e = req.open(Step::Phone).await?;
+    let rules = &req.realm.sms;
+    let countries: Vec<&str> = rules.allowed_countries.iter().map(String::as_str).collect();
     let phone = PhoneNumber::parse(&form.phone).and_then(|p| {
-        p.check_allowed(&countries, realm.sms.mobile_only)?;
+        p.check_allowed(&countries, rules.mobile_only)?;
         Ok(p)
     });
     let phone = match phone {
         Ok(p) => p,
-        Err(err) => {
-            let key = match err {
-                PhoneError::Country => "error-phone-country",
-                PhoneError::NotMobile => "error-phone-mobile",
-                _ => "error-phone-format",
-            };
-            return number_page(
-                &state,
-                &realm,
-                &tx,
-                lang,
-                jar,
-                &form.phone,
-                Some((key, None)),
-            );
+        Err(PhoneError::Country) => {
+            return number_page(req, &form.phone, Some(bad("error-phone-country")))
         }
+        Err(PhoneError::NotMobile) => {
+            return number_page(req, &form.phone, Some(bad("error-phone-mobile")))
+        }
+        Err(_) => return number_page(req, &form.phone, Some(bad("error-phone-format"))),
     };
-    match send(&state, &realm, &tx, lang, &mut e, &phone, &addr).await? {
-        None => Ok(go(&realm, &tx, Step::Sms).into_response()),
-        Some(problem) => number_page(&state, &realm, &tx, lang, jar, &form.phone, Some(problem)),
+    match send(&req, &mut e, &phone, &addr).await? {
+        None => Ok(req.go(Step::Sms)),
+        Some(problem) => number_page(req, &form.phone, Some(problem)),
     }
 }
 
-pub async fn show_code(
-    State(state): State<AppState>,
-    CurrentRealm(realm): CurrentRealm,
-    Path((_, tx)): Path<(String, String)>,
-    Query(q): Query<LangQuery>,
-    headers: HeaderMap,
-    jar: CookieJar,
-) -> Result<Response, HttpError> {
-    let (jar, lang) = page::choose_language(
-        &realm,
-        q.lang.as_deref(),
-        None,
-        jar,
-        &headers,
-        state.config.is_https(),
-    );
-    let e = load(&state, &realm, &tx, &jar, lang, false).await?;
-    if let Some(redirect) = reached(&realm, &tx, &e, Step::Sms) {
-        return Ok(redirect.into_response());
-    }
-    code_page(&state, &realm, &tx, lang, jar, &e, None)
+pub async fn show_code(req: StepRequest) -> Result<Response, Detour> {
+    let e = req.open(Step::Sms).await?;
+    code_page(req, &e, None)
 }
 
 pub async fn resend(
-    State(state): State<AppState>,
-    CurrentRealm(realm): CurrentRealm,
-    Path((_, tx)): Path<(String, String)>,
+    req: StepRequest,
     addr: ClientAddr,
-    headers: HeaderMap,
-    jar: CookieJar,
     form: Result<Form<ResendForm>, FormRejection>,
-) -> Result<Response, HttpError> {
-    let lang = crate::http::language::negotiate(&realm, None, &jar, &headers);
-    let form = read_form(form, lang)?;
-    check_csrf(&state, &jar, &form.csrf, lang)?;
-    let mut e = load(&state, &realm, &tx, &jar, lang, false).await?;
-    if let Some(redirect) = reached(&realm, &tx, &e, Step::Sms) {
-        return Ok(redirect.into_response());
-    }
+) -> Result<Response, Detour> {
+    req.read(form)?;
+    let mut e = req.open(Step::Sms).await?;
     let Some(phone) = e.phone.as_deref().and_then(|p| PhoneNumber::parse(p).ok()) else {
-        return Ok(go(&realm, &tx, Step::Phone).into_response());
+        return Ok(req.go(Step::Phone));
     };
-    let problem = send(&state, &realm, &tx, lang, &mut e, &phone, &addr).await?;
-    let problem = problem.or(Some(("sms-resent", None)));
-    let status_ok = problem.is_some_and(|p| p.0 == "sms-resent");
-    let mut res = code_page(&state, &realm, &tx, lang, jar, &e, problem)?;
-    if status_ok {
-        *res.status_mut() = StatusCode::OK;
-    }
-    Ok(res)
+    let problem = send(&req, &mut e, &phone, &addr).await?;
+    code_page(
+        req,
+        &e,
+        Some(problem.unwrap_or(("sms-resent", None, StatusCode::OK))),
+    )
 }
 
 pub async fn submit_code(
-    State(state): State<AppState>,
-    CurrentRealm(realm): CurrentRealm,
-    Path((_, tx)): Path<(String, String)>,
-    headers: HeaderMap,
-    jar: CookieJar,
+    req: StepRequest,
     form: Result<Form<CodeForm>, FormRejection>,
-) -> Result<Response, HttpError> {
-    let lang = crate::http::language::negotiate(&realm, None, &jar, &headers);
-    let form = read_form(form, lang)?;
-    check_csrf(&state, &jar, &form.csrf, lang)?;
-    let e = load(&state, &realm, &tx, &jar, lang, false).await?;
-    if let Some(redirect) = reached(&realm, &tx, &e, Step::Sms) {
-        return Ok(redirect.into_response());
-    }
-    let attempts = count_attempt(&state, &realm, &tx, "sms", lang).await?;
-    if attempts > realm.sms.code_attempts {
-        let jar = end(&state, &realm, &tx, jar, lang).await?;
-        tracing::warn!(realm = %realm.id, "enrolment ended: too many wrong SMS codes");
-        return Ok((
-            jar,
-            HttpError::page(StatusCode::TOO_MANY_REQUESTS, lang, "error-enrol-too-many"),
-        )
-            .into_response());
-    }
+) -> Result<Response, Detour> {
+    let form = req.read(form)?;
+    let e = req.open(Step::Sms).await?;
+    let max = req.realm.sms.code_attempts;
+    let req = req.count_attempt("sms", max).await?;
     let ok = e.sms_code.as_deref().is_some_and(|stored| {
-        otp::matches(&state.secret_hasher, &purpose(&tx), stored, &form.code)
+        otp::matches(
+            &req.state.secret_hasher,
+            &purpose(&req.tx),
+            stored,
+            &form.code,
+        )
     });
     if !ok {
-        return code_page(
-            &state,
-            &realm,
-            &tx,
-            lang,
-            jar,
-            &e,
-            Some(("error-sms-code-wrong", None)),
-        );
+        return code_page(req, &e, Some(bad("error-sms-code-wrong")));
     }
-    if e.sms_code_expires_at <= state.clock.unix() {
-        return code_page(
-            &state,
-            &realm,
-            &tx,
-            lang,
-            jar,
-            &e,
-            Some(("error-sms-code-expired", None)),
-        );
+    if e.sms_code_expires_at <= req.state.clock.unix() {
+        return code_page(req, &e, Some(bad("error-sms-code-expired")));
     }
-    complete(&state, &realm, &tx, lang, jar, e).await
+    complete(req, e).await
 }
 
 /// Opens the account, ends the enrolment and sends the person to the login page (which
 /// finishes the relying party's request, when there was one).
-async fn complete(
-    state: &AppState,
-    realm: &Realm,
-    tx: &str,
-    lang: Language,
-    jar: CookieJar,
-    e: Enrolment,
-) -> Result<Response, HttpError> {
+async fn complete(req: StepRequest, e: Enrolment) -> Result<Response, Detour> {
+    let (state, realm, lang) = (req.state.clone(), req.realm.clone(), req.lang);
     let (Some(email), Some(password_hash), Some(terms_version), Some(accepted_at)) = (
         e.email.as_deref(),
         e.password_hash.as_deref(),
         e.terms_version.as_deref(),
         e.terms_accepted_at,
     ) else {
-        return Ok(go(realm, tx, e.step()).into_response());
+        return Ok(req.go(e.step()));
     };
     let email: Email = email.parse().map_err(HttpError::internal(lang))?;
     let new = accounts::NewAccount {
@@ -396,38 +242,37 @@ async fn complete(
     };
     let opened =
         accounts::open_enrolled(&state.db, &e.code_id, &new, &terms, state.clock.unix()).await;
-    let refused = |key| {
-        metrics::counter!("connect_enrolments_total", "realm" => realm.id.to_string(), "outcome" => "refused").increment(1);
-        HttpError::page(StatusCode::CONFLICT, lang, key)
-    };
-    match opened {
-        Ok(_) => {}
+    let refusal = match opened {
+        Ok(_) => None,
         Err(StoreError::Conflict(Conflict::CodeSpent | Conflict::AhvTaken)) => {
-            let jar = end(state, realm, tx, jar, lang).await?;
-            return Ok((jar, refused("error-code-used")).into_response());
+            Some("error-code-used")
         }
-        Err(StoreError::Conflict(Conflict::EmailTaken)) => {
-            let jar = end(state, realm, tx, jar, lang).await?;
-            return Ok((jar, refused("error-email-taken")).into_response());
-        }
-        Err(other) => return Err(HttpError::internal(lang)(other)),
+        Err(StoreError::Conflict(Conflict::EmailTaken)) => Some("error-email-taken"),
+        Err(other) => return Err(HttpError::internal(lang)(other).into()),
+    };
+    // Opened or refused, this enrolment is over.
+    let jar = req.end().await?;
+    let outcome = if refusal.is_some() {
+        "refused"
+    } else {
+        "completed"
+    };
+    metrics::counter!("connect_enrolments_total", "realm" => realm.id.to_string(), "outcome" => outcome).increment(1);
+    if let Some(key) = refusal {
+        return Ok((jar, HttpError::page(StatusCode::CONFLICT, lang, key)).into_response());
     }
-    let jar = end(state, realm, tx, jar, lang).await?;
     tracing::info!(realm = %realm.id, "enrolment completed, account opened");
-    metrics::counter!("connect_enrolments_total", "realm" => realm.id.to_string(), "outcome" => "completed").increment(1);
     // The relying party's request, if it is still waiting, is finished by the login.
-    let flow = match e.login_flow.as_deref() {
-        Some(id) => {
-            let waiting: Option<LoginFlow> = state
-                .ephemeral
-                .get_json(&flow_key(realm, id))
-                .await
-                .map_err(HttpError::internal(lang))?;
-            waiting.map(|_| id.to_owned())
-        }
+    let waiting = match e.login_flow.as_deref() {
+        Some(id) => state
+            .ephemeral
+            .get_json::<LoginFlow>(&flow_key(&realm, id))
+            .await
+            .map_err(HttpError::internal(lang))?
+            .map(|_| id),
         None => None,
     };
-    let to = match flow {
+    let to = match waiting {
         Some(f) => format!("/{}/login?flow={f}&enrolled=1", realm.id),
         None => format!("/{}/login?enrolled=1", realm.id),
     };
