@@ -123,7 +123,7 @@ mod tests {
         // Every key formats in every language with any argument a message may take.
         let args: HashMap<Cow<'static, str>, FluentValue> = [
             "phone", "hours", "realm", "link", "code", "minutes", "min", "max", "step", "steps",
-            "time", "number", "date", "name", "count", "version",
+            "time", "number", "date", "name", "count", "version", "place", "days",
         ]
         .into_iter()
         .map(|k| (Cow::Borrowed(k), FluentValue::from("1")))
