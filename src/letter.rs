@@ -392,6 +392,75 @@ mod tests {
     }
 
     #[test]
+    fn every_language_renders_as_extractable_text_with_its_accents() {
+        let realms = crate::realm::Realms::load_dir(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("realm-config"),
+        )
+        .unwrap();
+        let realm = realms.get(&"AK00".parse().unwrap()).unwrap();
+        let code = ActivationCode::generate();
+        for (language, words) in [
+            (Language::Fr, "Votre fenêtre sur le futur"),
+            (Language::De, "Freundliche Grüsse"),
+            (Language::It, "Il suo codice di registrazione personale è:"),
+            (Language::En, "Your personal registration code is:"),
+        ] {
+            let person = Person {
+                ahv: "756.1234.5678.97".parse().unwrap(),
+                given_name: "Zoë".into(),
+                family_name: "Bärtschi".into(),
+                birth_date: NaiveDate::from_ymd_opt(1950, 3, 14).unwrap(),
+                language,
+                address: crate::storage::persons::PostalAddress {
+                    street: Some("Place de l'Hôtel-de-Ville 2".into()),
+                    postal_code: Some("1700".into()),
+                    locality: Some("Fribourg".into()),
+                    country: Some("CH".into()),
+                },
+            };
+            let letter = ActivationLetter {
+                realm,
+                person: &person,
+                code: &code,
+                registration_link: "https://login.example.ch/AK00/register",
+                date: NaiveDate::from_ymd_opt(2026, 5, 7).unwrap(),
+                valid_until: NaiveDate::from_ymd_opt(2026, 6, 6).unwrap(),
+                validity_days: 30,
+            };
+            let pdf = letter.pdf().unwrap();
+            let doc = lopdf::Document::load_mem(&pdf).unwrap();
+            assert_eq!(doc.get_pages().len(), 1, "{language}: one page");
+            let text = doc.extract_text(&[1]).unwrap();
+            let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+            for expected in [
+                words,
+                "Zoë Bärtschi",
+                "Place de l'Hôtel-de-Ville 2",
+                "1700 Fribourg",
+                "Berne, ",
+                "07.05.2026",
+                "06.06.2026",
+                "https://login.example.ch/AK00/register",
+                &code.to_string(),
+                "031 390 23 25",
+            ] {
+                assert!(
+                    text.contains(expected),
+                    "{language}: `{expected}` in {text}"
+                );
+            }
+            assert!(
+                !text.contains("letter-"),
+                "{language}: a key without text: {text}"
+            );
+            assert!(
+                !text.contains("CH"),
+                "{language}: no country line for Switzerland"
+            );
+        }
+    }
+
+    #[test]
     fn lines_fit_the_width_and_long_words_stay_whole() {
         let face = Face::new(REGULAR).unwrap();
         let text = "Nous sommes heureux de vous inviter à rejoindre connect@Assurés. \

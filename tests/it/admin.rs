@@ -396,6 +396,12 @@ async fn the_letter_says_it_in_the_persons_language() {
             file.to_str().unwrap(),
         ]);
         let code = out.lines().next().unwrap().to_owned();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+            assert_eq!(mode & 0o077, 0, "a letter holds a code: owner only");
+        }
         let (_, _, expires_at) = code_state(&app, &code).await;
         let until = swiss_format(swiss_date(
             chrono::DateTime::from_timestamp(expires_at, 0).unwrap(),
