@@ -10,6 +10,7 @@ pub mod domain;
 pub mod flows;
 pub mod http;
 pub mod keys;
+pub mod letter;
 pub mod limits;
 pub mod notify;
 pub mod otp;

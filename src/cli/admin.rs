@@ -1,18 +1,25 @@
 //! `connect admin`: support and operator commands, on the same data as a running server.
 
-use std::io::Read;
+use std::{
+    io::Read,
+    path::{Path, PathBuf},
+};
 
 use anyhow::{bail, Context};
 use clap::Subcommand;
 use secrecy::SecretString;
 use sha2::{Digest, Sha256};
 
+use super::import;
 use crate::{
+    activation::{self, ActivationError, IssuedCode},
     app::AppState,
     clock::Clock,
     config::Config,
     domain::{AhvNumber, Email, Language, RealmId},
-    storage::{accounts, persons, StoreError},
+    letter::{swiss_date, ActivationLetter},
+    realm::Realm,
+    storage::{accounts, activation_codes, persons, Conflict, StoreError},
 };
 
 #[derive(Subcommand)]
@@ -23,6 +30,9 @@ pub enum AdminCommand {
     /// The register of insured persons.
     #[command(subcommand)]
     Person(PersonCommand),
+    /// Activation codes and the letters that carry them.
+    #[command(subcommand)]
+    Code(CodeCommand),
     /// Signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -74,6 +84,44 @@ pub enum PersonCommand {
         /// "Street 1, 3000 City"
         #[arg(long)]
         address: Option<String>,
+    },
+    /// Add the persons of a CSV file, all or none (format in the README).
+    Import {
+        #[arg(long)]
+        realm: RealmId,
+        /// Header `ahv,given_name,family_name,birth_date,language`, optionally
+        /// `street,postal_code,locality,country`; comma or semicolon separated, UTF-8.
+        file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum CodeCommand {
+    /// Issue a new activation code for a person of the register; their earlier unused code
+    /// stops working. Prints the code, then its expiry.
+    Issue {
+        #[arg(long)]
+        realm: RealmId,
+        #[arg(long)]
+        ahv: AhvNumber,
+        /// Also write the activation letter to this PDF file.
+        #[arg(long, value_name = "FILE.pdf")]
+        letter: Option<PathBuf>,
+    },
+    /// Revoke the person's unused activation code; prints how many were revoked.
+    Revoke {
+        #[arg(long)]
+        realm: RealmId,
+        #[arg(long)]
+        ahv: AhvNumber,
+    },
+    /// Issue a code and write a letter, DIR/<AHV digits>.pdf, for every person of the register
+    /// with neither an account nor a usable code.
+    Letters {
+        #[arg(long)]
+        realm: RealmId,
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
     },
 }
 
@@ -182,6 +230,11 @@ async fn dispatch(state: &AppState, cmd: AdminCommand) -> anyhow::Result<()> {
                 Err(e) => return Err(e.into()),
             }
         }
+        AdminCommand::Person(PersonCommand::Import { realm, file }) => {
+            let realm = realm_named(state, &realm)?;
+            import_persons(state, realm, &file).await?;
+        }
+        AdminCommand::Code(cmd) => code(state, cmd).await?,
         AdminCommand::Keys(KeysCommand::Rotate { realm }) => {
             let realm = state
                 .realms
@@ -195,6 +248,184 @@ async fn dispatch(state: &AppState, cmd: AdminCommand) -> anyhow::Result<()> {
             unreachable!("handled before opening storage")
         }
     }
+    Ok(())
+}
+
+fn realm_named<'a>(state: &'a AppState, id: &RealmId) -> anyhow::Result<&'a Realm> {
+    state
+        .realms
+        .get(id)
+        .map(|r| &**r)
+        .with_context(|| format!("no realm {id}"))
+}
+
+/// Checks the whole file, then the register, and writes only when nothing is wrong.
+async fn import_persons(state: &AppState, realm: &Realm, file: &Path) -> anyhow::Result<()> {
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let mut rows = import::read(&bytes, swiss_date(state.clock.now()))
+        .with_context(|| format!("{}: nothing imported", file.display()))?;
+    let ahvs: Vec<AhvNumber> = rows.iter().filter_map(|r| r.ahv.clone()).collect();
+    let registered = persons::registered(&state.db, &realm.id, &ahvs).await?;
+    for row in &mut rows {
+        if let Some(ahv) = row.ahv.as_ref().filter(|a| registered.contains(*a)) {
+            row.problems.push(format!(
+                "ahv: {ahv} is already in the register of {}",
+                realm.id
+            ));
+            row.person = None;
+        }
+    }
+    let bad: Vec<_> = rows.iter().filter(|r| !r.problems.is_empty()).collect();
+    if !bad.is_empty() {
+        for row in &bad {
+            eprintln!(
+                "{}: line {}: {}",
+                file.display(),
+                row.line,
+                row.problems.join("; ")
+            );
+        }
+        bail!(
+            "{}: {} bad row(s) of {}; nothing imported",
+            file.display(),
+            bad.len(),
+            rows.len()
+        );
+    }
+    let people: Vec<_> = rows.into_iter().filter_map(|r| r.person).collect();
+    match persons::add_many(&state.db, &realm.id, &people, state.clock.unix()).await {
+        Ok(n) => println!("imported {n} person(s) into {}", realm.id),
+        Err(StoreError::Conflict(Conflict::PersonExists)) => {
+            bail!("a person of the file was added to the register meanwhile; nothing imported")
+        }
+        Err(e) => return Err(anyhow::Error::new(e).context("nothing imported")),
+    }
+    Ok(())
+}
+
+async fn code(state: &AppState, cmd: CodeCommand) -> anyhow::Result<()> {
+    match cmd {
+        CodeCommand::Issue { realm, ahv, letter } => {
+            let realm = realm_named(state, &realm)?;
+            let issued = activation::issue(state, realm, &ahv)
+                .await
+                .with_context(|| format!("no code issued for {ahv}"))?;
+            if let Some(path) = &letter {
+                write_letter(state, realm, &issued, path).await?;
+            }
+            // First line: the code exactly as the letter prints it.
+            println!("{}", issued.code);
+            println!(
+                "valid until {} ({} days)",
+                swiss_date(issued.expires_at),
+                validity_days(realm)
+            );
+            if let Some(path) = letter {
+                println!("letter written to {}", path.display());
+            }
+        }
+        CodeCommand::Revoke { realm, ahv } => {
+            let realm = realm_named(state, &realm)?;
+            if persons::by_ahv(&state.db, &realm.id, &ahv).await?.is_none() {
+                bail!(
+                    "no person with AHV number {ahv} in the register of {}",
+                    realm.id
+                );
+            }
+            let n = activation::revoke(state, realm, &ahv).await?;
+            println!("{n} code(s) revoked");
+        }
+        CodeCommand::Letters { realm, out } => {
+            let realm = realm_named(state, &realm)?;
+            std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+            let waiting = activation_codes::persons_waiting_for_a_code(
+                &state.db,
+                &realm.id,
+                state.clock.unix(),
+            )
+            .await?;
+            let (mut written, mut skipped) = (0, 0);
+            for ahv in waiting {
+                let issued = match activation::issue(state, realm, &ahv).await {
+                    Ok(issued) => issued,
+                    // Enrolled or removed since the list was read.
+                    Err(
+                        e @ (ActivationError::AlreadyEnrolled | ActivationError::UnknownPerson(_)),
+                    ) => {
+                        eprintln!("{ahv}: skipped: {e}");
+                        skipped += 1;
+                        continue;
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                let path = out.join(format!("{}.pdf", ahv.as_str().replace('.', "")));
+                write_letter(state, realm, &issued, &path)
+                    .await
+                    .with_context(|| format!("stopped after {written} letter(s)"))?;
+                written += 1;
+            }
+            println!(
+                "{written} letter(s) written to {}, {skipped} person(s) skipped",
+                out.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+fn validity_days(realm: &Realm) -> u64 {
+    realm.enrolment.activation_code_validity.as_secs() / 86_400
+}
+
+/// Renders the letter of a code just issued and writes it whole (a temporary file, then a
+/// rename). If that fails the code is revoked again: a code nobody can read must not keep the
+/// person out of the next batch.
+async fn write_letter(
+    state: &AppState,
+    realm: &Realm,
+    issued: &IssuedCode,
+    path: &Path,
+) -> anyhow::Result<()> {
+    let link = format!("{}/register", state.config.issuer(&realm.id));
+    let letter = ActivationLetter {
+        realm,
+        person: &issued.person,
+        code: &issued.code,
+        registration_link: &link,
+        date: swiss_date(state.clock.now()),
+        valid_until: swiss_date(issued.expires_at),
+        validity_days: validity_days(realm),
+    };
+    let written = letter
+        .pdf()
+        .map_err(anyhow::Error::new)
+        .and_then(|pdf| write_whole(path, &pdf));
+    if let Err(e) = written {
+        activation::revoke(state, realm, &issued.person.ahv).await?;
+        return Err(e.context(format!(
+            "the letter for {} was not written to {}; its code is revoked",
+            issued.person.ahv,
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Writes a temporary file and renames it into place. A letter holds a code in clear, so on
+/// Unix only its owner may read it (as with the master key file).
+fn write_whole(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(&tmp, path)?;
     Ok(())
 }
 

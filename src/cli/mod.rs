@@ -1,6 +1,7 @@
 //! The `connect` command line: `dev` (the default), `serve`, `migrate`, `admin`.
 
 pub mod admin;
+mod import;
 mod serve;
 
 pub use admin::parse_address;

@@ -45,6 +45,9 @@ struct RawRealm {
     default_language: Language,
     support_phone: String,
     support_hours: String,
+    /// The place printed before the date on letters, e.g. "Berne".
+    #[serde(default)]
+    letter_place: Option<String>,
     #[serde(default)]
     tokens: RawTokens,
     #[serde(default)]
@@ -550,6 +553,10 @@ fn check(path: &Path, id: RealmId, raw: RawRealm) -> Result<Realm, RealmFileErro
         default_language: raw.default_language,
         support_phone: raw.support_phone,
         support_hours: raw.support_hours,
+        letter_place: raw
+            .letter_place
+            .map(|p| p.trim().to_owned())
+            .filter(|p| !p.is_empty()),
         lifetimes,
         access_token_alg: raw.tokens.access_token_alg,
         clients,

@@ -120,6 +120,8 @@ pub struct Realm {
     pub default_language: Language,
     pub support_phone: String,
     pub support_hours: String,
+    /// The place before the date on letters; without it, letters carry the date alone.
+    pub letter_place: Option<String>,
     pub lifetimes: Lifetimes,
     pub access_token_alg: SigningAlg,
     pub clients: ClientRegistry,

@@ -1,6 +1,8 @@
 //! The register of insured persons of a realm, as the caisse knows them.
 
-use super::{exec_db, on_db, Db, StoreError};
+use std::collections::HashSet;
+
+use super::{in_tx, on_db, Db, StoreError};
 use crate::domain::{AhvNumber, Language, RealmId};
 
 /// A postal address as OIDC's `address` claim carries it.
@@ -55,27 +57,78 @@ impl TryFrom<PersonRow> for Person {
     }
 }
 
+const INSERT: &str =
+    "INSERT INTO persons (id, realm, ahv, given_name, family_name, birth_date, language, \
+     street, postal_code, locality, country, created_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+
+/// Adds one person; `Conflict::PersonExists` if the AHV number is already in the register.
 pub async fn add(db: &Db, realm: &RealmId, p: &Person, now: i64) -> Result<(), StoreError> {
-    const SQL: &str =
-        "INSERT INTO persons (id, realm, ahv, given_name, family_name, birth_date, language, \
-                       street, postal_code, locality, country, created_at) \
-                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
-    exec_db!(db, |pool| sqlx::query(SQL)
-        .bind(uuid::Uuid::new_v4().to_string())
-        .bind(realm.as_str())
-        .bind(p.ahv.as_str())
-        .bind(&p.given_name)
-        .bind(&p.family_name)
-        .bind(p.birth_date.to_string())
-        .bind(p.language.code())
-        .bind(&p.address.street)
-        .bind(&p.address.postal_code)
-        .bind(&p.address.locality)
-        .bind(&p.address.country)
-        .bind(now)
-        .execute(pool))
-    .map_err(StoreError::on_constraint)?;
+    add_many(db, realm, std::slice::from_ref(p), now).await?;
     Ok(())
+}
+
+/// Adds persons in one transaction: all of them or, on the first error, none.
+pub async fn add_many(
+    db: &Db,
+    realm: &RealmId,
+    persons: &[Person],
+    now: i64,
+) -> Result<u64, StoreError> {
+    let mut added = 0;
+    in_tx!(db, |tx| {
+        for p in persons {
+            added += sqlx::query(INSERT)
+                .bind(uuid::Uuid::new_v4().to_string())
+                .bind(realm.as_str())
+                .bind(p.ahv.as_str())
+                .bind(&p.given_name)
+                .bind(&p.family_name)
+                .bind(p.birth_date.to_string())
+                .bind(p.language.code())
+                .bind(&p.address.street)
+                .bind(&p.address.postal_code)
+                .bind(&p.address.locality)
+                .bind(&p.address.country)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::on_constraint)?
+                .rows_affected();
+        }
+    });
+    Ok(added)
+}
+
+/// Which of these AHV numbers the realm's register already holds.
+pub async fn registered(
+    db: &Db,
+    realm: &RealmId,
+    ahvs: &[AhvNumber],
+) -> Result<HashSet<AhvNumber>, StoreError> {
+    // Bounded IN lists: both backends take far more parameters, but no statement grows with the file.
+    const CHUNK: usize = 500;
+    let mut found = HashSet::new();
+    for chunk in ahvs.chunks(CHUNK) {
+        let placeholders = (2..chunk.len() + 2)
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!("SELECT ahv FROM persons WHERE realm = $1 AND ahv IN ({placeholders})");
+        let rows: Vec<(String,)> = on_db!(db, |pool| chunk
+            .iter()
+            .fold(sqlx::query_as(&sql).bind(realm.as_str()), |q, a| {
+                q.bind(a.as_str())
+            })
+            .fetch_all(pool))?;
+        for (ahv,) in rows {
+            found.insert(
+                ahv.parse()
+                    .map_err(|_| StoreError::Corrupt("person: ahv".into()))?,
+            );
+        }
+    }
+    Ok(found)
 }
 
 pub async fn by_ahv(

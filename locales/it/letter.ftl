@@ -1,0 +1,14 @@
+# The activation letter (src/letter.rs).
+letter-title = Lettera di attivazione
+letter-place-date = { $place }, { $date }
+letter-ahv = N. AVS: { $number }
+letter-greeting = Buongiorno,
+letter-invitation = Siamo lieti di invitarla a unirsi a connect@Assicurati. Grazie al nostro portale online ha accesso in qualsiasi momento, ovunque si trovi, ai suoi dati personali, ai suoi documenti e alle sue transazioni. Si registri oggi stesso con i seguenti dati di accesso.
+letter-motto = connect@Assicurati – La sua finestra sul futuro
+letter-registration = Registrazione
+letter-link = Link per la registrazione: { $link }
+letter-code = Il suo codice di registrazione personale è: { $code }
+letter-validity = Questo codice è valido fino al { $date } ({ $days } giorni). Trascorso questo periodo, per la registrazione occorre richiedere un nuovo codice. A tale scopo si rivolga all'assistenza indicata qui sotto.
+letter-how = Apra il suo browser Internet, digiti il link nella barra degli indirizzi e poi inserisca il codice.
+letter-support = Assistenza: { $phone }, { $hours }
+letter-closing = Cordiali saluti

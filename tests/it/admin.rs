@@ -1,0 +1,481 @@
+//! `connect admin person import` and `connect admin code …`: the real binary on the database of
+//! a running test server (SQLite, or PostgreSQL when the suite runs against it).
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Output},
+};
+
+use chrono::NaiveDate;
+use connect::{
+    activation,
+    domain::{ActivationCode, AhvNumber, Language},
+    letter::{swiss_date, swiss_format},
+    storage::{
+        activation_codes::{self, CodeState},
+        persons::{self, Person, PostalAddress},
+        Conflict, StoreError,
+    },
+};
+use secrecy::ExposeSecret;
+
+use crate::helpers::*;
+
+const HEADER: &str = "ahv,given_name,family_name,birth_date,language,street,postal_code,locality";
+
+/// The binary, configured like the server `app` runs with, in a directory of its own for files.
+struct Admin<'a> {
+    app: &'a TestApp,
+    dir: tempfile::TempDir,
+}
+
+impl<'a> Admin<'a> {
+    fn new(app: &'a TestApp) -> Self {
+        Self {
+            app,
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        let c = &self.app.state.config;
+        let connect::config::MasterKeySource::Inline(key) = &c.master_key else {
+            panic!("tests use an inline master key");
+        };
+        Command::new(env!("CARGO_BIN_EXE_connect"))
+            .current_dir(self.dir.path())
+            .env_remove("CONNECT_TEST_DATABASE_URL")
+            .env_remove("CONNECT_TEST_REDIS_URL")
+            .env("CONNECT_DATA_DIR", &c.data_dir)
+            .env("CONNECT_DATABASE_URL", &c.database_url)
+            .env("CONNECT_REALM_DIR", &c.realm_dir)
+            .env("CONNECT_MASTER_KEY", key.expose_secret())
+            .env("CONNECT_PUBLIC_URL", &self.app.base)
+            .arg("admin")
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// Runs and expects success; returns stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "{args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Runs and expects failure; returns stderr.
+    fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            !out.status.success(),
+            "{args:?} succeeded: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8(out.stderr).unwrap()
+    }
+
+    fn import(&self, csv: &str) -> Output {
+        let file = self.path("persons.csv");
+        std::fs::write(&file, csv).unwrap();
+        self.run(&[
+            "person",
+            "import",
+            "--realm",
+            "AK00",
+            file.to_str().unwrap(),
+        ])
+    }
+}
+
+/// A valid AHV number: 756, nine digits from `n`, and the EAN-13 check digit.
+fn ahv(n: u64) -> String {
+    let body = format!("756{n:09}");
+    let sum: u32 = body
+        .bytes()
+        .enumerate()
+        .map(|(i, b)| u32::from(b - b'0') * if i % 2 == 0 { 1 } else { 3 })
+        .sum();
+    let d = format!("{body}{}", (10 - sum % 10) % 10);
+    format!("{}.{}.{}.{}", &d[..3], &d[3..7], &d[7..11], &d[11..])
+}
+
+fn row(ahv: &str, given: &str, family: &str, birth: &str, lang: &str) -> String {
+    format!("{ahv},{given},{family},{birth},{lang},Rue du Marché 1,3000,Berne")
+}
+
+async fn person(app: &TestApp, ahv: &str) -> Option<Person> {
+    persons::by_ahv(&app.state.db, &realm("AK00"), &ahv.parse().unwrap())
+        .await
+        .unwrap()
+}
+
+async fn add_person(app: &TestApp, ahv: &str, given: &str, family: &str, language: Language) {
+    let p = Person {
+        ahv: ahv.parse().unwrap(),
+        given_name: given.into(),
+        family_name: family.into(),
+        birth_date: NaiveDate::from_ymd_opt(1950, 3, 14).unwrap(),
+        language,
+        address: PostalAddress {
+            street: Some("Rue du Marché 1".into()),
+            postal_code: Some("3000".into()),
+            locality: Some("Berne".into()),
+            country: Some("CH".into()),
+        },
+    };
+    persons::add(&app.state.db, &realm("AK00"), &p, app.clock().unix())
+        .await
+        .unwrap();
+}
+
+async fn code_state(app: &TestApp, code: &str) -> (CodeState, AhvNumber, i64) {
+    let code: ActivationCode = code.parse().unwrap();
+    let stored = activation_codes::find(
+        &app.state.db,
+        &realm("AK00"),
+        &activation::hash(&app.state, &code),
+        app.clock().unix(),
+    )
+    .await
+    .unwrap()
+    .expect("the code is stored");
+    (stored.state, stored.ahv, stored.expires_at)
+}
+
+/// `XXXX XXXX XXXX` from the code alphabet (no 0, O, 1, I, L).
+fn is_printed_code(s: &str) -> bool {
+    let groups: Vec<&str> = s.split(' ').collect();
+    groups.len() == 3
+        && groups.iter().all(|g| {
+            g.len() == 4
+                && g.chars().all(|c| {
+                    (c.is_ascii_uppercase() && !"OIL".contains(c)) || ('2'..='9').contains(&c)
+                })
+        })
+}
+
+/// The text of a PDF as a reader would copy it, with line breaks and runs of spaces as one space.
+fn pdf_text(path: &Path) -> String {
+    let doc = lopdf::Document::load(path).expect("a PDF");
+    let pages: Vec<u32> = doc.get_pages().keys().copied().collect();
+    let text = doc.extract_text(&pages).expect("text");
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[tokio::test]
+async fn import_adds_every_person_of_a_good_file() {
+    let app = spawn_app().await;
+    let admin = Admin::new(&app);
+    let csv = format!(
+        "{HEADER}\n{}\n{}\n{},Lucia,Rossi,1960-07-01,it,,,\n",
+        row(&ahv(1), "Anne", "Müller", "1950-03-14", "fr"),
+        row(&ahv(2), "Jörg", "Bühler", "1948-12-01", "de"),
+        ahv(3),
+    );
+    let out = admin.import(&csv);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap().trim(),
+        "imported 3 person(s) into AK00"
+    );
+
+    let anne = person(&app, &ahv(1)).await.expect("imported");
+    assert_eq!(
+        (anne.given_name.as_str(), anne.family_name.as_str()),
+        ("Anne", "Müller")
+    );
+    assert_eq!(anne.language, Language::Fr);
+    assert_eq!(anne.birth_date.to_string(), "1950-03-14");
+    assert_eq!(anne.address.locality.as_deref(), Some("Berne"));
+    assert_eq!(anne.address.country.as_deref(), Some("CH"));
+    assert_eq!(person(&app, &ahv(2)).await.unwrap().language, Language::De);
+    let lucia = person(&app, &ahv(3)).await.unwrap();
+    assert_eq!(lucia.address, PostalAddress::default());
+}
+
+#[tokio::test]
+async fn import_reports_every_bad_row_and_writes_nothing() {
+    let app = spawn_app().await;
+    let admin = Admin::new(&app);
+    let wrong = {
+        let good = ahv(5);
+        let last = good.chars().last().unwrap().to_digit(10).unwrap();
+        format!("{}{}", &good[..good.len() - 1], (last + 1) % 10)
+    };
+    let csv = [
+        HEADER.to_owned(),
+        row(&ahv(1), "Anne", "Muster", "1950-03-14", "fr"), // line 2
+        row(&wrong, "Bea", "Muster", "1951-01-01", "fr"),   // line 3: check digit
+        row(&ahv(2), "Carl", "Muster", "1952-02-02", "de"), // line 4
+        row(&ahv(3), "Dora", "Muster", "14.03.1953", "de"), // line 5: date
+        row(&ahv(4), "Emil", "Muster", "1954-04-04", "it"), // line 6
+    ]
+    .join("\n");
+    let out = admin.import(&csv);
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("line 3: ahv: the check digit"), "{err}");
+    assert!(err.contains("line 5: birth_date"), "{err}");
+    for good in ["line 2:", "line 4:", "line 6:"] {
+        assert!(!err.contains(good), "{good} is fine: {err}");
+    }
+    assert!(err.contains("2 bad row(s) of 5; nothing imported"), "{err}");
+    for n in 1..=4 {
+        assert!(
+            person(&app, &ahv(n)).await.is_none(),
+            "{} was written",
+            ahv(n)
+        );
+    }
+}
+
+#[tokio::test]
+async fn import_reports_duplicates_in_the_file_and_persons_already_registered() {
+    let app = spawn_app().await;
+    let admin = Admin::new(&app);
+    add_person(&app, &ahv(9), "Old", "Timer", Language::Fr).await;
+    let csv = [
+        HEADER.to_owned(),
+        row(&ahv(1), "Anne", "Muster", "1950-03-14", "fr"),
+        row(&ahv(1), "Anne", "Muster", "1950-03-14", "fr"),
+        row(&ahv(9), "Old", "Timer", "1950-03-14", "fr"),
+        row(&ahv(2), "Bea", "Muster", "1951-03-14", "fr"),
+    ]
+    .join("\n");
+    let out = admin.import(&csv);
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains(&format!("line 3: ahv: {} is already on line 2", ahv(1))),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "line 4: ahv: {} is already in the register of AK00",
+            ahv(9)
+        )),
+        "{err}"
+    );
+    assert!(
+        !err.contains("line 2:") && !err.contains("line 5:"),
+        "{err}"
+    );
+    assert!(person(&app, &ahv(1)).await.is_none());
+    assert!(person(&app, &ahv(2)).await.is_none());
+}
+
+#[tokio::test]
+async fn add_many_writes_all_rows_or_none() {
+    let app = spawn_app().await;
+    let db = &app.state.db;
+    let realm = realm("AK00");
+    add_person(&app, &ahv(9), "Old", "Timer", Language::Fr).await;
+    let mut batch: Vec<Person> = Vec::new();
+    for n in [1, 2, 9] {
+        batch.push(Person {
+            ahv: ahv(n).parse().unwrap(),
+            given_name: "New".into(),
+            family_name: "Comer".into(),
+            birth_date: NaiveDate::from_ymd_opt(1960, 1, 1).unwrap(),
+            language: Language::De,
+            address: PostalAddress::default(),
+        });
+    }
+    // The third insert fails inside the transaction: the first two are rolled back.
+    let err = persons::add_many(db, &realm, &batch, 0).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict(Conflict::PersonExists)),
+        "{err}"
+    );
+    assert!(person(&app, &ahv(1)).await.is_none());
+    assert!(person(&app, &ahv(2)).await.is_none());
+    assert_eq!(person(&app, &ahv(9)).await.unwrap().given_name, "Old");
+
+    assert_eq!(
+        persons::add_many(db, &realm, &batch[..2], 0).await.unwrap(),
+        2
+    );
+    assert_eq!(person(&app, &ahv(2)).await.unwrap().given_name, "New");
+}
+
+#[tokio::test]
+async fn code_issue_prints_the_code_and_revokes_the_earlier_one() {
+    let app = spawn_app().await;
+    let admin = Admin::new(&app);
+    add_person(&app, &ahv(1), "Anne", "Muster", Language::Fr).await;
+    let number = ahv(1);
+
+    let out = admin.ok(&["code", "issue", "--realm", "AK00", "--ahv", &number]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(is_printed_code(lines[0]), "{out}");
+    let (state, owner, expires_at) = code_state(&app, lines[0]).await;
+    assert_eq!(state, CodeState::Usable);
+    assert_eq!(owner.as_str(), number);
+    let days = (expires_at - app.clock().unix()) as f64 / 86_400.0;
+    assert!((days - 30.0).abs() < 0.01, "{days} days");
+    let until = swiss_date(chrono::DateTime::from_timestamp(expires_at, 0).unwrap());
+    assert_eq!(lines[1], format!("valid until {until} (30 days)"));
+    let first = lines[0].to_owned();
+
+    let out = admin.ok(&["code", "issue", "--realm", "AK00", "--ahv", &number]);
+    let second = out.lines().next().unwrap().to_owned();
+    assert!(is_printed_code(&second) && second != first);
+    assert_eq!(code_state(&app, &first).await.0, CodeState::Revoked);
+    assert_eq!(code_state(&app, &second).await.0, CodeState::Usable);
+
+    let out = admin.ok(&["code", "revoke", "--realm", "AK00", "--ahv", &number]);
+    assert_eq!(out.trim(), "1 code(s) revoked");
+    assert_eq!(code_state(&app, &second).await.0, CodeState::Revoked);
+    let out = admin.ok(&["code", "revoke", "--realm", "AK00", "--ahv", &number]);
+    assert_eq!(out.trim(), "0 code(s) revoked");
+}
+
+#[tokio::test]
+async fn code_issue_refuses_unknown_and_enrolled_persons() {
+    let app = spawn_app().await;
+    let admin = Admin::new(&app);
+    let err = admin.fails(&["code", "issue", "--realm", "AK00", "--ahv", &ahv(7)]);
+    assert!(err.contains("no person with this AHV number"), "{err}");
+    let err = admin.fails(&["code", "revoke", "--realm", "AK00", "--ahv", &ahv(7)]);
+    assert!(err.contains("no person with AHV number"), "{err}");
+
+    // Anna's account holds 756.1234.5678.97.
+    app.create_account("AK00", "anna@example.ch").await;
+    add_person(&app, "756.1234.5678.97", "Anna", "Muster", Language::Fr).await;
+    let letter = admin.path("anna.pdf");
+    let err = admin.fails(&[
+        "code",
+        "issue",
+        "--realm",
+        "AK00",
+        "--ahv",
+        "756.1234.5678.97",
+        "--letter",
+        letter.to_str().unwrap(),
+    ]);
+    assert!(err.contains("already has an account"), "{err}");
+    assert!(!letter.exists());
+
+    let err = admin.fails(&["code", "issue", "--realm", "AK77", "--ahv", &ahv(7)]);
+    assert!(err.contains("AK77"), "{err}");
+}
+
+#[tokio::test]
+async fn the_letter_says_it_in_the_persons_language() {
+    let app = spawn_app().await;
+    let admin = Admin::new(&app);
+    add_person(&app, &ahv(1), "Anne-Françoise", "Müller", Language::Fr).await;
+    add_person(&app, &ahv(2), "Jörg", "Bühler", Language::De).await;
+    let realm = app.state.realms.get(&realm("AK00")).unwrap().clone();
+    let link = format!("{}/register", app.issuer("AK00"));
+
+    let mut letters = Vec::new();
+    for n in [1, 2] {
+        let file = admin.path(&format!("{n}.pdf"));
+        let out = admin.ok(&[
+            "code",
+            "issue",
+            "--realm",
+            "AK00",
+            "--ahv",
+            &ahv(n),
+            "--letter",
+            file.to_str().unwrap(),
+        ]);
+        let code = out.lines().next().unwrap().to_owned();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+            assert_eq!(mode & 0o077, 0, "a letter holds a code: owner only");
+        }
+        let (_, _, expires_at) = code_state(&app, &code).await;
+        let until = swiss_format(swiss_date(
+            chrono::DateTime::from_timestamp(expires_at, 0).unwrap(),
+        ));
+        letters.push((pdf_text(&file), code, until));
+    }
+
+    let (fr, code, until) = &letters[0];
+    for expected in [
+        "Lettre d'activation".to_owned(),
+        "Anne-Françoise Müller".to_owned(),
+        "Grâce à notre portail en ligne".to_owned(),
+        format!("Lien pour l'enregistrement: {link}"),
+        format!("Votre code d'enregistrement personnel est le: {code}"),
+        format!("Ce code est valable jusqu'au {until} (30 jours)."),
+        format!("Assistance: {}", realm.support_phone),
+        realm.display_name.clone(),
+    ] {
+        assert!(fr.contains(&expected), "`{expected}` missing in:\n{fr}");
+    }
+    assert!(!fr.contains("Registrierungscode"));
+
+    let (de, code, until) = &letters[1];
+    for expected in [
+        "Aktivierungsbrief".to_owned(),
+        "Jörg Bühler".to_owned(),
+        format!("Link zur Registrierung: {link}"),
+        format!("Ihr persönlicher Registrierungscode lautet: {code}"),
+        format!("Dieser Code ist gültig bis am {until} (30 Tage)."),
+        format!("Support: {}", realm.support_phone),
+    ] {
+        assert!(de.contains(&expected), "`{expected}` missing in:\n{de}");
+    }
+    assert!(!de.contains("Votre code"));
+}
+
+#[tokio::test]
+async fn letters_go_to_every_waiting_person_and_nobody_else() {
+    let app = spawn_app().await;
+    let admin = Admin::new(&app);
+    for n in 1..=3 {
+        add_person(&app, &ahv(n), "Person", &format!("Nr{n}"), Language::Fr).await;
+    }
+    // 3 already has a usable code; Anna has an account.
+    let kept = admin.ok(&["code", "issue", "--realm", "AK00", "--ahv", &ahv(3)]);
+    let kept = kept.lines().next().unwrap();
+    app.create_account("AK00", "anna@example.ch").await;
+    add_person(&app, "756.1234.5678.97", "Anna", "Muster", Language::Fr).await;
+
+    let out = admin.ok(&["code", "letters", "--realm", "AK00", "--out", "batch"]);
+    assert!(out.starts_with("2 letter(s) written"), "{out}");
+    let mut files: Vec<String> = std::fs::read_dir(admin.path("batch"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    let name = |n| format!("{}.pdf", ahv(n).replace('.', ""));
+    assert_eq!(files, vec![name(1), name(2)]);
+
+    for n in [1, 2] {
+        let text = pdf_text(&admin.path("batch").join(name(n)));
+        let code = text
+            .split("est le: ")
+            .nth(1)
+            .map(|rest| rest.chars().take(14).collect::<String>())
+            .expect("a code in the letter");
+        let (state, owner, _) = code_state(&app, &code).await;
+        assert_eq!(
+            (state, owner.as_str()),
+            (CodeState::Usable, ahv(n).as_str())
+        );
+    }
+    assert_eq!(code_state(&app, kept).await.0, CodeState::Usable);
+
+    let out = admin.ok(&["code", "letters", "--realm", "AK00", "--out", "batch"]);
+    assert!(out.starts_with("0 letter(s) written"), "{out}");
+}
