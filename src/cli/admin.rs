@@ -16,7 +16,7 @@ use crate::{
     app::AppState,
     clock::Clock,
     config::Config,
-    domain::{AhvNumber, Email, Language, RealmId},
+    domain::{AhvNumber, Email, Language, PhoneNumber, RealmId},
     letter::{swiss_date, ActivationLetter},
     realm::Realm,
     storage::{accounts, activation_codes, persons, Conflict, StoreError},
@@ -62,6 +62,23 @@ pub enum AccountCommand {
         phone: Option<String>,
         #[arg(long)]
         language: Option<Language>,
+    },
+    /// Unlock an account locked after too many wrong passwords; its count starts again.
+    Unlock {
+        #[arg(long)]
+        realm: RealmId,
+        #[arg(long)]
+        email: String,
+    },
+    /// Register a new mobile number for the SMS codes (a lost or changed phone).
+    Phone {
+        #[arg(long)]
+        realm: RealmId,
+        #[arg(long)]
+        email: String,
+        /// The new number, e.g. "079 123 45 67" or "+41 79 123 45 67".
+        #[arg(long)]
+        phone: String,
     },
 }
 
@@ -186,6 +203,10 @@ async fn dispatch(state: &AppState, cmd: AdminCommand) -> anyhow::Result<()> {
             if given_name.trim().is_empty() || family_name.trim().is_empty() {
                 bail!("--given-name and --family-name must not be empty");
             }
+            let phone = phone
+                .as_deref()
+                .map(|p| mobile_number(realm, p))
+                .transpose()?;
             let hash = state.passwords.hash(SecretString::from(password)).await?;
             let new = accounts::NewAccount {
                 realm: &realm.id,
@@ -194,7 +215,7 @@ async fn dispatch(state: &AppState, cmd: AdminCommand) -> anyhow::Result<()> {
                 given_name: given_name.trim(),
                 family_name: family_name.trim(),
                 ahv: ahv.as_ref(),
-                phone: phone.as_deref(),
+                phone: phone.as_ref().map(PhoneNumber::as_e164),
                 language: language.unwrap_or(realm.default_language),
             };
             match accounts::create(&state.db, &new, now).await {
@@ -202,6 +223,27 @@ async fn dispatch(state: &AppState, cmd: AdminCommand) -> anyhow::Result<()> {
                 Err(StoreError::Conflict(c)) => bail!("not created: {c:?}"),
                 Err(e) => return Err(e.into()),
             }
+        }
+        AdminCommand::Account(AccountCommand::Unlock { realm, email }) => {
+            let realm = realm_named(state, &realm)?;
+            let email: Email = email.parse().context("--email")?;
+            if !accounts::unlock(&state.db, &realm.id, &email, now).await? {
+                bail!("no account with this e-mail address in {}", realm.id);
+            }
+            println!("unlocked");
+        }
+        AdminCommand::Account(AccountCommand::Phone {
+            realm,
+            email,
+            phone,
+        }) => {
+            let realm = realm_named(state, &realm)?;
+            let email: Email = email.parse().context("--email")?;
+            let phone = mobile_number(realm, &phone)?;
+            if !accounts::set_phone(&state.db, &realm.id, &email, phone.as_e164(), now).await? {
+                bail!("no account with this e-mail address in {}", realm.id);
+            }
+            println!("{}", phone.masked());
         }
         AdminCommand::Person(PersonCommand::Add {
             realm,
@@ -447,6 +489,21 @@ pub fn parse_address(raw: &str) -> persons::PostalAddress {
         locality,
         country: Some("CH".into()),
     }
+}
+
+/// A mobile number the realm accepts for SMS codes.
+fn mobile_number(realm: &Realm, raw: &str) -> anyhow::Result<PhoneNumber> {
+    let phone = PhoneNumber::parse(raw).context("--phone")?;
+    let countries: Vec<&str> = realm
+        .sms
+        .allowed_countries
+        .iter()
+        .map(String::as_str)
+        .collect();
+    phone
+        .check_allowed(&countries, realm.sms.mobile_only)
+        .context("--phone")?;
+    Ok(phone)
 }
 
 #[cfg(test)]

@@ -222,3 +222,34 @@ pub async fn lock(db: &Db, id: &str, now: i64) -> Result<(), StoreError> {
     exec_db!(db, |pool| sqlx::query(SQL).bind(now).bind(id).execute(pool))?;
     Ok(())
 }
+
+/// Support unlocks an account: active again, failure count at zero. False when there is none.
+pub async fn unlock(db: &Db, realm: &RealmId, email: &Email, now: i64) -> Result<bool, StoreError> {
+    const SQL: &str = "UPDATE accounts SET status = 'active', failed_logins = 0, updated_at = $1 \
+                       WHERE realm = $2 AND email_key = $3";
+    let n = exec_db!(db, |pool| sqlx::query(SQL)
+        .bind(now)
+        .bind(realm.as_str())
+        .bind(email_key(email))
+        .execute(pool))?;
+    Ok(n == 1)
+}
+
+/// Support registers a new mobile number (E.164). False when there is no such account.
+pub async fn set_phone(
+    db: &Db,
+    realm: &RealmId,
+    email: &Email,
+    phone: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    const SQL: &str =
+        "UPDATE accounts SET phone = $1, updated_at = $2 WHERE realm = $3 AND email_key = $4";
+    let n = exec_db!(db, |pool| sqlx::query(SQL)
+        .bind(phone)
+        .bind(now)
+        .bind(realm.as_str())
+        .bind(email_key(email))
+        .execute(pool))?;
+    Ok(n == 1)
+}

@@ -479,3 +479,77 @@ async fn letters_go_to_every_waiting_person_and_nobody_else() {
     let out = admin.ok(&["code", "letters", "--realm", "AK00", "--out", "batch"]);
     assert!(out.starts_with("0 letter(s) written"), "{out}");
 }
+
+#[tokio::test]
+async fn support_unlocks_a_locked_account_and_registers_a_new_phone() {
+    let dir = realm_dir_with(|t| set_key(&t, "lock_after_failures", "2"));
+    let path = dir.path().to_path_buf();
+    let app = spawn_with(|c| c.realm_dir = path).await;
+    let admin = Admin::new(&app);
+    app.create_account("AK00", "anna@example.ch").await;
+    for _ in 0..2 {
+        let res = app
+            .fill(
+                "/AK00/login",
+                &[("email", "anna@example.ch"), ("password", "wrong-wrong")],
+            )
+            .await;
+        assert_eq!(res.status(), 401);
+    }
+    app.advance(3600);
+    let locked = app
+        .submit_login("/AK00/login", "anna@example.ch", PASSWORD)
+        .await;
+    assert_eq!(locked.status(), 403, "locked after two failures");
+
+    assert_eq!(
+        admin
+            .ok(&[
+                "account",
+                "unlock",
+                "--realm",
+                "AK00",
+                "--email",
+                "Anna@Example.ch"
+            ])
+            .trim(),
+        "unlocked"
+    );
+    let masked = admin.ok(&[
+        "account",
+        "phone",
+        "--realm",
+        "AK00",
+        "--email",
+        "anna@example.ch",
+        "--phone",
+        "076 555 44 33",
+    ]);
+    assert_eq!(masked.trim(), "+41 76 *** ** 33");
+    let err = admin.fails(&[
+        "account",
+        "phone",
+        "--realm",
+        "AK00",
+        "--email",
+        "anna@example.ch",
+        "--phone",
+        "031 390 23 25",
+    ]);
+    assert!(err.contains("--phone"), "a landline is refused: {err}");
+    admin.fails(&[
+        "account",
+        "unlock",
+        "--realm",
+        "AK00",
+        "--email",
+        "nobody@example.ch",
+    ]);
+
+    let res = app
+        .submit_login("/AK00/login", "anna@example.ch", PASSWORD)
+        .await;
+    assert_eq!(res.status(), 303, "logged in again");
+    let (to, _) = app.sms_outbox().pop().unwrap();
+    assert_eq!(to, "+41765554433", "the code went to the new number");
+}
