@@ -47,6 +47,53 @@ pub struct Config {
     /// A header that a trusted reverse proxy sets to the client's address
     /// (`x-forwarded-for`: its last entry is used); absent: the socket peer.
     pub client_ip_header: Option<String>,
+    /// The document portal (`connect portal`, and `connect dev` beside the IdP).
+    pub portal: PortalConfig,
+}
+
+/// The portal's settings, checked.
+#[derive(Clone, Debug)]
+pub struct PortalConfig {
+    /// The realm whose caisse the portal serves and whose IdP it logs in through.
+    pub realm: crate::domain::RealmId,
+    /// The IdP's issuer, found by discovery: `public_url/realm` unless set.
+    pub issuer: Url,
+    pub client_id: String,
+    /// `None` outside dev mode means: not configured (the portal refuses to start).
+    pub client_secret: Option<SecretString>,
+    /// Where document bodies go: a local directory (default `data_dir/documents`) or an
+    /// S3-compatible bucket (`s3://bucket/prefix`, credentials from the usual `AWS_*` variables).
+    pub store_url: String,
+    pub max_document_bytes: usize,
+    pub session_seconds: u64,
+}
+
+/// The portal's settings as written.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawPortal {
+    pub realm: String,
+    pub issuer: Option<String>,
+    pub client_id: String,
+    #[serde(skip_serializing)]
+    pub client_secret: Option<SecretString>,
+    pub store_url: Option<String>,
+    pub max_document_bytes: usize,
+    pub session_seconds: u64,
+}
+
+impl Default for RawPortal {
+    fn default() -> Self {
+        Self {
+            realm: "AK00".into(),
+            issuer: None,
+            client_id: "portal".into(),
+            client_secret: None,
+            store_url: None,
+            max_document_bytes: 20 * 1024 * 1024,
+            session_seconds: 8 * 3600,
+        }
+    }
 }
 
 /// A generic HTTP SMS gateway: one POST per message with a JSON body made from
@@ -144,6 +191,7 @@ struct RawConfig {
     mail_from: String,
     sms: SmsGateway,
     client_ip_header: Option<String>,
+    portal: RawPortal,
 }
 
 impl Default for RawConfig {
@@ -171,6 +219,7 @@ impl Default for RawConfig {
             mail_from: "connect <no-reply@connect.localhost>".into(),
             sms: SmsGateway::default(),
             client_ip_header: None,
+            portal: RawPortal::default(),
         }
     }
 }
@@ -405,9 +454,55 @@ fn holds_string(value: &serde_json::Value, needle: &str) -> bool {
     }
 }
 
+fn portal_config(
+    raw: RawPortal,
+    public_url: &Url,
+    data_dir: &str,
+) -> Result<PortalConfig, ConfigError> {
+    let realm: crate::domain::RealmId = raw.realm.parse().map_err(|e| bad("portal.realm", e))?;
+    let issuer = match raw.issuer {
+        Some(i) => parse_url("portal.issuer", &i)?,
+        None => parse_url(
+            "portal.issuer",
+            &format!("{}/{realm}", public_url.as_str().trim_end_matches('/')),
+        )?,
+    };
+    let store_url = match raw.store_url {
+        Some(u) if u.starts_with("s3://") || u.starts_with("file://") || u.starts_with('/') => u,
+        Some(_) => {
+            return Err(bad(
+                "portal.store_url",
+                "must be s3://bucket[/prefix], file:///dir or an absolute directory",
+            ))
+        }
+        None => format!("{}/documents", data_dir.trim_end_matches('/')),
+    };
+    if raw.max_document_bytes < 1024 {
+        return Err(bad("portal.max_document_bytes", "must be at least 1024"));
+    }
+    if raw.session_seconds < 60 {
+        return Err(bad("portal.session_seconds", "must be at least 60"));
+    }
+    if raw.client_id.is_empty() {
+        return Err(bad("portal.client_id", "must not be empty"));
+    }
+    Ok(PortalConfig {
+        realm,
+        issuer,
+        client_id: raw.client_id,
+        client_secret: raw.client_secret,
+        store_url,
+        max_document_bytes: raw.max_document_bytes,
+        session_seconds: raw.session_seconds,
+    })
+}
+
 impl RawConfig {
     fn into_config(self) -> Result<Config, ConfigError> {
         let data_dir = PathBuf::from(&self.data_dir);
+        let data_dir_text = self.data_dir.clone();
+        let public_url = parse_url("public_url", &self.public_url)?;
+        let portal = portal_config(self.portal, &public_url, &data_dir_text)?;
         let database_url = match self.database_url {
             Some(url)
                 if url.starts_with("sqlite:")
@@ -476,7 +571,7 @@ impl RawConfig {
             })?;
         self.sms.check()?;
         Ok(Config {
-            public_url: parse_url("public_url", &self.public_url)?,
+            public_url,
             bind: parse_addr("bind", &self.bind)?,
             portal_bind: parse_addr("portal_bind", &self.portal_bind)?,
             portal_url: parse_url("portal_url", &self.portal_url)?,
@@ -498,6 +593,7 @@ impl RawConfig {
             outbox_dir: data_dir.join("outbox"),
             data_dir,
             client_ip_header: self.client_ip_header.map(|h| h.to_ascii_lowercase()),
+            portal,
         })
     }
 }

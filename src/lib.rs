@@ -15,6 +15,7 @@ pub mod limits;
 pub mod notify;
 pub mod otp;
 pub mod passwords;
+pub mod portal;
 pub mod protocol;
 pub mod realm;
 pub mod session;

@@ -1,4 +1,4 @@
-//! The `connect` command line: `dev` (the default), `serve`, `migrate`, `admin`.
+//! The `connect` command line: `dev` (the default), `serve`, `portal`, `migrate`, `admin`.
 
 pub mod admin;
 mod import;
@@ -32,6 +32,8 @@ enum Command {
     Dev,
     /// The IdP alone, from configuration.
     Serve,
+    /// The document portal alone, from configuration.
+    Portal,
     /// Apply database migrations and exit.
     Migrate,
     /// Support and operator commands.
@@ -65,6 +67,7 @@ pub fn main() -> ExitCode {
                 serve::run(config).await
             }
             Command::Serve => serve::run(config).await,
+            Command::Portal => serve::portal(config).await,
             Command::Migrate => serve::migrate(config).await,
             Command::Admin(cmd) => admin::run(config, cmd).await,
         }

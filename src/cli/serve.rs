@@ -1,4 +1,4 @@
-//! `connect serve`, `connect dev` and `connect migrate`.
+//! `connect serve`, `connect portal`, `connect dev` (both) and `connect migrate`.
 
 use anyhow::Context;
 
@@ -7,26 +7,44 @@ use crate::{
     clock::Clock,
     config::Config,
     domain::AhvNumber,
+    portal::{Portal, PortalState},
     storage::{persons, Db},
     telemetry,
 };
 
+/// Resolves on Ctrl-C; every server of the process stops on it.
+async fn ctrl_c() {
+    let _ = tokio::signal::ctrl_c().await;
+}
+
 pub async fn run(config: Config) -> anyhow::Result<()> {
     telemetry::init(&config);
     let dev = config.dev;
+    let portal_config = config.clone();
     let app = App::build(config, Clock::System).await?;
     let addr = app.local_addr();
-    if dev {
-        let demo = demo_person(&app.state).await?;
-        print_welcome(&app.state, addr, demo);
-    } else {
+    if !dev {
         tracing::info!(%addr, "connect is listening");
+        app.run_until(ctrl_c()).await.context("server")?;
+        return Ok(());
     }
-    app.run_until(async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await
-    .context("server")?;
+    // Dev: the IdP and, beside it, the portal, which finds the IdP by discovery once both run.
+    let demo = demo_person(&app.state).await?;
+    let portal = Portal::build(portal_config, Clock::System).await?;
+    crate::portal::demo::documents(&portal.state, DEMO_AHV).await?;
+    print_welcome(&app.state, addr, &portal.state, demo);
+    let (idp, portal) = tokio::join!(app.run_until(ctrl_c()), portal.run_until(ctrl_c()));
+    idp.context("IdP server")?;
+    portal.context("portal server")?;
+    Ok(())
+}
+
+/// `connect portal`: the portal alone.
+pub async fn portal(config: Config) -> anyhow::Result<()> {
+    telemetry::init(&config);
+    let portal = Portal::build(config, Clock::System).await?;
+    tracing::info!(addr = %portal.local_addr(), "the portal is listening");
+    portal.run_until(ctrl_c()).await.context("portal server")?;
     Ok(())
 }
 
@@ -90,9 +108,15 @@ async fn demo_person(state: &AppState) -> anyhow::Result<Option<Demo>> {
     }
 }
 
-fn print_welcome(state: &AppState, addr: std::net::SocketAddr, demo: Option<Demo>) {
+fn print_welcome(
+    state: &AppState,
+    addr: std::net::SocketAddr,
+    portal: &PortalState,
+    demo: Option<Demo>,
+) {
     println!();
     println!("  connect is running on http://{addr}");
+    println!("  portal « Mes documents »: {}", portal.config.portal_url);
     for realm in state.realms.iter() {
         println!(
             "  {:<6} discovery: {}/.well-known/openid-configuration",

@@ -5,8 +5,8 @@ use std::{collections::BTreeMap, path::Path, time::Duration};
 use serde::Deserialize;
 
 use super::{
-    Client, ClientKind, ClientRegistry, EnrolmentRules, GrantType, Lifetimes, LoginRules, Realm,
-    SigningAlg, SmsRules, Terms,
+    Client, ClientKind, ClientRegistry, DocumentRules, EnrolmentRules, GrantType, Lifetimes,
+    LoginRules, Realm, SigningAlg, SmsRules, Terms,
 };
 use crate::domain::{Language, PasswordPolicy, RealmId};
 
@@ -61,6 +61,20 @@ struct RawRealm {
     #[serde(default)]
     login: RawLogin,
     terms: RawTerms,
+    #[serde(default)]
+    documents: RawDocuments,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawDocuments {
+    retention_years: u32,
+}
+
+impl Default for RawDocuments {
+    fn default() -> Self {
+        Self { retention_years: 5 }
+    }
 }
 
 #[derive(Deserialize)]
@@ -541,7 +555,18 @@ fn check(path: &Path, id: RealmId, raw: RawRealm) -> Result<Realm, RealmFileErro
         version: raw.terms.version,
         texts: raw.terms.text,
     };
+    if raw.documents.retention_years == 0 || raw.documents.retention_years > 50 {
+        return Err(RealmFileError::new(
+            path,
+            "documents.retention_years",
+            "must be between 1 and 50",
+        ));
+    }
+    let documents = DocumentRules {
+        retention_years: raw.documents.retention_years,
+    };
     Ok(Realm {
+        documents,
         password_policy,
         enrolment,
         sms,

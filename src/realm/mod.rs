@@ -94,6 +94,13 @@ pub struct LoginRules {
     pub lock_after_failures: u64,
 }
 
+/// The portal's documents of this caisse.
+#[derive(Clone, Debug)]
+pub struct DocumentRules {
+    /// Documents are purged this many years after their issue date.
+    pub retention_years: u32,
+}
+
 /// The terms of use in force: a version and its text per language.
 #[derive(Clone, Debug)]
 pub struct Terms {
@@ -130,6 +137,7 @@ pub struct Realm {
     pub sms: SmsRules,
     pub login: LoginRules,
     pub terms: Terms,
+    pub documents: DocumentRules,
 }
 
 impl Realm {

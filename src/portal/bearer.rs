@@ -1,0 +1,1 @@
+//! Access tokens of caisse systems, checked against the IdP's keys.

@@ -1,0 +1,112 @@
+//! The IdP as the portal sees it: its discovery document and keys, fetched over HTTP and
+//! cached, and the portal's client registration.
+
+use std::{sync::Arc, time::Duration};
+
+use secrecy::SecretString;
+use tokio::sync::RwLock;
+use url::Url;
+
+use crate::{clock::Clock, config::PortalConfig};
+
+/// How long discovery and keys are trusted before they are fetched again; an unknown `kid`
+/// refetches the keys at once.
+const CACHE: Duration = Duration::from_secs(300);
+
+#[derive(Debug, thiserror::Error)]
+pub enum IdpError {
+    #[error("the IdP cannot be reached or answered badly: {0}")]
+    Unavailable(String),
+}
+
+#[derive(Clone)]
+pub struct Idp {
+    pub issuer: Url,
+    pub client_id: String,
+    pub client_secret: SecretString,
+    pub http: reqwest::Client,
+    clock: Clock,
+    cache: Arc<RwLock<Cache>>,
+}
+
+#[derive(Default)]
+struct Cache {
+    metadata: Option<(serde_json::Value, i64)>,
+    jwks: Option<(serde_json::Value, i64)>,
+}
+
+impl Idp {
+    pub fn new(config: &PortalConfig, client_secret: SecretString, clock: Clock) -> Idp {
+        let http = reqwest::Client::builder()
+            // SSRF and mix-up defence: the IdP's answers are never followed elsewhere.
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap_or_default();
+        Idp {
+            issuer: config.issuer.clone(),
+            client_id: config.client_id.clone(),
+            client_secret,
+            http,
+            clock,
+            cache: Arc::default(),
+        }
+    }
+
+    async fn fetch(&self, url: &str) -> Result<serde_json::Value, IdpError> {
+        let res = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| IdpError::Unavailable(e.without_url().to_string()))?;
+        if !res.status().is_success() {
+            return Err(IdpError::Unavailable(format!("{url}: {}", res.status())));
+        }
+        res.json()
+            .await
+            .map_err(|e| IdpError::Unavailable(e.without_url().to_string()))
+    }
+
+    /// The discovery document (OpenID Connect Discovery 1.0), cached.
+    pub async fn metadata(&self) -> Result<serde_json::Value, IdpError> {
+        let now = self.clock.unix();
+        if let Some((doc, at)) = &self.cache.read().await.metadata {
+            if now - at < CACHE.as_secs() as i64 {
+                return Ok(doc.clone());
+            }
+        }
+        let url = format!(
+            "{}/.well-known/openid-configuration",
+            self.issuer.as_str().trim_end_matches('/')
+        );
+        let doc = self.fetch(&url).await?;
+        if doc["issuer"].as_str() != Some(self.issuer.as_str().trim_end_matches('/')) {
+            return Err(IdpError::Unavailable(
+                "discovery names another issuer".into(),
+            ));
+        }
+        self.cache.write().await.metadata = Some((doc.clone(), now));
+        Ok(doc)
+    }
+
+    /// The IdP's public keys (JWKS), cached; `refresh` fetches them again (a new `kid`).
+    pub async fn jwks(&self, refresh: bool) -> Result<serde_json::Value, IdpError> {
+        let now = self.clock.unix();
+        if !refresh {
+            if let Some((keys, at)) = &self.cache.read().await.jwks {
+                if now - at < CACHE.as_secs() as i64 {
+                    return Ok(keys.clone());
+                }
+            }
+        }
+        let meta = self.metadata().await?;
+        let uri = meta["jwks_uri"]
+            .as_str()
+            .ok_or_else(|| IdpError::Unavailable("discovery has no jwks_uri".into()))?
+            .to_owned();
+        let keys = self.fetch(&uri).await?;
+        self.cache.write().await.jwks = Some((keys.clone(), now));
+        Ok(keys)
+    }
+}
