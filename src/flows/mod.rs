@@ -3,7 +3,7 @@
 pub mod account;
 pub mod enrol;
 pub mod login;
-mod page;
+pub(crate) mod page;
 mod sms;
 
 use axum::{

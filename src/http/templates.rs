@@ -126,7 +126,7 @@ mod tests {
         // Every key formats in every language with any argument a message may take.
         let args: HashMap<Cow<'static, str>, FluentValue> = [
             "phone", "hours", "realm", "link", "code", "minutes", "min", "max", "step", "steps",
-            "time", "number", "date", "name", "count", "version", "n", "place", "days",
+            "time", "number", "date", "name", "count", "version", "n", "place", "days", "years",
         ]
         .into_iter()
         .map(|k| (Cow::Borrowed(k), FluentValue::from("1")))

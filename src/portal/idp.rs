@@ -7,6 +7,8 @@ use secrecy::SecretString;
 use tokio::sync::RwLock;
 use url::Url;
 
+use openidconnect::{core::CoreProviderMetadata, IssuerUrl};
+
 use crate::{clock::Clock, config::PortalConfig};
 
 /// How long discovery and keys are trusted before they are fetched again; an unknown `kid`
@@ -17,6 +19,8 @@ const CACHE: Duration = Duration::from_secs(300);
 pub enum IdpError {
     #[error("the IdP cannot be reached or answered badly: {0}")]
     Unavailable(String),
+    #[error("the token names a key the IdP does not publish")]
+    UnknownKey,
 }
 
 #[derive(Clone)]
@@ -33,6 +37,7 @@ pub struct Idp {
 struct Cache {
     metadata: Option<(serde_json::Value, i64)>,
     jwks: Option<(serde_json::Value, i64)>,
+    provider: Option<(CoreProviderMetadata, i64)>,
 }
 
 impl Idp {
@@ -108,5 +113,45 @@ impl Idp {
         let keys = self.fetch(&uri).await?;
         self.cache.write().await.jwks = Some((keys.clone(), now));
         Ok(keys)
+    }
+
+    /// Discovery and keys as the relying-party library reads them (for the login), cached.
+    pub async fn provider(&self) -> Result<CoreProviderMetadata, IdpError> {
+        let now = self.clock.unix();
+        if let Some((meta, at)) = &self.cache.read().await.provider {
+            if now - at < CACHE.as_secs() as i64 {
+                return Ok(meta.clone());
+            }
+        }
+        let issuer = IssuerUrl::new(self.issuer.as_str().trim_end_matches('/').to_owned())
+            .map_err(|e| IdpError::Unavailable(e.to_string()))?;
+        let meta = CoreProviderMetadata::discover_async(issuer, &self.http)
+            .await
+            .map_err(|e| IdpError::Unavailable(e.to_string()))?;
+        self.cache.write().await.provider = Some((meta.clone(), now));
+        Ok(meta)
+    }
+
+    /// The IdP's public key named `kid`, as `jsonwebtoken` uses it; an unknown `kid` fetches
+    /// the keys again once (the IdP rotated).
+    pub async fn key_for(
+        &self,
+        kid: &str,
+    ) -> Result<(jsonwebtoken::DecodingKey, jsonwebtoken::Algorithm), IdpError> {
+        for refresh in [false, true] {
+            let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_value(self.jwks(refresh).await?)
+                .map_err(|e| IdpError::Unavailable(format!("JWKS: {e}")))?;
+            if let Some(jwk) = jwks.find(kid) {
+                let alg = match jwk.common.key_algorithm {
+                    Some(jsonwebtoken::jwk::KeyAlgorithm::ES256) => jsonwebtoken::Algorithm::ES256,
+                    Some(jsonwebtoken::jwk::KeyAlgorithm::RS256) => jsonwebtoken::Algorithm::RS256,
+                    _ => return Err(IdpError::UnknownKey),
+                };
+                let key = jsonwebtoken::DecodingKey::from_jwk(jwk)
+                    .map_err(|e| IdpError::Unavailable(format!("JWK: {e}")))?;
+                return Ok((key, alg));
+            }
+        }
+        Err(IdpError::UnknownKey)
     }
 }

@@ -7,6 +7,9 @@ pub mod bearer;
 pub mod blobs;
 pub mod demo;
 pub mod idp;
+mod auth;
+mod pages;
+mod session;
 mod web;
 
 use std::{net::SocketAddr, sync::Arc};

@@ -1,9 +1,18 @@
-//! The person's pages: login through the IdP, overview, « Mes documents », logout.
+//! The person's side of the portal: login and logout through the IdP, the overview and
+//! « Mes documents ».
 
-use axum::Router;
+use axum::{
+    routing::{get, post},
+    Router,
+};
 
-use super::PortalState;
+use super::{auth, pages, PortalState};
 
 pub fn router() -> Router<PortalState> {
     Router::new()
+        .route("/", get(pages::overview))
+        .route("/login", get(auth::login))
+        .route("/callback", get(auth::callback))
+        .route("/logout", post(auth::logout))
+        .route("/backchannel-logout", post(auth::backchannel))
 }

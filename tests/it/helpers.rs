@@ -581,3 +581,84 @@ pub fn set_key(text: &str, key: &str, value: &str) -> String {
     let end = text[start..].find('\n').map_or(text.len(), |e| start + e);
     format!("{}{key} = {value}{}", &text[..start], &text[end..])
 }
+
+/// The portal on a random port beside an IdP, registered in the IdP's realm files as the
+/// `portal` client with its real address.
+pub struct TestPortal {
+    pub base: String,
+    pub idp: TestApp,
+    pub state: connect::portal::PortalState,
+    _realms: tempfile::TempDir,
+    _dir: tempfile::TempDir,
+}
+
+pub async fn spawn_portal() -> TestPortal {
+    spawn_portal_with(|t| t, |_| {}).await
+}
+
+/// `realm_edit` changes AK00's realm file (after the portal's URIs are set); `edit` the
+/// portal's configuration.
+pub async fn spawn_portal_with(
+    realm_edit: impl FnOnce(String) -> String,
+    edit: impl FnOnce(&mut Config),
+) -> TestPortal {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let portal_base = base.clone();
+    let realms = realm_dir_with(move |t| {
+        realm_edit(
+            t.replace("http://127.0.0.1:8090/callback", &format!("{portal_base}/callback"))
+                .replace("http://127.0.0.1:8090/", &format!("{portal_base}/")),
+        )
+    });
+    let realm_path = realms.path().to_path_buf();
+    let idp = spawn_with(|c| c.realm_dir = realm_path.clone()).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = test_config(dir.path());
+    config.realm_dir = realm_path;
+    config.database_url = idp.state.config.database_url.clone();
+    config.redis_prefix = format!("{}portal-test:", idp.state.config.redis_prefix);
+    config.portal_url = base.parse().expect("url");
+    config.portal.issuer = idp.issuer("AK00").parse().expect("issuer");
+    config.portal.client_secret = Some(PORTAL_SECRET.to_owned().into());
+    config.portal.store_url = dir.path().join("documents").display().to_string();
+    edit(&mut config);
+    let portal = connect::portal::Portal::with_listener(config, idp.state.clock.clone(), listener)
+        .await
+        .expect("portal starts");
+    let state = portal.state.clone();
+    tokio::spawn(portal.run_until(std::future::pending()));
+    TestPortal {
+        base,
+        idp,
+        state,
+        _realms: realms,
+        _dir: dir,
+    }
+}
+
+impl TestPortal {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Follows redirects by hand across portal and IdP, as the browser would, until a page
+    /// answers (not a redirect); returns the last URL and the response.
+    pub async fn browse(&self, url: &str) -> (String, Response) {
+        let mut url = url.to_owned();
+        for _ in 0..10 {
+            let res = self.idp.get(&url).await;
+            if !res.status().is_redirection() {
+                return (url, res);
+            }
+            let to = location(&res);
+            url = if to.starts_with('/') {
+                let origin = Url::parse(&url).expect("url");
+                format!("{}://{}{to}", origin.scheme(), origin.host_str().zip(origin.port()).map(|(h, p)| format!("{h}:{p}")).expect("host"))
+            } else {
+                to
+            };
+        }
+        panic!("too many redirects from {url}");
+    }
+}

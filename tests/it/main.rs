@@ -13,5 +13,6 @@ mod login;
 mod negative;
 mod notify;
 mod oidc_flow;
+mod portal;
 mod receivers;
 mod service;

@@ -1,0 +1,328 @@
+//! Login and logout through the IdP, with the `openidconnect` library: authorization code with
+//! PKCE, `state` and `nonce`; the ID token checked by the library against the IdP's keys;
+//! userinfo for the person's data; RP-initiated and back-channel logout.
+
+use std::time::Duration;
+
+use axum::{
+    extract::{Query, State},
+    http::StatusCode,
+    response::{IntoResponse, Redirect, Response},
+    Form, Json,
+};
+use axum_extra::extract::CookieJar;
+use openidconnect::{
+    core::{CoreAuthenticationFlow, CoreClient, CoreGenderClaim},
+    AdditionalClaims, AuthorizationCode, ClientId, ClientSecret, CsrfToken, Nonce,
+    OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
+    UserInfoClaims,
+};
+use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
+
+use super::{
+    session::{self, PortalSession},
+    PortalState,
+};
+use crate::{domain::Language, http::HttpError, session::random_token};
+
+/// The IdP's claim with the AHV number (scope `ahv`).
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+pub struct AhvClaim {
+    ahv_number: Option<String>,
+}
+impl AdditionalClaims for AhvClaim {}
+
+/// A login on its way to the IdP and back, kept under a hash of its `state`.
+#[derive(Serialize, Deserialize)]
+struct PendingLogin {
+    verifier: String,
+    nonce: String,
+    return_to: String,
+}
+
+const PENDING: Duration = Duration::from_secs(600);
+
+fn pending_key(state: &PortalState, csrf_state: &str) -> String {
+    format!("plogin:{}", state.hasher.hash(&format!("portal-login:{csrf_state}")))
+}
+
+/// Only paths of the portal itself are places to come back to.
+fn safe_return(path: Option<&str>) -> String {
+    match path {
+        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') && p.len() < 512 => p.to_owned(),
+        _ => "/".to_owned(),
+    }
+}
+
+fn unavailable(lang: Language) -> impl FnOnce(super::idp::IdpError) -> HttpError {
+    move |e| {
+        tracing::error!(error = %e, "the IdP is not available");
+        HttpError::page(StatusCode::BAD_GATEWAY, lang, "portal-idp-unavailable")
+    }
+}
+
+async fn client(state: &PortalState, lang: Language) -> Result<CoreClient<
+    openidconnect::EndpointSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointMaybeSet,
+    openidconnect::EndpointMaybeSet,
+>, HttpError> {
+    let provider = state.idp.provider().await.map_err(unavailable(lang))?;
+    let redirect = format!("{}/callback", state.config.portal_url.as_str().trim_end_matches('/'));
+    let redirect = RedirectUrl::new(redirect).map_err(HttpError::internal(lang))?;
+    Ok(CoreClient::from_provider_metadata(
+        provider,
+        ClientId::new(state.idp.client_id.clone()),
+        Some(ClientSecret::new(state.idp.client_secret.expose_secret().to_owned())),
+    )
+    .set_redirect_uri(redirect))
+}
+
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    return_to: Option<String>,
+}
+
+/// Sends the browser to the IdP; comes back to `return_to` after the login.
+pub async fn login(State(state): State<PortalState>, Query(q): Query<LoginQuery>) -> Result<Response, HttpError> {
+    let lang = state.realm.default_language;
+    let client = client(&state, lang).await?;
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (url, csrf_state, nonce) = client
+        .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+        .add_scope(Scope::new("profile".into()))
+        .add_scope(Scope::new("email".into()))
+        .add_scope(Scope::new("phone".into()))
+        .add_scope(Scope::new("ahv".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+    let pending = PendingLogin {
+        verifier: verifier.secret().clone(),
+        nonce: nonce.secret().clone(),
+        return_to: safe_return(q.return_to.as_deref()),
+    };
+    state
+        .ephemeral
+        .put_json(&pending_key(&state, csrf_state.secret()), &pending, PENDING)
+        .await
+        .map_err(HttpError::internal(lang))?;
+    Ok(Redirect::to(url.as_str()).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+}
+
+/// The IdP's answer: the code is exchanged, the ID token verified, the person's data read
+/// from userinfo, and a fresh portal session started.
+pub async fn callback(
+    State(state): State<PortalState>,
+    Query(q): Query<CallbackQuery>,
+    jar: CookieJar,
+) -> Result<Response, HttpError> {
+    let lang = state.realm.default_language;
+    let refused = || HttpError::page(StatusCode::BAD_REQUEST, lang, "portal-login-failed");
+    let csrf_state = q.state.as_deref().filter(|s| !s.is_empty() && s.len() < 200).ok_or_else(refused)?;
+    // Taken once: a replayed callback finds nothing.
+    let pending: PendingLogin = state
+        .ephemeral
+        .take_json(&pending_key(&state, csrf_state))
+        .await
+        .map_err(HttpError::internal(lang))?
+        .ok_or_else(refused)?;
+    if let Some(error) = &q.error {
+        tracing::info!(error = %error, "the IdP refused the login");
+        return Err(refused());
+    }
+    let code = q.code.ok_or_else(refused)?;
+    let client = client(&state, lang).await?;
+    let tokens = client
+        .exchange_code(AuthorizationCode::new(code))
+        .map_err(HttpError::internal(lang))?
+        .set_pkce_verifier(PkceCodeVerifier::new(pending.verifier))
+        .request_async(&state.idp.http)
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, "code exchange failed");
+            refused()
+        })?;
+    let id_token = tokens.id_token().ok_or_else(refused)?;
+    let clock = state.clock.clone();
+    let verifier = client.id_token_verifier().set_time_fn(move || clock.now());
+    let claims = id_token
+        .claims(&verifier, &Nonce::new(pending.nonce))
+        .map_err(|e| {
+            tracing::warn!(error = %e, "ID token refused");
+            refused()
+        })?
+        .clone();
+    let info: UserInfoClaims<AhvClaim, CoreGenderClaim> = client
+        .user_info(tokens.access_token().clone(), Some(claims.subject().clone()))
+        .map_err(HttpError::internal(lang))?
+        .request_async(&state.idp.http)
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, "userinfo failed");
+            refused()
+        })?;
+    let text = |v: Option<&openidconnect::LocalizedClaim<openidconnect::EndUserGivenName>>| {
+        v.and_then(|c| c.get(None)).map(|n| n.as_str().to_owned()).unwrap_or_default()
+    };
+    let language = info
+        .locale()
+        .and_then(|l| Language::from_tag(l.as_str()))
+        .filter(|l| state.realm.offers(*l))
+        .unwrap_or(lang);
+    let sid = jsonwebtoken::dangerous::insecure_decode::<serde_json::Value>(id_token.to_string().as_str())
+        .ok()
+        .and_then(|d| d.claims["sid"].as_str().map(str::to_owned));
+    let session = PortalSession {
+        sub: claims.subject().as_str().to_owned(),
+        sid,
+        ahv: info.additional_claims().ahv_number.clone(),
+        given_name: text(info.given_name()),
+        family_name: info
+            .family_name()
+            .and_then(|c| c.get(None))
+            .map(|n| n.as_str().to_owned())
+            .unwrap_or_default(),
+        email: info.email().map(|e| e.as_str().to_owned()),
+        phone: info.phone_number().map(|p| p.as_str().to_owned()),
+        language,
+        id_token: id_token.to_string(),
+        expires_at: state.clock.unix() + state.config.portal.session_seconds as i64,
+    };
+    let jar = session::start(&state, jar, &session)
+        .await
+        .map_err(HttpError::internal(lang))?;
+    tracing::info!("portal login");
+    Ok((jar, Redirect::to(&pending.return_to)).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct LogoutForm {
+    csrf: String,
+}
+
+/// Ends the portal session, then the IdP's (RP-initiated logout), which comes back here.
+pub async fn logout(
+    State(state): State<PortalState>,
+    jar: CookieJar,
+    Form(form): Form<LogoutForm>,
+) -> Result<Response, HttpError> {
+    let lang = state.realm.default_language;
+    let secure = state.config.portal_url.scheme() == "https";
+    if !state.csrf.verify(&jar, secure, &form.csrf) {
+        return Err(HttpError::page(StatusCode::FORBIDDEN, lang, "error-csrf"));
+    }
+    let (jar, ended) = session::end(&state, jar).await.map_err(HttpError::internal(lang))?;
+    let Some(ended) = ended else {
+        return Ok((jar, Redirect::to("/")).into_response());
+    };
+    let meta = state.idp.metadata().await.map_err(unavailable(lang))?;
+    let Some(end_session) = meta["end_session_endpoint"].as_str() else {
+        return Ok((jar, Redirect::to("/")).into_response());
+    };
+    let mut url = url::Url::parse(end_session).map_err(HttpError::internal(lang))?;
+    url.query_pairs_mut()
+        .append_pair("id_token_hint", &ended.id_token)
+        .append_pair("client_id", &state.idp.client_id)
+        .append_pair("post_logout_redirect_uri", state.config.portal_url.as_str())
+        .append_pair("state", &random_token()[..16]);
+    Ok((jar, Redirect::to(url.as_str())).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct BackchannelForm {
+    logout_token: String,
+}
+
+/// OpenID Connect Back-Channel Logout 1.0 §2.5: the IdP says a session ended; every portal
+/// session of that `sid` ends now.
+pub async fn backchannel(
+    State(state): State<PortalState>,
+    form: Result<Form<BackchannelForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let bad = |why: &str| {
+        tracing::warn!(reason = why, "back-channel logout refused");
+        let body = serde_json::json!({ "error": "invalid_request", "error_description": why });
+        (StatusCode::BAD_REQUEST, [("cache-control", "no-store")], Json(body)).into_response()
+    };
+    let Ok(Form(form)) = form else {
+        return bad("no logout_token");
+    };
+    let claims = match verify_logout_token(&state, &form.logout_token).await {
+        Ok(c) => c,
+        Err(why) => return bad(&why),
+    };
+    let ended = match &claims.sid {
+        Some(sid) => session::end_sid(&state, sid).await,
+        None => Ok(0),
+    };
+    match ended {
+        Ok(n) => {
+            tracing::info!(sessions = n, "back-channel logout");
+            (StatusCode::OK, [("cache-control", "no-store")]).into_response()
+        }
+        Err(e) => {
+            crate::http::error::log_internal(&e);
+            (StatusCode::INTERNAL_SERVER_ERROR, [("cache-control", "no-store")]).into_response()
+        }
+    }
+}
+
+/// What a valid logout token says.
+#[derive(Debug, Deserialize)]
+struct LogoutClaims {
+    sid: Option<String>,
+    sub: Option<String>,
+    events: serde_json::Map<String, serde_json::Value>,
+    nonce: Option<serde_json::Value>,
+    jti: Option<String>,
+}
+
+const LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+
+/// §2.6: signed by the IdP, `iss` the IdP, `aud` this client, recent `iat`, the logout event,
+/// no `nonce`, and a `sid` or `sub`.
+async fn verify_logout_token(state: &PortalState, token: &str) -> Result<LogoutClaims, String> {
+    let header = jsonwebtoken::decode_header(token).map_err(|_| "not a JWT".to_owned())?;
+    if header.typ.as_deref().is_some_and(|t| !t.eq_ignore_ascii_case("logout+jwt")) {
+        return Err("wrong typ".into());
+    }
+    let kid = header.kid.ok_or("no kid")?;
+    let (key, alg) = state.idp.key_for(&kid).await.map_err(|e| e.to_string())?;
+    if header.alg != alg {
+        return Err("algorithm does not match the key".into());
+    }
+    let mut validation = jsonwebtoken::Validation::new(alg);
+    validation.set_issuer(&[state.idp.issuer.as_str().trim_end_matches('/')]);
+    validation.set_audience(&[state.idp.client_id.as_str()]);
+    validation.set_required_spec_claims(&["iss", "aud", "iat"]);
+    // The token says when it was made; the manual clock of tests and a small skew are allowed.
+    validation.validate_exp = false;
+    let data = jsonwebtoken::decode::<serde_json::Value>(token, &key, &validation)
+        .map_err(|e| format!("token refused: {e}"))?;
+    let iat = data.claims["iat"].as_i64().ok_or("no iat")?;
+    let now = state.clock.unix();
+    if (now - iat).abs() > 300 {
+        return Err("iat too far from now".into());
+    }
+    let claims: LogoutClaims = serde_json::from_value(data.claims).map_err(|_| "malformed claims".to_owned())?;
+    if !claims.events.contains_key(LOGOUT_EVENT) {
+        return Err("not a logout event".into());
+    }
+    if claims.nonce.is_some() {
+        return Err("a logout token has no nonce".into());
+    }
+    if claims.jti.is_none() || (claims.sid.is_none() && claims.sub.is_none()) {
+        return Err("jti and sid or sub are required".into());
+    }
+    Ok(claims)
+}

@@ -1,0 +1,100 @@
+//! The portal's own sessions: a random cookie whose keyed hash names the session in the
+//! ephemeral store, a fresh one at every login. Sessions are also listed by the IdP's `sid`,
+//! so that a back-channel logout ends them at once.
+
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use serde::{Deserialize, Serialize};
+
+use super::PortalState;
+use crate::{domain::Language, session::random_token, storage::StoreError};
+
+/// Who is logged in, from the ID token and userinfo.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PortalSession {
+    pub sub: String,
+    /// The IdP's session id (`sid`), for back-channel logout.
+    pub sid: Option<String>,
+    pub ahv: Option<String>,
+    pub given_name: String,
+    pub family_name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub language: Language,
+    /// For the logout request to the IdP (`id_token_hint`).
+    pub id_token: String,
+    pub expires_at: i64,
+}
+
+fn secure(state: &PortalState) -> bool {
+    state.config.portal_url.scheme() == "https"
+}
+
+pub fn cookie_name(state: &PortalState) -> &'static str {
+    if secure(state) {
+        "__Host-portal_session"
+    } else {
+        "portal_session"
+    }
+}
+
+fn key(state: &PortalState, cookie: &str) -> String {
+    format!("psession:{}", state.hasher.hash(&format!("portal-session:{cookie}")))
+}
+
+fn sid_key(state: &PortalState, sid: &str) -> String {
+    format!("psid:{}", state.hasher.hash(&format!("portal-sid:{sid}")))
+}
+
+pub async fn current(state: &PortalState, jar: &CookieJar) -> Result<Option<PortalSession>, StoreError> {
+    let Some(cookie) = jar.get(cookie_name(state)) else {
+        return Ok(None);
+    };
+    let session: Option<PortalSession> = state.ephemeral.get_json(&key(state, cookie.value())).await?;
+    Ok(session.filter(|s| s.expires_at > state.clock.unix()))
+}
+
+/// Stores a new session under a new cookie (never an old one: no fixation).
+pub async fn start(state: &PortalState, jar: CookieJar, session: &PortalSession) -> Result<CookieJar, StoreError> {
+    let value = random_token();
+    let lifetime = std::time::Duration::from_secs(state.config.portal.session_seconds);
+    let k = key(state, &value);
+    state.ephemeral.put_json(&k, session, lifetime).await?;
+    if let Some(sid) = &session.sid {
+        // One IdP session may have several portal sessions (browsers): keep all their keys.
+        let index = sid_key(state, sid);
+        let mut keys: Vec<String> = state.ephemeral.get_json(&index).await?.unwrap_or_default();
+        keys.push(k);
+        state.ephemeral.put_json(&index, &keys, lifetime).await?;
+    }
+    let cookie = Cookie::build((cookie_name(state), value))
+        .path("/")
+        .http_only(true)
+        .secure(secure(state))
+        .same_site(SameSite::Lax)
+        .build();
+    Ok(jar.add(cookie))
+}
+
+/// Ends this browser's session; returns it, for the logout request to the IdP.
+pub async fn end(state: &PortalState, jar: CookieJar) -> Result<(CookieJar, Option<PortalSession>), StoreError> {
+    let Some(cookie) = jar.get(cookie_name(state)).cloned() else {
+        return Ok((jar, None));
+    };
+    let session: Option<PortalSession> = state.ephemeral.take_json(&key(state, cookie.value())).await?;
+    let removal = Cookie::build((cookie_name(state), ""))
+        .path("/")
+        .http_only(true)
+        .secure(secure(state))
+        .same_site(SameSite::Lax)
+        .build();
+    Ok((jar.remove(removal), session))
+}
+
+/// Ends every portal session of an IdP session (back-channel logout); returns how many.
+pub async fn end_sid(state: &PortalState, sid: &str) -> Result<usize, StoreError> {
+    let keys: Vec<String> = state.ephemeral.take_json(&sid_key(state, sid)).await?.unwrap_or_default();
+    for k in &keys {
+        state.ephemeral.delete(k).await?;
+    }
+    Ok(keys.len())
+}
