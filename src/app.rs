@@ -27,6 +27,7 @@ use crate::{
     keys::{KeyRing, MasterKey, SecretHasher},
     notify::Notifier,
     passwords::Passwords,
+    protocol::backchannel::Backchannel,
     realm::Realms,
     storage::{Db, Ephemeral},
 };
@@ -45,6 +46,7 @@ pub struct AppState {
     pub clock: Clock,
     pub metrics: PrometheusHandle,
     pub notifier: Notifier,
+    pub backchannel: Backchannel,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +63,8 @@ pub enum StartError {
     Password(#[from] crate::passwords::PasswordError),
     #[error(transparent)]
     Notify(#[from] crate::notify::NotifyError),
+    #[error("HTTP client for back-channel logout: {0}")]
+    Http(#[from] reqwest::Error),
     #[error("cannot listen on {0}: {1}")]
     Bind(SocketAddr, std::io::Error),
 }
@@ -95,6 +99,7 @@ impl AppState {
         }
         Ok(AppState {
             notifier: Notifier::new(&config)?,
+            backchannel: Backchannel::new()?,
             passwords: Passwords::new(&config.password_hashing)?,
             secret_hasher: SecretHasher::new(&master),
             csrf: CsrfKey::new(master.derive("csrf")),

@@ -97,6 +97,8 @@ pub async fn configuration(
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "display_values_supported": ["page", "touch"],
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
     });
     if let (Some(d), Some(e)) = (doc.as_object_mut(), extra.as_object()) {
         d.extend(e.clone());

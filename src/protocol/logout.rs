@@ -1,5 +1,8 @@
 //! RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0). The post-logout
 //! redirect URI must be registered for the client, known from `client_id` or the hint.
+//! `session_ended` is what every end of a session goes through.
+
+use std::sync::Arc;
 
 use axum::{
     body::Bytes,
@@ -10,13 +13,28 @@ use axum::{
 use axum_extra::extract::CookieJar;
 use url::Url;
 
-use super::tokens;
+use super::{backchannel, tokens};
 use crate::{
     app::AppState,
     http::{language, params::Params, templates, CurrentRealm, HttpError},
-    session,
-    storage::grants,
+    realm::Realm,
+    session::{self, Session},
+    storage::{grants, StoreError},
 };
+
+/// Carries out the end of a session already taken out of the store: revokes every grant
+/// with its `sid`, then tells the clients that took part and asked to hear of it
+/// (Back-Channel Logout 1.0), in the background. Whatever ends a session calls this.
+pub async fn session_ended(
+    state: &AppState,
+    realm: &Arc<Realm>,
+    session: &Session,
+) -> Result<(), StoreError> {
+    let participants = grants::session_participants(&state.db, &realm.id, &session.sid).await?;
+    grants::revoke_session(&state.db, &realm.id, &session.sid, state.clock.unix()).await?;
+    backchannel::notify(state, realm, session, participants);
+    Ok(())
+}
 
 pub async fn logout(
     State(state): State<AppState>,
@@ -105,7 +123,7 @@ pub async fn logout(
         .await
         .map_err(HttpError::internal(lang))?;
     if let Some(s) = ended {
-        grants::revoke_session(&state.db, &realm.id, &s.sid, state.clock.unix())
+        session_ended(&state, &realm, &s)
             .await
             .map_err(HttpError::internal(lang))?;
     }

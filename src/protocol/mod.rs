@@ -1,6 +1,7 @@
 //! The OpenID Connect endpoints of each realm. None of them renders a login form.
 
 pub mod authorize;
+pub mod backchannel;
 pub mod claims;
 pub mod client_auth;
 pub mod discovery;

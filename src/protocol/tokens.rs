@@ -1,5 +1,6 @@
-//! Signed tokens: ID tokens (OIDC Core §2), JWT access tokens (RFC 9068), and checking
-//! what comes back (access tokens at userinfo, `id_token_hint`).
+//! Signed tokens: ID tokens (OIDC Core §2), JWT access tokens (RFC 9068), Logout Tokens
+//! (Back-Channel Logout 1.0 §2.4), and checking what comes back (access tokens at userinfo,
+//! `id_token_hint`).
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD as B64, Engine};
 use chrono::DateTime;
@@ -14,7 +15,10 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::error::OAuthError;
-use crate::{app::AppState, realm::Realm};
+use crate::{
+    app::AppState,
+    realm::{Client, Lifetimes, Realm},
+};
 
 /// The `sid` claim of OIDC Front-/Back-Channel Logout, which `openidconnect` leaves to us.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -154,6 +158,51 @@ pub async fn sign_id_token(
     header.kid = Some(key.kid.clone());
     header.typ = Some("JWT".into());
     jsonwebtoken::encode(&header, &json, &key.encoding).map_err(|e| OAuthError::server_error(&e))
+}
+
+/// The event that makes a JWT a Logout Token (Back-Channel Logout 1.0 §2.4).
+pub const BACKCHANNEL_LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+
+/// What a Logout Token says (Back-Channel Logout 1.0 §2.4). It has no `nonce` field, so it
+/// can never carry one (§2.4: "MUST NOT contain a nonce Claim").
+#[derive(Debug, Serialize)]
+struct LogoutClaims<'a> {
+    iss: String,
+    aud: &'a str,
+    iat: i64,
+    exp: i64,
+    jti: String,
+    sub: &'a str,
+    sid: &'a str,
+    events: Value,
+}
+
+/// A Logout Token telling `client` that session `sid` of `sub` has ended, signed with the
+/// algorithm of the client's ID tokens. `typ: logout+jwt` (§2.4) keeps it from passing for
+/// an ID token, and `verify_jwt` refuses it as an `id_token_hint`.
+pub async fn sign_logout_token(
+    state: &AppState,
+    realm: &Realm,
+    client: &Client,
+    sub: &str,
+    sid: &str,
+) -> Result<String, OAuthError> {
+    let key = state.keys.signer(&realm.id, client.id_token_alg).await?;
+    let now = state.clock.unix();
+    let claims = LogoutClaims {
+        iss: state.config.issuer(&realm.id),
+        aud: &client.id,
+        iat: now,
+        exp: now + Lifetimes::LOGOUT_TOKEN.as_secs() as i64,
+        jti: uuid::Uuid::new_v4().to_string(),
+        sub,
+        sid,
+        events: serde_json::json!({ BACKCHANNEL_LOGOUT_EVENT: {} }),
+    };
+    let mut header = Header::new(key.algorithm());
+    header.kid = Some(key.kid.clone());
+    header.typ = Some("logout+jwt".into());
+    jsonwebtoken::encode(&header, &claims, &key.encoding).map_err(|e| OAuthError::server_error(&e))
 }
 
 /// Checks a JWT of this realm: known `kid`, its algorithm, signature and issuer.

@@ -42,6 +42,12 @@ pub struct Client {
     /// Scopes the client may ask for; others are dropped from its requests.
     pub scopes: Vec<String>,
     pub id_token_alg: SigningAlg,
+    /// Where Logout Tokens are posted when a session this client took part in ends
+    /// (OpenID Connect Back-Channel Logout 1.0 §2.2): absolute http(s), no fragment.
+    pub backchannel_logout_uri: Option<url::Url>,
+    /// Whether the client needs `sid` in Logout Tokens. Ours always carry it, since every
+    /// logout ends one session; the setting is kept as the client registered it.
+    pub backchannel_logout_session_required: bool,
 }
 
 impl Client {

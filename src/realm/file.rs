@@ -205,6 +205,10 @@ struct RawClient {
     scopes: Vec<String>,
     #[serde(default = "default_id_token_alg")]
     id_token_signed_response_alg: SigningAlg,
+    #[serde(default)]
+    backchannel_logout_uri: Option<String>,
+    #[serde(default = "default_true")]
+    backchannel_logout_session_required: bool,
 }
 
 #[derive(Deserialize, PartialEq)]
@@ -226,6 +230,10 @@ fn default_scopes() -> Vec<String> {
     ]
     .map(String::from)
     .to_vec()
+}
+
+fn default_true() -> bool {
+    true
 }
 
 // OIDC Core §15.1: RS256 is what every relying party can verify.
@@ -278,6 +286,29 @@ fn check_uri(path: &Path, key: &str, uri: &str) -> Result<(), RealmFileError> {
         ));
     }
     Ok(())
+}
+
+/// Back-Channel Logout 1.0 §2.2: an absolute URL, which MUST NOT include a fragment; only
+/// http(s), since we POST to it.
+fn check_backchannel_uri(path: &Path, key: &str, uri: &str) -> Result<url::Url, RealmFileError> {
+    let url = url::Url::parse(uri).map_err(|e| {
+        RealmFileError::new(path, key, format!("`{uri}` is not an absolute URL: {e}"))
+    })?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(RealmFileError::new(
+            path,
+            key,
+            format!("`{uri}` must be an http or https URL"),
+        ));
+    }
+    if url.fragment().is_some() {
+        return Err(RealmFileError::new(
+            path,
+            key,
+            "a back-channel logout URI must not have a fragment",
+        ));
+    }
+    Ok(url)
 }
 
 fn check(path: &Path, id: RealmId, raw: RawRealm) -> Result<Realm, RealmFileError> {
@@ -393,6 +424,22 @@ fn check(path: &Path, id: RealmId, raw: RawRealm) -> Result<Realm, RealmFileErro
         for u in &c.post_logout_redirect_uris {
             check_uri(path, &key("post_logout_redirect_uris"), u)?;
         }
+        let backchannel_logout_uri = match &c.backchannel_logout_uri {
+            Some(u) => Some(check_backchannel_uri(
+                path,
+                &key("backchannel_logout_uri"),
+                u,
+            )?),
+            None => None,
+        };
+        // Only a login makes a client part of a session; anything else would never be told.
+        if backchannel_logout_uri.is_some() && !wants_redirect {
+            return Err(RealmFileError::new(
+                path,
+                key("backchannel_logout_uri"),
+                "only a client with authorization_code takes part in sessions",
+            ));
+        }
         if let Some(bad) = c.scopes.iter().find(|s| {
             s.is_empty()
                 || !s
@@ -418,6 +465,8 @@ fn check(path: &Path, id: RealmId, raw: RawRealm) -> Result<Realm, RealmFileErro
             grant_types: c.grant_types,
             scopes: c.scopes,
             id_token_alg: c.id_token_signed_response_alg,
+            backchannel_logout_uri,
+            backchannel_logout_session_required: c.backchannel_logout_session_required,
         };
         clients.push((client, digest));
     }
@@ -669,6 +718,43 @@ grant_types = ["authorization_code"]
         assert_eq!(e.key, "clients[0].redirect_uris", "{e}");
         let e = load_text("ak9.toml", GOOD).unwrap_err();
         assert_eq!(e.key, "(file name)", "{e}");
+    }
+
+    #[test]
+    fn a_backchannel_logout_uri_must_be_absolute_http_without_fragment() {
+        let with = |uri: &str| {
+            load_text(
+                "AK09.toml",
+                &GOOD.replace(
+                    "grant_types = [\"authorization_code\"]",
+                    &format!(
+                        "grant_types = [\"authorization_code\"]\nbackchannel_logout_uri = \"{uri}\""
+                    ),
+                ),
+            )
+        };
+        let realm = with("https://app.example/bcl?x=1").unwrap();
+        let app = realm.clients.get("app").unwrap();
+        assert_eq!(
+            app.backchannel_logout_uri.as_ref().map(|u| u.as_str()),
+            Some("https://app.example/bcl?x=1")
+        );
+        assert!(app.backchannel_logout_session_required, "true by default");
+        assert!(load_text("AK09.toml", GOOD)
+            .unwrap()
+            .clients
+            .get("app")
+            .unwrap()
+            .backchannel_logout_uri
+            .is_none());
+        for bad in [
+            "/relative",
+            "https://app.example/bcl#frag",
+            "ftp://app.example/bcl",
+        ] {
+            let e = with(bad).unwrap_err();
+            assert_eq!(e.key, "clients[0].backchannel_logout_uri", "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -40,10 +40,14 @@ pub struct Lifetimes {
 }
 
 impl Lifetimes {
+    /// Logout Tokens (Back-Channel Logout 1.0) are delivered within seconds; two minutes
+    /// cover the retry and clock skew at the client.
+    pub const LOGOUT_TOKEN: Duration = Duration::from_secs(120);
+
     /// The longest any signed token of this realm stays valid: how long a retired key must
     /// stay in the JWKS.
     pub fn longest_signed_token(&self) -> Duration {
-        self.access_token.max(self.id_token)
+        self.access_token.max(self.id_token).max(Self::LOGOUT_TOKEN)
     }
 }
 

@@ -120,6 +120,28 @@ pub async fn revoke_session(
         .execute(pool))?)
 }
 
+/// A client that took part in one SSO session, and the account it was told about.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct Participant {
+    pub client_id: String,
+    pub account_id: String,
+}
+
+/// The clients that received tokens from one SSO session, revoked grants included: a client
+/// that revoked its own tokens may still hold a session of its own.
+pub async fn session_participants(
+    db: &Db,
+    realm: &RealmId,
+    sid: &str,
+) -> Result<Vec<Participant>, StoreError> {
+    const SQL: &str = "SELECT DISTINCT client_id, account_id FROM grants \
+                       WHERE realm = $1 AND sid = $2 ORDER BY client_id";
+    Ok(on_db!(db, |pool| sqlx::query_as(SQL)
+        .bind(realm.as_str())
+        .bind(sid)
+        .fetch_all(pool))?)
+}
+
 pub async fn refresh_by_hash(
     db: &Db,
     realm: &RealmId,
