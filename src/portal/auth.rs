@@ -24,7 +24,7 @@ use super::{
     session::{self, PortalSession},
     PortalState,
 };
-use crate::{domain::Language, http::HttpError, session::random_token};
+use crate::{domain::Language, http::HttpError};
 
 /// The IdP's claim with the AHV number (scope `ahv`).
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
@@ -44,13 +44,20 @@ struct PendingLogin {
 const PENDING: Duration = Duration::from_secs(600);
 
 fn pending_key(state: &PortalState, csrf_state: &str) -> String {
-    format!("plogin:{}", state.hasher.hash(&format!("portal-login:{csrf_state}")))
+    format!(
+        "plogin:{}",
+        state.hasher.hash(&format!("portal-login:{csrf_state}"))
+    )
 }
 
 /// Only paths of the portal itself are places to come back to.
 fn safe_return(path: Option<&str>) -> String {
     match path {
-        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') && p.len() < 512 => p.to_owned(),
+        Some(p)
+            if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') && p.len() < 512 =>
+        {
+            p.to_owned()
+        }
         _ => "/".to_owned(),
     }
 }
@@ -62,21 +69,32 @@ fn unavailable(lang: Language) -> impl FnOnce(super::idp::IdpError) -> HttpError
     }
 }
 
-async fn client(state: &PortalState, lang: Language) -> Result<CoreClient<
-    openidconnect::EndpointSet,
-    openidconnect::EndpointNotSet,
-    openidconnect::EndpointNotSet,
-    openidconnect::EndpointNotSet,
-    openidconnect::EndpointMaybeSet,
-    openidconnect::EndpointMaybeSet,
->, HttpError> {
+async fn client(
+    state: &PortalState,
+    lang: Language,
+) -> Result<
+    CoreClient<
+        openidconnect::EndpointSet,
+        openidconnect::EndpointNotSet,
+        openidconnect::EndpointNotSet,
+        openidconnect::EndpointNotSet,
+        openidconnect::EndpointMaybeSet,
+        openidconnect::EndpointMaybeSet,
+    >,
+    HttpError,
+> {
     let provider = state.idp.provider().await.map_err(unavailable(lang))?;
-    let redirect = format!("{}/callback", state.config.portal_url.as_str().trim_end_matches('/'));
+    let redirect = format!(
+        "{}/callback",
+        state.config.portal_url.as_str().trim_end_matches('/')
+    );
     let redirect = RedirectUrl::new(redirect).map_err(HttpError::internal(lang))?;
     Ok(CoreClient::from_provider_metadata(
         provider,
         ClientId::new(state.idp.client_id.clone()),
-        Some(ClientSecret::new(state.idp.client_secret.expose_secret().to_owned())),
+        Some(ClientSecret::new(
+            state.idp.client_secret.expose_secret().to_owned(),
+        )),
     )
     .set_redirect_uri(redirect))
 }
@@ -87,12 +105,19 @@ pub struct LoginQuery {
 }
 
 /// Sends the browser to the IdP; comes back to `return_to` after the login.
-pub async fn login(State(state): State<PortalState>, Query(q): Query<LoginQuery>) -> Result<Response, HttpError> {
+pub async fn login(
+    State(state): State<PortalState>,
+    Query(q): Query<LoginQuery>,
+) -> Result<Response, HttpError> {
     let lang = state.realm.default_language;
     let client = client(&state, lang).await?;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (url, csrf_state, nonce) = client
-        .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
         .add_scope(Scope::new("profile".into()))
         .add_scope(Scope::new("email".into()))
         .add_scope(Scope::new("phone".into()))
@@ -128,7 +153,11 @@ pub async fn callback(
 ) -> Result<Response, HttpError> {
     let lang = state.realm.default_language;
     let refused = || HttpError::page(StatusCode::BAD_REQUEST, lang, "portal-login-failed");
-    let csrf_state = q.state.as_deref().filter(|s| !s.is_empty() && s.len() < 200).ok_or_else(refused)?;
+    let csrf_state = q
+        .state
+        .as_deref()
+        .filter(|s| !s.is_empty() && s.len() < 200)
+        .ok_or_else(refused)?;
     // Taken once: a replayed callback finds nothing.
     let pending: PendingLogin = state
         .ephemeral
@@ -163,7 +192,10 @@ pub async fn callback(
         })?
         .clone();
     let info: UserInfoClaims<AhvClaim, CoreGenderClaim> = client
-        .user_info(tokens.access_token().clone(), Some(claims.subject().clone()))
+        .user_info(
+            tokens.access_token().clone(),
+            Some(claims.subject().clone()),
+        )
         .map_err(HttpError::internal(lang))?
         .request_async(&state.idp.http)
         .await
@@ -172,16 +204,20 @@ pub async fn callback(
             refused()
         })?;
     let text = |v: Option<&openidconnect::LocalizedClaim<openidconnect::EndUserGivenName>>| {
-        v.and_then(|c| c.get(None)).map(|n| n.as_str().to_owned()).unwrap_or_default()
+        v.and_then(|c| c.get(None))
+            .map(|n| n.as_str().to_owned())
+            .unwrap_or_default()
     };
     let language = info
         .locale()
         .and_then(|l| Language::from_tag(l.as_str()))
         .filter(|l| state.realm.offers(*l))
         .unwrap_or(lang);
-    let sid = jsonwebtoken::dangerous::insecure_decode::<serde_json::Value>(id_token.to_string().as_str())
-        .ok()
-        .and_then(|d| d.claims["sid"].as_str().map(str::to_owned));
+    let sid = jsonwebtoken::dangerous::insecure_decode::<serde_json::Value>(
+        id_token.to_string().as_str(),
+    )
+    .ok()
+    .and_then(|d| d.claims["sid"].as_str().map(str::to_owned));
     let session = PortalSession {
         sub: claims.subject().as_str().to_owned(),
         sid,
@@ -221,7 +257,9 @@ pub async fn logout(
     if !state.csrf.verify(&jar, secure, &form.csrf) {
         return Err(HttpError::page(StatusCode::FORBIDDEN, lang, "error-csrf"));
     }
-    let (jar, ended) = session::end(&state, jar).await.map_err(HttpError::internal(lang))?;
+    let (jar, ended) = session::end(&state, jar)
+        .await
+        .map_err(HttpError::internal(lang))?;
     let Some(ended) = ended else {
         return Ok((jar, Redirect::to("/")).into_response());
     };
@@ -233,8 +271,7 @@ pub async fn logout(
     url.query_pairs_mut()
         .append_pair("id_token_hint", &ended.id_token)
         .append_pair("client_id", &state.idp.client_id)
-        .append_pair("post_logout_redirect_uri", state.config.portal_url.as_str())
-        .append_pair("state", &random_token()[..16]);
+        .append_pair("post_logout_redirect_uri", state.config.portal_url.as_str());
     Ok((jar, Redirect::to(url.as_str())).into_response())
 }
 
@@ -252,7 +289,12 @@ pub async fn backchannel(
     let bad = |why: &str| {
         tracing::warn!(reason = why, "back-channel logout refused");
         let body = serde_json::json!({ "error": "invalid_request", "error_description": why });
-        (StatusCode::BAD_REQUEST, [("cache-control", "no-store")], Json(body)).into_response()
+        (
+            StatusCode::BAD_REQUEST,
+            [("cache-control", "no-store")],
+            Json(body),
+        )
+            .into_response()
     };
     let Ok(Form(form)) = form else {
         return bad("no logout_token");
@@ -272,7 +314,11 @@ pub async fn backchannel(
         }
         Err(e) => {
             crate::http::error::log_internal(&e);
-            (StatusCode::INTERNAL_SERVER_ERROR, [("cache-control", "no-store")]).into_response()
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                [("cache-control", "no-store")],
+            )
+                .into_response()
         }
     }
 }
@@ -293,7 +339,11 @@ const LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 /// no `nonce`, and a `sid` or `sub`.
 async fn verify_logout_token(state: &PortalState, token: &str) -> Result<LogoutClaims, String> {
     let header = jsonwebtoken::decode_header(token).map_err(|_| "not a JWT".to_owned())?;
-    if header.typ.as_deref().is_some_and(|t| !t.eq_ignore_ascii_case("logout+jwt")) {
+    if header
+        .typ
+        .as_deref()
+        .is_some_and(|t| !t.eq_ignore_ascii_case("logout+jwt"))
+    {
         return Err("wrong typ".into());
     }
     let kid = header.kid.ok_or("no kid")?;
@@ -314,7 +364,8 @@ async fn verify_logout_token(state: &PortalState, token: &str) -> Result<LogoutC
     if (now - iat).abs() > 300 {
         return Err("iat too far from now".into());
     }
-    let claims: LogoutClaims = serde_json::from_value(data.claims).map_err(|_| "malformed claims".to_owned())?;
+    let claims: LogoutClaims =
+        serde_json::from_value(data.claims).map_err(|_| "malformed claims".to_owned())?;
     if !claims.events.contains_key(LOGOUT_EVENT) {
         return Err("not a logout event".into());
     }

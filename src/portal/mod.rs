@@ -3,11 +3,11 @@
 //! API through which caisse systems hand it documents.
 
 pub mod api;
+mod auth;
 pub mod bearer;
 pub mod blobs;
 pub mod demo;
 pub mod idp;
-mod auth;
 mod pages;
 mod session;
 mod web;

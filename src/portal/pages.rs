@@ -10,7 +10,10 @@ use axum_extra::extract::CookieJar;
 use minijinja::{context, Value};
 use serde::Deserialize;
 
-use super::{session::{self, PortalSession}, PortalState};
+use super::{
+    session::{self, PortalSession},
+    PortalState,
+};
 use crate::{
     domain::Language,
     flows::page,
@@ -23,21 +26,36 @@ pub struct LangQuery {
 }
 
 /// The person's session, or the way through the login back to this page.
-pub async fn require(state: &PortalState, jar: &CookieJar, uri: &OriginalUri) -> Result<Result<PortalSession, Response>, HttpError> {
+pub async fn require(
+    state: &PortalState,
+    jar: &CookieJar,
+    uri: &OriginalUri,
+) -> Result<Result<PortalSession, Response>, HttpError> {
     let lang = state.realm.default_language;
-    match session::current(state, jar).await.map_err(HttpError::internal(lang))? {
+    match session::current(state, jar)
+        .await
+        .map_err(HttpError::internal(lang))?
+    {
         Some(s) => Ok(Ok(s)),
         None => {
             let here = uri.0.path_and_query().map_or("/", |p| p.as_str());
             let mut to = url::form_urlencoded::Serializer::new(String::new());
             to.append_pair("return_to", here);
-            Ok(Err(Redirect::to(&format!("/login?{}", to.finish())).into_response()))
+            Ok(Err(
+                Redirect::to(&format!("/login?{}", to.finish())).into_response()
+            ))
         }
     }
 }
 
 /// The page's language: `?lang=` (remembered), else the person's language.
-fn language(state: &PortalState, s: &PortalSession, asked: Option<&str>, jar: CookieJar, headers: &HeaderMap) -> (CookieJar, Language) {
+fn language(
+    state: &PortalState,
+    s: &PortalSession,
+    asked: Option<&str>,
+    jar: CookieJar,
+    headers: &HeaderMap,
+) -> (CookieJar, Language) {
     let secure = state.config.portal_url.scheme() == "https";
     if asked.is_some() {
         return page::choose_language(&state.realm, asked, None, jar, headers, secure);
@@ -50,7 +68,15 @@ fn language(state: &PortalState, s: &PortalSession, asked: Option<&str>, jar: Co
 }
 
 /// Renders a portal page on the layout with the portal's menu.
-pub fn render(state: &PortalState, jar: CookieJar, lang: Language, path: &str, nav: &str, template: &str, ctx: Value) -> Result<Response, HttpError> {
+pub fn render(
+    state: &PortalState,
+    jar: CookieJar,
+    lang: Language,
+    path: &str,
+    nav: &str,
+    template: &str,
+    ctx: Value,
+) -> Result<Response, HttpError> {
     let secure = state.config.portal_url.scheme() == "https";
     let (jar, csrf) = state.csrf.token(jar, secure);
     let ctx = context! {
@@ -84,5 +110,13 @@ pub async fn overview(
         support_phone => &state.realm.support_phone,
         support_hours => &state.realm.support_hours,
     };
-    render(&state, jar, lang, "/", "overview", "portal/overview.html", ctx)
+    render(
+        &state,
+        jar,
+        lang,
+        "/",
+        "overview",
+        "portal/overview.html",
+        ctx,
+    )
 }

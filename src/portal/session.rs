@@ -38,23 +38,36 @@ pub fn cookie_name(state: &PortalState) -> &'static str {
 }
 
 fn key(state: &PortalState, cookie: &str) -> String {
-    format!("psession:{}", state.hasher.hash(&format!("portal-session:{cookie}")))
+    format!(
+        "psession:{}",
+        state.hasher.hash(&format!("portal-session:{cookie}"))
+    )
 }
 
 fn sid_key(state: &PortalState, sid: &str) -> String {
     format!("psid:{}", state.hasher.hash(&format!("portal-sid:{sid}")))
 }
 
-pub async fn current(state: &PortalState, jar: &CookieJar) -> Result<Option<PortalSession>, StoreError> {
+pub async fn current(
+    state: &PortalState,
+    jar: &CookieJar,
+) -> Result<Option<PortalSession>, StoreError> {
     let Some(cookie) = jar.get(cookie_name(state)) else {
         return Ok(None);
     };
-    let session: Option<PortalSession> = state.ephemeral.get_json(&key(state, cookie.value())).await?;
+    let session: Option<PortalSession> = state
+        .ephemeral
+        .get_json(&key(state, cookie.value()))
+        .await?;
     Ok(session.filter(|s| s.expires_at > state.clock.unix()))
 }
 
 /// Stores a new session under a new cookie (never an old one: no fixation).
-pub async fn start(state: &PortalState, jar: CookieJar, session: &PortalSession) -> Result<CookieJar, StoreError> {
+pub async fn start(
+    state: &PortalState,
+    jar: CookieJar,
+    session: &PortalSession,
+) -> Result<CookieJar, StoreError> {
     let value = random_token();
     let lifetime = std::time::Duration::from_secs(state.config.portal.session_seconds);
     let k = key(state, &value);
@@ -76,11 +89,17 @@ pub async fn start(state: &PortalState, jar: CookieJar, session: &PortalSession)
 }
 
 /// Ends this browser's session; returns it, for the logout request to the IdP.
-pub async fn end(state: &PortalState, jar: CookieJar) -> Result<(CookieJar, Option<PortalSession>), StoreError> {
+pub async fn end(
+    state: &PortalState,
+    jar: CookieJar,
+) -> Result<(CookieJar, Option<PortalSession>), StoreError> {
     let Some(cookie) = jar.get(cookie_name(state)).cloned() else {
         return Ok((jar, None));
     };
-    let session: Option<PortalSession> = state.ephemeral.take_json(&key(state, cookie.value())).await?;
+    let session: Option<PortalSession> = state
+        .ephemeral
+        .take_json(&key(state, cookie.value()))
+        .await?;
     let removal = Cookie::build((cookie_name(state), ""))
         .path("/")
         .http_only(true)
@@ -92,7 +111,11 @@ pub async fn end(state: &PortalState, jar: CookieJar) -> Result<(CookieJar, Opti
 
 /// Ends every portal session of an IdP session (back-channel logout); returns how many.
 pub async fn end_sid(state: &PortalState, sid: &str) -> Result<usize, StoreError> {
-    let keys: Vec<String> = state.ephemeral.take_json(&sid_key(state, sid)).await?.unwrap_or_default();
+    let keys: Vec<String> = state
+        .ephemeral
+        .take_json(&sid_key(state, sid))
+        .await?
+        .unwrap_or_default();
     for k in &keys {
         state.ephemeral.delete(k).await?;
     }

@@ -602,13 +602,18 @@ pub async fn spawn_portal_with(
     realm_edit: impl FnOnce(String) -> String,
     edit: impl FnOnce(&mut Config),
 ) -> TestPortal {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let portal_base = base.clone();
     let realms = realm_dir_with(move |t| {
         realm_edit(
-            t.replace("http://127.0.0.1:8090/callback", &format!("{portal_base}/callback"))
-                .replace("http://127.0.0.1:8090/", &format!("{portal_base}/")),
+            t.replace(
+                "http://127.0.0.1:8090/callback",
+                &format!("{portal_base}/callback"),
+            )
+            .replace("http://127.0.0.1:8090/", &format!("{portal_base}/")),
         )
     });
     let realm_path = realms.path().to_path_buf();
@@ -654,7 +659,15 @@ impl TestPortal {
             let to = location(&res);
             url = if to.starts_with('/') {
                 let origin = Url::parse(&url).expect("url");
-                format!("{}://{}{to}", origin.scheme(), origin.host_str().zip(origin.port()).map(|(h, p)| format!("{h}:{p}")).expect("host"))
+                format!(
+                    "{}://{}{to}",
+                    origin.scheme(),
+                    origin
+                        .host_str()
+                        .zip(origin.port())
+                        .map(|(h, p)| format!("{h}:{p}"))
+                        .expect("host")
+                )
             } else {
                 to
             };
