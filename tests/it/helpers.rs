@@ -587,6 +587,7 @@ pub fn set_key(text: &str, key: &str, value: &str) -> String {
 pub struct TestPortal {
     pub base: String,
     pub idp: TestApp,
+    #[allow(dead_code)] // for tests that reach into the portal's storage
     pub state: connect::portal::PortalState,
     _realms: tempfile::TempDir,
     _dir: tempfile::TempDir,
