@@ -4,6 +4,7 @@
 
 mod admin;
 mod config_and_realms;
+mod documents;
 mod enrol;
 mod ephemeral;
 mod helpers;
