@@ -29,9 +29,9 @@ static REGULAR: &[u8] = include_bytes!("../assets/fonts/LiberationSans-Regular.t
 static BOLD: &[u8] = include_bytes!("../assets/fonts/LiberationSans-Bold.ttf");
 
 /// Points per millimetre (1 pt = 1/72 inch).
-const MM: f32 = 72.0 / 25.4;
-const PAGE_WIDTH: f32 = 210.0 * MM;
-const PAGE_HEIGHT: f32 = 297.0 * MM;
+pub(crate) const MM: f32 = 72.0 / 25.4;
+pub(crate) const PAGE_WIDTH: f32 = 210.0 * MM;
+pub(crate) const PAGE_HEIGHT: f32 = 297.0 * MM;
 const LEFT: f32 = 25.0 * MM;
 const RIGHT: f32 = 20.0 * MM;
 const BOTTOM: f32 = 20.0 * MM;
@@ -293,7 +293,8 @@ impl ActivationLetter<'_> {
     }
 }
 
-fn draw(surface: &mut Surface<'_>, face: &Face, size: f32, x: f32, y: f32, text: &str) {
+/// Draws one line of text with its baseline at `y` points from the top.
+pub(crate) fn draw(surface: &mut Surface<'_>, face: &Face, size: f32, x: f32, y: f32, text: &str) {
     surface.draw_text(
         Point::from_xy(x, y),
         face.font.clone(),
@@ -304,13 +305,22 @@ fn draw(surface: &mut Surface<'_>, face: &Face, size: f32, x: f32, y: f32, text:
     );
 }
 
-/// A font for krilla to embed, with the metrics to measure lines.
-struct Face {
+/// A font for krilla to embed, with the metrics to measure lines (also used by the portal's
+/// demo documents).
+pub(crate) struct Face {
     font: Font,
     metrics: ttf_parser::Face<'static>,
 }
 
 impl Face {
+    pub(crate) fn regular() -> Result<Face, LetterError> {
+        Face::new(REGULAR)
+    }
+
+    pub(crate) fn bold() -> Result<Face, LetterError> {
+        Face::new(BOLD)
+    }
+
     fn new(bytes: &'static [u8]) -> Result<Face, LetterError> {
         let data: Arc<dyn AsRef<[u8]> + Send + Sync> = Arc::new(bytes);
         Ok(Face {
@@ -320,7 +330,7 @@ impl Face {
     }
 
     /// Width in points, without kerning (which only narrows Latin text).
-    fn width(&self, text: &str, size: f32) -> f32 {
+    pub(crate) fn width(&self, text: &str, size: f32) -> f32 {
         let units: u32 = text
             .chars()
             .map(|c| {
@@ -336,7 +346,7 @@ impl Face {
 
     /// Breaks at spaces so that lines fit `width`; a word longer than a line (a long link)
     /// gets a line of its own rather than being cut.
-    fn wrap(&self, text: &str, size: f32, width: f32) -> Vec<String> {
+    pub(crate) fn wrap(&self, text: &str, size: f32, width: f32) -> Vec<String> {
         let mut lines = Vec::new();
         let mut line = String::new();
         for word in text.split(' ').filter(|w| !w.is_empty()) {

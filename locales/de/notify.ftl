@@ -10,3 +10,7 @@ mail-address-in-use-attempt = Jemand hat versucht, mit Ihrer E-Mail-Adresse eine
 mail-address-in-use-login = Wenn Sie es waren, melden Sie sich hier an:
 mail-address-in-use-ignore = Andernfalls können Sie diese Nachricht ignorieren; Ihr Konto wurde nicht verändert.
 sms-code = Ihr connect@Versicherte-Code: { $code } ({ $minutes } Min. gültig). Geben Sie ihn niemandem weiter.
+mail-document-subject = Neues Dokument in «Meine Dokumente» – { $realm }
+mail-document-new = In «Meine Dokumente» steht ein neues Dokument für Sie bereit.
+mail-document-open = Melden Sie sich an, um es anzusehen:
+mail-document-privacy = Zum Schutz Ihrer Daten enthält diese Nachricht das Dokument nicht.

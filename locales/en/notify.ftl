@@ -10,3 +10,7 @@ mail-address-in-use-attempt = Someone tried to open a connect@Insured access wit
 mail-address-in-use-login = If it was you, log in here:
 mail-address-in-use-ignore = Otherwise you can ignore this message; your account has not been changed.
 sms-code = Your connect@Insured code: { $code } (valid { $minutes } min). Do not share it with anyone.
+mail-document-subject = New document in “My documents” – { $realm }
+mail-document-new = A new document is waiting for you in “My documents”.
+mail-document-open = Log in to read it:
+mail-document-privacy = To protect your data, this message does not contain the document.

@@ -10,3 +10,7 @@ mail-address-in-use-attempt = Quelqu'un a tenté d'ouvrir un accès à connect@A
 mail-address-in-use-login = Si c'était vous, connectez-vous ici :
 mail-address-in-use-ignore = Sinon, vous pouvez ignorer ce message ; votre compte n'a pas été modifié.
 sms-code = Votre code connect@Assurés : { $code } (valable { $minutes } min). Ne le communiquez à personne.
+mail-document-subject = Nouveau document dans « Mes documents » – { $realm }
+mail-document-new = Un nouveau document est à votre disposition dans « Mes documents ».
+mail-document-open = Connectez-vous pour le consulter :
+mail-document-privacy = Pour protéger vos données, ce message ne contient pas le document.

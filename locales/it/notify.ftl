@@ -10,3 +10,7 @@ mail-address-in-use-attempt = Qualcuno ha tentato di aprire un accesso a connect
 mail-address-in-use-login = Se è stato lei, effettui il login qui:
 mail-address-in-use-ignore = Altrimenti può ignorare questo messaggio; il suo conto non è stato modificato.
 sms-code = Il suo codice connect@Assicurati: { $code } (valido { $minutes } min). Non lo comunichi a nessuno.
+mail-document-subject = Nuovo documento in «I miei documenti» – { $realm }
+mail-document-new = Un nuovo documento è a sua disposizione in «I miei documenti».
+mail-document-open = Effettui il login per consultarlo:
+mail-document-privacy = Per proteggere i suoi dati, questo messaggio non contiene il documento.

@@ -18,6 +18,7 @@ use crate::{
     config::Config,
     domain::{AhvNumber, Email, Language, PhoneNumber, RealmId},
     letter::{swiss_date, ActivationLetter},
+    portal::{PortalStartError, PortalState},
     realm::Realm,
     storage::{accounts, activation_codes, persons, Conflict, StoreError},
 };
@@ -39,6 +40,19 @@ pub enum AdminCommand {
     /// Relying parties.
     #[command(subcommand)]
     Client(ClientCommand),
+    /// The portal's documents.
+    #[command(subcommand)]
+    Documents(DocumentsCommand),
+}
+
+#[derive(Subcommand)]
+pub enum DocumentsCommand {
+    /// Remove the documents whose issue date is past the realm's `documents.retention_years`
+    /// (body and metadata); prints how many. The portal also does this once a day.
+    Purge {
+        #[arg(long)]
+        realm: RealmId,
+    },
 }
 
 #[derive(Subcommand)]
@@ -167,6 +181,9 @@ pub async fn run(config: Config, cmd: AdminCommand) -> anyhow::Result<()> {
         );
         return Ok(());
     }
+    if let AdminCommand::Documents(cmd) = cmd {
+        return documents(config, cmd).await;
+    }
     let state = AppState::open(config, Clock::System).await?;
     let result = dispatch(&state, cmd).await;
     state.db.close().await;
@@ -286,8 +303,33 @@ async fn dispatch(state: &AppState, cmd: AdminCommand) -> anyhow::Result<()> {
                 println!("{kid}");
             }
         }
-        AdminCommand::Client(ClientCommand::Secret) => {
+        AdminCommand::Client(ClientCommand::Secret) | AdminCommand::Documents(_) => {
             unreachable!("handled before opening storage")
+        }
+    }
+    Ok(())
+}
+
+/// `connect admin documents …` works on the portal's storage (database and object store),
+/// without the IdP and without the portal's client secret.
+async fn documents(mut config: Config, cmd: DocumentsCommand) -> anyhow::Result<()> {
+    match cmd {
+        DocumentsCommand::Purge { realm } => {
+            config.portal.realm = realm.clone();
+            let state = match PortalState::open_offline(config, Clock::System).await {
+                Err(PortalStartError::UnknownRealm(_)) => bail!("no realm {realm}"),
+                opened => opened?,
+            };
+            let counts = crate::portal::retention::purge(&state).await;
+            state.db.close().await;
+            let counts = counts?;
+            println!("{} document(s) purged in {realm}", counts.purged);
+            if counts.failed > 0 {
+                bail!(
+                    "{} document(s) past retention could not be removed (see the log); run the purge again",
+                    counts.failed
+                );
+            }
         }
     }
     Ok(())

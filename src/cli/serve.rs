@@ -31,7 +31,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // Dev: the IdP and, beside it, the portal, which finds the IdP by discovery once both run.
     let demo = demo_person(&app.state).await?;
     let portal = Portal::build(portal_config, Clock::System).await?;
-    crate::portal::demo::documents(&portal.state, DEMO_AHV).await?;
+    crate::portal::demo::documents(&portal.state, &DEMO_AHV.parse()?).await?;
     print_welcome(&app.state, addr, &portal.state, demo);
     let (idp, portal) = tokio::join!(app.run_until(ctrl_c()), portal.run_until(ctrl_c()));
     idp.context("IdP server")?;

@@ -2,6 +2,7 @@
 
 mod activation_code;
 mod ahv;
+mod document;
 mod email;
 mod language;
 mod password;
@@ -10,6 +11,9 @@ mod realm_id;
 
 pub use activation_code::{ActivationCode, ActivationCodeError};
 pub use ahv::{AhvError, AhvNumber};
+pub use document::{
+    DocumentCategory, DocumentCategoryError, DocumentTitles, DocumentTitlesError, MAX_TITLE_CHARS,
+};
 pub use email::{Email, EmailError};
 pub use language::{Language, LanguageError};
 pub use password::{Password, PasswordContext, PasswordError, PasswordPolicy};

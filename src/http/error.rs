@@ -29,6 +29,15 @@ pub enum HttpError {
         title: &'static str,
         detail: String,
     },
+    /// RFC 6750 §3 on a JSON API: problem details with a `Bearer` challenge. `error` is
+    /// `None` when the request had no token at all (§3.1: then no error code); `scope`
+    /// names what an `insufficient_scope` refusal lacks.
+    BearerProblem {
+        status: StatusCode,
+        error: Option<&'static str>,
+        scope: Option<&'static str>,
+        detail: &'static str,
+    },
     /// A failure inside; already logged, shown as a page that says nothing of its cause.
     Internal { lang: Language },
     /// An abuse limit was reached: 429 with `Retry-After` and a page that says when.
@@ -56,6 +65,27 @@ impl HttpError {
             status,
             lang,
             message,
+        }
+    }
+
+    pub fn problem(status: StatusCode, title: &'static str, detail: impl Into<String>) -> Self {
+        HttpError::Problem {
+            status,
+            title,
+            detail: detail.into(),
+        }
+    }
+
+    /// For `map_err` in API handlers: logs `e` and answers 500 with problem details that say
+    /// nothing of the cause.
+    pub fn internal_problem<E: std::error::Error + 'static>() -> impl FnOnce(E) -> HttpError {
+        move |e| {
+            log_internal(&e);
+            HttpError::problem(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal error",
+                "the request could not be completed; try again later",
+            )
         }
     }
 
@@ -92,6 +122,19 @@ fn render_error(
             (status, templates::translate(lang, message)).into_response()
         }
     }
+}
+
+/// RFC 9457 problem details; `type` stays `about:blank`, the title names the problem.
+fn problem(status: StatusCode, title: &str, detail: &str) -> Response {
+    let body = json!({ "type": "about:blank", "title": title, "status": status.as_u16(), "detail": detail });
+    let mut res = (status, Json(body)).into_response();
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
 }
 
 fn oauth_body(e: &OAuthError) -> Json<serde_json::Value> {
@@ -158,13 +201,29 @@ impl IntoResponse for HttpError {
                 status,
                 title,
                 detail,
+            } => problem(status, title, &detail),
+            HttpError::BearerProblem {
+                status,
+                error,
+                scope,
+                detail,
             } => {
-                let body = json!({ "type": "about:blank", "title": title, "status": status.as_u16(), "detail": detail });
-                let mut res = (status, Json(body)).into_response();
-                res.headers_mut().insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/problem+json"),
-                );
+                let mut challenge = "Bearer realm=\"connect\"".to_owned();
+                if let Some(code) = error {
+                    challenge.push_str(&format!(", error=\"{code}\""));
+                }
+                if let Some(scope) = scope {
+                    challenge.push_str(&format!(", scope=\"{scope}\""));
+                }
+                let title = match error {
+                    None => "Access token required",
+                    Some("insufficient_scope") => "Insufficient scope",
+                    Some(_) => "Invalid access token",
+                };
+                let mut res = problem(status, title, detail);
+                if let Ok(v) = HeaderValue::from_str(&challenge) {
+                    res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+                }
                 res
             }
         }

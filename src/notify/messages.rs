@@ -53,6 +53,24 @@ pub fn address_in_use(lang: Language, realm: &Realm, to: &Email, login_link: &st
     mail("address_in_use", to, subject, ctx, &[login_link])
 }
 
+/// A new document in « Mes documents »: where to read it, never what it is. Neither title,
+/// category nor content goes into a mail, which may be read by others or kept for years.
+pub fn document_arrived(lang: Language, realm: &Realm, to: &Email, portal_url: &str) -> Mail {
+    let subject = translate_with(
+        lang,
+        "mail-document-subject",
+        &[("realm", realm.display_name.clone())],
+    );
+    let ctx = context! {
+        lang => lang.code(),
+        subject => subject,
+        realm => realm.display_name,
+        phone => realm.support_phone,
+        link => portal_url,
+    };
+    mail("document_arrived", to, subject, ctx, &[portal_url])
+}
+
 /// The SMS with a one-time code, at enrolment and at login.
 pub fn sms_code(lang: Language, realm: &Realm, code: &str, minutes: u64) -> String {
     translate_with(
@@ -174,6 +192,33 @@ mod tests {
                 "{html}"
             );
         }
+    }
+
+    #[test]
+    fn the_document_mail_names_the_portal_and_nothing_of_the_document() {
+        let realm = realm();
+        let to: Email = "anna@example.ch".parse().unwrap();
+        let portal = "https://portal.example.ch/";
+        for lang in Language::ALL {
+            let m = document_arrived(lang, &realm, &to, portal);
+            assert!(m.subject.contains(&realm.display_name), "{lang}");
+            assert!(!m.subject.contains("mail-"), "{lang}: {}", m.subject);
+            assert!(m.text.contains(portal), "{lang}:\n{}", m.text);
+            assert!(m.text.contains(&realm.support_phone), "{lang}:\n{}", m.text);
+            assert!(
+                !m.text.contains("mail-") && !m.text.contains("{{"),
+                "{lang}:\n{}",
+                m.text
+            );
+            let html = m.html.expect("HTML body");
+            assert!(
+                html.contains("href=\"https:&#x2f;&#x2f;portal.example.ch&#x2f;\""),
+                "{html}"
+            );
+            assert!(!html.contains("mail-"), "{html}");
+        }
+        let fr = document_arrived(Language::Fr, &realm, &to, portal);
+        assert!(fr.text.contains("« Mes documents »"), "{}", fr.text);
     }
 
     #[test]

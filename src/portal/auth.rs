@@ -24,7 +24,7 @@ use super::{
     session::{self, PortalSession},
     PortalState,
 };
-use crate::{domain::Language, http::HttpError};
+use crate::{domain::Language, http::HttpError, storage::documents};
 
 /// The IdP's claim with the AHV number (scope `ahv`).
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
@@ -234,6 +234,22 @@ pub async fn callback(
         id_token: id_token.to_string(),
         expires_at: state.clock.unix() + state.config.portal.session_seconds as i64,
     };
+    // The portal tells the person by mail when a document arrives: it keeps the address and
+    // language of their latest login.
+    if let (Some(ahv), Some(email)) = (
+        session.ahv.as_deref().and_then(|a| a.parse().ok()),
+        session.email.as_deref().and_then(|e| e.parse().ok()),
+    ) {
+        let recipient = documents::Recipient {
+            ahv,
+            email,
+            language: session.language,
+            updated_at: state.clock.unix(),
+        };
+        documents::upsert_recipient(&state.db, &state.realm.id, &recipient)
+            .await
+            .map_err(HttpError::internal(lang))?;
+    }
     let jar = session::start(&state, jar, &session)
         .await
         .map_err(HttpError::internal(lang))?;

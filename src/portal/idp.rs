@@ -14,6 +14,9 @@ use crate::{clock::Clock, config::PortalConfig};
 /// How long discovery and keys are trusted before they are fetched again; an unknown `kid`
 /// refetches the keys at once.
 const CACHE: Duration = Duration::from_secs(300);
+/// A forced refetch waits this long after the last fetch, so that tokens with made-up `kid`s
+/// cannot make the portal hammer the IdP.
+const MIN_REFRESH: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum IdpError {
@@ -95,14 +98,14 @@ impl Idp {
         Ok(doc)
     }
 
-    /// The IdP's public keys (JWKS), cached; `refresh` fetches them again (a new `kid`).
+    /// The IdP's public keys (JWKS), cached; `refresh` fetches them again (a new `kid`) unless
+    /// they were fetched in the last `MIN_REFRESH`.
     pub async fn jwks(&self, refresh: bool) -> Result<serde_json::Value, IdpError> {
         let now = self.clock.unix();
-        if !refresh {
-            if let Some((keys, at)) = &self.cache.read().await.jwks {
-                if now - at < CACHE.as_secs() as i64 {
-                    return Ok(keys.clone());
-                }
+        if let Some((keys, at)) = &self.cache.read().await.jwks {
+            let fresh = if refresh { MIN_REFRESH } else { CACHE };
+            if now - at < fresh.as_secs() as i64 {
+                return Ok(keys.clone());
             }
         }
         let meta = self.metadata().await?;

@@ -6,9 +6,11 @@ pub mod api;
 mod auth;
 pub mod bearer;
 pub mod blobs;
+pub mod deliver;
 pub mod demo;
 pub mod idp;
 mod pages;
+pub mod retention;
 mod session;
 mod web;
 
@@ -69,16 +71,38 @@ pub const DEV_CLIENT_SECRET: &str = "portal-dev-secret";
 
 impl PortalState {
     pub async fn open(config: Config, clock: Clock) -> Result<PortalState, PortalStartError> {
-        let realms = Realms::load_dir(&config.realm_dir)?;
-        let realm = realms
-            .get(&config.portal.realm)
-            .cloned()
-            .ok_or_else(|| PortalStartError::UnknownRealm(config.portal.realm.to_string()))?;
         let secret = match (&config.portal.client_secret, config.dev) {
             (Some(s), _) => s.clone(),
             (None, true) => DEV_CLIENT_SECRET.to_owned().into(),
             (None, false) => return Err(PortalStartError::NoClientSecret),
         };
+        Self::open_with_secret(config, clock, secret).await
+    }
+
+    /// For commands that never log anyone in (`connect admin documents purge`): the IdP
+    /// client secret may be missing.
+    pub async fn open_offline(
+        config: Config,
+        clock: Clock,
+    ) -> Result<PortalState, PortalStartError> {
+        let secret = config
+            .portal
+            .client_secret
+            .clone()
+            .unwrap_or_else(|| String::new().into());
+        Self::open_with_secret(config, clock, secret).await
+    }
+
+    async fn open_with_secret(
+        config: Config,
+        clock: Clock,
+        secret: secrecy::SecretString,
+    ) -> Result<PortalState, PortalStartError> {
+        let realms = Realms::load_dir(&config.realm_dir)?;
+        let realm = realms
+            .get(&config.portal.realm)
+            .cloned()
+            .ok_or_else(|| PortalStartError::UnknownRealm(config.portal.realm.to_string()))?;
         let master = MasterKey::load(&config.master_key)?;
         let db = Db::connect(&config.database_url).await?;
         db.migrate().await?;
@@ -148,11 +172,14 @@ impl Portal {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let app = router(self.state.clone());
-        axum::serve(
+        let purge = retention::spawn_daily_purge(self.state.clone());
+        let served = axum::serve(
             self.listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+        purge.abort();
+        served
     }
 }

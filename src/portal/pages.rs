@@ -2,8 +2,9 @@
 //! browser goes through the login and comes back to the page it asked for.
 
 use axum::{
-    extract::{OriginalUri, Query, State},
-    http::{HeaderMap, StatusCode},
+    body::Body,
+    extract::{OriginalUri, Path, Query, State},
+    http::{header, HeaderMap, StatusCode},
     response::{Html, IntoResponse, Redirect, Response},
 };
 use axum_extra::extract::CookieJar;
@@ -15,9 +16,10 @@ use super::{
     PortalState,
 };
 use crate::{
-    domain::Language,
+    domain::{AhvNumber, DocumentCategory, Language},
     flows::page,
     http::{templates, HttpError},
+    storage::documents::{self, Document},
 };
 
 #[derive(Deserialize)]
@@ -100,7 +102,32 @@ pub async fn overview(
         Err(login) => return Ok(login),
     };
     let (jar, lang) = language(&state, &s, q.lang.as_deref(), jar, &headers);
+    let fallback = state.realm.default_language;
+    let (counts, latest) = match person_ahv(&s) {
+        Some(ahv) => {
+            let counts = documents::counts(&state.db, &state.realm.id, &ahv)
+                .await
+                .map_err(HttpError::internal(lang))?;
+            let all = documents::Filter {
+                year: None,
+                category: None,
+            };
+            let mut latest = documents::list(&state.db, &state.realm.id, &ahv, all)
+                .await
+                .map_err(HttpError::internal(lang))?;
+            latest.truncate(5);
+            (counts, latest)
+        }
+        None => (Vec::new(), Vec::new()),
+    };
+    let counts: Vec<_> = counts
+        .iter()
+        .map(|c| context! { category => c.category.as_str(), count => c.total, unread => c.unread })
+        .collect();
+    let latest: Vec<Line> = latest.iter().map(|d| line(d, lang, fallback)).collect();
     let ctx = context! {
+        counts => counts,
+        latest => latest,
         given_name => &s.given_name,
         family_name => &s.family_name,
         ahv => &s.ahv,
@@ -119,4 +146,169 @@ pub async fn overview(
         "portal/overview.html",
         ctx,
     )
+}
+
+#[derive(Deserialize)]
+pub struct DocumentsQuery {
+    lang: Option<String>,
+    year: Option<String>,
+    category: Option<String>,
+}
+
+/// One line of a document list.
+#[derive(serde::Serialize)]
+struct Line {
+    id: String,
+    title: String,
+    date: String,
+    size: String,
+    unread: bool,
+}
+
+fn line(d: &Document, lang: Language, fallback: Language) -> Line {
+    Line {
+        id: d.id.to_string(),
+        title: d.titles.get(lang, fallback).to_owned(),
+        date: d.issue_date.format("%d.%m.%Y").to_string(),
+        size: human_size(d.size),
+        unread: d.read_at.is_none(),
+    }
+}
+
+/// « 245 Ko » style sizes, in kilobytes from 1 KB up.
+fn human_size(bytes: i64) -> String {
+    if bytes < 1024 * 1024 {
+        format!("{} KB", (bytes + 1023) / 1024)
+    } else {
+        format!("{:.1} MB", bytes as f64 / (1024.0 * 1024.0))
+    }
+}
+
+/// The AHV number of the logged-in person; without one, there are no documents to show.
+fn person_ahv(s: &PortalSession) -> Option<AhvNumber> {
+    s.ahv.as_deref().and_then(|a| a.parse().ok())
+}
+
+pub async fn documents(
+    State(state): State<PortalState>,
+    Query(q): Query<DocumentsQuery>,
+    uri: OriginalUri,
+    headers: HeaderMap,
+    jar: CookieJar,
+) -> Result<Response, HttpError> {
+    let s = match require(&state, &jar, &uri).await? {
+        Ok(s) => s,
+        Err(login) => return Ok(login),
+    };
+    let (jar, lang) = language(&state, &s, q.lang.as_deref(), jar, &headers);
+    // Filters that do not parse are ignored, as an empty choice would be.
+    let year = q.year.as_deref().and_then(|y| y.parse::<i32>().ok());
+    let category = q
+        .category
+        .as_deref()
+        .and_then(|c| c.parse::<DocumentCategory>().ok());
+    let (docs, years) = match person_ahv(&s) {
+        Some(ahv) => {
+            let filter = documents::Filter { year, category };
+            let docs = documents::list(&state.db, &state.realm.id, &ahv, filter)
+                .await
+                .map_err(HttpError::internal(lang))?;
+            let years = documents::years(&state.db, &state.realm.id, &ahv)
+                .await
+                .map_err(HttpError::internal(lang))?;
+            (docs, years)
+        }
+        None => (Vec::new(), Vec::new()),
+    };
+    let fallback = state.realm.default_language;
+    let groups: Vec<_> = DocumentCategory::ALL
+        .into_iter()
+        .filter_map(|c| {
+            let lines: Vec<Line> = docs
+                .iter()
+                .filter(|d| d.category == c)
+                .map(|d| line(d, lang, fallback))
+                .collect();
+            (!lines.is_empty()).then(|| context! { category => c.as_str(), documents => lines })
+        })
+        .collect();
+    let ctx = context! {
+        groups => groups,
+        years => years,
+        year => year,
+        category => category.map(DocumentCategory::as_str),
+        categories => DocumentCategory::ALL.map(DocumentCategory::as_str),
+        retention_years => state.realm.documents.retention_years,
+    };
+    render(
+        &state,
+        jar,
+        lang,
+        "/documents",
+        "documents",
+        "portal/documents.html",
+        ctx,
+    )
+}
+
+/// A file name that every browser and file system takes: ASCII letters, digits and dashes,
+/// from the title and the date.
+fn file_name(title: &str, date: chrono::NaiveDate) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    let ascii: String = title
+        .nfkd()
+        .filter(char::is_ascii)
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let words: Vec<&str> = ascii.split('-').filter(|w| !w.is_empty()).collect();
+    let mut name = words.join("-");
+    name.truncate(60);
+    if name.is_empty() {
+        name = "document".into();
+    }
+    format!("{name}-{date}.pdf")
+}
+
+/// The PDF, streamed from the object store; opening it marks it read. Another person's id,
+/// or no document, is a 404 like any unknown page.
+pub async fn download(
+    State(state): State<PortalState>,
+    Path(id): Path<String>,
+    uri: OriginalUri,
+    jar: CookieJar,
+) -> Result<Response, HttpError> {
+    let s = match require(&state, &jar, &uri).await? {
+        Ok(s) => s,
+        Err(login) => return Ok(login),
+    };
+    let lang = s.language;
+    let not_found = || HttpError::page(StatusCode::NOT_FOUND, lang, "error-not-found");
+    let ahv = person_ahv(&s).ok_or_else(not_found)?;
+    let id: uuid::Uuid = id.parse().map_err(|_| not_found())?;
+    let doc = documents::get_for_person(&state.db, &state.realm.id, &ahv, id)
+        .await
+        .map_err(HttpError::internal(lang))?
+        .ok_or_else(not_found)?;
+    let body = state
+        .blobs
+        .get(&doc.object_key)
+        .await
+        .map_err(HttpError::internal(lang))?;
+    documents::mark_read(&state.db, &state.realm.id, &ahv, id, state.clock.unix())
+        .await
+        .map_err(HttpError::internal(lang))?;
+    let name = file_name(
+        doc.titles.get(lang, state.realm.default_language),
+        doc.issue_date,
+    );
+    let headers = [
+        (header::CONTENT_TYPE, "application/pdf".to_owned()),
+        (header::CONTENT_LENGTH, body.size.to_string()),
+        (
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{name}\""),
+        ),
+        (header::CACHE_CONTROL, "private, no-store".to_owned()),
+    ];
+    Ok((headers, Body::from_stream(body.chunks)).into_response())
 }

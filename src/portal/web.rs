@@ -11,6 +11,8 @@ use super::{auth, pages, PortalState};
 pub fn router() -> Router<PortalState> {
     Router::new()
         .route("/", get(pages::overview))
+        .route("/documents", get(pages::documents))
+        .route("/documents/{id}", get(pages::download))
         .route("/login", get(auth::login))
         .route("/callback", get(auth::callback))
         .route("/logout", post(auth::logout))

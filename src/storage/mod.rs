@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod activation_codes;
+pub mod documents;
 pub mod ephemeral;
 pub mod grants;
 pub mod keys;
@@ -93,6 +94,8 @@ pub enum Conflict {
     PersonExists,
     /// The activation code was used, revoked or expired in the meantime.
     CodeSpent,
+    /// A document with this client's Idempotency-Key exists already.
+    IdempotencyKeyUsed,
 }
 
 impl StoreError {
@@ -102,7 +105,9 @@ impl StoreError {
         if let sqlx::Error::Database(db) = &e {
             if db.is_unique_violation() {
                 let text = format!("{} {}", db.message(), db.constraint().unwrap_or_default());
-                let conflict = if text.contains("email") {
+                let conflict = if text.contains("idempotency_key") {
+                    Some(Conflict::IdempotencyKeyUsed)
+                } else if text.contains("email") {
                     Some(Conflict::EmailTaken)
                 } else if text.contains("accounts") && text.contains("ahv") {
                     Some(Conflict::AhvTaken)

@@ -49,13 +49,13 @@ impl Inbox {
 
 const OUTBOX: Inbox = Inbox::Outbox;
 
-const EMAIL: &str = "anna.muster@example.ch";
-const NEW_PASSWORD: &str = "Aare-Ufer-Spaziergang";
+pub(crate) const EMAIL: &str = "anna.muster@example.ch";
+pub(crate) const NEW_PASSWORD: &str = "Aare-Ufer-Spaziergang";
 const MOBILE: &str = "079 123 45 67";
 const MOBILE_E164: &str = "+41791234567";
 
 /// Step 1: the letter's code. Returns the enrolment's base path `/AK00/register/<tx>`.
-async fn enter_letter_code(app: &TestApp, start: &str, code: &str) -> String {
+pub(crate) async fn enter_letter_code(app: &TestApp, start: &str, code: &str) -> String {
     let res = app.fill(start, &[("code", code)]).await;
     assert_eq!(res.status(), 303, "step 1 accepts the code");
     let to = location(&res);
@@ -64,7 +64,7 @@ async fn enter_letter_code(app: &TestApp, start: &str, code: &str) -> String {
 }
 
 /// Steps 2 and 3: the address, then the code of the mail sent to it.
-async fn prove_email(app: &TestApp, base: &str, email: &str) {
+pub(crate) async fn prove_email(app: &TestApp, base: &str, email: &str) {
     prove_email_via(app, &OUTBOX, base, email).await
 }
 
@@ -106,7 +106,7 @@ async fn accept_terms(app: &TestApp, base: &str) {
 }
 
 /// Steps 4 and 5: names, language and terms; then the password.
-async fn open_account(app: &TestApp, base: &str) {
+pub(crate) async fn open_account(app: &TestApp, base: &str) {
     let page = app
         .get(&app.url(&format!("{base}/account")))
         .await
@@ -143,7 +143,7 @@ async fn open_account(app: &TestApp, base: &str) {
 }
 
 /// Steps 6 and 7: the mobile number, then the SMS code. Returns the answer to step 7.
-async fn confirm_phone(app: &TestApp, base: &str) -> reqwest::Response {
+pub(crate) async fn confirm_phone(app: &TestApp, base: &str) -> reqwest::Response {
     confirm_phone_via(app, &OUTBOX, base).await
 }
 

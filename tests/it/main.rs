@@ -5,6 +5,7 @@
 mod admin;
 mod backchannel;
 mod config_and_realms;
+mod documents;
 mod enrol;
 mod ephemeral;
 mod helpers;

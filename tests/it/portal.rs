@@ -165,3 +165,210 @@ async fn a_forged_logout_token_is_refused_and_ends_nothing() {
         .unwrap();
     assert_eq!(res.status(), 400);
 }
+
+/// Anna logged in at the portal, with the demo documents delivered to her AHV number.
+async fn anna_with_documents(p: &TestPortal) {
+    p.idp.create_account("AK00", "anna@example.ch").await;
+    let ahv = "756.1234.5678.97".parse().unwrap();
+    let n = connect::portal::demo::documents(&p.state, &ahv)
+        .await
+        .unwrap();
+    assert_eq!(n, 3);
+    let (at, _) = p.browse(&p.url("/documents")).await;
+    let back = log_in(p, &at, "anna@example.ch").await;
+    let (at, page) = p.browse(&back).await;
+    assert_eq!(at, p.url("/documents"));
+    assert_eq!(page.status(), 200);
+}
+
+/// The ids of the documents linked on a page, in order.
+fn document_ids(html: &str) -> Vec<String> {
+    html.split("href=\"/documents/")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test]
+async fn mes_documents_lists_filters_and_downloads_the_persons_pdfs() {
+    let p = spawn_portal().await;
+    anna_with_documents(&p).await;
+    let html = unescape(&p.idp.get(&p.url("/documents")).await.text().await.unwrap());
+    assert!(html.contains("Mes documents"));
+    assert!(html.contains("5 ans"), "the retention is stated");
+    for heading in ["Décomptes", "Décisions", "Attestations fiscales"] {
+        assert!(html.contains(heading), "{heading}");
+    }
+    let ids = document_ids(&html);
+    assert_eq!(ids.len(), 3, "{html}");
+    assert_eq!(html.matches("class=\"badge\"").count(), 3, "all unread");
+
+    // A category filter keeps one group.
+    let only = unescape(
+        &p.idp
+            .get(&p.url("/documents?category=decision"))
+            .await
+            .text()
+            .await
+            .unwrap(),
+    );
+    assert_eq!(document_ids(&only).len(), 1);
+    let none = p
+        .idp
+        .get(&p.url("/documents?year=1990"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(document_ids(&none).is_empty());
+
+    // The download: a PDF, a safe file name, the bytes stored.
+    let res = p.idp.get(&p.url(&format!("/documents/{}", ids[0]))).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "application/pdf");
+    let disposition = res.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        disposition.starts_with("attachment; filename=\""),
+        "{disposition}"
+    );
+    let name = disposition.split('"').nth(1).unwrap();
+    assert!(
+        name.ends_with(".pdf")
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-.".contains(c)),
+        "{name}"
+    );
+    let bytes = res.bytes().await.unwrap();
+    assert!(bytes.starts_with(b"%PDF-"));
+    let doc = connect::storage::documents::get_for_person(
+        &p.state.db,
+        &realm("AK00"),
+        &"756.1234.5678.97".parse().unwrap(),
+        ids[0].parse().unwrap(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let stored = p
+        .state
+        .blobs
+        .store
+        .get(&doc.object_key.as_str().into())
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(bytes, stored, "the same bytes as stored");
+    // Opened: no longer marked new.
+    let html = p.idp.get(&p.url("/documents")).await.text().await.unwrap();
+    assert_eq!(html.matches("class=\"badge\"").count(), 2);
+    // The overview counts them and shows the latest.
+    let overview = unescape(&p.idp.get(&p.url("/")).await.text().await.unwrap());
+    assert!(overview.contains("Décisions</a>: 1"), "{overview}");
+    assert_eq!(document_ids(&overview).len(), 3);
+}
+
+#[tokio::test]
+async fn another_persons_document_is_not_found() {
+    let p = spawn_portal().await;
+    anna_with_documents(&p).await;
+    // A document for someone else in the same realm.
+    let bruno: connect::domain::AhvNumber = ahv(42).parse().unwrap();
+    connect::portal::demo::documents(&p.state, &bruno)
+        .await
+        .unwrap();
+    let theirs = connect::storage::documents::list(
+        &p.state.db,
+        &realm("AK00"),
+        &bruno,
+        connect::storage::documents::Filter {
+            year: None,
+            category: None,
+        },
+    )
+    .await
+    .unwrap();
+    for d in &theirs {
+        let res = p.idp.get(&p.url(&format!("/documents/{}", d.id))).await;
+        assert_eq!(res.status(), 404, "never someone else's document");
+    }
+    for bad in ["not-a-uuid", "00000000-0000-0000-0000-000000000000"] {
+        assert_eq!(
+            p.idp
+                .get(&p.url(&format!("/documents/{bad}")))
+                .await
+                .status(),
+            404
+        );
+    }
+    // Without a session, the download asks for a login first.
+    let stranger = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let res = stranger
+        .get(p.url(&format!("/documents/{}", theirs[0].id)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    assert!(location(&res).starts_with("/login?return_to="));
+}
+
+#[tokio::test]
+async fn a_newcomer_enrols_from_the_portal_and_finds_the_demo_documents() {
+    use crate::enrol::{
+        confirm_phone, enter_letter_code, open_account, prove_email, EMAIL, NEW_PASSWORD,
+    };
+    let p = spawn_portal().await;
+    let demo: connect::domain::AhvNumber = "756.1234.5678.97".parse().unwrap();
+    let code = p
+        .idp
+        .person_with_code("AK00", demo.as_str(), Language::Fr)
+        .await;
+    connect::portal::demo::documents(&p.state, &demo)
+        .await
+        .unwrap();
+
+    // The portal sends the newcomer to the IdP; its login page links to the enrolment.
+    let (login, page) = p.browse(&p.url("/documents")).await;
+    let html = unescape(&page.text().await.unwrap());
+    let flow = query_param(&login, "flow").unwrap();
+    let register = format!("/AK00/register?flow={flow}");
+    assert!(html.contains(&register));
+    let base = enter_letter_code(&p.idp, &register, &code).await;
+    prove_email(&p.idp, &base, EMAIL).await;
+    open_account(&p.idp, &base).await;
+    let done = confirm_phone(&p.idp, &base).await;
+    assert_eq!(done.status(), 303);
+    let login = location(&done);
+    assert!(
+        login.contains(&flow),
+        "the login finishes the portal's request"
+    );
+
+    // Log in with the three factors; back in « Mes documents ».
+    let page = p.idp.get(&p.idp.url(&login)).await.text().await.unwrap();
+    let res = p
+        .idp
+        .submit_on(&page, &[("email", EMAIL), ("password", NEW_PASSWORD)])
+        .await;
+    let sms = location(&res);
+    let res = p.idp.submit_sms_code(&sms, &p.idp.last_sms_code()).await;
+    let (at, page) = p.browse(&location(&res)).await;
+    assert_eq!(at, p.url("/documents"));
+    let html = page.text().await.unwrap();
+    assert_eq!(document_ids(&html).len(), 3, "the demo documents are there");
+    let res = p
+        .idp
+        .get(&p.url(&format!("/documents/{}", document_ids(&html)[0])))
+        .await;
+    assert_eq!(res.status(), 200);
+    assert!(res.bytes().await.unwrap().starts_with(b"%PDF-"));
+}
