@@ -115,40 +115,39 @@ fn print_welcome(
     demo: Option<Demo>,
 ) {
     println!();
-    println!("  connect is running on http://{addr}");
-    println!("  portal « Mes documents »: {}", portal.config.portal_url);
+    println!("  connect is running: the IdP on http://{addr}, the portal beside it.");
+    println!();
+    println!("  open the portal:  {}", portal.config.portal_url);
+    if let Some(realm) = state.realms.iter().next() {
+        let issuer = state.config.issuer(&realm.id);
+        match demo {
+            Some(Demo::Code(issued)) => {
+                println!(
+                    "  activation code:  {}  (demo person {} {}, valid until {})",
+                    issued.code,
+                    issued.person.given_name,
+                    issued.person.family_name,
+                    issued.expires_at.format("%d.%m.%Y")
+                );
+                println!("  or register at:   {issuer}/register");
+            }
+            Some(Demo::Enrolled) => {
+                println!("  the demo person has enrolled; log in at the portal");
+            }
+            None => {}
+        }
+        println!(
+            "  mail and SMS:     {}/_dev/outbox",
+            state.config.public_url.as_str().trim_end_matches('/')
+        );
+    }
+    println!();
     for realm in state.realms.iter() {
         println!(
             "  {:<6} discovery: {}/.well-known/openid-configuration",
             realm.id,
             state.config.issuer(&realm.id)
         );
-    }
-    if let Some(realm) = state.realms.iter().next() {
-        let issuer = state.config.issuer(&realm.id);
-        match demo {
-            Some(Demo::Code(issued)) => {
-                println!("  register:        {issuer}/register");
-                println!(
-                    "  activation code: {}  (demo person {} {}, valid until {})",
-                    issued.code,
-                    issued.person.given_name,
-                    issued.person.family_name,
-                    issued.expires_at.format("%d.%m.%Y")
-                );
-            }
-            Some(Demo::Enrolled) => {
-                println!("  the demo person has enrolled; log in: {issuer}/login");
-            }
-            None => {}
-        }
-        println!("  log in:          {issuer}/login");
-        if state.config.dev {
-            println!(
-                "  mail and SMS:    {}/_dev/outbox",
-                state.config.public_url.as_str().trim_end_matches('/')
-            );
-        }
     }
     println!("  stop with Ctrl-C");
     println!();
