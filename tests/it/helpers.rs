@@ -474,31 +474,7 @@ impl TestApp {
 
     /// Every mail of the outbox, oldest first.
     pub fn mail_outbox(&self) -> Vec<OutboxMail> {
-        let dir = self.state.config.outbox_dir.join("mail");
-        let mut files: Vec<_> = std::fs::read_dir(&dir)
-            .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
-            .unwrap_or_default();
-        files.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
-        files
-            .iter()
-            .filter(|p| p.extension().is_some_and(|x| x == "eml"))
-            .map(|p| {
-                let raw = std::fs::read(p).expect("eml");
-                let msg = mail_parser::MessageParser::default()
-                    .parse(&raw)
-                    .expect("a mail");
-                OutboxMail {
-                    to: msg
-                        .to()
-                        .and_then(|a| a.first())
-                        .and_then(|a| a.address())
-                        .unwrap_or_default()
-                        .to_owned(),
-                    subject: msg.subject().unwrap_or_default().to_owned(),
-                    text: msg.body_text(0).map(|t| t.into_owned()).unwrap_or_default(),
-                }
-            })
-            .collect()
+        read_mail_outbox(&self.state.config.outbox_dir)
     }
 
     /// Puts a person in the register and issues an activation code; the code as printed.
@@ -675,4 +651,33 @@ impl TestPortal {
         }
         panic!("too many redirects from {url}");
     }
+}
+
+/// Every mail of an outbox directory, oldest first.
+pub fn read_mail_outbox(outbox: &std::path::Path) -> Vec<OutboxMail> {
+    let dir = outbox.join("mail");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    files.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
+    files
+        .iter()
+        .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+        .map(|p| {
+            let raw = std::fs::read(p).expect("eml");
+            let msg = mail_parser::MessageParser::default()
+                .parse(&raw)
+                .expect("a mail");
+            OutboxMail {
+                to: msg
+                    .to()
+                    .and_then(|a| a.first())
+                    .and_then(|a| a.address())
+                    .unwrap_or_default()
+                    .to_owned(),
+                subject: msg.subject().unwrap_or_default().to_owned(),
+                text: msg.body_text(0).map(|t| t.into_owned()).unwrap_or_default(),
+            }
+        })
+        .collect()
 }

@@ -372,3 +372,109 @@ async fn a_newcomer_enrols_from_the_portal_and_finds_the_demo_documents() {
     assert_eq!(res.status(), 200);
     assert!(res.bytes().await.unwrap().starts_with(b"%PDF-"));
 }
+
+#[tokio::test]
+async fn a_document_delivered_by_a_caisse_system_appears_in_mes_documents() {
+    let p = spawn_portal().await;
+    anna_with_documents(&p).await;
+    // The caisse system: a client-credentials token from the IdP, then the delivery API.
+    let res = p
+        .idp
+        .token(
+            "AK00",
+            &[
+                ("grant_type", "client_credentials"),
+                ("scope", "documents:write"),
+            ],
+            Some(("caisse-docs", "caisse-docs-secret")),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let token: serde_json::Value = res.json().await.unwrap();
+    let token = token["access_token"].as_str().unwrap().to_owned();
+    let pdf = b"%PDF-1.7\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n".to_vec();
+    let metadata = serde_json::json!({
+        "realm": "AK00",
+        "ahv": "756.1234.5678.97",
+        "category": "decision_allocations",
+        "titles": { "fr": "Décision allocations familiales", "de": "Verfügung Familienzulagen" },
+        "issue_date": p.idp.clock().now().date_naive().to_string(),
+    });
+    let form = reqwest::multipart::Form::new()
+        .part(
+            "metadata",
+            reqwest::multipart::Part::text(metadata.to_string())
+                .mime_str("application/json")
+                .unwrap(),
+        )
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(pdf.clone())
+                .file_name("d.pdf")
+                .mime_str("application/pdf")
+                .unwrap(),
+        );
+    let res = p
+        .idp
+        .api
+        .post(p.url("/api/v1/documents"))
+        .bearer_auth(&token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+
+    let html = unescape(
+        &p.idp
+            .get(&p.url("/documents?category=decision_allocations"))
+            .await
+            .text()
+            .await
+            .unwrap(),
+    );
+    assert!(html.contains("Décision allocations familiales"), "{html}");
+    let ids = document_ids(&html);
+    assert_eq!(ids.len(), 1);
+    let body = p
+        .idp
+        .get(&p.url(&format!("/documents/{}", ids[0])))
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(
+        body.as_ref(),
+        pdf.as_slice(),
+        "the bytes the caisse delivered"
+    );
+    // In German, the German title.
+    let de = unescape(
+        &p.idp
+            .get(&p.url("/documents?lang=de"))
+            .await
+            .text()
+            .await
+            .unwrap(),
+    );
+    assert!(de.contains("Verfügung Familienzulagen"));
+    assert!(de.contains("Meine Dokumente"));
+    let who = connect::storage::documents::recipient(
+        &p.state.db,
+        &realm("AK00"),
+        &"756.1234.5678.97".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    assert!(
+        who.is_some(),
+        "the portal knows Anna's address from her login"
+    );
+    // Anna logged in before: the portal told her by mail, without the title.
+    let mail = read_mail_outbox(&p.state.config.outbox_dir)
+        .pop()
+        .expect("a mail about the new document");
+    assert_eq!(mail.to, "anna@example.ch");
+    assert!(!mail.text.contains("allocations familiales"));
+    assert!(mail.text.contains(&p.url("/")));
+}
