@@ -139,6 +139,56 @@ mod tests {
         }
     }
 
+    /// Every literal key a template asks for (`t("key")` or `t('key')`) exists.
+    #[test]
+    fn every_key_a_template_uses_exists() {
+        let known: std::collections::HashSet<String> = ftl_files("en")
+            .iter()
+            .flat_map(|(_, text)| {
+                keys(text)
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+        let mut stack = vec![root];
+        let mut used = 0;
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).unwrap();
+                for quote in ['"', '\''] {
+                    let marker = format!("t({quote}");
+                    for rest in text.split(&marker).skip(1) {
+                        let key = rest.split(quote).next().unwrap();
+                        let after = rest[key.len() + 1..].trim_start();
+                        used += 1;
+                        if after.starts_with('~') {
+                            // A prefix completed at render time: some key must start with it.
+                            assert!(
+                                known.iter().any(|k| k.starts_with(key)),
+                                "{}: no key starts with `{key}`",
+                                path.display()
+                            );
+                        } else {
+                            assert!(
+                                known.contains(key),
+                                "{}: `{key}` is in no locale file",
+                                path.display()
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        assert!(used > 50, "only {used} keys found: the scan is broken");
+    }
+
     #[test]
     fn french_is_french() {
         assert_eq!(translate(Language::Fr, "login-submit"), "Se connecter");
