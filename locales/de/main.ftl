@@ -1,6 +1,6 @@
 site-name = connect@Versicherte
 skip-to-content = Zum Inhalt
-language-switch = Sprache
+language-switch = Sprachwahl
 footer-support = Bei Fragen erreichen Sie uns unter { $phone } ({ $hours })
 login-title = Anmeldung
 login-intro = Melden Sie sich mit Ihrer E-Mail-Adresse und Ihrem Passwort an.

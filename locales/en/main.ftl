@@ -1,6 +1,6 @@
 site-name = connect@Insured
 skip-to-content = Skip to content
-language-switch = Language
+language-switch = Language choice
 footer-support = For any question, please contact us: { $phone } ({ $hours })
 login-title = Log in
 login-intro = Log in with your e-mail address and your password.

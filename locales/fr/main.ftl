@@ -1,6 +1,6 @@
 site-name = connect@Assurés
 skip-to-content = Aller au contenu
-language-switch = Langue
+language-switch = Choix de la langue
 footer-support = Pour toute question, veuillez nous contacter : { $phone } ({ $hours })
 login-title = Connexion
 login-intro = Connectez-vous avec votre adresse e-mail et votre mot de passe.

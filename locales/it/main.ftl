@@ -1,6 +1,6 @@
 site-name = connect@Assicurati
 skip-to-content = Vai al contenuto
-language-switch = Lingua
+language-switch = Scelta della lingua
 footer-support = Per qualsiasi domanda, contattateci: { $phone } ({ $hours })
 login-title = Accesso
 login-intro = Acceda con il suo indirizzo e-mail e la sua password.

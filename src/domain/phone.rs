@@ -60,6 +60,16 @@ impl PhoneNumber {
         &self.e164
     }
 
+    /// As people write it: `+41 79 123 45 67`.
+    pub fn international(&self) -> &str {
+        &self.international
+    }
+
+    /// A stored number (E.164) as people write it; what does not parse is shown as given.
+    pub fn for_display(stored: &str) -> String {
+        PhoneNumber::parse(stored).map_or_else(|_| stored.to_owned(), |n| n.international)
+    }
+
     /// The country calling code, e.g. 41; Switzerland and Liechtenstein differ (41, 423).
     pub fn country_code(&self) -> u16 {
         self.country_code

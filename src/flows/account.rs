@@ -51,7 +51,7 @@ pub async fn show(
             given_name => account.given_name,
             family_name => account.family_name,
             email => account.email.as_str(),
-            phone => account.phone,
+            phone => account.phone.as_deref().map(crate::domain::PhoneNumber::for_display),
         }
     };
     let html = templates::render("account/account.html", ctx).map_err(HttpError::internal(lang))?;

@@ -132,7 +132,7 @@ pub async fn overview(
         family_name => &s.family_name,
         ahv => &s.ahv,
         email => &s.email,
-        phone => &s.phone,
+        phone => s.phone.as_deref().map(crate::domain::PhoneNumber::for_display),
         language => s.language.endonym(),
         support_phone => &state.realm.support_phone,
         support_hours => &state.realm.support_hours,

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Starts `connect dev` on a fresh data directory and walks the user guide in Chromium
+# (walk.mjs). Usage: tests/browser/run.sh [--screenshots]   (needs chromium and npm)
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+cd "$root"
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
+cargo build --locked --quiet
+export CONNECT_TEST_BIN="$CARGO_TARGET_DIR/debug/connect"
+export CONNECT_DATA_DIR="$(mktemp -d)"
+# Each walk sends its own client address, so the per-address limits see different people.
+export CONNECT_CLIENT_IP_HEADER=x-forwarded-for
+export CONNECT_LOG_LEVEL=warn
+if [ "${1:-}" = "--screenshots" ]; then
+  export SCREENSHOTS="$root/docs/screenshots"
+  rm -rf "$SCREENSHOTS"
+fi
+
+(cd "$here" && npm ci --no-audit --no-fund --silent)
+
+"$CONNECT_TEST_BIN" dev > "$CONNECT_DATA_DIR/server.log" 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -rf "$CONNECT_DATA_DIR"' EXIT
+for _ in $(seq 1 100); do
+  if curl -sf http://127.0.0.1:8080/healthz >/dev/null && curl -sf http://127.0.0.1:8090/healthz >/dev/null; then
+    break
+  fi
+  sleep 0.2
+done
+curl -sf http://127.0.0.1:8090/healthz >/dev/null || { cat "$CONNECT_DATA_DIR/server.log"; exit 1; }
+
+node "$here/walk.mjs" || { echo "--- server log"; tail -50 "$CONNECT_DATA_DIR/server.log"; exit 1; }
