@@ -22,5 +22,6 @@ pub fn router() -> Router<AppState> {
         )
         .route("/{realm}/login/sms/resend", post(login::resend_sms))
         .route("/{realm}/account", get(account::show))
+        .route("/{realm}/logo", get(page::logo))
         .merge(enrol::router())
 }

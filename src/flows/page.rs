@@ -31,6 +31,7 @@ pub fn layout(realm: &Realm, lang: Language, path: &str) -> Value {
         lang => lang.code(),
         realm => realm.id.as_str(),
         realm_name => realm.display_name,
+        logo => realm.logo.as_ref().map(|_| format!("/{}/logo", realm.id)),
         support_phone => realm.support_phone,
         support_hours => realm.support_hours,
         languages => languages,
@@ -89,5 +90,28 @@ pub fn check_csrf(
             lang,
             "error-csrf",
         ))
+    }
+}
+
+/// The caisse's logo, for the header of every page.
+pub async fn logo(
+    crate::http::CurrentRealm(realm): crate::http::CurrentRealm,
+) -> axum::response::Response {
+    logo_response(&realm)
+}
+
+/// The realm's logo with a day of caching, or 404.
+pub fn logo_response(realm: &Realm) -> axum::response::Response {
+    use axum::{http::header, response::IntoResponse};
+    match &realm.logo {
+        Some(logo) => (
+            [
+                (header::CONTENT_TYPE, logo.content_type),
+                (header::CACHE_CONTROL, "public, max-age=86400"),
+            ],
+            logo.bytes.clone(),
+        )
+            .into_response(),
+        None => axum::http::StatusCode::NOT_FOUND.into_response(),
     }
 }

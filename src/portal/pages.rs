@@ -81,9 +81,11 @@ pub fn render(
 ) -> Result<Response, HttpError> {
     let secure = state.config.portal_url.scheme() == "https";
     let (jar, csrf) = state.csrf.token(jar, secure);
+    // The portal serves the caisse's logo itself, at its own address.
+    let logo = state.realm.logo.as_ref().map(|_| "/logo");
     let ctx = context! {
+        ..context! { nav => nav, csrf => csrf, logo => logo },
         ..page::layout(&state.realm, lang, path),
-        ..context! { nav => nav, csrf => csrf },
         ..ctx
     };
     let html = templates::render(template, ctx).map_err(HttpError::internal(lang))?;

@@ -11,6 +11,14 @@ use super::{auth, pages, PortalState};
 pub fn router() -> Router<PortalState> {
     Router::new()
         .route("/", get(pages::overview))
+        .route(
+            "/logo",
+            get(
+                |axum::extract::State(state): axum::extract::State<PortalState>| async move {
+                    crate::flows::page::logo_response(&state.realm)
+                },
+            ),
+        )
         .route("/documents", get(pages::documents))
         .route("/documents/{id}", get(pages::download))
         .route("/login", get(auth::login))

@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use super::{
     Client, ClientKind, ClientRegistry, DocumentRules, EnrolmentRules, GrantType, Lifetimes,
-    LoginRules, Realm, SigningAlg, SmsRules, Terms,
+    LoginRules, Logo, Realm, SigningAlg, SmsRules, Terms,
 };
 use crate::domain::{Language, PasswordPolicy, RealmId};
 
@@ -63,6 +63,8 @@ struct RawRealm {
     terms: RawTerms,
     #[serde(default)]
     documents: RawDocuments,
+    /// A file relative to the realm directory (`.svg` or `.png`, at most 256 KiB).
+    logo: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -261,6 +263,37 @@ pub(super) fn load(path: &Path) -> Result<Realm, RealmFileError> {
         )
     })?;
     check(path, id, raw)
+}
+
+const MAX_LOGO: u64 = 256 * 1024;
+
+fn load_logo(path: &Path, name: &str) -> Result<Logo, RealmFileError> {
+    let bad = |reason: String| RealmFileError::new(path, "logo", reason);
+    let content_type = match name
+        .rsplit_once('.')
+        .map(|(_, ext)| ext.to_ascii_lowercase())
+    {
+        Some(ext) if ext == "svg" => "image/svg+xml",
+        Some(ext) if ext == "png" => "image/png",
+        _ => return Err(bad(format!("`{name}` must be an .svg or .png file"))),
+    };
+    if name.contains("..") || Path::new(name).is_absolute() {
+        return Err(bad(format!(
+            "`{name}` must be a path inside the realm directory"
+        )));
+    }
+    let file = path.parent().unwrap_or(Path::new(".")).join(name);
+    let size = std::fs::metadata(&file)
+        .map_err(|e| bad(format!("{}: {e}", file.display())))?
+        .len();
+    if size > MAX_LOGO {
+        return Err(bad(format!("`{name}` is larger than 256 KiB")));
+    }
+    let bytes = std::fs::read(&file).map_err(|e| bad(format!("{}: {e}", file.display())))?;
+    Ok(Logo {
+        bytes: bytes.into(),
+        content_type,
+    })
 }
 
 fn secs(path: &Path, key: &str, n: u64, max: u64) -> Result<Duration, RealmFileError> {
@@ -614,7 +647,12 @@ fn check(path: &Path, id: RealmId, raw: RawRealm) -> Result<Realm, RealmFileErro
     let documents = DocumentRules {
         retention_years: raw.documents.retention_years,
     };
+    let logo = match &raw.logo {
+        Some(name) => Some(load_logo(path, name)?),
+        None => None,
+    };
     Ok(Realm {
+        logo,
         documents,
         password_policy,
         enrolment,

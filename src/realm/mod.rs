@@ -105,6 +105,13 @@ pub struct DocumentRules {
     pub retention_years: u32,
 }
 
+/// The caisse's logo, shown in every page's header: an SVG or PNG file beside the realm files.
+#[derive(Clone, Debug)]
+pub struct Logo {
+    pub bytes: bytes::Bytes,
+    pub content_type: &'static str,
+}
+
 /// The terms of use in force: a version and its text per language.
 #[derive(Clone, Debug)]
 pub struct Terms {
@@ -142,6 +149,7 @@ pub struct Realm {
     pub login: LoginRules,
     pub terms: Terms,
     pub documents: DocumentRules,
+    pub logo: Option<Logo>,
 }
 
 impl Realm {

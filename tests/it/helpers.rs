@@ -533,6 +533,13 @@ pub fn realm_dir_with(edit: impl FnOnce(String) -> String) -> tempfile::TempDir 
     let mut edit = Some(edit);
     let dir = tempfile::tempdir().expect("temp dir");
     let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("realm-config");
+    // The logos the realm files name, beside them.
+    let logos = dir.path().join("logos");
+    std::fs::create_dir_all(&logos).expect("logos dir");
+    for entry in std::fs::read_dir(shipped.join("logos")).expect("realm-config/logos") {
+        let path = entry.expect("entry").path();
+        std::fs::copy(&path, logos.join(path.file_name().expect("name"))).expect("copy logo");
+    }
     for entry in std::fs::read_dir(&shipped).expect("realm-config") {
         let path = entry.expect("entry").path();
         if path.extension().is_some_and(|x| x == "toml") {

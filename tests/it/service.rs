@@ -118,3 +118,42 @@ async fn revocation_ends_a_refresh_token() {
         "the grant's access token is revoked as well"
     );
 }
+
+#[tokio::test]
+async fn every_page_shows_the_caisses_logo_from_the_realm_files() {
+    let app = spawn_app().await;
+    let res = app.get(&app.url("/AK00/logo")).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "image/svg+xml");
+    let shipped = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("realm-config/logos/AK00.svg"),
+    )
+    .unwrap();
+    assert_eq!(res.bytes().await.unwrap().as_ref(), shipped.as_slice());
+    let page = unescape(
+        &app.get(&app.url("/AK00/register"))
+            .await
+            .text()
+            .await
+            .unwrap(),
+    );
+    assert!(
+        page.contains("<img class=\"logo\" src=\"/AK00/logo\""),
+        "{page}"
+    );
+    assert_eq!(app.get(&app.url("/AK99/logo")).await.status(), 404);
+}
+
+#[tokio::test]
+async fn a_logo_outside_the_realm_directory_or_of_another_kind_is_refused() {
+    for (logo, why) in [
+        ("../secret.svg", "inside"),
+        ("logos/AK00.gif", ".svg or .png"),
+        ("logos/missing.svg", "missing.svg"),
+    ] {
+        let dir = realm_dir_with(|t| set_key(&t, "logo", &format!("\"{logo}\"")));
+        let err = connect::realm::Realms::load_dir(dir.path()).unwrap_err();
+        assert_eq!(err.key, "logo", "{logo}");
+        assert!(err.reason.contains(why), "{logo}: {}", err.reason);
+    }
+}
