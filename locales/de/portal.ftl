@@ -22,3 +22,5 @@ category-decision = Verfügungen
 category-attestation_fiscale = Steuerbescheinigungen
 category-decision_allocations = Verfügungen zu Zulagen
 category-autre = Weitere
+portal-size-kb = { $n } KB
+portal-size-mb = { $n } MB

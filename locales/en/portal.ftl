@@ -22,3 +22,5 @@ category-decision = Decisions
 category-attestation_fiscale = Tax certificates
 category-decision_allocations = Allowance decisions
 category-autre = Other
+portal-size-kb = { $n } KB
+portal-size-mb = { $n } MB

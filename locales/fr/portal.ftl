@@ -22,3 +22,5 @@ category-decision = Décisions
 category-attestation_fiscale = Attestations fiscales
 category-decision_allocations = Décisions relatives aux allocations
 category-autre = Autres
+portal-size-kb = { $n } Ko
+portal-size-mb = { $n } Mo

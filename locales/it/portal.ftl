@@ -22,3 +22,5 @@ category-decision = Decisioni
 category-attestation_fiscale = Attestazioni fiscali
 category-decision_allocations = Decisioni relative agli assegni
 category-autre = Altri
+portal-size-kb = { $n } KB
+portal-size-mb = { $n } MB

@@ -172,17 +172,25 @@ fn line(d: &Document, lang: Language, fallback: Language) -> Line {
         id: d.id.to_string(),
         title: d.titles.get(lang, fallback).to_owned(),
         date: d.issue_date.format("%d.%m.%Y").to_string(),
-        size: human_size(d.size),
+        size: human_size(d.size, lang),
         unread: d.read_at.is_none(),
     }
 }
 
-/// « 245 Ko » style sizes, in kilobytes from 1 KB up.
-fn human_size(bytes: i64) -> String {
+/// A file size as the person's language writes it: « 245 Ko », « 1,5 Mo », "1.5 MB".
+fn human_size(bytes: i64, lang: Language) -> String {
     if bytes < 1024 * 1024 {
-        format!("{} KB", (bytes + 1023) / 1024)
+        let n = ((bytes + 1023) / 1024).to_string();
+        templates::translate_with(lang, "portal-size-kb", &[("n", n)])
     } else {
-        format!("{:.1} MB", bytes as f64 / (1024.0 * 1024.0))
+        let n = format!("{:.1}", bytes as f64 / (1024.0 * 1024.0));
+        // Swiss French writes a decimal comma; German, Italian and English a point.
+        let n = if lang == Language::Fr {
+            n.replace('.', ",")
+        } else {
+            n
+        };
+        templates::translate_with(lang, "portal-size-mb", &[("n", n)])
     }
 }
 
@@ -313,4 +321,17 @@ pub async fn download(
         (header::CACHE_CONTROL, "private, no-store".to_owned()),
     ];
     Ok((headers, Body::from_stream(body.chunks)).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_as_each_language_writes_them() {
+        assert_eq!(human_size(23_148, Language::Fr), "23 Ko");
+        assert_eq!(human_size(23_148, Language::De), "23 KB");
+        assert_eq!(human_size(1_572_864, Language::Fr), "1,5 Mo");
+        assert_eq!(human_size(1_572_864, Language::En), "1.5 MB");
+    }
 }
