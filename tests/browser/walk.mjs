@@ -101,6 +101,25 @@ async function walk(browser, lang, size, js, n) {
       // Responsive: nothing wider than the screen, so no sideways scrolling on a phone.
       const [scroll, client] = await page.evaluate(() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]);
       if (scroll > client) failures.push(`${tag} ${name}: the page is ${scroll}px wide on a ${client}px screen`);
+      if (size === 'phone') {
+        // Targets a finger can hit: controls and menu links at least 44 px high.
+        const small = await page.evaluate(() =>
+          [...document.querySelectorAll('button, select, input:not([type=hidden]):not([type=checkbox]), nav a')]
+            .filter((e) => e.getBoundingClientRect().height < 44)
+            .map((e) => `${e.tagName.toLowerCase()} "${(e.textContent || e.name || '').trim().slice(0, 30)}" ${Math.round(e.getBoundingClientRect().height)}px`));
+        for (const s of small) failures.push(`${tag} ${name}: target too small: ${s}`);
+      } else {
+        // Text enlarged to 200 % (WCAG 1.4.4) still fits the screen.
+        const [wide, screen] = await page.evaluate(() => {
+          const html = document.documentElement;
+          const before = html.style.fontSize;
+          html.style.fontSize = '225%'; // twice the style sheet's 112.5 %
+          const out = [html.scrollWidth, html.clientWidth];
+          html.style.fontSize = before;
+          return out;
+        });
+        if (wide > screen) failures.push(`${tag} ${name}: at 200 % text the page is ${wide}px wide on ${screen}px`);
+      }
     }
     if (SCREENSHOTS && js && lang === 'fr') {
       mkdirSync(SCREENSHOTS, { recursive: true });
