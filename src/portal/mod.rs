@@ -141,6 +141,9 @@ pub fn router(state: PortalState) -> Router {
 pub struct Portal {
     pub state: PortalState,
     listener: TcpListener,
+    /// The retention purge at start and every day; servers built by [`Portal::build`] run it,
+    /// tests (which bind their own listener) run the purge themselves, when they choose.
+    daily_purge: bool,
 }
 
 impl Portal {
@@ -149,7 +152,9 @@ impl Portal {
         let listener = TcpListener::bind(bind)
             .await
             .map_err(|e| PortalStartError::Bind(bind, e))?;
-        Self::with_listener(config, clock, listener).await
+        let mut portal = Self::with_listener(config, clock, listener).await?;
+        portal.daily_purge = true;
+        Ok(portal)
     }
 
     pub async fn with_listener(
@@ -158,7 +163,11 @@ impl Portal {
         listener: TcpListener,
     ) -> Result<Portal, PortalStartError> {
         let state = PortalState::open(config, clock).await?;
-        Ok(Portal { state, listener })
+        Ok(Portal {
+            state,
+            listener,
+            daily_purge: false,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -172,14 +181,18 @@ impl Portal {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let app = router(self.state.clone());
-        let purge = retention::spawn_daily_purge(self.state.clone());
+        let purge = self
+            .daily_purge
+            .then(|| retention::spawn_daily_purge(self.state.clone()));
         let served = axum::serve(
             self.listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown)
         .await;
-        purge.abort();
+        if let Some(purge) = purge {
+            purge.abort();
+        }
         served
     }
 }
