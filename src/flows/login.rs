@@ -110,7 +110,7 @@ fn valid_id(id: Option<&str>) -> Option<&str> {
 
 async fn load_flow(
     state: &AppState,
-    realm: &Realm,
+    realm: &std::sync::Arc<Realm>,
     id: Option<&str>,
     lang: Language,
 ) -> Result<Option<LoginFlow>, HttpError> {
@@ -122,8 +122,9 @@ async fn load_flow(
         .get_json(&flow_key(realm, id))
         .await
         .map_err(HttpError::internal(lang))?;
-    flow.map(Some)
-        .ok_or_else(|| HttpError::page(StatusCode::BAD_REQUEST, lang, "error-flow-expired"))
+    flow.map(Some).ok_or_else(|| {
+        HttpError::page(StatusCode::BAD_REQUEST, lang, "error-flow-expired").in_realm(realm)
+    })
 }
 
 /// What the login form shows besides the layout.
@@ -406,17 +407,15 @@ fn sms_purpose(flow: &str) -> String {
 /// The flow of the SMS step, or the page that says it is over.
 async fn sms_flow(
     state: &AppState,
-    realm: &Realm,
+    realm: &std::sync::Arc<Realm>,
     id: &str,
     lang: Language,
 ) -> Result<LoginFlow, HttpError> {
     match load_flow(state, realm, Some(id), lang).await? {
         Some(f @ LoginFlow::Sms { .. }) => Ok(f),
-        _ => Err(HttpError::page(
-            StatusCode::BAD_REQUEST,
-            lang,
-            "error-flow-expired",
-        )),
+        _ => Err(
+            HttpError::page(StatusCode::BAD_REQUEST, lang, "error-flow-expired").in_realm(realm),
+        ),
     }
 }
 
@@ -597,11 +596,8 @@ pub async fn submit_sms(
             .await
             .map_err(HttpError::internal(lang))?;
         tracing::warn!(realm = %realm.id, "login ended: too many wrong SMS codes");
-        return Err(HttpError::page(
-            StatusCode::TOO_MANY_REQUESTS,
-            lang,
-            "error-login-too-many",
-        ));
+        let page = HttpError::page(StatusCode::TOO_MANY_REQUESTS, lang, "error-login-too-many");
+        return Err(page.in_realm(&realm));
     }
     let LoginFlow::Sms {
         code_hash,

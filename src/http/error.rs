@@ -19,6 +19,13 @@ pub enum HttpError {
         lang: Language,
         message: &'static str,
     },
+    /// The same, inside a realm: with the caisse's name, logo and support contact.
+    RealmPage {
+        realm: std::sync::Arc<crate::realm::Realm>,
+        status: StatusCode,
+        lang: Language,
+        message: &'static str,
+    },
     /// RFC 6749 error object, as JSON.
     OAuth(OAuthError),
     /// RFC 6750 §3: a protected resource refusing a token, with `WWW-Authenticate`.
@@ -98,6 +105,26 @@ impl HttpError {
     }
 }
 
+impl HttpError {
+    /// A page error shown inside `realm` (its name, logo and support contact in the layout);
+    /// other errors are left as they are.
+    pub fn in_realm(self, realm: &std::sync::Arc<crate::realm::Realm>) -> HttpError {
+        match self {
+            HttpError::Page {
+                status,
+                lang,
+                message,
+            } => HttpError::RealmPage {
+                realm: realm.clone(),
+                status,
+                lang,
+                message,
+            },
+            other => other,
+        }
+    }
+}
+
 impl From<OAuthError> for HttpError {
     fn from(e: OAuthError) -> Self {
         HttpError::OAuth(e)
@@ -106,6 +133,30 @@ impl From<OAuthError> for HttpError {
 
 fn error_page(status: StatusCode, lang: Language, message: &str) -> Response {
     render_error(status, lang, message, None)
+}
+
+fn realm_error_page(
+    realm: &crate::realm::Realm,
+    status: StatusCode,
+    lang: Language,
+    message: &str,
+) -> Response {
+    let ctx = minijinja::context! {
+        lang => lang.code(),
+        message => message,
+        realm => realm.id.as_str(),
+        realm_name => realm.display_name,
+        support_phone => realm.support_phone,
+        support_hours => realm.support_hours,
+        logo => realm.logo.as_ref().map(|_| format!("/{}/logo", realm.id)),
+    };
+    match templates::render("error.html", ctx) {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            log_internal(&e);
+            error_page(status, lang, message)
+        }
+    }
 }
 
 fn render_error(
@@ -164,6 +215,12 @@ impl IntoResponse for HttpError {
                 lang,
                 message,
             } => error_page(status, lang, message),
+            HttpError::RealmPage {
+                realm,
+                status,
+                lang,
+                message,
+            } => realm_error_page(&realm, status, lang, message),
             HttpError::Internal { lang } => {
                 error_page(StatusCode::INTERNAL_SERVER_ERROR, lang, "error-internal")
             }

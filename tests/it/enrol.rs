@@ -851,3 +851,19 @@ async fn a_failed_sms_is_told_and_a_retry_goes_through() {
         "a retry goes through and the account opens"
     );
 }
+
+#[tokio::test]
+async fn an_expired_enrolment_says_so_with_the_caisses_support_contact() {
+    let app = spawn_app().await;
+    let res = app
+        .get(&app.url("/AK00/register/no-such-enrolment/email"))
+        .await;
+    assert_eq!(res.status(), 410);
+    let page = unescape(&res.text().await.unwrap());
+    assert!(page.contains("a expiré ou n'existe pas"), "{page}");
+    assert!(
+        page.contains("031 390 23 25"),
+        "the support contact in the footer"
+    );
+    assert!(page.contains("/AK00/logo"), "the caisse's logo");
+}

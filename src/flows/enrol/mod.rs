@@ -193,6 +193,15 @@ impl From<HttpError> for Detour {
     }
 }
 
+impl StepRequest {
+    /// An error page of this realm (its support contact in the footer).
+    fn refuse(&self, status: StatusCode, key: &'static str) -> Detour {
+        HttpError::page(status, self.lang, key)
+            .in_realm(&self.realm)
+            .into()
+    }
+}
+
 impl IntoResponse for Detour {
     fn into_response(self) -> Response {
         *self.0
@@ -226,11 +235,10 @@ impl FromRequestParts<AppState> for StepRequest {
         let CurrentRealm(realm) = CurrentRealm::from_request_parts(parts, state).await?;
         let Ok(Path((_, tx))) = Path::<(String, String)>::from_request_parts(parts, state).await
         else {
-            return Err(HttpError::page(
-                StatusCode::NOT_FOUND,
-                realm.default_language,
-                "error-not-found",
-            ));
+            let lang = realm.default_language;
+            return Err(
+                HttpError::page(StatusCode::NOT_FOUND, lang, "error-not-found").in_realm(&realm),
+            );
         };
         let jar = CookieJar::from_headers(&parts.headers);
         let (jar, lang) = if parts.method == Method::GET {
@@ -278,12 +286,7 @@ impl StepRequest {
             )
         });
         if !ours {
-            return Err(HttpError::page(
-                StatusCode::FORBIDDEN,
-                self.lang,
-                "error-enrol-other-browser",
-            )
-            .into());
+            return Err(self.refuse(StatusCode::FORBIDDEN, "error-enrol-other-browser"));
         }
         Ok(e)
     }
@@ -296,8 +299,7 @@ impl StepRequest {
             .get_json(&self.key())
             .await
             .map_err(HttpError::internal(self.lang))?;
-        let e =
-            e.ok_or_else(|| HttpError::page(StatusCode::GONE, self.lang, "error-enrol-expired"))?;
+        let e = e.ok_or_else(|| self.refuse(StatusCode::GONE, "error-enrol-expired"))?;
         if e.step() < step {
             return Err(Detour::to(self.go(e.step())));
         }
@@ -334,9 +336,8 @@ impl StepRequest {
             return Ok(self);
         }
         tracing::warn!(realm = %self.realm.id, kind, "enrolment ended: too many wrong codes");
-        let lang = self.lang;
+        let page = self.refuse(StatusCode::TOO_MANY_REQUESTS, "error-enrol-too-many");
         let jar = self.end().await?;
-        let page = HttpError::page(StatusCode::TOO_MANY_REQUESTS, lang, "error-enrol-too-many");
         Err(Detour::to((jar, page).into_response()))
     }
 
