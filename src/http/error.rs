@@ -54,16 +54,21 @@ pub enum HttpError {
     },
 }
 
+/// An error's message followed by its causes: "error sending request: … Connection refused".
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 /// Logs an internal error with its `source()` chain. Error types here never carry secrets.
 pub fn log_internal(source: &(dyn std::error::Error + 'static)) {
-    let mut chain = source.to_string();
-    let mut next = source.source();
-    while let Some(cause) = next {
-        chain.push_str(": ");
-        chain.push_str(&cause.to_string());
-        next = cause.source();
-    }
-    tracing::error!(error = %chain, "internal error");
+    tracing::error!(error = %error_chain(source), "internal error");
 }
 
 impl HttpError {

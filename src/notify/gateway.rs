@@ -123,21 +123,9 @@ impl Gateway {
             Ok(res) => Attempt::Refused(res.status()),
             // The URL may carry the gateway's key: keep it out of messages.
             Err(e) if e.is_timeout() => Attempt::Transient("timed out".into()),
-            Err(e) => Attempt::Transient(chain(&e.without_url())),
+            Err(e) => Attempt::Transient(crate::http::error::error_chain(&e.without_url())),
         }
     }
-}
-
-/// reqwest's message and its causes ("error sending request: … Connection refused").
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// `outcome` is one of `delivered`, `refused`, `failed` (per message) and `retried` (per

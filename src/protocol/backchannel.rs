@@ -142,20 +142,8 @@ async fn post(http: &reqwest::Client, uri: &Url, token: &str) -> Attempt {
         Ok(res) => Attempt::Refused(res.status()),
         Err(e) if e.is_timeout() => Attempt::Transient("timed out".into()),
         // The URI may carry a key in its query: keep it out of messages.
-        Err(e) => Attempt::Transient(chain(&e.without_url())),
+        Err(e) => Attempt::Transient(crate::http::error::error_chain(&e.without_url())),
     }
-}
-
-/// reqwest's message and its causes ("error sending request: … Connection refused").
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// `outcome` is one of `delivered`, `refused`, `failed`, `error` (the token could not be
