@@ -23,12 +23,14 @@ fi
 "$CONNECT_TEST_BIN" dev > "$CONNECT_DATA_DIR/server.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -rf "$CONNECT_DATA_DIR"' EXIT
+# Both servers answer /healthz (node's fetch: no other HTTP client is assumed).
+healthy() {
+  node -e 'Promise.all(["http://127.0.0.1:8080/healthz", "http://127.0.0.1:8090/healthz"].map((u) => fetch(u).then((r) => { if (!r.ok) throw 0; }))).then(() => process.exit(0), () => process.exit(1))'
+}
 for _ in $(seq 1 100); do
-  if curl -sf http://127.0.0.1:8080/healthz >/dev/null && curl -sf http://127.0.0.1:8090/healthz >/dev/null; then
-    break
-  fi
+  healthy && break
   sleep 0.2
 done
-curl -sf http://127.0.0.1:8090/healthz >/dev/null || { cat "$CONNECT_DATA_DIR/server.log"; exit 1; }
+healthy || { cat "$CONNECT_DATA_DIR/server.log"; exit 1; }
 
 node "$here/walk.mjs" || { echo "--- server log"; tail -50 "$CONNECT_DATA_DIR/server.log"; exit 1; }
