@@ -20,14 +20,14 @@ pub struct Throttle {
     last_failure: String,
 }
 
-/// How long the next attempt must wait after `failures` consecutive failures.
-fn password_delay(realm: &Realm, failures: u64) -> Duration {
-    let free = realm.login.free_password_failures;
+/// How long the next attempt must wait after `failures` consecutive failures, when `free`
+/// of them cost nothing and no wait is longer than `max`.
+fn password_delay(free: u64, max: Duration, failures: u64) -> Duration {
     if failures < free {
         return Duration::ZERO;
     }
     let exp = (failures - free).min(30) as u32;
-    Duration::from_secs(1u64 << exp).min(realm.login.max_password_delay)
+    Duration::from_secs(1u64 << exp).min(max)
 }
 
 impl Throttle {
@@ -49,7 +49,12 @@ impl Throttle {
         now: i64,
     ) -> Result<Option<u64>, StoreError> {
         let failures = state.ephemeral.count(&self.failures).await?;
-        let delay = password_delay(realm, failures);
+        let rules = &realm.login;
+        let delay = password_delay(
+            rules.free_password_failures,
+            rules.max_password_delay,
+            failures,
+        );
         if delay.is_zero() {
             return Ok(None);
         }
@@ -89,5 +94,27 @@ impl Throttle {
     pub async fn succeeded(&self, state: &AppState, account: &Account) -> Result<(), StoreError> {
         state.ephemeral.delete(&self.failures).await?;
         accounts::clear_failed_logins(&state.db, &account.id).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wait_doubles_after_the_free_failures_up_to_the_maximum() {
+        let max = Duration::from_secs(900);
+        let waits: Vec<u64> = (0..16)
+            .map(|n| password_delay(5, max, n).as_secs())
+            .collect();
+        assert_eq!(
+            waits,
+            [0, 0, 0, 0, 0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 900]
+        );
+        assert_eq!(
+            password_delay(5, max, u64::MAX),
+            max,
+            "no overflow however many"
+        );
     }
 }
