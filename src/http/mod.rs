@@ -5,6 +5,7 @@ pub mod csrf;
 pub mod error;
 pub mod headers;
 pub mod language;
+pub mod outbound;
 pub mod params;
 pub mod realm;
 pub mod templates;

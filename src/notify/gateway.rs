@@ -6,12 +6,11 @@ use std::time::Duration;
 use reqwest::{
     header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE},
     redirect::Policy,
-    StatusCode,
 };
 use secrecy::ExposeSecret;
 
 use super::NotifyError;
-use crate::{config::SmsGateway, domain::PhoneNumber};
+use crate::{config::SmsGateway, domain::PhoneNumber, http::outbound::Attempt};
 
 /// The wait before the second attempt; it doubles before each further one.
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
@@ -22,15 +21,6 @@ pub struct Gateway {
     url: reqwest::Url,
     auth: Option<HeaderValue>,
     settings: SmsGateway,
-}
-
-/// What one POST came to.
-enum Attempt {
-    Delivered,
-    /// 3xx or 4xx: the same request would fail again.
-    Refused(StatusCode),
-    /// 5xx, timeout, connection refused or cut: worth another try.
-    Transient(String),
 }
 
 impl Gateway {
@@ -115,16 +105,7 @@ impl Gateway {
         if let Some(auth) = &self.auth {
             request = request.header(AUTHORIZATION, auth.clone());
         }
-        match request.send().await {
-            Ok(res) if res.status().is_success() => Attempt::Delivered,
-            Ok(res) if res.status().is_server_error() => {
-                Attempt::Transient(format!("answer {}", res.status()))
-            }
-            Ok(res) => Attempt::Refused(res.status()),
-            // The URL may carry the gateway's key: keep it out of messages.
-            Err(e) if e.is_timeout() => Attempt::Transient("timed out".into()),
-            Err(e) => Attempt::Transient(crate::http::error::error_chain(&e.without_url())),
-        }
+        Attempt::of(request.send().await, |status| status.is_success())
     }
 }
 

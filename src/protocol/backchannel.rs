@@ -15,6 +15,7 @@ use url::Url;
 use super::tokens;
 use crate::{
     app::AppState,
+    http::outbound::Attempt,
     realm::{Client, Realm},
     session::Session,
     storage::grants::Participant,
@@ -42,16 +43,6 @@ impl Backchannel {
             .build()?;
         Ok(Backchannel { http })
     }
-}
-
-/// What one POST came to.
-enum Attempt {
-    /// 200 or 204 (§2.8).
-    Delivered,
-    /// Any other answer below 500: the client refused the token; sending it again cannot help.
-    Refused(StatusCode),
-    /// 5xx, timeout, connection refused or cut: worth one more try.
-    Transient(String),
 }
 
 /// Starts one background delivery per client of `participants` that has a back-channel
@@ -132,18 +123,10 @@ async fn post(http: &reqwest::Client, uri: &Url, token: &str) -> Attempt {
         .form(&[("logout_token", token)])
         .send()
         .await;
-    match res {
-        Ok(res) if matches!(res.status(), StatusCode::OK | StatusCode::NO_CONTENT) => {
-            Attempt::Delivered
-        }
-        Ok(res) if res.status().is_server_error() => {
-            Attempt::Transient(format!("answer {}", res.status()))
-        }
-        Ok(res) => Attempt::Refused(res.status()),
-        Err(e) if e.is_timeout() => Attempt::Transient("timed out".into()),
-        // The URI may carry a key in its query: keep it out of messages.
-        Err(e) => Attempt::Transient(crate::http::error::error_chain(&e.without_url())),
-    }
+    // §2.8: 200 or 204.
+    Attempt::of(res, |status| {
+        matches!(status, StatusCode::OK | StatusCode::NO_CONTENT)
+    })
 }
 
 /// `outcome` is one of `delivered`, `refused`, `failed`, `error` (the token could not be
