@@ -19,56 +19,32 @@ pub fn enrolment_code(
     code: &str,
     minutes: u64,
 ) -> Mail {
-    let subject = translate_with(
-        lang,
-        "mail-enrol-code-subject",
-        &[("realm", realm.display_name.clone())],
-    );
-    let ctx = context! {
-        lang => lang.code(),
-        subject => subject,
-        realm => realm.display_name,
-        phone => realm.support_phone,
-        link => link,
-        code => code,
-        minutes => minutes,
-    };
-    mail("enrolment_code", to, subject, ctx, &[link, code])
+    let words = Words::new(lang, realm, "mail-enrol-code-subject");
+    let ctx = context! { link => link, code => code, minutes => minutes };
+    words.mail("enrolment_code", to, ctx, &[link, code])
 }
 
 /// Step 2 with an address that already has an account: its owner is told, nobody else learns.
 pub fn address_in_use(lang: Language, realm: &Realm, to: &Email, login_link: &str) -> Mail {
-    let subject = translate_with(
-        lang,
-        "mail-address-in-use-subject",
-        &[("realm", realm.display_name.clone())],
-    );
-    let ctx = context! {
-        lang => lang.code(),
-        subject => subject,
-        realm => realm.display_name,
-        phone => realm.support_phone,
-        link => login_link,
-    };
-    mail("address_in_use", to, subject, ctx, &[login_link])
+    let words = Words::new(lang, realm, "mail-address-in-use-subject");
+    words.mail(
+        "address_in_use",
+        to,
+        context! { link => login_link },
+        &[login_link],
+    )
 }
 
 /// A new document in « Mes documents »: where to read it, never what it is. Neither title,
 /// category nor content goes into a mail, which may be read by others or kept for years.
 pub fn document_arrived(lang: Language, realm: &Realm, to: &Email, portal_url: &str) -> Mail {
-    let subject = translate_with(
-        lang,
-        "mail-document-subject",
-        &[("realm", realm.display_name.clone())],
-    );
-    let ctx = context! {
-        lang => lang.code(),
-        subject => subject,
-        realm => realm.display_name,
-        phone => realm.support_phone,
-        link => portal_url,
-    };
-    mail("document_arrived", to, subject, ctx, &[portal_url])
+    let words = Words::new(lang, realm, "mail-document-subject");
+    words.mail(
+        "document_arrived",
+        to,
+        context! { link => portal_url },
+        &[portal_url],
+    )
 }
 
 /// The SMS with a one-time code, at enrolment and at login.
@@ -84,23 +60,47 @@ pub fn sms_code(lang: Language, realm: &Realm, code: &str, minutes: u64) -> Stri
     )
 }
 
-/// Both bodies of `templates/mail/<name>`. The templates are embedded and tested in every
-/// language, so a failure is a bug: it is logged, the HTML left out, and the text falls
-/// back to the subject and the `essentials` (link, code) so that the person can go on.
-fn mail(name: &str, to: &Email, subject: String, ctx: Value, essentials: &[&str]) -> Mail {
-    let body = |ext: &str| {
-        render(&format!("mail/{name}.{ext}"), ctx.clone())
-            .inspect_err(
-                |e| tracing::error!(template = name, ext, error = %e, "mail template failed"),
-            )
-            .ok()
-    };
-    let text = body("txt").unwrap_or_else(|| format!("{subject}\n\n{}", essentials.join("\n\n")));
-    Mail {
-        to: to.clone(),
-        subject,
-        text,
-        html: body("html"),
+/// What every mail has: its language, its subject (from `subject_key`, which may name the
+/// realm) and the caisse's name and support phone for the body.
+struct Words {
+    subject: String,
+    common: Value,
+}
+
+impl Words {
+    fn new(lang: Language, realm: &Realm, subject_key: &str) -> Words {
+        let subject = translate_with(lang, subject_key, &[("realm", realm.display_name.clone())]);
+        let common = context! {
+            lang => lang.code(),
+            subject => &subject,
+            realm => &realm.display_name,
+            phone => &realm.support_phone,
+        };
+        Words { subject, common }
+    }
+
+    /// Both bodies of `templates/mail/<name>` with `ctx` besides the common words. The
+    /// templates are embedded and tested in every language, so a failure is a bug: it is
+    /// logged, the HTML left out, and the text falls back to the subject and the `essentials`
+    /// (link, code) so that the person can go on.
+    fn mail(self, name: &str, to: &Email, ctx: Value, essentials: &[&str]) -> Mail {
+        let ctx = context! { ..ctx, ..self.common };
+        let body = |ext: &str| {
+            render(&format!("mail/{name}.{ext}"), ctx.clone())
+                .inspect_err(
+                    |e| tracing::error!(template = name, ext, error = %e, "mail template failed"),
+                )
+                .ok()
+        };
+        let subject = self.subject;
+        let text =
+            body("txt").unwrap_or_else(|| format!("{subject}\n\n{}", essentials.join("\n\n")));
+        Mail {
+            to: to.clone(),
+            subject,
+            text,
+            html: body("html"),
+        }
     }
 }
 
