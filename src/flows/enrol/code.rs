@@ -180,7 +180,6 @@ pub async fn submit(
             lang
         },
         email: None,
-        email_taken: false,
         email_code: None,
         email_code_expires_at: 0,
         mails_sent: 0,

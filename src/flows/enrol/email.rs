@@ -138,7 +138,6 @@ pub async fn submit_address(
         );
     }
     e.email = Some(email.as_str().to_owned());
-    e.email_taken = taken;
     e.email_code = code_hash;
     e.email_code_expires_at =
         state.clock.unix() + realm.enrolment.email_code_validity.as_secs() as i64;

@@ -106,8 +106,8 @@ pub struct Enrolment {
     pub family_name: String,
     pub language: Language,
     pub email: Option<String>,
-    /// The address already has an account: no code was sent, none will match.
-    pub email_taken: bool,
+    /// The keyed hash of the mail's code; `None` while the address has an account (no code
+    /// was sent, none will match).
     pub email_code: Option<String>,
     pub email_code_expires_at: i64,
     pub mails_sent: u64,
