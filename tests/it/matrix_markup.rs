@@ -262,21 +262,7 @@ async fn markup_in_login_hint_ui_locales_and_logout_state_is_escaped() {
         }
     }
     // With a session, the confirmation page echoes `state` and the URI in its form.
-    app.create_account("AK00", "anna@example.ch").await;
-    let (_, challenge) = pkce();
-    app.authorize_and_login(
-        "AK00",
-        &[
-            ("client_id", "portal"),
-            ("redirect_uri", PORTAL_REDIRECT),
-            ("response_type", "code"),
-            ("scope", "openid"),
-            ("code_challenge", &challenge),
-            ("code_challenge_method", "S256"),
-        ],
-        "anna@example.ch",
-    )
-    .await;
+    anna_signed_in(&app).await;
     for payload in MARKUP {
         let res = app
             .browser
@@ -337,32 +323,7 @@ async fn markup_in_document_titles_is_escaped_in_mes_documents_and_kept_out_of_f
             "titles": {"fr": title, "de": title},
             "issue_date": today,
         });
-        let mut body = b"%PDF-1.7\n".to_vec();
-        body.extend_from_slice(&[i as u8; 32]);
-        body.extend_from_slice(b"\n%%EOF\n");
-        let form = reqwest::multipart::Form::new()
-            .part(
-                "metadata",
-                reqwest::multipart::Part::text(metadata.to_string())
-                    .mime_str("application/json")
-                    .unwrap(),
-            )
-            .part(
-                "file",
-                reqwest::multipart::Part::bytes(body)
-                    .file_name("d.pdf")
-                    .mime_str("application/pdf")
-                    .unwrap(),
-            );
-        let res = p
-            .idp
-            .api
-            .post(p.url("/api/v1/documents"))
-            .bearer_auth(&token)
-            .multipart(form)
-            .send()
-            .await
-            .unwrap();
+        let res = deliver_pdf(&p, &token, &metadata, i as u8).await;
         assert_eq!(res.status(), 201, "{title}");
         let status = res.text().await.unwrap();
         assert!(!status.contains('<'), "the status JSON: {status}");

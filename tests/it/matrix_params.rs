@@ -174,23 +174,12 @@ async fn every_enrolment_step_refuses_invalid_utf8_and_repeated_fields_and_stays
     );
 }
 
-fn portal_query(challenge: &str) -> Vec<(&'static str, String)> {
-    vec![
-        ("client_id", "portal".into()),
-        ("redirect_uri", PORTAL_REDIRECT.into()),
-        ("response_type", "code".into()),
-        ("scope", "openid".into()),
-        ("code_challenge", challenge.into()),
-        ("code_challenge_method", "S256".into()),
-    ]
-}
-
 #[tokio::test]
 async fn login_and_its_sms_step_refuse_invalid_utf8_and_repeated_fields_and_count_nothing() {
     let app = spawn_app().await;
     app.create_account("AK00", "anna@example.ch").await;
     let (_, challenge) = pkce();
-    let q = portal_query(&challenge);
+    let q = portal_request(&challenge, &[]);
     let res = app
         .browser
         .get(app.url("/AK00/authorize"))
@@ -245,7 +234,7 @@ async fn the_authorization_endpoint_refuses_invalid_utf8_and_repeated_parameters
     let app = spawn_app().await;
     let (_, challenge) = pkce();
     let good = encode(
-        &portal_query(&challenge)
+        &portal_request(&challenge, &[])
             .iter()
             .map(|(k, v)| (*k, v.as_str()))
             .collect::<Vec<_>>(),
@@ -354,17 +343,7 @@ async fn token_introspection_revocation_and_userinfo_refuse_invalid_utf8_and_rep
 #[tokio::test]
 async fn logout_refuses_invalid_utf8_and_repeated_parameters_and_keeps_the_session() {
     let app = spawn_app().await;
-    app.create_account("AK00", "anna@example.ch").await;
-    let (_, challenge) = pkce();
-    let q: Vec<(&str, &str)> = vec![
-        ("client_id", "portal"),
-        ("redirect_uri", PORTAL_REDIRECT),
-        ("response_type", "code"),
-        ("scope", "openid"),
-        ("code_challenge", &challenge),
-        ("code_challenge_method", "S256"),
-    ];
-    app.authorize_and_login("AK00", &q, "anna@example.ch").await;
+    anna_signed_in(&app).await;
     let page = app
         .get(&app.url("/AK00/logout"))
         .await

@@ -2,7 +2,7 @@
 //! `post_logout_redirect_uri` at logout) tried with open-redirect payloads. The browser is
 //! only ever sent to a URI registered for the client, character for character.
 
-use crate::helpers::*;
+use crate::{helpers::*, matrix_support::*};
 
 /// Payloads against a client whose registered URI is `registered` (`http://host:port/path`).
 fn payloads(registered: &str) -> Vec<String> {
@@ -204,21 +204,7 @@ async fn logout_never_redirects_to_an_unregistered_post_logout_redirect_uri() {
     .await;
     assert_no_redirect(&res, "another client's URI");
     // The same through the confirmation form of a person with a session.
-    app.create_account("AK00", "anna@example.ch").await;
-    let (_, challenge) = pkce();
-    app.authorize_and_login(
-        "AK00",
-        &[
-            ("client_id", "portal"),
-            ("redirect_uri", PORTAL_REDIRECT),
-            ("response_type", "code"),
-            ("scope", "openid"),
-            ("code_challenge", &challenge),
-            ("code_challenge_method", "S256"),
-        ],
-        "anna@example.ch",
-    )
-    .await;
+    anna_signed_in(&app).await;
     let page = logout(&app, &[]).await.text().await.unwrap();
     let confirm = form_value(&page, "confirm").expect("confirmation form");
     for uri in ["https://evil.example", "//evil.example", "/\\evil.example"] {

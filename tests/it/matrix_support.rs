@@ -269,3 +269,83 @@ pub async fn resigned(
     h.typ = Some(typ.to_owned());
     jsonwebtoken::encode(&h, &claims, &key.encoding).expect("sign")
 }
+
+/// The usual forgeries of `real` (signed by `realm_id`): unsigned, HS256 keyed with each
+/// public form of its key, and re-signed with the real key under each of `typs`.
+pub async fn forgeries(
+    app: &TestApp,
+    realm_id: &str,
+    real: &str,
+    typs: &[&str],
+) -> Vec<(String, String)> {
+    let mut out = vec![("alg none".to_owned(), alg_none(real))];
+    for (i, t) in hs256_with_public_key(app, realm_id, real)
+        .await
+        .into_iter()
+        .enumerate()
+    {
+        out.push((format!("HS256 keyed with public key form {i}"), t));
+    }
+    for typ in typs {
+        out.push((
+            format!("typ {typ}"),
+            resigned(app, realm_id, real, typ, |_| {}).await,
+        ));
+    }
+    out
+}
+
+/// An authorization request of the portal with PKCE, plus `extra` parameters.
+pub fn portal_request(
+    challenge: &str,
+    extra: &[(&'static str, String)],
+) -> Vec<(&'static str, String)> {
+    let mut q = vec![
+        ("client_id", "portal".to_owned()),
+        ("redirect_uri", PORTAL_REDIRECT.to_owned()),
+        ("response_type", "code".to_owned()),
+        ("scope", "openid".to_owned()),
+        ("code_challenge", challenge.to_owned()),
+        ("code_challenge_method", "S256".to_owned()),
+    ];
+    q.extend(extra.iter().cloned());
+    q
+}
+
+/// Anna (created here) logged in at AK00 in `app`'s browser, through the portal.
+pub async fn anna_signed_in(app: &TestApp) {
+    app.create_account("AK00", "anna@example.ch").await;
+    let (_, challenge) = pkce();
+    let q = portal_request(&challenge, &[]);
+    let q: Vec<(&str, &str)> = q.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    app.authorize_and_login("AK00", &q, "anna@example.ch").await;
+}
+
+/// A delivery to the portal's API: `metadata` and a small PDF-looking body from `seed`.
+pub async fn deliver_pdf(p: &TestPortal, token: &str, metadata: &Value, seed: u8) -> Response {
+    let mut body = b"%PDF-1.7\n".to_vec();
+    body.extend_from_slice(&[seed; 32]);
+    body.extend_from_slice(b"\n%%EOF\n");
+    let form = reqwest::multipart::Form::new()
+        .part(
+            "metadata",
+            reqwest::multipart::Part::text(metadata.to_string())
+                .mime_str("application/json")
+                .expect("mime"),
+        )
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(body)
+                .file_name("d.pdf")
+                .mime_str("application/pdf")
+                .expect("mime"),
+        );
+    p.idp
+        .api
+        .post(p.url("/api/v1/documents"))
+        .bearer_auth(token)
+        .multipart(form)
+        .send()
+        .await
+        .expect("delivery")
+}

@@ -53,20 +53,7 @@ async fn fixture() -> Fixture {
 /// Every access token that must not pass for `real` (an access token of AK00), by name.
 async fn forged_access_tokens(f: &Fixture, real: &str) -> Vec<(String, String)> {
     let app = &f.app;
-    let mut out = vec![("alg none".to_owned(), alg_none(real))];
-    for (i, t) in hs256_with_public_key(app, "AK00", real)
-        .await
-        .into_iter()
-        .enumerate()
-    {
-        out.push((format!("HS256 keyed with public key form {i}"), t));
-    }
-    for typ in ["JWT", "logout+jwt"] {
-        out.push((
-            format!("typ {typ}"),
-            resigned(app, "AK00", real, typ, |_| {}).await,
-        ));
-    }
+    let mut out = forgeries(app, "AK00", real, &["JWT", "logout+jwt"]).await;
     let now = app.clock().unix();
     out.push((
         "expired".into(),
@@ -222,21 +209,7 @@ async fn forged_and_foreign_tokens_revoke_nothing() {
 
 /// Every ID token hint that must not pass for `real` (Anna's ID token of AK00).
 async fn forged_hints(f: &Fixture, real: &str) -> Vec<(String, String)> {
-    let app = &f.app;
-    let mut out = vec![("alg none".to_owned(), alg_none(real))];
-    for (i, t) in hs256_with_public_key(app, "AK00", real)
-        .await
-        .into_iter()
-        .enumerate()
-    {
-        out.push((format!("HS256 keyed with public key form {i}"), t));
-    }
-    for typ in ["at+jwt", "logout+jwt"] {
-        out.push((
-            format!("typ {typ}"),
-            resigned(app, "AK00", real, typ, |_| {}).await,
-        ));
-    }
+    let mut out = forgeries(&f.app, "AK00", real, &["at+jwt", "logout+jwt"]).await;
     out.push(("an access token".into(), f.portal.access.clone()));
     out.push(("an ID token of AK01".into(), f.ak01.id.clone()));
     out
@@ -253,16 +226,10 @@ async fn forged_and_foreign_id_token_hints_are_refused_at_authorize() {
             let res = app
                 .browser
                 .get(app.url("/AK00/authorize"))
-                .query(&[
-                    ("client_id", "portal"),
-                    ("redirect_uri", PORTAL_REDIRECT),
-                    ("response_type", "code"),
-                    ("scope", "openid"),
-                    ("state", "s"),
-                    ("code_challenge", &challenge),
-                    ("code_challenge_method", "S256"),
-                    ("id_token_hint", &hint),
-                ])
+                .query(&portal_request(
+                    &challenge,
+                    &[("state", "s".into()), ("id_token_hint", hint)],
+                ))
                 .send()
                 .await
                 .expect("authorize");
@@ -291,15 +258,7 @@ async fn session_alive(app: &TestApp) -> bool {
     let res = app
         .browser
         .get(app.url("/AK00/authorize"))
-        .query(&[
-            ("client_id", "portal"),
-            ("redirect_uri", PORTAL_REDIRECT),
-            ("response_type", "code"),
-            ("scope", "openid"),
-            ("prompt", "none"),
-            ("code_challenge", &challenge),
-            ("code_challenge_method", "S256"),
-        ])
+        .query(&portal_request(&challenge, &[("prompt", "none".into())]))
         .send()
         .await
         .expect("authorize");
@@ -401,31 +360,7 @@ async fn deliver(p: &TestPortal, token: &str, n: u32) -> reqwest::Response {
         "titles": {"fr": "Décision", "de": "Verfügung"},
         "issue_date": connect::letter::swiss_date(p.idp.clock().now()).to_string(),
     });
-    let mut body = b"%PDF-1.7\n".to_vec();
-    body.extend_from_slice(&[7u8; 64]);
-    body.extend_from_slice(b"\n%%EOF\n");
-    let form = reqwest::multipart::Form::new()
-        .part(
-            "metadata",
-            reqwest::multipart::Part::text(metadata.to_string())
-                .mime_str("application/json")
-                .unwrap(),
-        )
-        .part(
-            "file",
-            reqwest::multipart::Part::bytes(body)
-                .file_name("d.pdf")
-                .mime_str("application/pdf")
-                .unwrap(),
-        );
-    p.idp
-        .api
-        .post(p.url("/api/v1/documents"))
-        .bearer_auth(token)
-        .multipart(form)
-        .send()
-        .await
-        .expect("delivery")
+    deliver_pdf(p, token, &metadata, 7).await
 }
 
 #[tokio::test]
@@ -435,20 +370,7 @@ async fn forged_expired_and_foreign_bearer_tokens_are_refused_by_the_delivery_ap
     let bench = ("bench-cc", "bench-secret");
     let real = cc_token(app, "AK00", bench, "documents:write").await;
     let ak01 = cc_token(app, "AK01", bench, "documents:write").await;
-    let mut forged = vec![("alg none".to_owned(), alg_none(&real))];
-    for (i, t) in hs256_with_public_key(app, "AK00", &real)
-        .await
-        .into_iter()
-        .enumerate()
-    {
-        forged.push((format!("HS256 keyed with public key form {i}"), t));
-    }
-    for typ in ["JWT", "logout+jwt"] {
-        forged.push((
-            format!("typ {typ}"),
-            resigned(app, "AK00", &real, typ, |_| {}).await,
-        ));
-    }
+    let mut forged = forgeries(app, "AK00", &real, &["JWT", "logout+jwt"]).await;
     let now = app.clock().unix();
     forged.push((
         "expired".into(),
@@ -571,20 +493,8 @@ async fn forged_expired_and_foreign_logout_tokens_end_no_portal_session() {
     let sid = portal_session(&p).await;
     let real = logout_token(&p, "AK00", Some("logout+jwt"), &sid, |_| {}).await;
     let now = p.idp.clock().unix();
-    let mut forged = vec![("alg none".to_owned(), alg_none(&real))];
-    for (i, t) in hs256_with_public_key(&p.idp, "AK00", &real)
-        .await
-        .into_iter()
-        .enumerate()
-    {
-        forged.push((format!("HS256 keyed with public key form {i}"), t));
-    }
-    for typ in ["JWT", "at+jwt"] {
-        forged.push((
-            format!("typ {typ}"),
-            logout_token(&p, "AK00", Some(typ), &sid, |_| {}).await,
-        ));
-    }
+    // Re-signed under another `typ`, with everything else right.
+    let mut forged = forgeries(&p.idp, "AK00", &real, &["JWT", "at+jwt"]).await;
     forged.push((
         "expired".into(),
         logout_token(&p, "AK00", Some("logout+jwt"), &sid, |c| {
