@@ -54,6 +54,34 @@ async fn at_email_step(app: &TestApp, n: u32) -> String {
     location(&res).trim_end_matches("/email").to_owned()
 }
 
+/// Steps 3 to 5 with the mail's `code`: the enrolment is then at the phone step.
+async fn steps_3_to_5(app: &TestApp, base: &str, code: &str) {
+    let res = app
+        .fill(&format!("{base}/confirm"), &[("code", code)])
+        .await;
+    assert_eq!(res.status(), 303, "step 3");
+    let res = app
+        .fill(
+            &format!("{base}/account"),
+            &[
+                ("given_name", "Anna"),
+                ("family_name", "Muster"),
+                ("language", "fr"),
+                ("terms", "accept"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 303, "step 4");
+    let password = "Aare-Ufer-Spaziergang";
+    let res = app
+        .fill(
+            &format!("{base}/password"),
+            &[("password", password), ("confirm", password)],
+        )
+        .await;
+    assert_eq!(res.status(), 303, "step 5");
+}
+
 #[tokio::test]
 async fn an_address_with_line_breaks_or_address_syntax_adds_no_recipient_and_no_header() {
     let smtp = start_smtp(None, None);
@@ -159,26 +187,7 @@ async fn line_breaks_in_a_phone_number_send_no_sms() {
         .await;
     assert_eq!(res.status(), 303);
     let code = letter_code(&app.mail_outbox().pop().unwrap().text).unwrap();
-    app.fill(&format!("{base}/confirm"), &[("code", &code)])
-        .await;
-    app.fill(
-        &format!("{base}/account"),
-        &[
-            ("given_name", "Anna"),
-            ("family_name", "Muster"),
-            ("language", "fr"),
-            ("terms", "accept"),
-        ],
-    )
-    .await;
-    let password = "Aare-Ufer-Spaziergang";
-    let res = app
-        .fill(
-            &format!("{base}/password"),
-            &[("password", password), ("confirm", password)],
-        )
-        .await;
-    assert_eq!(res.status(), 303);
+    steps_3_to_5(&app, &base, &code).await;
     for number in [
         "079 123 45 67\r\n+41 79 765 43 21",
         "079 123 45 67\r\nX-Injected: 1",
@@ -249,25 +258,8 @@ async fn quotes_braces_and_line_breaks_in_the_caisses_name_break_no_mail_header_
     assert!(!text.contains("&quot;"), "the text part is plain: {text}");
     let code = letter_code(&text).unwrap();
 
-    // On to the SMS, whose text names the caisse too.
-    app.fill(&format!("{base}/confirm"), &[("code", &code)])
-        .await;
-    app.fill(
-        &format!("{base}/account"),
-        &[
-            ("given_name", "Anna"),
-            ("family_name", "Muster"),
-            ("language", "fr"),
-            ("terms", "accept"),
-        ],
-    )
-    .await;
-    let password = "Aare-Ufer-Spaziergang";
-    app.fill(
-        &format!("{base}/password"),
-        &[("password", password), ("confirm", password)],
-    )
-    .await;
+    // On to the SMS: the gateway's JSON body stays whole.
+    steps_3_to_5(&app, &base, &code).await;
     let res = app
         .fill(&format!("{base}/phone"), &[("phone", "079 123 45 67")])
         .await;
