@@ -587,7 +587,7 @@ async fn an_attackers_callback_url_logs_a_second_browser_into_nothing() {
             .all(|c| !c.to_str().unwrap_or_default().contains("portal_session")),
         "no session cookie"
     );
-    let html = res.text().await.unwrap();
+    let html = unescape(&res.text().await.unwrap());
     assert!(html.contains("La connexion n'a pas abouti"), "{html}");
     assert!(
         !in_session(&p, &victim).await,
