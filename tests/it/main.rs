@@ -3,6 +3,7 @@
 //! `CONNECT_TEST_DATABASE_URL` and `CONNECT_TEST_REDIS_URL` are set.
 
 mod admin;
+mod audit;
 mod backchannel;
 mod config_and_realms;
 mod documents;
