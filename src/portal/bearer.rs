@@ -179,11 +179,7 @@ pub async fn authorize(
     }
     // Issue 9, defect 3: a valid token of the realm is not enough; only the caisse systems
     // the operator listed may hand in (or read, or delete) documents.
-    if !state
-        .delivery_clients
-        .iter()
-        .any(|c| *c == claims.client_id)
-    {
+    if !state.delivery_clients.contains(&claims.client_id) {
         tracing::warn!(client_id = %claims.client_id, "delivery API refused to an unlisted client");
         return Err(HttpError::problem(
             StatusCode::FORBIDDEN,
