@@ -81,6 +81,12 @@ impl PortalState {
         let key =
             MasterKey::load(&config.portal.secret_key).map_err(PortalStartError::SecretKey)?;
         let state = Self::open_with(config, clock, secret, key).await?;
+        if state.config.redis_url.is_some() && state.config.portal.redis_url.is_none() {
+            tracing::warn!(
+                "portal.redis_url is not set: the portal keeps its sessions in this process, \
+                 so replicas do not share them (the IdP's Redis is never used by the portal)"
+            );
+        }
         if state.delivery_clients.is_empty() {
             tracing::warn!(
                 "portal.delivery_clients is not set: every delivery is refused until the caisse \

@@ -837,3 +837,66 @@ async fn the_portal_creates_its_own_secret_key_at_first_start_and_keeps_it() {
     assert_eq!(std::fs::read_to_string(path).unwrap(), text);
     assert_eq!(again.hasher.hash("x"), p.state.hasher.hash("x"));
 }
+
+#[tokio::test]
+async fn connect_dev_gives_the_portal_its_own_database_and_key_file() {
+    use tokio::io::AsyncBufReadExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_connect"))
+        .arg("dev")
+        .current_dir(dir.path())
+        .env_remove("CONNECT_TEST_DATABASE_URL")
+        .env_remove("CONNECT_TEST_REDIS_URL")
+        .env("CONNECT_DATA_DIR", dir.path())
+        .env("CONNECT_BIND", "127.0.0.1:0")
+        .env("CONNECT_PORTAL_BIND", "127.0.0.1:0")
+        .env("CONNECT_LOG_LEVEL", "warn")
+        .env(
+            "CONNECT_REALM_DIR",
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("realm-config"),
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let started = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line.contains("stop with Ctrl-C") {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    child.kill().await.unwrap();
+    assert_eq!(started, Ok(true), "connect dev started");
+    let key = std::fs::read_to_string(dir.path().join("portal.key")).expect("portal.key");
+    let master = std::fs::read_to_string(dir.path().join("master.key")).expect("master.key");
+    assert_ne!(key.trim(), master.trim());
+    let db = |file: &str| format!("sqlite://{}", dir.path().join(file).display());
+    let portal = connect::storage::Db::connect(&db("portal.db"))
+        .await
+        .unwrap();
+    let idp = connect::storage::Db::connect(&db("connect.db"))
+        .await
+        .unwrap();
+    assert!(
+        has_documents_table(&portal).await,
+        "the demo documents are in portal.db"
+    );
+    assert!(
+        !has_documents_table(&idp).await,
+        "connect.db holds no documents"
+    );
+    let demo = connect::storage::documents::list(
+        &portal,
+        &realm("AK00"),
+        &"756.1234.5678.97".parse().unwrap(),
+        connect::storage::documents::Filter::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(demo.len(), 3);
+}
