@@ -224,7 +224,9 @@ pub async fn callback(
         return Err(refused());
     }
     if let Some(error) = &q.error {
-        tracing::info!(error = %error, "the IdP refused the login");
+        // The text comes from the URL: escaped (Debug) and cut, never written as it came.
+        let error: String = error.chars().take(64).collect();
+        tracing::info!(error = ?error, "the IdP refused the login");
         return Err(refused());
     }
     let code = q.code.ok_or_else(refused)?;
