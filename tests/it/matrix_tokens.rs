@@ -405,7 +405,6 @@ async fn forged_expired_and_foreign_bearer_tokens_are_refused_by_the_delivery_ap
 }
 
 #[tokio::test]
-#[ignore = "hole: issue 9 defect 3 (sec-portal): the delivery API takes a token of any client with the scope"]
 async fn a_client_not_listed_for_delivery_is_refused_by_the_delivery_api() {
     let p = spawn_portal().await;
     let app = &p.idp;
@@ -534,7 +533,6 @@ async fn forged_expired_and_foreign_logout_tokens_end_no_portal_session() {
 }
 
 #[tokio::test]
-#[ignore = "hole: issue 9 defect 14 (sec-portal): a Logout Token without `typ` is accepted"]
 async fn a_logout_token_without_its_typ_ends_no_portal_session() {
     let p = spawn_portal().await;
     let sid = portal_session(&p).await;
