@@ -696,6 +696,60 @@ mod tests {
     }
 
     #[test]
+    fn metrics_listen_on_loopback_and_reads_have_a_deadline_by_default() {
+        let c = with(|r| r).unwrap();
+        assert_eq!(c.metrics_bind.to_string(), "127.0.0.1:9464");
+        assert_ne!(c.metrics_bind, c.bind);
+        assert_eq!(c.read_timeout, std::time::Duration::from_secs(30));
+        assert!(!c.dev && !c.allow_outbox);
+        let e = with(|r| RawConfig {
+            read_timeout_seconds: 0,
+            ..r
+        })
+        .unwrap_err();
+        assert_eq!(e.key, "read_timeout_seconds");
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_cidrs_and_the_header_needs_them() {
+        let proxies = |list: OneOrMany| {
+            with(|r| RawConfig {
+                client_ip_header: Some("X-Forwarded-For".into()),
+                trusted_proxies: list,
+                ..r
+            })
+        };
+        let c = proxies(OneOrMany::Text("10.0.0.0/8, 127.0.0.1 ,::1".into())).unwrap();
+        assert_eq!(c.client_ip_header.as_deref(), Some("x-forwarded-for"));
+        let shown: Vec<String> = c.trusted_proxies.iter().map(|n| n.to_string()).collect();
+        assert_eq!(shown, ["10.0.0.0/8", "127.0.0.1/32", "::1/128"]);
+        let c = proxies(OneOrMany::List(vec!["192.0.2.7/24".into()])).unwrap();
+        assert_eq!(c.trusted_proxies[0].to_string(), "192.0.2.0/24");
+        for bad in ["10.0.0.0/33", "proxy.example.ch", "10.0.0"] {
+            let e = proxies(OneOrMany::List(vec![bad.into()])).unwrap_err();
+            assert_eq!(e.key, "trusted_proxies", "{bad}");
+        }
+        let e = proxies(OneOrMany::List(Vec::new())).unwrap_err();
+        assert_eq!(e.key, "trusted_proxies", "a header from nobody in particular");
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's own test harness error type
+    fn dev_is_no_setting_and_trusted_proxies_come_from_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("CONNECT_CLIENT_IP_HEADER", "x-forwarded-for");
+            jail.set_env("CONNECT_TRUSTED_PROXIES", "10.1.0.0/16,10.2.0.1");
+            let c = Config::load(None).unwrap();
+            assert_eq!(c.trusted_proxies.len(), 2);
+            jail.create_file("dev.toml", "dev = true")?;
+            let e = Config::load(Some("dev.toml".as_ref())).unwrap_err();
+            assert_eq!(e.key, "dev");
+            assert!(e.to_string().contains("connect dev"), "{e}");
+            Ok(())
+        });
+    }
+
+    #[test]
     fn a_bad_value_names_its_key() {
         let e = with(|r| RawConfig {
             bind: "nowhere".into(),

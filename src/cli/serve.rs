@@ -265,3 +265,55 @@ fn print_welcome(
     println!("  stop with Ctrl-C");
     println!();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_secret_of_the_shipped_realm_files_is_on_the_published_list() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("realm-config");
+        let realms = Realms::load_dir(&dir).unwrap();
+        let mut confidential = 0;
+        for realm in realms.iter() {
+            for client in realm.clients.iter().filter(|c| !c.is_public()) {
+                confidential += 1;
+                assert!(
+                    PUBLISHED_DEV_SECRETS
+                        .iter()
+                        .any(|s| realm.clients.authenticate(&client.id, Some(s)).is_some()),
+                    "{} {}: a sample secret that `serve` would not refuse",
+                    realm.id,
+                    client.id
+                );
+            }
+        }
+        assert!(confidential >= 3);
+    }
+
+    fn dev_config(edit: impl FnOnce(&mut Config)) -> Result<(), ConfigError> {
+        let mut config = Config::load(Some(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/connect-test.toml"),
+        ))
+        .unwrap();
+        edit(&mut config);
+        check_dev(&config)
+    }
+
+    #[test]
+    fn dev_runs_on_loopback_over_http_only() {
+        assert!(dev_config(|_| {}).is_ok());
+        assert!(dev_config(|c| c.bind = "[::1]:8080".parse().unwrap()).is_ok());
+        assert!(dev_config(|c| c.bind = "[::ffff:127.0.0.1]:8080".parse().unwrap()).is_ok());
+        let e = dev_config(|c| c.bind = "10.0.0.1:8080".parse().unwrap()).unwrap_err();
+        assert_eq!(e.key, "bind");
+        let e = dev_config(|c| c.portal_bind = "0.0.0.0:8090".parse().unwrap()).unwrap_err();
+        assert_eq!(e.key, "portal_bind");
+        let e = dev_config(|c| c.public_url = "https://login.example.ch".parse().unwrap())
+            .unwrap_err();
+        assert_eq!(e.key, "public_url");
+        let e = dev_config(|c| c.portal_url = "https://docs.example.ch".parse().unwrap())
+            .unwrap_err();
+        assert_eq!(e.key, "portal_url");
+    }
+}
