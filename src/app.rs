@@ -20,6 +20,7 @@ use tower_http::{
 };
 
 use crate::{
+    audit::Audit,
     clock::Clock,
     config::Config,
     domain::Language,
@@ -47,6 +48,7 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     pub notifier: Notifier,
     pub backchannel: Backchannel,
+    pub audit: Audit,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +105,7 @@ impl AppState {
             passwords: Passwords::new(&config.password_hashing)?,
             secret_hasher: SecretHasher::new(&master),
             csrf: CsrfKey::new(master.derive("csrf")),
+            audit: Audit::new(db.clone(), clock.clone()),
             config: Arc::new(config),
             realms,
             db,
@@ -174,6 +177,9 @@ pub struct App {
     pub state: AppState,
     listener: TcpListener,
     metrics_listener: TcpListener,
+    /// The audit retention purge at start and every day; servers built by [`App::build`]
+    /// run it, tests (which bind their own listener) purge when they choose.
+    audit_purge: bool,
 }
 
 impl App {
@@ -182,7 +188,9 @@ impl App {
         let listener = TcpListener::bind(bind)
             .await
             .map_err(|e| StartError::Bind(bind, e))?;
-        Self::with_listener(config, clock, listener).await
+        let mut app = Self::with_listener(config, clock, listener).await?;
+        app.audit_purge = true;
+        Ok(app)
     }
 
     /// Serves on a listener bound by the caller: tests bind port 0 first so that the
@@ -205,6 +213,7 @@ impl App {
             state,
             listener,
             metrics_listener,
+            audit_purge: false,
         })
     }
 
@@ -226,6 +235,12 @@ impl App {
             shutdown.await;
             stopper.cancel();
         });
+        let purge = self.audit_purge.then(|| {
+            self.state
+                .audit
+                .clone()
+                .spawn_daily_purge(self.state.realms.clone())
+        });
         let read_timeout = self.state.config.read_timeout;
         let public = server::serve(
             self.listener,
@@ -240,8 +255,12 @@ impl App {
             stop.cancelled_owned(),
         );
         let (public, metrics) = tokio::join!(public, metrics);
+        if let Some(purge) = purge {
+            purge.abort();
+        }
+        public.and(metrics)?;
         self.state.db.close().await;
-        public.and(metrics)
+        Ok(())
     }
 }
 
