@@ -154,9 +154,16 @@ pub fn router(state: AppState) -> Router {
         .layer(CatchPanicLayer::new())
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
-            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default();
+            let id = req
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
             // The route, not the path: paths carry enrolment transaction ids.
-            let route = req.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str());
+            let route = req
+                .extensions()
+                .get::<MatchedPath>()
+                .map_or("unmatched", |p| p.as_str());
             tracing::info_span!("request", method = %req.method(), route = %route, request_id = %id)
         }))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))

@@ -849,7 +849,10 @@ mod tests {
             assert_eq!(e.key, "trusted_proxies", "{bad}");
         }
         let e = proxies(OneOrMany::List(Vec::new())).unwrap_err();
-        assert_eq!(e.key, "trusted_proxies", "a header from nobody in particular");
+        assert_eq!(
+            e.key, "trusted_proxies",
+            "a header from nobody in particular"
+        );
     }
 
     #[test]

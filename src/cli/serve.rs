@@ -76,9 +76,12 @@ fn refuse_published_secrets(config: &Config) -> anyhow::Result<()> {
                 .clients
                 .iter()
                 .filter(|client| {
-                    PUBLISHED_DEV_SECRETS
-                        .iter()
-                        .any(|secret| realm.clients.authenticate(&client.id, Some(secret)).is_some())
+                    PUBLISHED_DEV_SECRETS.iter().any(|secret| {
+                        realm
+                            .clients
+                            .authenticate(&client.id, Some(secret))
+                            .is_some()
+                    })
                 })
                 .map(move |client| format!("realm {}, client `{}`", realm.id, client.id))
         })
@@ -309,11 +312,11 @@ mod tests {
         assert_eq!(e.key, "bind");
         let e = dev_config(|c| c.portal_bind = "0.0.0.0:8090".parse().unwrap()).unwrap_err();
         assert_eq!(e.key, "portal_bind");
-        let e = dev_config(|c| c.public_url = "https://login.example.ch".parse().unwrap())
-            .unwrap_err();
+        let e =
+            dev_config(|c| c.public_url = "https://login.example.ch".parse().unwrap()).unwrap_err();
         assert_eq!(e.key, "public_url");
-        let e = dev_config(|c| c.portal_url = "https://docs.example.ch".parse().unwrap())
-            .unwrap_err();
+        let e =
+            dev_config(|c| c.portal_url = "https://docs.example.ch".parse().unwrap()).unwrap_err();
         assert_eq!(e.key, "portal_url");
     }
 }

@@ -104,12 +104,7 @@ mod tests {
         for v in xff {
             headers.append("x-forwarded-for", v.parse().unwrap());
         }
-        client_ip(
-            ip(peer),
-            &headers,
-            Some("x-forwarded-for"),
-            &nets(trusted),
-        )
+        client_ip(ip(peer), &headers, Some("x-forwarded-for"), &nets(trusted))
     }
 
     #[test]
@@ -141,7 +136,11 @@ mod tests {
         );
         // The same split over several header lines.
         assert_eq!(
-            from("10.0.0.5", &["1.2.3.4", "203.0.113.7", "192.0.2.1"], &proxies),
+            from(
+                "10.0.0.5",
+                &["1.2.3.4", "203.0.113.7", "192.0.2.1"],
+                &proxies
+            ),
             ip("203.0.113.7")
         );
         // Every hop a proxy: the left-most one is the best known.

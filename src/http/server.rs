@@ -78,7 +78,10 @@ pub async fn serve(
 /// instead of spinning, as axum's loop does.
 async fn accept_failed(e: io::Error) {
     use io::ErrorKind::*;
-    if matches!(e.kind(), ConnectionRefused | ConnectionAborted | ConnectionReset) {
+    if matches!(
+        e.kind(),
+        ConnectionRefused | ConnectionAborted | ConnectionReset
+    ) {
         return;
     }
     tracing::error!(error = %e, "accepting a connection failed");

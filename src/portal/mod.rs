@@ -210,9 +210,13 @@ impl Portal {
         let purge = self
             .daily_purge
             .then(|| retention::spawn_daily_purge(self.state.clone()));
-        let served =
-            crate::http::server::serve(self.listener, app, self.state.config.read_timeout, shutdown)
-                .await;
+        let served = crate::http::server::serve(
+            self.listener,
+            app,
+            self.state.config.read_timeout,
+            shutdown,
+        )
+        .await;
         if let Some(purge) = purge {
             purge.abort();
         }

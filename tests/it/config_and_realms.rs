@@ -134,7 +134,11 @@ fn production_realms() -> tempfile::TempDir {
     std::fs::create_dir(dir.path().join("logos")).unwrap();
     for entry in std::fs::read_dir(shipped.join("logos")).unwrap() {
         let path = entry.unwrap().path();
-        std::fs::copy(&path, dir.path().join("logos").join(path.file_name().unwrap())).unwrap();
+        std::fs::copy(
+            &path,
+            dir.path().join("logos").join(path.file_name().unwrap()),
+        )
+        .unwrap();
     }
     for entry in std::fs::read_dir(&shipped).unwrap() {
         let path = entry.unwrap().path();
@@ -144,7 +148,10 @@ fn production_realms() -> tempfile::TempDir {
                 .lines()
                 .map(|line| {
                     if line.starts_with("secret_sha256 = ") {
-                        format!("secret_sha256 = \"{}\"", uuid::Uuid::new_v4().simple().to_string().repeat(2))
+                        format!(
+                            "secret_sha256 = \"{}\"",
+                            uuid::Uuid::new_v4().simple().to_string().repeat(2)
+                        )
                     } else {
                         line.to_owned()
                     }
@@ -208,6 +215,8 @@ fn start(cmd: &mut Command, command: &str, bind_key: &str) -> Running {
     let mut err = String::new();
     use std::io::Read;
     let _ = child.stderr.take().unwrap().read_to_string(&mut err);
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("connect {command} did not start:\n{out}\n{err}");
 }
 
@@ -245,7 +254,10 @@ fn serve_and_portal_never_serve_a_dev_route_or_write_demo_data() {
         "serve",
         "CONNECT_BIND",
     );
-    assert_eq!(status_of(&idp.addr, "/_dev/outbox"), "HTTP/1.1 404 Not Found");
+    assert_eq!(
+        status_of(&idp.addr, "/_dev/outbox"),
+        "HTTP/1.1 404 Not Found"
+    );
     assert_eq!(status_of(&idp.addr, "/healthz"), "HTTP/1.1 200 OK");
     assert!(
         idp.out.contains("go to the outbox (allow_outbox = true)"),
@@ -262,7 +274,10 @@ fn serve_and_portal_never_serve_a_dev_route_or_write_demo_data() {
         "portal",
         "CONNECT_PORTAL_BIND",
     );
-    assert_eq!(status_of(&portal.addr, "/_dev/outbox"), "HTTP/1.1 404 Not Found");
+    assert_eq!(
+        status_of(&portal.addr, "/_dev/outbox"),
+        "HTTP/1.1 404 Not Found"
+    );
     assert_eq!(status_of(&portal.addr, "/healthz"), "HTTP/1.1 200 OK");
     let documents: Vec<_> = std::fs::read_dir(dir.path().join("data/documents"))
         .map(|d| d.flatten().collect())
@@ -276,7 +291,10 @@ fn serve_and_portal_never_serve_a_dev_route_or_write_demo_data() {
             .env("CONNECT_DEV", "true"),
         &["serve"],
     );
-    assert!(err.contains("`dev`") && err.contains("connect dev"), "{err}");
+    assert!(
+        err.contains("`dev`") && err.contains("connect dev"),
+        "{err}"
+    );
     std::fs::write(dir.path().join("dev.toml"), "dev = true\n").unwrap();
     let err = refused(
         connect(dir.path()).env("CONNECT_REALM_DIR", realms.path()),
@@ -303,8 +321,14 @@ fn serve_refuses_the_outbox_unless_a_setting_allows_it() {
             .env("CONNECT_PORTAL__CLIENT_SECRET", "a-secret-of-this-test"),
         &["portal"],
     );
-    assert!(err.contains("`allow_outbox`") && err.contains("mail"), "{err}");
-    assert!(!dir.path().join("data").exists(), "refused before any database");
+    assert!(
+        err.contains("`allow_outbox`") && err.contains("mail"),
+        "{err}"
+    );
+    assert!(
+        !dir.path().join("data").exists(),
+        "refused before any database"
+    );
 
     // With real transports (never reached here) no setting is needed, and no warning given.
     let idp = start(
@@ -334,8 +358,14 @@ fn serve_refuses_the_published_dev_secrets_naming_realm_and_client() {
     ] {
         assert!(err.contains(client), "{client}: {err}");
     }
-    assert!(!err.contains("bench-secret"), "the secret itself is not repeated");
-    assert!(!dir.path().join("data").exists(), "refused before any database");
+    assert!(
+        !err.contains("bench-secret"),
+        "the secret itself is not repeated"
+    );
+    assert!(
+        !dir.path().join("data").exists(),
+        "refused before any database"
+    );
 }
 
 #[test]
@@ -345,16 +375,34 @@ fn dev_refuses_a_non_loopback_address_or_an_https_url_in_one_line() {
         ("CONNECT_BIND", "0.0.0.0:8080", "`bind`"),
         ("CONNECT_BIND", "[::]:8080", "`bind`"),
         ("CONNECT_PORTAL_BIND", "192.0.2.10:8090", "`portal_bind`"),
-        ("CONNECT_PUBLIC_URL", "https://login.example.ch", "`public_url`"),
-        ("CONNECT_PORTAL_URL", "https://documents.example.ch", "`portal_url`"),
+        (
+            "CONNECT_PUBLIC_URL",
+            "https://login.example.ch",
+            "`public_url`",
+        ),
+        (
+            "CONNECT_PORTAL_URL",
+            "https://documents.example.ch",
+            "`portal_url`",
+        ),
     ] {
         for args in [&["dev"][..], &[][..]] {
-            let out = connect(dir.path()).env(key, value).args(args).output().unwrap();
+            let out = connect(dir.path())
+                .env(key, value)
+                .args(args)
+                .output()
+                .unwrap();
             assert_eq!(out.status.code(), Some(2), "{key}={value} {args:?}");
             let err = String::from_utf8(out.stderr).unwrap();
             assert_eq!(err.lines().count(), 1, "{err}");
-            assert!(err.contains(named) && err.contains("connect serve"), "{err}");
+            assert!(
+                err.contains(named) && err.contains("connect serve"),
+                "{err}"
+            );
         }
     }
-    assert!(!dir.path().join("data").exists(), "refused before any database");
+    assert!(
+        !dir.path().join("data").exists(),
+        "refused before any database"
+    );
 }

@@ -590,5 +590,8 @@ fn no_setting_turns_dev_mode_on_and_the_outbox_for_production_is_a_setting_of_it
     let c = load("allow_outbox = true").unwrap();
     assert!(c.allow_outbox);
     assert!(!c.dev, "the outbox for staging is not dev mode");
-    assert_eq!(load("allow_outbox = \"yes\"").unwrap_err().key, "allow_outbox");
+    assert_eq!(
+        load("allow_outbox = \"yes\"").unwrap_err().key,
+        "allow_outbox"
+    );
 }

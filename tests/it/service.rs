@@ -181,7 +181,11 @@ fn absolute(p: &TestPortal, location: &str) -> String {
 #[tokio::test]
 async fn an_https_public_url_sends_hsts_and_an_http_one_does_not() {
     let app = spawn_with(|c| c.public_url = "https://login.example.ch".parse().unwrap()).await;
-    for path in ["/AK00/login", "/nowhere", "/AK00/.well-known/openid-configuration"] {
+    for path in [
+        "/AK00/login",
+        "/nowhere",
+        "/AK00/.well-known/openid-configuration",
+    ] {
         let res = app.get(&app.url(path)).await;
         assert_eq!(
             res.headers()["strict-transport-security"],
@@ -217,7 +221,10 @@ async fn every_portal_page_is_no_store_and_hsts_follows_the_portal_url() {
     let p = spawn_portal().await;
     p.idp.create_account("AK00", "anna@example.ch").await;
     let (login, _) = p.browse(&p.url("/documents")).await;
-    let res = p.idp.submit_login(&login, "anna@example.ch", PASSWORD).await;
+    let res = p
+        .idp
+        .submit_login(&login, "anna@example.ch", PASSWORD)
+        .await;
     assert_eq!(res.status(), 303);
     let (at, page) = p.browse(&absolute(&p, &location(&res))).await;
     assert_eq!(at, p.url("/documents"));
@@ -265,7 +272,12 @@ async fn a_token_request_over_the_body_limit_sent_slowly_reads_its_413_not_a_res
             .api
             .post(app.url("/AK00/token"))
             .header("content-type", "application/x-www-form-urlencoded")
-            .body(slow_body("grant_type=client_credentials&pad=", 48, b'a', ""))
+            .body(slow_body(
+                "grant_type=client_credentials&pad=",
+                48,
+                b'a',
+                "",
+            ))
             .send()
             .await
             .expect("the client reads the answer instead of a broken pipe");
@@ -384,10 +396,7 @@ async fn a_slow_head_is_cut_off_and_a_stalled_body_answered_408_on_both_servers(
         )
         .await
         .unwrap_or_else(|| panic!("{addr}: a stalled body holds the connection"));
-        assert!(
-            answer.starts_with("HTTP/1.1 408"),
-            "{addr}{path}: {answer}"
-        );
+        assert!(answer.starts_with("HTTP/1.1 408"), "{addr}{path}: {answer}");
         assert!(answer.contains("application/problem+json"), "{answer}");
     }
 }
@@ -502,6 +511,10 @@ async fn the_logs_of_enrolment_login_and_a_forged_callback_hold_no_ahv_number_pa
     let dispatch = connect::telemetry::dispatch(&config, sink.clone(), false);
     // The test's runtime has one thread: the servers' tasks log through this subscriber too.
     let _logging = tracing::dispatcher::set_default(&dispatch);
+    // With a single dispatcher alive, tracing caches each callsite's interest as the default
+    // of whichever thread meets it first: another test's thread, which has none, would switch
+    // the request span off for this one too. A second dispatcher makes it ask them all.
+    let _second = tracing::Dispatch::new(tracing_subscriber::registry());
 
     let p = spawn_portal().await;
     let ahv = "756.1234.5678.97";
@@ -540,12 +553,18 @@ async fn the_logs_of_enrolment_login_and_a_forged_callback_hold_no_ahv_number_pa
         log.contains("/{realm}/register/{tx}"),
         "the request spans name routes:\n{log}"
     );
-    assert!(log.contains("FORGED"), "the error is logged, escaped:\n{log}");
+    assert!(
+        log.contains("FORGED"),
+        "the error is logged, escaped:\n{log}"
+    );
     for line in log.lines() {
         assert!(!line.starts_with("FORGED"), "a forged line: {line}");
     }
     assert!(!log.contains('\u{1b}'), "no terminal escape from a request");
-    assert!(!log.contains(&tx), "the enrolment's id is in the log:\n{log}");
+    assert!(
+        !log.contains(&tx),
+        "the enrolment's id is in the log:\n{log}"
+    );
     for secret in [
         ahv,
         &ahv.replace('.', ""),
