@@ -29,8 +29,13 @@ pub struct Config {
     pub log_level: String,
     pub password_hashing: PasswordHashing,
     pub max_body_bytes: usize,
-    /// Dev mode adds `/_dev/outbox` and demo data.
+    /// Dev mode adds `/_dev/outbox` and demo data. No setting or variable reaches it: only the
+    /// `connect dev` command (and the bare `connect`) turns it on, so that `serve` and
+    /// `portal` cannot be talked into showing every code.
     pub dev: bool,
+    /// Whether `serve` and `portal` may start with the outbox as mail or SMS transport (a
+    /// staging system); they refuse to otherwise, and warn at every start when allowed.
+    pub allow_outbox: bool,
     /// `smtp://`, `smtps://` (implicit TLS) or `smtp://…?tls=required` (STARTTLS), with
     /// user and password in the URL when the server asks for them. Absent: the outbox.
     pub smtp_url: Option<SecretString>,
@@ -44,9 +49,18 @@ pub struct Config {
     pub sms: SmsGateway,
     /// Where mail and SMS go without SMTP or gateway: `data_dir/outbox`.
     pub outbox_dir: PathBuf,
-    /// A header that a trusted reverse proxy sets to the client's address
-    /// (`x-forwarded-for`: its last entry is used); absent: the socket peer.
+    /// A header that a trusted reverse proxy sets to the client's address (`x-forwarded-for`);
+    /// absent: the socket peer. Read only from `trusted_proxies`.
     pub client_ip_header: Option<String>,
+    /// The reverse proxies whose `client_ip_header` is believed: the client is the right-most
+    /// address of the header that is not one of them.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The listener of `/metrics`, apart from the public one. After the IdP has bound it, the
+    /// address it got (tests ask for port 0).
+    pub metrics_bind: SocketAddr,
+    /// How long a client may take to send a request's head, and then its body; a request whose
+    /// body has not arrived by then is answered 408 (slowloris).
+    pub read_timeout: std::time::Duration,
     /// The document portal (`connect portal`, and `connect dev` beside the IdP).
     pub portal: PortalConfig,
 }
@@ -219,7 +233,7 @@ struct RawConfig {
     log_level: String,
     password_hashing: PasswordHashing,
     max_body_bytes: usize,
-    dev: bool,
+    allow_outbox: bool,
     #[serde(skip_serializing)]
     smtp_url: Option<SecretString>,
     smtp_ca_file: Option<String>,
@@ -227,7 +241,28 @@ struct RawConfig {
     mail_from: String,
     sms: SmsGateway,
     client_ip_header: Option<String>,
+    trusted_proxies: OneOrMany,
+    metrics_bind: String,
+    read_timeout_seconds: u64,
     portal: RawPortal,
+}
+
+/// A list in TOML, or one comma-separated string (as an environment variable gives it).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    List(Vec<String>),
+    Text(String),
+}
+
+impl OneOrMany {
+    fn items(&self) -> Vec<&str> {
+        let items: Vec<&str> = match self {
+            OneOrMany::List(items) => items.iter().map(|s| s.trim()).collect(),
+            OneOrMany::Text(text) => text.split(',').map(str::trim).collect(),
+        };
+        items.into_iter().filter(|s| !s.is_empty()).collect()
+    }
 }
 
 impl Default for RawConfig {
@@ -248,13 +283,16 @@ impl Default for RawConfig {
             log_level: "info".into(),
             password_hashing: PasswordHashing::default(),
             max_body_bytes: 64 * 1024,
-            dev: false,
+            allow_outbox: false,
             smtp_url: None,
             smtp_ca_file: None,
             smtp_timeout_seconds: 30,
             mail_from: "connect <no-reply@connect.localhost>".into(),
             sms: SmsGateway::default(),
             client_ip_header: None,
+            trusted_proxies: OneOrMany::List(Vec::new()),
+            metrics_bind: "127.0.0.1:9464".into(),
+            read_timeout_seconds: 30,
             portal: RawPortal::default(),
         }
     }
@@ -297,6 +335,12 @@ impl Config {
                 .split("__"),
         );
         let raw: RawConfig = figment.extract().map_err(|e| {
+            if matches!(&e.kind, figment::error::Kind::UnknownField(field, _) if field == "dev") {
+                return bad(
+                    "dev",
+                    "is not a setting: dev mode (demo data, /_dev/outbox) is the `connect dev` command",
+                );
+            }
             let key = if e.path.is_empty() {
                 "(file)".to_owned()
             } else {
@@ -345,6 +389,20 @@ fn parse_addr(key: &str, value: &str) -> Result<SocketAddr, ConfigError> {
             format!("`{value}` is not an address such as 127.0.0.1:8080"),
         )
     })
+}
+
+/// A network in CIDR notation, or one address (a network of one).
+fn parse_net(value: &str) -> Result<ipnet::IpNet, ConfigError> {
+    value
+        .parse::<ipnet::IpNet>()
+        .or_else(|_| value.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map(|net| net.trunc())
+        .map_err(|_| {
+            bad(
+                "trusted_proxies",
+                format!("`{value}` is not an address or a CIDR such as 10.0.0.0/8"),
+            )
+        })
 }
 
 /// lettre's `from_url` forms: `smtp://` plain, `smtp://…?tls=required|opportunistic`
@@ -689,6 +747,21 @@ impl RawConfig {
                 )
             })?;
         self.sms.check()?;
+        let trusted_proxies = self
+            .trusted_proxies
+            .items()
+            .into_iter()
+            .map(parse_net)
+            .collect::<Result<Vec<_>, _>>()?;
+        if self.client_ip_header.is_some() && trusted_proxies.is_empty() {
+            return Err(bad(
+                "trusted_proxies",
+                "client_ip_header is set: name the proxies (addresses or CIDRs) it is read from",
+            ));
+        }
+        if self.read_timeout_seconds == 0 {
+            return Err(bad("read_timeout_seconds", "must be at least 1"));
+        }
         Ok(Config {
             public_url,
             bind: parse_addr("bind", &self.bind)?,
@@ -703,7 +776,8 @@ impl RawConfig {
             log_level: self.log_level,
             password_hashing: h,
             max_body_bytes: self.max_body_bytes,
-            dev: self.dev,
+            dev: false,
+            allow_outbox: self.allow_outbox,
             smtp_url: self.smtp_url,
             smtp_ca_file: self.smtp_ca_file.map(PathBuf::from),
             smtp_timeout_seconds: self.smtp_timeout_seconds,
@@ -712,6 +786,9 @@ impl RawConfig {
             outbox_dir: data_dir.join("outbox"),
             data_dir,
             client_ip_header: self.client_ip_header.map(|h| h.to_ascii_lowercase()),
+            trusted_proxies,
+            metrics_bind: parse_addr("metrics_bind", &self.metrics_bind)?,
+            read_timeout: std::time::Duration::from_secs(self.read_timeout_seconds),
             portal,
         })
     }
@@ -735,6 +812,63 @@ mod tests {
             "http://127.0.0.1:8080/AK00"
         );
         assert!(!c.is_https());
+    }
+
+    #[test]
+    fn metrics_listen_on_loopback_and_reads_have_a_deadline_by_default() {
+        let c = with(|r| r).unwrap();
+        assert_eq!(c.metrics_bind.to_string(), "127.0.0.1:9464");
+        assert_ne!(c.metrics_bind, c.bind);
+        assert_eq!(c.read_timeout, std::time::Duration::from_secs(30));
+        assert!(!c.dev && !c.allow_outbox);
+        let e = with(|r| RawConfig {
+            read_timeout_seconds: 0,
+            ..r
+        })
+        .unwrap_err();
+        assert_eq!(e.key, "read_timeout_seconds");
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_cidrs_and_the_header_needs_them() {
+        let proxies = |list: OneOrMany| {
+            with(|r| RawConfig {
+                client_ip_header: Some("X-Forwarded-For".into()),
+                trusted_proxies: list,
+                ..r
+            })
+        };
+        let c = proxies(OneOrMany::Text("10.0.0.0/8, 127.0.0.1 ,::1".into())).unwrap();
+        assert_eq!(c.client_ip_header.as_deref(), Some("x-forwarded-for"));
+        let shown: Vec<String> = c.trusted_proxies.iter().map(|n| n.to_string()).collect();
+        assert_eq!(shown, ["10.0.0.0/8", "127.0.0.1/32", "::1/128"]);
+        let c = proxies(OneOrMany::List(vec!["192.0.2.7/24".into()])).unwrap();
+        assert_eq!(c.trusted_proxies[0].to_string(), "192.0.2.0/24");
+        for bad in ["10.0.0.0/33", "proxy.example.ch", "10.0.0"] {
+            let e = proxies(OneOrMany::List(vec![bad.into()])).unwrap_err();
+            assert_eq!(e.key, "trusted_proxies", "{bad}");
+        }
+        let e = proxies(OneOrMany::List(Vec::new())).unwrap_err();
+        assert_eq!(
+            e.key, "trusted_proxies",
+            "a header from nobody in particular"
+        );
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's own test harness error type
+    fn dev_is_no_setting_and_trusted_proxies_come_from_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("CONNECT_CLIENT_IP_HEADER", "x-forwarded-for");
+            jail.set_env("CONNECT_TRUSTED_PROXIES", "10.1.0.0/16,10.2.0.1");
+            let c = Config::load(None).unwrap();
+            assert_eq!(c.trusted_proxies.len(), 2);
+            jail.create_file("dev.toml", "dev = true")?;
+            let e = Config::load(Some("dev.toml".as_ref())).unwrap_err();
+            assert_eq!(e.key, "dev");
+            assert!(e.to_string().contains("connect dev"), "{e}");
+            Ok(())
+        });
     }
 
     #[test]

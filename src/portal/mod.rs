@@ -22,7 +22,7 @@ use tokio::net::TcpListener;
 use crate::{
     clock::Clock,
     config::Config,
-    http::{csrf::CsrfKey, headers},
+    http::{csrf::CsrfKey, drain::DrainLayer, headers},
     keys::{MasterKey, SecretHasher},
     notify::Notifier,
     realm::{Realm, Realms},
@@ -154,10 +154,15 @@ pub fn router(state: PortalState) -> Router {
         .merge(api::router())
         .route("/healthz", get(|| async { "ok" }))
         .route("/static/connect.css", get(crate::app::stylesheet));
-    for layer in headers::layers() {
+    for layer in headers::layers(state.config.portal_url.scheme() == "https") {
         router = router.layer(layer);
     }
-    router.with_state(state)
+    // A refused delivery's rest may be a whole document.
+    let drain = DrainLayer::new(
+        state.config.portal.max_document_bytes as u64 + 1024 * 1024,
+        state.config.read_timeout,
+    );
+    router.layer(drain).with_state(state)
 }
 
 /// A bound portal server, ready to run.
@@ -207,11 +212,12 @@ impl Portal {
         let purge = self
             .daily_purge
             .then(|| retention::spawn_daily_purge(self.state.clone()));
-        let served = axum::serve(
+        let served = crate::http::server::serve(
             self.listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
+            app,
+            self.state.config.read_timeout,
+            shutdown,
         )
-        .with_graceful_shutdown(shutdown)
         .await;
         if let Some(purge) = purge {
             purge.abort();

@@ -850,6 +850,7 @@ async fn connect_dev_gives_the_portal_its_own_database_and_key_file() {
         .env("CONNECT_DATA_DIR", dir.path())
         .env("CONNECT_BIND", "127.0.0.1:0")
         .env("CONNECT_PORTAL_BIND", "127.0.0.1:0")
+        .env("CONNECT_METRICS_BIND", "127.0.0.1:0")
         .env("CONNECT_LOG_LEVEL", "warn")
         .env(
             "CONNECT_REALM_DIR",
