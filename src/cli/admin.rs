@@ -16,8 +16,10 @@ use crate::{
     app::AppState,
     clock::Clock,
     config::Config,
-    domain::{AhvNumber, Email, Language, PhoneNumber, RealmId},
+    domain::{AhvNumber, Email, Language, Password, PasswordContext, PhoneNumber, RealmId},
+    guard,
     letter::{swiss_date, ActivationLetter},
+    notify::messages::AccountNotice,
     portal::{PortalStartError, PortalState},
     realm::Realm,
     storage::{accounts, activation_codes, persons, Conflict, StoreError},
@@ -77,23 +79,54 @@ pub enum AccountCommand {
         #[arg(long)]
         language: Option<Language>,
     },
-    /// Unlock an account locked after too many wrong passwords; its count starts again.
+    /// Unlock a locked account (after wrong passwords, or by support); its count starts
+    /// again. The person is told by mail.
     Unlock {
-        #[arg(long)]
-        realm: RealmId,
-        #[arg(long)]
-        email: String,
+        #[command(flatten)]
+        who: Support,
     },
-    /// Register a new mobile number for the SMS codes (a lost or changed phone).
+    /// Lock an account until support unlocks it: its sessions and grants end at once and the
+    /// person is told by mail.
+    Lock {
+        #[command(flatten)]
+        who: Support,
+    },
+    /// Disable an account (it can no longer log in) until it is enabled again: its sessions
+    /// and grants end at once and the person is told by mail.
+    Disable {
+        #[command(flatten)]
+        who: Support,
+    },
+    /// Enable a disabled account again; the person is told by mail.
+    Enable {
+        #[command(flatten)]
+        who: Support,
+    },
+    /// Register a new mobile number for the SMS codes (a lost or changed phone). Sessions and
+    /// grants end, the person is told by mail at their address, and the number counts as
+    /// verified only once an SMS code sent to it comes back at login.
     Phone {
-        #[arg(long)]
-        realm: RealmId,
-        #[arg(long)]
-        email: String,
+        #[command(flatten)]
+        who: Support,
         /// The new number, e.g. "079 123 45 67" or "+41 79 123 45 67".
         #[arg(long)]
         phone: String,
     },
+}
+
+/// Which account a support command acts on, who acts and why.
+#[derive(clap::Args)]
+pub struct Support {
+    #[arg(long)]
+    realm: RealmId,
+    #[arg(long)]
+    email: String,
+    /// Why (kept in the log with the operator), e.g. "called the support desk".
+    #[arg(long)]
+    reason: String,
+    /// Who acts; default: the login name ($USER).
+    #[arg(long, env = "USER")]
+    operator: String,
 }
 
 #[derive(Subcommand)]
@@ -187,7 +220,18 @@ pub async fn run(config: Config, cmd: AdminCommand) -> anyhow::Result<()> {
     let state = AppState::open(config, Clock::System).await?;
     let result = dispatch(&state, cmd).await;
     state.db.close().await;
+    finish_background_work().await;
     result
+}
+
+/// Back-channel logout tokens go out in background tasks (see `protocol::backchannel`),
+/// which would die with this process: wait for them, as long as one delivery may take.
+async fn finish_background_work() {
+    let metrics = tokio::runtime::Handle::current().metrics();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(12);
+    while metrics.num_alive_tasks() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
 
 async fn dispatch(state: &AppState, cmd: AdminCommand) -> anyhow::Result<()> {
@@ -213,18 +257,28 @@ async fn dispatch(state: &AppState, cmd: AdminCommand) -> anyhow::Result<()> {
             std::io::stdin()
                 .read_to_string(&mut line)
                 .context("reading the password from stdin")?;
-            let password = line.lines().next().unwrap_or_default().to_owned();
-            if password.chars().count() < 8 {
-                bail!("the password must have at least 8 characters");
-            }
             if given_name.trim().is_empty() || family_name.trim().is_empty() {
                 bail!("--given-name and --family-name must not be empty");
             }
+            // The rules of enrolment step 5: the realm's policy, common passwords, names.
+            let context = PasswordContext {
+                email_local_part: email.as_str().split('@').next().map(str::to_owned),
+                names: vec![given_name.trim().to_owned(), family_name.trim().to_owned()],
+            };
+            let password = Password::new(
+                line.lines().next().unwrap_or_default(),
+                &realm.password_policy,
+                &context,
+            )
+            .context("the password from stdin")?;
             let phone = phone
                 .as_deref()
                 .map(|p| mobile_number(realm, p))
                 .transpose()?;
-            let hash = state.passwords.hash(SecretString::from(password)).await?;
+            let hash = state
+                .passwords
+                .hash(SecretString::from(password.expose().to_owned()))
+                .await?;
             let new = accounts::NewAccount {
                 realm: &realm.id,
                 email: &email,
@@ -241,27 +295,7 @@ async fn dispatch(state: &AppState, cmd: AdminCommand) -> anyhow::Result<()> {
                 Err(e) => return Err(e.into()),
             }
         }
-        AdminCommand::Account(AccountCommand::Unlock { realm, email }) => {
-            let realm = realm_named(state, &realm)?;
-            let email: Email = email.parse().context("--email")?;
-            if !accounts::unlock(&state.db, &realm.id, &email, now).await? {
-                bail!("no account with this e-mail address in {}", realm.id);
-            }
-            println!("unlocked");
-        }
-        AdminCommand::Account(AccountCommand::Phone {
-            realm,
-            email,
-            phone,
-        }) => {
-            let realm = realm_named(state, &realm)?;
-            let email: Email = email.parse().context("--email")?;
-            let phone = mobile_number(realm, &phone)?;
-            if !accounts::set_phone(&state.db, &realm.id, &email, phone.as_e164(), now).await? {
-                bail!("no account with this e-mail address in {}", realm.id);
-            }
-            println!("{}", phone.masked());
-        }
+        AdminCommand::Account(cmd) => account(state, cmd).await?,
         AdminCommand::Person(PersonCommand::Add {
             realm,
             ahv,
@@ -330,6 +364,79 @@ async fn documents(mut config: Config, cmd: DocumentsCommand) -> anyhow::Result<
                     counts.failed
                 );
             }
+        }
+    }
+    Ok(())
+}
+
+/// The support commands on one account. Each names its operator and reason in the log;
+/// each that restricts access ends the account's sessions and grants; each tells the person.
+async fn account(state: &AppState, cmd: AccountCommand) -> anyhow::Result<()> {
+    let now = state.clock.unix();
+    let (who, action) = match &cmd {
+        AccountCommand::Create { .. } => unreachable!("handled in dispatch"),
+        AccountCommand::Unlock { who } => (who, "unlock"),
+        AccountCommand::Lock { who } => (who, "lock"),
+        AccountCommand::Disable { who } => (who, "disable"),
+        AccountCommand::Enable { who } => (who, "enable"),
+        AccountCommand::Phone { who, .. } => (who, "phone"),
+    };
+    let realm = state
+        .realms
+        .get(&who.realm)
+        .with_context(|| format!("no realm {}", who.realm))?;
+    if who.reason.trim().is_empty() || who.operator.trim().is_empty() {
+        bail!("--reason and --operator must not be empty");
+    }
+    let email: Email = who.email.parse().context("--email")?;
+    let account = accounts::by_email(&state.db, &realm.id, &email)
+        .await?
+        .with_context(|| format!("no account with this e-mail address in {}", realm.id))?;
+    tracing::info!(
+        realm = %realm.id,
+        account = %account.id,
+        operator = who.operator.trim(),
+        reason = who.reason.trim(),
+        action,
+        "support command"
+    );
+    match &cmd {
+        AccountCommand::Create { .. } => unreachable!("handled in dispatch"),
+        AccountCommand::Unlock { .. } => {
+            if !accounts::unlock(&state.db, &account.id, now).await? {
+                bail!("the account is not locked");
+            }
+            guard::tell(state, realm, &account, AccountNotice::Unlocked).await;
+            println!("unlocked");
+        }
+        AccountCommand::Lock { .. } => {
+            if !accounts::lock(&state.db, &account.id, None, now).await? {
+                bail!("the account is not active (already locked or disabled)");
+            }
+            guard::restrict(state, realm, &account, AccountNotice::LockedBySupport).await?;
+            println!("locked; sessions and grants ended");
+        }
+        AccountCommand::Disable { .. } => {
+            if !accounts::disable(&state.db, &account.id, now).await? {
+                bail!("the account is already disabled");
+            }
+            guard::restrict(state, realm, &account, AccountNotice::Disabled).await?;
+            println!("disabled; sessions and grants ended");
+        }
+        AccountCommand::Enable { .. } => {
+            if !accounts::enable(&state.db, &account.id, now).await? {
+                bail!("the account is not disabled");
+            }
+            guard::tell(state, realm, &account, AccountNotice::Enabled).await;
+            println!("enabled");
+        }
+        AccountCommand::Phone { phone, .. } => {
+            let phone = mobile_number(realm, phone)?;
+            accounts::set_phone(&state.db, &account.id, phone.as_e164(), now).await?;
+            let masked = phone.masked();
+            let notice = AccountNotice::PhoneChanged { masked: &masked };
+            guard::restrict(state, realm, &account, notice).await?;
+            println!("{masked}");
         }
     }
     Ok(())

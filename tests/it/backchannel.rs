@@ -432,3 +432,64 @@ fn a_bad_backchannel_logout_uri_is_refused_with_its_key() {
         assert!(err.file.ends_with("AK00.toml"), "{err}");
     }
 }
+
+#[tokio::test]
+async fn ending_everything_of_an_account_tells_each_client_and_ends_its_tokens() {
+    let (base, rx) = start_receiver(&[]).await;
+    let (app, _dir) = app_with(&format!("{base}/portal"), None).await;
+    let sub = app.create_account("AK00", "anna@example.ch").await;
+    let cb = app
+        .authorize_and_login(
+            "AK00",
+            &[
+                ("client_id", "portal"),
+                ("redirect_uri", PORTAL_REDIRECT),
+                ("response_type", "code"),
+                ("scope", "openid"),
+            ],
+            "anna@example.ch",
+        )
+        .await;
+    let tokens = app.portal_tokens("AK00", &cb).await;
+    let sid = claims(tokens["id_token"].as_str().unwrap())["sid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let realm = app.state.realms.get(&realm("AK00")).unwrap().clone();
+    let ended = connect::session::end_all(&app.state, &realm, &sub)
+        .await
+        .unwrap();
+    assert_eq!(ended, 1);
+    let got = rx.wait_for("portal", 1).await;
+    let c = verify(&app, got[0].logout_token.as_deref().unwrap(), "portal").await;
+    assert_eq!(
+        (c["sub"].as_str(), c["sid"].as_str()),
+        (Some(sub.as_str()), Some(sid.as_str()))
+    );
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let res = app
+        .token(
+            "AK00",
+            &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+            Some(("portal", PORTAL_SECRET)),
+        )
+        .await;
+    assert_eq!(res.status(), 400, "the refresh token is revoked");
+    let res = app
+        .browser
+        .get(app.url("/AK00/authorize"))
+        .query(&[
+            ("client_id", "portal"),
+            ("redirect_uri", PORTAL_REDIRECT),
+            ("response_type", "code"),
+            ("scope", "openid"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        location(&res).starts_with("/AK00/login"),
+        "the SSO session ended"
+    );
+}

@@ -63,6 +63,7 @@ pub fn test_config(dir: &std::path::Path) -> Config {
         iterations: 1,
         parallelism: 1,
         concurrency: 4,
+        queue: 64,
     };
     c.redis_url = std::env::var("CONNECT_TEST_REDIS_URL").ok();
     c.redis_prefix = format!("test:{}:", uuid::Uuid::new_v4().simple());

@@ -3,7 +3,10 @@
 //!
 //! Wrong passwords slow the next attempts for that address down (a growing delay, the same
 //! for known and unknown addresses) instead of locking the account; only after the realm's
-//! `lock_after_failures` consecutive failures (at most 100) is an account locked.
+//! `lock_after_failures` consecutive failures (at most 100) is an account locked, for the
+//! realm's `lock_minutes`, and the person told by mail. An account with a mobile number never
+//! logs in without its SMS code: when the stored number no longer parses, the person is sent
+//! to support.
 
 use axum::{
     extract::{rejection::FormRejection, Query, State},
@@ -28,13 +31,43 @@ use super::{
 };
 use crate::{
     app::AppState,
-    domain::{Email, Language, PhoneNumber},
+    domain::{Email, Language, Password, PhoneNumber},
+    guard,
     http::{ClientAddr, CurrentRealm, HttpError},
+    limits::{self, Limit},
+    notify::messages::AccountNotice,
+    passwords::PasswordError,
     protocol::authorize::{self, flow_key, AuthRequest, Authentication},
     realm::Realm,
     session::{self, random_token},
-    storage::accounts::{self, Account},
+    storage::accounts::{self, Account, AccountStatus},
 };
+
+/// How long a person is asked to wait when every place in the hashing queue is taken.
+const BUSY_RETRY_AFTER_SECONDS: u64 = 5;
+
+/// 503 with `Retry-After` and a page that says to try again in a moment: every place in the
+/// password hashing queue is taken (see `passwords`).
+pub fn busy(realm: &std::sync::Arc<Realm>, lang: Language) -> Response {
+    metrics::counter!("connect_password_queue_full_total", "realm" => realm.id.to_string())
+        .increment(1);
+    let mut res = HttpError::page(StatusCode::SERVICE_UNAVAILABLE, lang, "error-hashing-busy")
+        .in_realm(realm)
+        .into_response();
+    res.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from(BUSY_RETRY_AFTER_SECONDS),
+    );
+    res
+}
+
+/// The page that sends a person whose stored number no longer works to support.
+fn phone_unusable(realm: &Realm, lang: Language, jar: CookieJar) -> Result<Response, HttpError> {
+    let ctx = page::layout(realm, lang, &format!("/{}/login", realm.id));
+    let html = crate::http::templates::render("login/support.html", ctx)
+        .map_err(HttpError::internal(lang))?;
+    Ok((StatusCode::FORBIDDEN, jar, Html(html)).into_response())
+}
 
 /// The assurance of a login with password only (accounts without a mobile number, created
 /// by support).
@@ -223,9 +256,37 @@ pub async fn submit(
     };
 
     let now = state.clock.unix();
+    // Passwords checked per client address, whatever the accounts (credential stuffing).
+    let subject = addr.subject();
+    let per_address = [
+        (
+            Limit::per_hour(
+                "login_passwords_per_address_hour",
+                realm.login.attempts_per_address_per_hour,
+            ),
+            subject.as_str(),
+        ),
+        (
+            Limit::per_day(
+                "login_passwords_per_address_day",
+                realm.login.attempts_per_address_per_day,
+            ),
+            subject.as_str(),
+        ),
+    ];
+    if let Err(e) = limits::charge(&state, realm.id.as_str(), &per_address)
+        .await
+        .map_err(HttpError::internal(lang))?
+    {
+        return Err(HttpError::Limited {
+            lang,
+            retry_after: e.retry_after,
+        });
+    }
+    // The attempt is counted before its password is checked (see `throttle`).
     let throttle = Throttle::for_address(&state, &realm, &form.email);
     if let Some(wait) = throttle
-        .wait(&state, &realm, now)
+        .take_turn(&state, &realm, now)
         .await
         .map_err(HttpError::internal(lang))?
     {
@@ -238,35 +299,63 @@ pub async fn submit(
     }
 
     // Unknown e-mail, malformed e-mail and wrong password look and take the same.
-    let account = match form.email.parse::<Email>() {
+    let mut account = match form.email.parse::<Email>() {
         Ok(email) => accounts::by_email(&state.db, &realm.id, &email)
             .await
             .map_err(HttpError::internal(lang))?,
         Err(_) => None,
     };
-    let ok = state
+    if let Some(a) = account.as_ref().filter(|a| !a.active && a.may_log_in(now)) {
+        // Its lock has ended by itself: lifted before this password counts.
+        accounts::lift_ended_lock(&state.db, &a.id, now)
+            .await
+            .map_err(HttpError::internal(lang))?;
+        account = accounts::by_id(&state.db, &realm.id, &a.id)
+            .await
+            .map_err(HttpError::internal(lang))?;
+    }
+    let verified = state
         .passwords
         .verify(
-            form.password,
+            Password::presented(&form.password),
             account.as_ref().map(|a| a.password_hash.as_str()),
         )
-        .await
-        .map_err(HttpError::internal(lang))?;
+        .await;
+    let ok = match verified {
+        Ok(ok) => ok,
+        Err(PasswordError::Busy) => return Ok(busy(&realm, lang)),
+        Err(e) => return Err(HttpError::internal(lang)(e)),
+    };
     metrics::counter!("connect_logins_total", "realm" => realm.id.to_string(), "outcome" => if ok { "password_ok" } else { "failure" }).increment(1);
     let account = match account {
         Some(a) if ok => a,
         account => {
-            throttle
+            let locked = throttle
                 .failed(&state, &realm, account.as_ref(), now)
                 .await
                 .map_err(HttpError::internal(lang))?;
             tracing::info!(realm = %realm.id, "login failed");
+            if let (true, Some(a)) = (locked, &account) {
+                let hours = realm.login.lock_duration.as_secs().div_ceil(3600);
+                guard::restrict(
+                    &state,
+                    &realm,
+                    a,
+                    AccountNotice::LockedAfterFailures { hours },
+                )
+                .await
+                .map_err(HttpError::internal(lang))?;
+            }
             return fail_page(jar, "login-failed", None, StatusCode::UNAUTHORIZED);
         }
     };
-    if !account.active {
+    if !account.may_log_in(now) {
         // Only someone who knows the password learns that the account is locked.
-        return fail_page(jar, "error-account-locked", None, StatusCode::FORBIDDEN);
+        let message = match account.status {
+            AccountStatus::Disabled => "error-account-disabled",
+            _ => "error-account-locked",
+        };
+        return fail_page(jar, message, None, StatusCode::FORBIDDEN);
     }
     throttle
         .succeeded(&state, &account)
@@ -274,11 +363,7 @@ pub async fn submit(
         .map_err(HttpError::internal(lang))?;
     let request = flow.and_then(LoginFlow::into_request);
 
-    let Some(phone) = account
-        .phone
-        .as_deref()
-        .and_then(|p| PhoneNumber::parse(p).ok())
-    else {
+    let Some(stored_phone) = account.phone.as_deref() else {
         // Accounts that support created without a mobile number log in with the password only.
         return finish(
             &state,
@@ -291,6 +376,11 @@ pub async fn submit(
             &["pwd"],
         )
         .await;
+    };
+    let Ok(phone) = PhoneNumber::parse(stored_phone) else {
+        // A number that no longer parses must not turn the login into a password-only one.
+        tracing::warn!(realm = %realm.id, account = %account.id, "login refused: the stored mobile number does not parse");
+        return phone_unusable(&realm, lang, jar);
     };
     let id = flow_id.map_or_else(random_token, str::to_owned);
     let sent = send_sms::send_code(

@@ -290,6 +290,7 @@ pub async fn submit_sms(
     let Some(LoginFlow::Sms {
         request,
         account_id,
+        phone,
         ..
     }) = taken
     else {
@@ -299,11 +300,16 @@ pub async fn submit_sms(
             "error-flow-expired",
         ));
     };
+    let now = state.clock.unix();
     let account = accounts::by_id(&state.db, &realm.id, &account_id)
         .await
         .map_err(HttpError::internal(lang))?
-        .filter(|a| a.active)
+        .filter(|a| a.may_log_in(now))
         .ok_or_else(|| HttpError::page(StatusCode::BAD_REQUEST, lang, "error-flow-expired"))?;
+    // The code came back from this number: a number support registered is proved now.
+    accounts::phone_proved(&state.db, &account.id, &phone, now)
+        .await
+        .map_err(HttpError::internal(lang))?;
     finish(
         &state,
         &realm,
