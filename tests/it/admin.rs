@@ -806,7 +806,7 @@ async fn admin_account_create_follows_the_rules_of_enrolment() {
         admin.run_with_stdin(&args, &format!("{password}\n"))
     };
     for (email, phone, password, why) in [
-        ("anna@example.ch", None, "password", "a common password"),
+        ("anna@example.ch", None, "qwertyuiop", "a common password"),
         (
             "anna@example.ch",
             None,
