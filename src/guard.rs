@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::{
     app::AppState,
+    audit::{Event, Kind},
     notify::messages::{self, AccountNotice},
     realm::Realm,
     session,
@@ -20,6 +21,14 @@ pub async fn restrict(
 ) -> Result<usize, StoreError> {
     let ended = session::end_all(state, realm, &account.id).await?;
     tracing::info!(realm = %realm.id, account = %account.id, sessions = ended, "account sessions and grants ended");
+    state
+        .audit
+        .record(
+            Event::new(Kind::SessionsEnded, &realm.id)
+                .account(&account.id)
+                .detail(serde_json::json!({ "why": notice.why(), "sessions": ended })),
+        )
+        .await;
     tell(state, realm, account, notice).await;
     Ok(ended)
 }

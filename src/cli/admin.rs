@@ -11,9 +11,12 @@ use secrecy::SecretString;
 use sha2::{Digest, Sha256};
 
 use super::import;
+use serde_json::json;
+
 use crate::{
     activation::{self, ActivationError, IssuedCode},
     app::AppState,
+    audit::{Event, Kind},
     clock::Clock,
     config::Config,
     domain::{AhvNumber, Email, Language, Password, PasswordContext, PhoneNumber, RealmId},
@@ -25,8 +28,33 @@ use crate::{
     storage::{accounts, activation_codes, persons, Conflict, StoreError},
 };
 
+/// `connect admin [--operator WHO] [--reason WHY] <command>`: every command that changes
+/// something is written to the realm's audit trail with who ran it and why.
+#[derive(clap::Args)]
+pub struct AdminArgs {
+    /// Who runs the command, for the audit trail (default: $CONNECT_OPERATOR, $SUDO_USER or $USER).
+    #[arg(long, global = true, value_name = "WHO")]
+    operator: Option<String>,
+    /// Why, for the audit trail (e.g. "called the support desk, ticket 4711").
+    #[arg(long, global = true, value_name = "WHY")]
+    reason: Option<String>,
+    #[command(subcommand)]
+    command: AdminCommand,
+}
+
 #[derive(Subcommand)]
 pub enum AdminCommand {
+    /// The realm's audit trail as JSON lines, oldest first.
+    Audit {
+        #[arg(long)]
+        realm: RealmId,
+        /// Only this account: its id (the `sub`) or its e-mail address.
+        #[arg(long)]
+        account: Option<String>,
+        /// From this day (YYYY-MM-DD, UTC) or this time (RFC 3339) on.
+        #[arg(long)]
+        since: Option<String>,
+    },
     /// Accounts of persons.
     #[command(subcommand)]
     Account(AccountCommand),
@@ -114,19 +142,20 @@ pub enum AccountCommand {
     },
 }
 
-/// Which account a support command acts on, who acts and why.
+/// Which account a support command acts on; who acts and why are `connect admin`'s
+/// `--operator` and `--reason`, the reason required.
 #[derive(clap::Args)]
 pub struct Support {
     #[arg(long)]
     realm: RealmId,
     #[arg(long)]
     email: String,
-    /// Why (kept in the log with the operator), e.g. "called the support desk".
-    #[arg(long)]
-    reason: String,
-    /// Who acts; default: the login name ($USER).
-    #[arg(long, env = "USER")]
+}
+
+/// Who runs an admin command and why.
+struct Actor {
     operator: String,
+    reason: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -204,7 +233,8 @@ pub enum ClientCommand {
     Secret,
 }
 
-pub async fn run(config: Config, cmd: AdminCommand) -> anyhow::Result<()> {
+pub async fn run(config: Config, args: AdminArgs) -> anyhow::Result<()> {
+    let cmd = args.command;
     if let AdminCommand::Client(ClientCommand::Secret) = cmd {
         let secret = crate::session::random_token();
         println!("{secret}");
@@ -218,7 +248,22 @@ pub async fn run(config: Config, cmd: AdminCommand) -> anyhow::Result<()> {
         return documents(config, cmd).await;
     }
     let state = AppState::open(config, Clock::System).await?;
-    let result = dispatch(&state, cmd).await;
+    let audited = audited(&cmd);
+    let actor = Actor {
+        operator: args.operator.unwrap_or_else(default_operator),
+        reason: args.reason,
+    };
+    let result = dispatch(&state, cmd, &actor).await;
+    if let Some((realm, command)) = audited {
+        let operator = &actor.operator;
+        let mut event = Event::new(Kind::AdminCommand, &realm)
+            .operator(operator)
+            .detail(json!({ "command": command, "outcome": if result.is_ok() { "done" } else { "failed" } }));
+        if let Some(reason) = &actor.reason {
+            event = event.reason(reason);
+        }
+        state.audit.record(event).await;
+    }
     state.db.close().await;
     finish_background_work().await;
     result
@@ -234,9 +279,89 @@ async fn finish_background_work() {
     }
 }
 
-async fn dispatch(state: &AppState, cmd: AdminCommand) -> anyhow::Result<()> {
+/// The operator's name when `--operator` is not given: whoever is logged in.
+fn default_operator() -> String {
+    ["CONNECT_OPERATOR", "SUDO_USER", "USER"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|s| !s.trim().is_empty()))
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// The realm and name of a command that changes something (reading the audit trail does not).
+fn audited(cmd: &AdminCommand) -> Option<(RealmId, &'static str)> {
+    Some(match cmd {
+        AdminCommand::Audit { .. }
+        | AdminCommand::Client(ClientCommand::Secret)
+        | AdminCommand::Documents(_) => return None,
+        AdminCommand::Account(AccountCommand::Create { realm, .. }) => {
+            (realm.clone(), "account create")
+        }
+        AdminCommand::Account(AccountCommand::Unlock { who }) => {
+            (who.realm.clone(), "account unlock")
+        }
+        AdminCommand::Account(AccountCommand::Phone { who, .. }) => {
+            (who.realm.clone(), "account phone")
+        }
+        AdminCommand::Account(AccountCommand::Lock { who }) => (who.realm.clone(), "account lock"),
+        AdminCommand::Account(AccountCommand::Disable { who }) => {
+            (who.realm.clone(), "account disable")
+        }
+        AdminCommand::Account(AccountCommand::Enable { who }) => {
+            (who.realm.clone(), "account enable")
+        }
+        AdminCommand::Person(PersonCommand::Add { realm, .. }) => (realm.clone(), "person add"),
+        AdminCommand::Person(PersonCommand::Import { realm, .. }) => {
+            (realm.clone(), "person import")
+        }
+        AdminCommand::Code(CodeCommand::Issue { realm, .. }) => (realm.clone(), "code issue"),
+        AdminCommand::Code(CodeCommand::Revoke { realm, .. }) => (realm.clone(), "code revoke"),
+        AdminCommand::Code(CodeCommand::Letters { realm, .. }) => (realm.clone(), "code letters"),
+        AdminCommand::Keys(KeysCommand::Rotate { realm }) => (realm.clone(), "keys rotate"),
+    })
+}
+
+/// `--since`: a day (from its midnight, UTC) or an RFC 3339 time, as Unix seconds.
+fn parse_since(text: &str) -> anyhow::Result<i64> {
+    if let Ok(day) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return Ok(day.and_time(chrono::NaiveTime::MIN).and_utc().timestamp());
+    }
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| t.timestamp())
+        .with_context(|| format!("--since: `{text}` is neither YYYY-MM-DD nor an RFC 3339 time"))
+}
+
+async fn dispatch(state: &AppState, cmd: AdminCommand, actor: &Actor) -> anyhow::Result<()> {
     let now = state.clock.unix();
     match cmd {
+        AdminCommand::Audit {
+            realm,
+            account,
+            since,
+        } => {
+            let realm = realm_named(state, &realm)?;
+            let since = since.as_deref().map(parse_since).transpose()?.unwrap_or(0);
+            let account = match account {
+                Some(a) if a.contains('@') => {
+                    let email: Email = a.parse().context("--account")?;
+                    let found = accounts::by_email(&state.db, &realm.id, &email)
+                        .await?
+                        .with_context(|| {
+                            format!("no account with this e-mail address in {}", realm.id)
+                        })?;
+                    Some(found.id)
+                }
+                other => other,
+            };
+            let mut out = std::io::stdout().lock();
+            for event in state
+                .audit
+                .read(&realm.id, account.as_deref(), since)
+                .await?
+            {
+                use std::io::Write;
+                writeln!(out, "{event}")?;
+            }
+        }
         AdminCommand::Account(AccountCommand::Create {
             realm,
             email,
@@ -295,7 +420,7 @@ async fn dispatch(state: &AppState, cmd: AdminCommand) -> anyhow::Result<()> {
                 Err(e) => return Err(e.into()),
             }
         }
-        AdminCommand::Account(cmd) => account(state, cmd).await?,
+        AdminCommand::Account(cmd) => account(state, cmd, actor).await?,
         AdminCommand::Person(PersonCommand::Add {
             realm,
             ahv,
@@ -369,9 +494,10 @@ async fn documents(mut config: Config, cmd: DocumentsCommand) -> anyhow::Result<
     Ok(())
 }
 
-/// The support commands on one account. Each names its operator and reason in the log;
-/// each that restricts access ends the account's sessions and grants; each tells the person.
-async fn account(state: &AppState, cmd: AccountCommand) -> anyhow::Result<()> {
+/// The support commands on one account. Each records its operator and reason in the audit
+/// trail; each that restricts access ends the account's sessions and grants; each tells the
+/// person.
+async fn account(state: &AppState, cmd: AccountCommand, actor: &Actor) -> anyhow::Result<()> {
     let now = state.clock.unix();
     let (who, action) = match &cmd {
         AccountCommand::Create { .. } => unreachable!("handled in dispatch"),
@@ -385,27 +511,27 @@ async fn account(state: &AppState, cmd: AccountCommand) -> anyhow::Result<()> {
         .realms
         .get(&who.realm)
         .with_context(|| format!("no realm {}", who.realm))?;
-    if who.reason.trim().is_empty() || who.operator.trim().is_empty() {
-        bail!("--reason and --operator must not be empty");
-    }
+    let Some(reason) = actor.reason.as_deref().filter(|r| !r.trim().is_empty()) else {
+        bail!("--reason is required: why support {action}s this account");
+    };
     let email: Email = who.email.parse().context("--email")?;
     let account = accounts::by_email(&state.db, &realm.id, &email)
         .await?
         .with_context(|| format!("no account with this e-mail address in {}", realm.id))?;
-    tracing::info!(
-        realm = %realm.id,
-        account = %account.id,
-        operator = who.operator.trim(),
-        reason = who.reason.trim(),
-        action,
-        "support command"
-    );
+    tracing::info!(realm = %realm.id, account = %account.id, action, "support command");
+    let event = |kind| {
+        Event::new(kind, &realm.id)
+            .account(&account.id)
+            .operator(&actor.operator)
+            .reason(reason)
+    };
     match &cmd {
         AccountCommand::Create { .. } => unreachable!("handled in dispatch"),
         AccountCommand::Unlock { .. } => {
             if !accounts::unlock(&state.db, &account.id, now).await? {
                 bail!("the account is not locked");
             }
+            state.audit.record(event(Kind::AccountUnlocked)).await;
             guard::tell(state, realm, &account, AccountNotice::Unlocked).await;
             println!("unlocked");
         }
@@ -413,6 +539,10 @@ async fn account(state: &AppState, cmd: AccountCommand) -> anyhow::Result<()> {
             if !accounts::lock(&state.db, &account.id, None, now).await? {
                 bail!("the account is not active (already locked or disabled)");
             }
+            state
+                .audit
+                .record(event(Kind::AccountLocked).detail(json!({ "by": "support" })))
+                .await;
             guard::restrict(state, realm, &account, AccountNotice::LockedBySupport).await?;
             println!("locked; sessions and grants ended");
         }
@@ -420,6 +550,7 @@ async fn account(state: &AppState, cmd: AccountCommand) -> anyhow::Result<()> {
             if !accounts::disable(&state.db, &account.id, now).await? {
                 bail!("the account is already disabled");
             }
+            state.audit.record(event(Kind::AccountDisabled)).await;
             guard::restrict(state, realm, &account, AccountNotice::Disabled).await?;
             println!("disabled; sessions and grants ended");
         }
@@ -427,6 +558,7 @@ async fn account(state: &AppState, cmd: AccountCommand) -> anyhow::Result<()> {
             if !accounts::enable(&state.db, &account.id, now).await? {
                 bail!("the account is not disabled");
             }
+            state.audit.record(event(Kind::AccountEnabled)).await;
             guard::tell(state, realm, &account, AccountNotice::Enabled).await;
             println!("enabled");
         }
@@ -434,6 +566,12 @@ async fn account(state: &AppState, cmd: AccountCommand) -> anyhow::Result<()> {
             let phone = mobile_number(realm, phone)?;
             accounts::set_phone(&state.db, &account.id, phone.as_e164(), now).await?;
             let masked = phone.masked();
+            state
+                .audit
+                .record(
+                    event(Kind::PhoneChanged).detail(json!({ "phone": masked, "verified": false })),
+                )
+                .await;
             let notice = AccountNotice::PhoneChanged { masked: &masked };
             guard::restrict(state, realm, &account, notice).await?;
             println!("{masked}");

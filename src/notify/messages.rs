@@ -79,6 +79,18 @@ pub enum AccountNotice<'a> {
 }
 
 impl AccountNotice<'_> {
+    /// What happened, in a word, for the audit trail.
+    pub fn why(&self) -> &'static str {
+        match self {
+            AccountNotice::LockedAfterFailures { .. } => "locked_after_failures",
+            AccountNotice::LockedBySupport => "locked_by_support",
+            AccountNotice::Unlocked => "unlocked",
+            AccountNotice::Disabled => "disabled",
+            AccountNotice::Enabled => "enabled",
+            AccountNotice::PhoneChanged { .. } => "phone_changed",
+        }
+    }
+
     /// The subject's key and the body's key.
     fn keys(&self) -> (&'static str, &'static str) {
         match self {

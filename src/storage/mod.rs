@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod activation_codes;
+pub mod audit;
 pub mod documents;
 pub mod ephemeral;
 pub mod grants;

@@ -145,6 +145,31 @@ async fn the_lock_ends_by_itself_after_lock_minutes_and_the_person_is_told() {
     assert!(mail.text.contains(&realm.support_hours), "{}", mail.text);
     assert!(!mail.text.contains("wrong-wrong"));
 
+    // The trail: each failure with its factor, the lock, and the sessions it ended.
+    let anna = account(&app, "anna@example.ch").await;
+    let trail = app
+        .state
+        .audit
+        .read(&realm.id, Some(&anna.id), 0)
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = trail.iter().filter_map(|e| e["kind"].as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "login_failed",
+            "login_failed",
+            "account_locked",
+            "sessions_ended"
+        ],
+        "{trail:?}"
+    );
+    assert_eq!(trail[0]["detail"]["factor"], "password");
+    assert!(
+        !format!("{trail:?}").contains("wrong-wrong"),
+        "no password in the trail"
+    );
+
     app.advance(119 * 60);
     let res = app
         .submit_login("/AK00/login", "anna@example.ch", PASSWORD)

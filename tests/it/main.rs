@@ -4,6 +4,7 @@
 
 mod accounts;
 mod admin;
+mod audit;
 mod backchannel;
 mod config_and_realms;
 mod documents;

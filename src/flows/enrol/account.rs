@@ -151,8 +151,7 @@ pub async fn submit_profile(
     }
     e.terms_version = Some(req.realm.terms.version.clone());
     e.terms_accepted_at = Some(req.state.clock.unix());
-    req.save(&e).await?;
-    Ok(req.go(Step::Password))
+    req.advance(&e, Step::Account).await
 }
 
 fn password_page(req: StepRequest, error: Option<FieldError>) -> Result<Response, Detour> {
@@ -221,8 +220,7 @@ pub async fn submit_password(
         Err(e) => return Err(HttpError::internal(req.lang)(e).into()),
     };
     e.password_hash = Some(hash);
-    req.save(&e).await?;
-    Ok(req.go(Step::Phone))
+    req.advance(&e, Step::Password).await
 }
 
 /// « Afficher les conditions d'utilisation »: the version in force, in the page's language.

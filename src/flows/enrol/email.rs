@@ -143,8 +143,7 @@ pub async fn submit_address(
         state.clock.unix() + realm.enrolment.email_code_validity.as_secs() as i64;
     e.mails_sent += 1;
     e.language = lang;
-    req.save(&e).await?;
-    Ok(req.go(Step::Confirm))
+    req.advance(&e, Step::Email).await
 }
 
 pub async fn show_code(req: StepRequest) -> Result<Response, Detour> {
@@ -178,9 +177,11 @@ pub async fn submit_code(
         _ => false,
     };
     if !matches {
+        req.audit_refused(Step::Confirm, "wrong_code").await;
         return code_page(req, &e, Some("error-mail-code-wrong"));
     }
     if e.email_code_expires_at <= req.state.clock.unix() {
+        req.audit_refused(Step::Confirm, "expired_code").await;
         return code_page(req, &e, Some("error-mail-code-expired"));
     }
     e.email_verified = true;
@@ -188,6 +189,5 @@ pub async fn submit_code(
     e.email_code = None;
     // Whoever proved the address continues, on this device.
     req.bind_browser(&mut e);
-    req.save(&e).await?;
-    Ok(req.go(Step::Account))
+    req.advance(&e, Step::Confirm).await
 }

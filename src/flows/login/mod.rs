@@ -31,6 +31,7 @@ use super::{
 };
 use crate::{
     app::AppState,
+    audit::{Event, Kind},
     domain::{Email, Language, Password, PhoneNumber},
     guard,
     http::{ClientAddr, CurrentRealm, HttpError},
@@ -335,8 +336,28 @@ pub async fn submit(
                 .await
                 .map_err(HttpError::internal(lang))?;
             tracing::info!(realm = %realm.id, "login failed");
+            let mut failed = Event::new(Kind::LoginFailed, &realm.id)
+                .origin(addr, &headers)
+                .detail(serde_json::json!({ "factor": "password" }));
+            if let Some(a) = &account {
+                failed = failed.account(&a.id);
+            }
+            state.audit.record(failed).await;
             if let (true, Some(a)) = (locked, &account) {
                 let hours = realm.login.lock_duration.as_secs().div_ceil(3600);
+                let until = now + realm.login.lock_duration.as_secs() as i64;
+                state
+                    .audit
+                    .record(
+                        Event::new(Kind::AccountLocked, &realm.id)
+                            .account(&a.id)
+                            .origin(addr, &headers)
+                            .detail(serde_json::json!({
+                                "by": "password_failures",
+                                "until": until,
+                            })),
+                    )
+                    .await;
                 guard::restrict(
                     &state,
                     &realm,
@@ -355,6 +376,15 @@ pub async fn submit(
             AccountStatus::Disabled => "error-account-disabled",
             _ => "error-account-locked",
         };
+        state
+            .audit
+            .record(
+                Event::new(Kind::LoginFailed, &realm.id)
+                    .account(&account.id)
+                    .origin(addr, &headers)
+                    .detail(serde_json::json!({ "factor": "password", "refused": message })),
+            )
+            .await;
         return fail_page(jar, message, None, StatusCode::FORBIDDEN);
     }
     throttle
@@ -374,12 +404,22 @@ pub async fn submit(
             request,
             ACR_PASSWORD,
             &["pwd"],
+            (addr, &headers),
         )
         .await;
     };
     let Ok(phone) = PhoneNumber::parse(stored_phone) else {
         // A number that no longer parses must not turn the login into a password-only one.
         tracing::warn!(realm = %realm.id, account = %account.id, "login refused: the stored mobile number does not parse");
+        state
+            .audit
+            .record(
+                Event::new(Kind::LoginFailed, &realm.id)
+                    .account(&account.id)
+                    .origin(addr, &headers)
+                    .detail(serde_json::json!({ "factor": "sms", "refused": "phone_unusable" })),
+            )
+            .await;
         return phone_unusable(&realm, lang, jar);
     };
     let id = flow_id.map_or_else(random_token, str::to_owned);
@@ -432,6 +472,7 @@ async fn finish(
     request: Option<AuthRequest>,
     acr: &str,
     amr: &[&str],
+    origin: (ClientAddr, &HeaderMap),
 ) -> Result<Response, HttpError> {
     let (jar, session) = session::start(
         state,
@@ -444,6 +485,15 @@ async fn finish(
     .await
     .map_err(HttpError::internal(lang))?;
     tracing::info!(realm = %realm.id, account = %account.id, acr, "login succeeded");
+    state
+        .audit
+        .record(
+            Event::new(Kind::LoginSucceeded, &realm.id)
+                .account(&account.id)
+                .origin(origin.0, origin.1)
+                .detail(serde_json::json!({ "acr": acr, "amr": amr })),
+        )
+        .await;
     metrics::counter!("connect_logins_total", "realm" => realm.id.to_string(), "outcome" => "success").increment(1);
     match request {
         Some(request) => {

@@ -14,6 +14,7 @@ use serde::Deserialize;
 use super::{finish, load_flow, LoginFlow, ACR_MFA};
 use crate::{
     app::AppState,
+    audit::{Event, Kind},
     domain::{Language, PhoneNumber},
     flows::{
         page::{self, check_csrf, read_form},
@@ -214,6 +215,7 @@ pub async fn resend_sms(
 pub async fn submit_sms(
     State(state): State<AppState>,
     CurrentRealm(realm): CurrentRealm,
+    addr: ClientAddr,
     headers: HeaderMap,
     jar: CookieJar,
     form: Result<Form<SmsForm>, FormRejection>,
@@ -257,6 +259,17 @@ pub async fn submit_sms(
         code_hash,
         &form.code,
     ) {
+        if let LoginFlow::Sms { account_id, .. } = &flow {
+            state
+                .audit
+                .record(
+                    Event::new(Kind::LoginFailed, &realm.id)
+                        .account(account_id)
+                        .origin(addr, &headers)
+                        .detail(serde_json::json!({ "factor": "sms" })),
+                )
+                .await;
+        }
         return sms_page(
             &state,
             &realm,
@@ -319,6 +332,7 @@ pub async fn submit_sms(
         request,
         ACR_MFA,
         &["pwd", "sms", "mfa"],
+        (addr, &headers),
     )
     .await
 }
