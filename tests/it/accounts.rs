@@ -11,19 +11,7 @@ use connect::{
 use crate::helpers::*;
 
 async fn app_with(settings: &[(&str, &str)]) -> (TestApp, tempfile::TempDir) {
-    let settings: Vec<(String, String)> = settings
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-    let dir = realm_dir_with(|mut text| {
-        for (k, v) in &settings {
-            text = set_key(&text, k, v);
-        }
-        text
-    });
-    let path = dir.path().to_path_buf();
-    let app = spawn_with(|c| c.realm_dir = path).await;
-    (app, dir)
+    spawn_with_realm(settings).await
 }
 
 fn portal_request() -> Vec<(&'static str, &'static str)> {
@@ -63,19 +51,6 @@ async fn account(app: &TestApp, email: &str) -> accounts::Account {
         .await
         .unwrap()
         .expect("account")
-}
-
-/// The state of a login attempt from a browser with an SSO session: straight back to the
-/// client, or to the login page.
-async fn has_session(app: &TestApp) -> bool {
-    let res = app
-        .browser
-        .get(app.url("/AK00/authorize"))
-        .query(&portal_request())
-        .send()
-        .await
-        .unwrap();
-    location(&res).starts_with(PORTAL_REDIRECT)
 }
 
 #[tokio::test]
@@ -196,7 +171,7 @@ async fn a_lock_ends_the_sessions_and_grants_of_the_account() {
         .authorize_and_login("AK00", &portal_request(), "anna@example.ch")
         .await;
     let tokens = app.portal_tokens("AK00", &cb).await;
-    assert!(has_session(&app).await, "logged in");
+    assert!(app.has_session().await, "logged in");
 
     let attacker = TestApp::sharing(&app);
     for _ in 0..2 {
@@ -208,24 +183,8 @@ async fn a_lock_ends_the_sessions_and_grants_of_the_account() {
             .await;
         assert_eq!(res.status(), 401);
     }
-    assert!(!has_session(&app).await, "the SSO session ended");
-    let refresh = tokens["refresh_token"].as_str().unwrap();
-    let res = app
-        .token(
-            "AK00",
-            &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
-            Some(("portal", PORTAL_SECRET)),
-        )
-        .await;
-    assert_eq!(res.status(), 400, "the refresh token is revoked");
-    let res = app
-        .api
-        .get(app.url("/AK00/userinfo"))
-        .bearer_auth(tokens["access_token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 401, "the access token is revoked");
+    assert!(!app.has_session().await, "the SSO session ended");
+    app.assert_revoked(&tokens).await;
 }
 
 #[tokio::test]
@@ -281,7 +240,7 @@ async fn an_account_whose_stored_phone_no_longer_parses_is_sent_to_support() {
     );
     assert!(!page.contains("login-phone"), "no key instead of words");
     assert_eq!(app.sms_outbox().len(), sent_before, "no SMS");
-    assert!(!has_session(&app).await, "no password-only session");
+    assert!(!app.has_session().await, "no password-only session");
 }
 
 #[tokio::test]

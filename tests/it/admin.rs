@@ -24,13 +24,13 @@ use crate::helpers::*;
 const HEADER: &str = "ahv,given_name,family_name,birth_date,language,street,postal_code,locality";
 
 /// The binary, configured like the server `app` runs with, in a directory of its own for files.
-struct Admin<'a> {
+pub(crate) struct Admin<'a> {
     app: &'a TestApp,
     dir: tempfile::TempDir,
 }
 
 impl<'a> Admin<'a> {
-    fn new(app: &'a TestApp) -> Self {
+    pub(crate) fn new(app: &'a TestApp) -> Self {
         Self {
             app,
             dir: tempfile::tempdir().unwrap(),
@@ -41,12 +41,14 @@ impl<'a> Admin<'a> {
         self.dir.path().join(name)
     }
 
-    fn run(&self, args: &[&str]) -> Output {
+    /// The binary with the server's configuration, for `connect admin <args>`.
+    fn command(&self, args: &[&str]) -> Command {
         let c = &self.app.state.config;
         let connect::config::MasterKeySource::Inline(key) = &c.master_key else {
             panic!("tests use an inline master key");
         };
-        Command::new(env!("CARGO_BIN_EXE_connect"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_connect"));
+        command
             .current_dir(self.dir.path())
             .env_remove("CONNECT_TEST_DATABASE_URL")
             .env_remove("CONNECT_TEST_REDIS_URL")
@@ -56,9 +58,12 @@ impl<'a> Admin<'a> {
             .env("CONNECT_MASTER_KEY", key.expose_secret())
             .env("CONNECT_PUBLIC_URL", &self.app.base)
             .arg("admin")
-            .args(args)
-            .output()
-            .unwrap()
+            .args(args);
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
     }
 
     /// Runs and expects success; returns stdout.
@@ -86,22 +91,9 @@ impl<'a> Admin<'a> {
     /// Runs with `input` on standard input.
     fn run_with_stdin(&self, args: &[&str], input: &str) -> Output {
         use std::io::Write;
-        let c = &self.app.state.config;
-        let connect::config::MasterKeySource::Inline(key) = &c.master_key else {
-            panic!("tests use an inline master key");
-        };
-        let mut child = Command::new(env!("CARGO_BIN_EXE_connect"))
-            .current_dir(self.dir.path())
-            .env_remove("CONNECT_TEST_DATABASE_URL")
-            .env_remove("CONNECT_TEST_REDIS_URL")
-            .env("CONNECT_DATA_DIR", &c.data_dir)
-            .env("CONNECT_DATABASE_URL", &c.database_url)
-            .env("CONNECT_REALM_DIR", &c.realm_dir)
-            .env("CONNECT_MASTER_KEY", key.expose_secret())
-            .env("CONNECT_PUBLIC_URL", &self.app.base)
+        let mut child = self
+            .command(args)
             .env("CONNECT_PASSWORD_HASHING__MEMORY_KIB", "64")
-            .arg("admin")
-            .args(args)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
@@ -117,7 +109,7 @@ impl<'a> Admin<'a> {
     }
 
     /// A support command on anna@example.ch of AK00, with operator and reason.
-    fn support(&self, action: &str, extra: &[&str]) -> Output {
+    pub(crate) fn support(&self, action: &str, extra: &[&str]) -> Output {
         let mut args = vec![
             "account",
             action,
@@ -606,23 +598,6 @@ async fn support_unlocks_a_locked_account_and_registers_a_new_phone() {
     assert_eq!(to, "+41765554433", "the code went to the new number");
 }
 
-/// Whether the browser of `app` still has an SSO session in AK00.
-async fn has_session(app: &TestApp) -> bool {
-    let res = app
-        .browser
-        .get(app.url("/AK00/authorize"))
-        .query(&[
-            ("client_id", "portal"),
-            ("redirect_uri", PORTAL_REDIRECT),
-            ("response_type", "code"),
-            ("scope", "openid"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    location(&res).starts_with(PORTAL_REDIRECT)
-}
-
 fn stdout_ok(out: &Output) -> String {
     assert!(
         out.status.success(),
@@ -641,12 +616,12 @@ async fn support_lock_and_disable_end_access_at_once_and_tell_the_person() {
         .submit_login("/AK00/login", "anna@example.ch", PASSWORD)
         .await;
     assert_eq!(res.status(), 303);
-    assert!(has_session(&app).await);
+    assert!(app.has_session().await);
 
     let out = stdout_ok(&admin.support("lock", &[]));
     assert!(out.starts_with("locked"), "{out}");
     assert!(
-        !has_session(&app).await,
+        !app.has_session().await,
         "the session ended, though it lives in the server's store"
     );
     let mail = app.mail_outbox().pop().expect("a mail");
@@ -685,7 +660,7 @@ async fn support_lock_and_disable_end_access_at_once_and_tell_the_person() {
 
     let out = stdout_ok(&admin.support("disable", &[]));
     assert!(out.starts_with("disabled"), "{out}");
-    assert!(!has_session(&app).await);
+    assert!(!app.has_session().await);
     assert!(app
         .mail_outbox()
         .pop()
@@ -735,24 +710,8 @@ async fn a_support_change_of_phone_revokes_sessions_and_grants_and_tells_the_per
 
     let out = stdout_ok(&admin.support("phone", &["--phone", "076 555 44 33"]));
     assert_eq!(out.trim(), "+41 76 *** ** 33");
-    assert!(!has_session(&app).await, "the session ended");
-    let refresh = tokens["refresh_token"].as_str().unwrap();
-    let res = app
-        .token(
-            "AK00",
-            &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
-            Some(("portal", PORTAL_SECRET)),
-        )
-        .await;
-    assert_eq!(res.status(), 400, "the refresh token is revoked");
-    let res = app
-        .api
-        .get(app.url("/AK00/userinfo"))
-        .bearer_auth(tokens["access_token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 401, "the access token is revoked");
+    assert!(!app.has_session().await, "the session ended");
+    app.assert_revoked(&tokens).await;
 
     let mail = app.mail_outbox().pop().expect("a mail");
     assert_eq!(mail.to, "anna@example.ch");

@@ -467,29 +467,38 @@ async fn ending_everything_of_an_account_tells_each_client_and_ends_its_tokens()
         (c["sub"].as_str(), c["sid"].as_str()),
         (Some(sub.as_str()), Some(sid.as_str()))
     );
-    let refresh = tokens["refresh_token"].as_str().unwrap();
-    let res = app
-        .token(
-            "AK00",
-            &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
-            Some(("portal", PORTAL_SECRET)),
-        )
-        .await;
-    assert_eq!(res.status(), 400, "the refresh token is revoked");
-    let res = app
-        .browser
-        .get(app.url("/AK00/authorize"))
-        .query(&[
-            ("client_id", "portal"),
-            ("redirect_uri", PORTAL_REDIRECT),
-            ("response_type", "code"),
-            ("scope", "openid"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    app.assert_revoked(&tokens).await;
+    assert!(!app.has_session().await, "the SSO session ended");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_support_lock_from_the_command_line_tells_the_clients_over_the_back_channel() {
+    // The first attempt is refused for now: only the retry, half a second later, arrives.
+    let (base, rx) = start_receiver(&[Reply::Status(503)]).await;
+    let (app, _dir) = app_with(&format!("{base}/portal"), None).await;
+    let sub = app.create_account("AK00", "anna@example.ch").await;
+    let id_token = portal_login(&app).await;
+    let sid = claims(&id_token)["sid"].as_str().unwrap().to_owned();
+
+    // The command runs in its own process, without the server's session store: the grants
+    // name the session, and the process waits for the delivery before it exits.
+    // The receiver keeps answering on the other worker while this one waits for the process.
+    let out = tokio::task::block_in_place(|| crate::admin::Admin::new(&app).support("lock", &[]));
     assert!(
-        location(&res).starts_with("/AK00/login"),
-        "the SSO session ended"
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
+    let got = rx.to("portal");
+    assert_eq!(
+        got.len(),
+        2,
+        "retried and delivered before the command returned"
+    );
+    let c = verify(&app, got[1].logout_token.as_deref().unwrap(), "portal").await;
+    assert_eq!(
+        (c["sub"].as_str(), c["sid"].as_str()),
+        (Some(sub.as_str()), Some(sid.as_str()))
+    );
+    assert!(!app.has_session().await, "the SSO session ended");
 }

@@ -257,6 +257,16 @@ pub async fn submit(
     };
 
     let now = state.clock.unix();
+    // An event of this attempt for the audit trail, from this client.
+    let event = |kind, account: Option<&str>, detail: serde_json::Value| {
+        let e = Event::new(kind, &realm.id)
+            .origin(addr, &headers)
+            .detail(detail);
+        match account {
+            Some(id) => e.account(id),
+            None => e,
+        }
+    };
     // Passwords checked per client address, whatever the accounts (credential stuffing).
     let subject = addr.subject();
     let per_address = [
@@ -336,28 +346,18 @@ pub async fn submit(
                 .await
                 .map_err(HttpError::internal(lang))?;
             tracing::info!(realm = %realm.id, "login failed");
-            let mut failed = Event::new(Kind::LoginFailed, &realm.id)
-                .origin(addr, &headers)
-                .detail(serde_json::json!({ "factor": "password" }));
-            if let Some(a) = &account {
-                failed = failed.account(&a.id);
-            }
-            state.audit.record(failed).await;
+            let id = account.as_ref().map(|a| a.id.as_str());
+            let failed = serde_json::json!({ "factor": "password" });
+            state
+                .audit
+                .record(event(Kind::LoginFailed, id, failed))
+                .await;
             if let (true, Some(a)) = (locked, &account) {
                 let hours = realm.login.lock_duration.as_secs().div_ceil(3600);
                 let until = now + realm.login.lock_duration.as_secs() as i64;
-                state
-                    .audit
-                    .record(
-                        Event::new(Kind::AccountLocked, &realm.id)
-                            .account(&a.id)
-                            .origin(addr, &headers)
-                            .detail(serde_json::json!({
-                                "by": "password_failures",
-                                "until": until,
-                            })),
-                    )
-                    .await;
+                let detail = serde_json::json!({ "by": "password_failures", "until": until });
+                let locked = event(Kind::AccountLocked, Some(&a.id), detail);
+                state.audit.record(locked).await;
                 guard::restrict(
                     &state,
                     &realm,
@@ -376,15 +376,9 @@ pub async fn submit(
             AccountStatus::Disabled => "error-account-disabled",
             _ => "error-account-locked",
         };
-        state
-            .audit
-            .record(
-                Event::new(Kind::LoginFailed, &realm.id)
-                    .account(&account.id)
-                    .origin(addr, &headers)
-                    .detail(serde_json::json!({ "factor": "password", "refused": message })),
-            )
-            .await;
+        let detail = serde_json::json!({ "factor": "password", "refused": message });
+        let refused = event(Kind::LoginFailed, Some(&account.id), detail);
+        state.audit.record(refused).await;
         return fail_page(jar, message, None, StatusCode::FORBIDDEN);
     }
     throttle
@@ -411,15 +405,9 @@ pub async fn submit(
     let Ok(phone) = PhoneNumber::parse(stored_phone) else {
         // A number that no longer parses must not turn the login into a password-only one.
         tracing::warn!(realm = %realm.id, account = %account.id, "login refused: the stored mobile number does not parse");
-        state
-            .audit
-            .record(
-                Event::new(Kind::LoginFailed, &realm.id)
-                    .account(&account.id)
-                    .origin(addr, &headers)
-                    .detail(serde_json::json!({ "factor": "sms", "refused": "phone_unusable" })),
-            )
-            .await;
+        let detail = serde_json::json!({ "factor": "sms", "refused": "phone_unusable" });
+        let refused = event(Kind::LoginFailed, Some(&account.id), detail);
+        state.audit.record(refused).await;
         return phone_unusable(&realm, lang, jar);
     };
     let id = flow_id.map_or_else(random_token, str::to_owned);
