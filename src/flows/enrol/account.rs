@@ -1,11 +1,11 @@
 //! Step 4 « Ouverture de compte » (names, language, terms of use) and step 5 « Création du
 //! mot de passe »; and the terms of use themselves.
 
+use crate::http::params::{Form, FormRejection};
 use axum::{
-    extract::{rejection::FormRejection, Query, State},
+    extract::{Query, State},
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
-    Form,
 };
 use axum_extra::extract::CookieJar;
 use minijinja::context;

@@ -1,10 +1,10 @@
 //! Step 1: « Entrez le code d'accès » — the code of the activation letter.
 
+use crate::http::params::{Form, FormRejection};
 use axum::{
-    extract::{rejection::FormRejection, Query, State},
+    extract::{Query, State},
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
-    Form,
 };
 use axum_extra::extract::CookieJar;
 use minijinja::context;

@@ -2,7 +2,8 @@
 //! d'accès » (the code of the mail, which proves the address; the mail's link may open it on
 //! another device).
 
-use axum::{extract::rejection::FormRejection, http::StatusCode, response::Response, Form};
+use crate::http::params::{Form, FormRejection};
+use axum::{http::StatusCode, response::Response};
 use minijinja::context;
 use serde::Deserialize;
 

@@ -10,12 +10,13 @@ mod phone;
 
 use std::sync::Arc;
 
+use crate::http::params::{Form, FormRejection};
 use axum::{
-    extract::{rejection::FormRejection, FromRequestParts, Path, Query},
+    extract::{FromRequestParts, Path, Query},
     http::{request::Parts, HeaderMap, Method, StatusCode},
     response::{Html, IntoResponse, Redirect, Response},
     routing::{get, post},
-    Form, Router,
+    Router,
 };
 use axum_extra::extract::{
     cookie::{Cookie, SameSite},

@@ -1,11 +1,10 @@
 //! Step 6 « Numéro de portable » and step 7 « Code » — « Confirmer et conclure », where the
 //! account is opened.
 
+use crate::http::params::{Form, FormRejection};
 use axum::{
-    extract::rejection::FormRejection,
     http::StatusCode,
     response::{IntoResponse, Redirect, Response},
-    Form,
 };
 use minijinja::context;
 use serde::Deserialize;

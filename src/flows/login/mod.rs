@@ -8,11 +8,11 @@
 //! logs in without its SMS code: when the stored number no longer parses, the person is sent
 //! to support.
 
+use crate::http::params::{Form, FormRejection};
 use axum::{
-    extract::{rejection::FormRejection, Query, State},
+    extract::{Query, State},
     http::{HeaderMap, StatusCode},
     response::{Html, IntoResponse, Redirect, Response},
-    Form,
 };
 use axum_extra::extract::CookieJar;
 use minijinja::context;
