@@ -69,10 +69,12 @@ fn value_of(name: &str, account: &Account, person: Option<&Person>) -> Option<Va
         "locale" => json!(account.language.code()),
         "updated_at" => json!(account.updated_at),
         "email" => json!(account.email.as_str()),
-        // An account exists only with a confirmed address (enrolment proves it by code).
-        "email_verified" => json!(true),
+        // Proved by a code at enrolment step 3; support-made accounts proved nothing.
+        "email_verified" => json!(account.email_verified_at.is_some()),
         "phone_number" => json!(account.phone.as_deref()?),
-        "phone_number_verified" => json!(account.phone.is_some()),
+        "phone_number_verified" => {
+            json!(account.phone.is_some() && account.phone_verified_at.is_some())
+        }
         "ahv_number" => json!(account.ahv.as_ref()?.as_str()),
         "address" => {
             let a = &person?.address;

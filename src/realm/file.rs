@@ -161,6 +161,9 @@ struct RawLogin {
     free_password_failures: u64,
     max_password_delay_seconds: u64,
     lock_after_failures: u64,
+    lock_minutes: u64,
+    password_attempts_per_address_per_hour: u64,
+    password_attempts_per_address_per_day: u64,
 }
 
 impl Default for RawLogin {
@@ -169,6 +172,9 @@ impl Default for RawLogin {
             free_password_failures: 5,
             max_password_delay_seconds: 900,
             lock_after_failures: 100,
+            lock_minutes: 24 * 60,
+            password_attempts_per_address_per_hour: 50,
+            password_attempts_per_address_per_day: 200,
         }
     }
 }
@@ -630,6 +636,20 @@ fn check(path: &Path, id: RealmId, raw: RawRealm) -> Result<Realm, RealmFileErro
             86400,
         )?,
         lock_after_failures: l.lock_after_failures,
+        lock_duration: secs(
+            path,
+            "login.lock_minutes",
+            l.lock_minutes.saturating_mul(60),
+            30 * 86400,
+        )?,
+        attempts_per_address_per_hour: count(
+            "login.password_attempts_per_address_per_hour",
+            l.password_attempts_per_address_per_hour,
+        )?,
+        attempts_per_address_per_day: count(
+            "login.password_attempts_per_address_per_day",
+            l.password_attempts_per_address_per_day,
+        )?,
     };
     if raw.terms.version.trim().is_empty() {
         return Err(RealmFileError::new(

@@ -93,9 +93,14 @@ pub struct LoginRules {
     pub free_password_failures: u64,
     /// The delay doubles with each failure up to this.
     pub max_password_delay: Duration,
-    /// Consecutive failures after which the account is locked until support unlocks it
-    /// (NIST SP 800-63B-4 §3.2.2: at most 100).
+    /// Consecutive failures after which the account is locked for `lock_duration` or until
+    /// support unlocks it (NIST SP 800-63B-4 §3.2.2: at most 100).
     pub lock_after_failures: u64,
+    /// How long that lock lasts.
+    pub lock_duration: Duration,
+    /// Passwords checked per client address, whatever the accounts (credential stuffing).
+    pub attempts_per_address_per_hour: u64,
+    pub attempts_per_address_per_day: u64,
 }
 
 /// The portal's documents of this caisse.

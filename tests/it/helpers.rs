@@ -73,6 +73,7 @@ pub fn test_config(dir: &std::path::Path) -> Config {
         iterations: 1,
         parallelism: 1,
         concurrency: 4,
+        queue: 64,
     };
     c.redis_url = std::env::var("CONNECT_TEST_REDIS_URL").ok();
     c.redis_prefix = format!("test:{}:", uuid::Uuid::new_v4().simple());
@@ -703,4 +704,63 @@ pub fn read_mail_outbox(outbox: &std::path::Path) -> Vec<OutboxMail> {
             }
         })
         .collect()
+}
+
+/// A server whose AK00 realm file has each `(key, value)` of `settings` set; the directory
+/// of realm files lives as long as the returned guard.
+pub async fn spawn_with_realm(settings: &[(&str, &str)]) -> (TestApp, tempfile::TempDir) {
+    let settings: Vec<(String, String)> = settings
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let dir = realm_dir_with(|mut text| {
+        for (k, v) in &settings {
+            text = set_key(&text, k, v);
+        }
+        text
+    });
+    let path = dir.path().to_path_buf();
+    let app = spawn_with(|c| c.realm_dir = path).await;
+    (app, dir)
+}
+
+impl TestApp {
+    /// Whether this browser's SSO session in AK00 answers the portal without a login.
+    pub async fn has_session(&self) -> bool {
+        let res = self
+            .browser
+            .get(self.url("/AK00/authorize"))
+            .query(&[
+                ("client_id", "portal"),
+                ("redirect_uri", PORTAL_REDIRECT),
+                ("response_type", "code"),
+                ("scope", "openid"),
+            ])
+            .send()
+            .await
+            .expect("authorize");
+        location(&res).starts_with(PORTAL_REDIRECT)
+    }
+
+    /// The portal's tokens of a token response no longer work: the refresh token is refused
+    /// and the access token fails at userinfo.
+    pub async fn assert_revoked(&self, tokens: &serde_json::Value) {
+        let refresh = tokens["refresh_token"].as_str().expect("refresh token");
+        let res = self
+            .token(
+                "AK00",
+                &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+                Some(("portal", PORTAL_SECRET)),
+            )
+            .await;
+        assert_eq!(res.status(), 400, "the refresh token is revoked");
+        let res = self
+            .api
+            .get(self.url("/AK00/userinfo"))
+            .bearer_auth(tokens["access_token"].as_str().expect("access token"))
+            .send()
+            .await
+            .expect("userinfo");
+        assert_eq!(res.status(), 401, "the access token is revoked");
+    }
 }

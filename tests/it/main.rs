@@ -2,6 +2,7 @@
 //! SQLite and in-process stores by default; PostgreSQL and Redis when
 //! `CONNECT_TEST_DATABASE_URL` and `CONNECT_TEST_REDIS_URL` are set.
 
+mod accounts;
 mod admin;
 mod audit;
 mod backchannel;
