@@ -99,8 +99,11 @@ pub async fn logout(
         && params
             .get("confirm")
             .is_some_and(|t| state.csrf.verify(&jar, state.config.is_https(), t));
+    // Only a hint of this very session counts: an ID token of the same person from another
+    // session (another browser, an older login) would let a page that holds one log the
+    // person out here. Its `aud` was checked against `client_id` above.
     let hinted = match (&hint, &current) {
-        (Some(h), Some(s)) => h.sid.as_deref() == Some(s.sid.as_str()) || h.sub == s.account_id,
+        (Some(h), Some(s)) => h.sid.as_deref() == Some(s.sid.as_str()),
         (_, None) => true,
         (None, Some(_)) => false,
     };

@@ -5,8 +5,8 @@ use std::{collections::BTreeMap, path::Path, time::Duration};
 use serde::Deserialize;
 
 use super::{
-    Client, ClientKind, ClientRegistry, DocumentRules, EnrolmentRules, GrantType, Lifetimes,
-    LoginRules, Logo, Realm, SigningAlg, SmsRules, Terms,
+    AuthorizeRules, Client, ClientKind, ClientRegistry, DocumentRules, EnrolmentRules, GrantType,
+    Lifetimes, LoginRules, Logo, Realm, SigningAlg, SmsRules, Terms,
 };
 use crate::domain::{Language, PasswordPolicy, RealmId};
 
@@ -65,6 +65,23 @@ struct RawRealm {
     documents: RawDocuments,
     /// A file relative to the realm directory (`.svg` or `.png`, at most 256 KiB).
     logo: Option<String>,
+    #[serde(default)]
+    authorize: RawAuthorize,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawAuthorize {
+    flows_per_address_per_hour: u64,
+}
+
+impl Default for RawAuthorize {
+    fn default() -> Self {
+        // A caisse's office behind one address starts a few hundred logins an hour at most.
+        Self {
+            flows_per_address_per_hour: 300,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -174,6 +191,7 @@ struct RawTokens {
     session_seconds: u64,
     login_flow_seconds: u64,
     access_token_alg: SigningAlg,
+    grant_absolute_seconds: u64,
 }
 
 impl Default for RawTokens {
@@ -186,6 +204,7 @@ impl Default for RawTokens {
             session_seconds: 8 * 3600,
             login_flow_seconds: 30 * 60,
             access_token_alg: SigningAlg::ES256,
+            grant_absolute_seconds: 30 * 86400,
         }
     }
 }
@@ -211,6 +230,8 @@ struct RawClient {
     backchannel_logout_uri: Option<String>,
     #[serde(default = "default_true")]
     backchannel_logout_session_required: bool,
+    #[serde(default)]
+    resource_server: bool,
 }
 
 #[derive(Deserialize, PartialEq)]
@@ -388,6 +409,12 @@ fn check(path: &Path, id: RealmId, raw: RawRealm) -> Result<Realm, RealmFileErro
             t.login_flow_seconds,
             86400,
         )?,
+        grant_absolute: secs(
+            path,
+            "tokens.grant_absolute_seconds",
+            t.grant_absolute_seconds,
+            400 * 86400,
+        )?,
     };
     let mut clients = Vec::new();
     for (i, c) in raw.clients.into_iter().enumerate() {
@@ -442,6 +469,13 @@ fn check(path: &Path, id: RealmId, raw: RawRealm) -> Result<Realm, RealmFileErro
                 path,
                 key("redirect_uris"),
                 "authorization_code needs at least one redirect URI",
+            ));
+        }
+        if c.kind == RawKind::Public && c.resource_server {
+            return Err(RealmFileError::new(
+                path,
+                key("resource_server"),
+                "a public client cannot introspect tokens",
             ));
         }
         if c.kind == RawKind::Public && c.grant_types.contains(&GrantType::ClientCredentials) {
@@ -500,6 +534,7 @@ fn check(path: &Path, id: RealmId, raw: RawRealm) -> Result<Realm, RealmFileErro
             id_token_alg: c.id_token_signed_response_alg,
             backchannel_logout_uri,
             backchannel_logout_session_required: c.backchannel_logout_session_required,
+            resource_server: c.resource_server,
         };
         clients.push((client, digest));
     }
@@ -647,11 +682,22 @@ fn check(path: &Path, id: RealmId, raw: RawRealm) -> Result<Realm, RealmFileErro
     let documents = DocumentRules {
         retention_years: raw.documents.retention_years,
     };
+    if raw.authorize.flows_per_address_per_hour == 0 {
+        return Err(RealmFileError::new(
+            path,
+            "authorize.flows_per_address_per_hour",
+            "must be at least 1",
+        ));
+    }
+    let authorize = AuthorizeRules {
+        flows_per_address_per_hour: raw.authorize.flows_per_address_per_hour,
+    };
     let logo = match &raw.logo {
         Some(name) => Some(load_logo(path, name)?),
         None => None,
     };
     Ok(Realm {
+        authorize,
         logo,
         documents,
         password_policy,

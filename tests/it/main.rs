@@ -15,6 +15,7 @@ mod login;
 mod negative;
 mod notify;
 mod oidc_flow;
+mod oidc_security;
 mod portal;
 mod receivers;
 mod service;
