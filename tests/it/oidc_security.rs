@@ -362,10 +362,6 @@ async fn too_many_pending_logins_from_one_address_get_a_429_page() {
         .headers()
         .get("content-type")
         .is_some_and(|v| v.to_str().unwrap().starts_with("text/html")));
-    // The hour over, flows start again.
-    app.advance(3601);
-    let to = location(&authorize(&app, &portal_query("openid")).await);
-    assert!(to.starts_with("/AK00/login?flow="), "{to}");
 }
 
 // Issue 9, defect 10 (protocol part).
