@@ -20,6 +20,7 @@ use tower_http::{
 };
 
 use crate::{
+    audit::Audit,
     clock::Clock,
     config::Config,
     domain::Language,
@@ -47,6 +48,7 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     pub notifier: Notifier,
     pub backchannel: Backchannel,
+    pub audit: Audit,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +105,7 @@ impl AppState {
             passwords: Passwords::new(&config.password_hashing)?,
             secret_hasher: SecretHasher::new(&master),
             csrf: CsrfKey::new(master.derive("csrf")),
+            audit: Audit::new(db.clone(), clock.clone()),
             config: Arc::new(config),
             realms,
             db,
@@ -157,6 +160,9 @@ pub fn router(state: AppState) -> Router {
 pub struct App {
     pub state: AppState,
     listener: TcpListener,
+    /// The audit retention purge at start and every day; servers built by [`App::build`]
+    /// run it, tests (which bind their own listener) purge when they choose.
+    audit_purge: bool,
 }
 
 impl App {
@@ -166,7 +172,11 @@ impl App {
         let listener = TcpListener::bind(bind)
             .await
             .map_err(|e| StartError::Bind(bind, e))?;
-        Ok(App { state, listener })
+        Ok(App {
+            state,
+            listener,
+            audit_purge: true,
+        })
     }
 
     /// Serves on a listener bound by the caller: tests bind port 0 first so that the
@@ -177,7 +187,11 @@ impl App {
         listener: TcpListener,
     ) -> Result<App, StartError> {
         let state = AppState::open(config, clock).await?;
-        Ok(App { state, listener })
+        Ok(App {
+            state,
+            listener,
+            audit_purge: false,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -192,12 +206,22 @@ impl App {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let app = router(self.state.clone());
-        axum::serve(
+        let purge = self.audit_purge.then(|| {
+            self.state
+                .audit
+                .clone()
+                .spawn_daily_purge(self.state.realms.clone())
+        });
+        let served = axum::serve(
             self.listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown)
-        .await?;
+        .await;
+        if let Some(purge) = purge {
+            purge.abort();
+        }
+        served?;
         self.state.db.close().await;
         Ok(())
     }

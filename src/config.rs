@@ -66,6 +66,31 @@ pub struct PortalConfig {
     pub store_url: String,
     pub max_document_bytes: usize,
     pub session_seconds: u64,
+    /// The portal's own database (`sqlite://data_dir/portal.db` unless set): never the IdP's.
+    pub database_url: String,
+    /// The portal's own short-lived store; absent: in-process. Never the IdP's Redis, whose
+    /// sessions and flows a compromised portal could otherwise rewrite.
+    pub redis_url: Option<String>,
+    /// The portal's own secret key (CSRF, session and login-binding hashes), created at
+    /// first start like the IdP's master key; never the IdP's master key.
+    pub secret_key: MasterKeySource,
+    /// The client ids whose access tokens may use the delivery API; `None`: not configured
+    /// (`caisse-docs` and `bench-cc` in dev mode, nobody otherwise).
+    pub delivery_clients: Option<Vec<String>>,
+}
+
+impl PortalConfig {
+    /// The sample caisse systems of the shipped realm files, allowed to deliver in dev mode.
+    pub const DEV_DELIVERY_CLIENTS: [&'static str; 2] = ["caisse-docs", "bench-cc"];
+
+    /// Who may deliver: the configured list, else the dev clients in dev mode, else nobody.
+    pub fn delivery_clients(&self, dev: bool) -> Vec<String> {
+        match (&self.delivery_clients, dev) {
+            (Some(list), _) => list.clone(),
+            (None, true) => Self::DEV_DELIVERY_CLIENTS.map(str::to_owned).to_vec(),
+            (None, false) => Vec::new(),
+        }
+    }
 }
 
 /// The portal's settings as written.
@@ -80,6 +105,12 @@ pub struct RawPortal {
     pub store_url: Option<String>,
     pub max_document_bytes: usize,
     pub session_seconds: u64,
+    pub database_url: Option<String>,
+    pub redis_url: Option<String>,
+    #[serde(skip_serializing)]
+    pub secret_key: Option<SecretString>,
+    pub secret_key_file: Option<String>,
+    pub delivery_clients: Option<Vec<String>>,
 }
 
 impl Default for RawPortal {
@@ -92,6 +123,11 @@ impl Default for RawPortal {
             store_url: None,
             max_document_bytes: 20 * 1024 * 1024,
             session_seconds: 8 * 3600,
+            database_url: None,
+            redis_url: None,
+            secret_key: None,
+            secret_key_file: None,
+            delivery_clients: None,
         }
     }
 }
@@ -454,10 +490,49 @@ fn holds_string(value: &serde_json::Value, needle: &str) -> bool {
     }
 }
 
+/// Where the IdP keeps what the portal must never share.
+struct IdpSecrets<'a> {
+    database_url: &'a str,
+    master_key: &'a MasterKeySource,
+}
+
+fn check_database_url(key: &str, url: &str) -> Result<(), ConfigError> {
+    if url.starts_with("sqlite:")
+        || url.starts_with("postgres://")
+        || url.starts_with("postgresql://")
+    {
+        Ok(())
+    } else {
+        Err(bad(key, "must start with sqlite: or postgres://"))
+    }
+}
+
+fn check_redis_url(key: &str, url: &str) -> Result<(), ConfigError> {
+    if url.starts_with("redis://") || url.starts_with("rediss://") {
+        Ok(())
+    } else {
+        Err(bad(key, "must start with redis:// or rediss://"))
+    }
+}
+
+/// Whether two key sources name the same key (the same inline value or the same file).
+fn same_key(a: &MasterKeySource, b: &MasterKeySource) -> bool {
+    match (a, b) {
+        (MasterKeySource::Inline(a), MasterKeySource::Inline(b)) => {
+            a.expose_secret().trim() == b.expose_secret().trim()
+        }
+        (MasterKeySource::File(a), MasterKeySource::File(b)) => {
+            a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(a), Ok(b)) if a == b)
+        }
+        _ => false,
+    }
+}
+
 fn portal_config(
     raw: RawPortal,
     public_url: &Url,
     data_dir: &str,
+    idp: IdpSecrets<'_>,
 ) -> Result<PortalConfig, ConfigError> {
     let realm: crate::domain::RealmId = raw.realm.parse().map_err(|e| bad("portal.realm", e))?;
     let issuer = match raw.issuer {
@@ -486,6 +561,49 @@ fn portal_config(
     if raw.client_id.is_empty() {
         return Err(bad("portal.client_id", "must not be empty"));
     }
+    // Design: the portal holds nothing of the IdP's, so that its compromise yields no
+    // password hash, grant or signing key.
+    let database_url = match raw.database_url {
+        Some(url) => {
+            check_database_url("portal.database_url", &url)?;
+            url
+        }
+        None => format!("sqlite://{}/portal.db", data_dir.trim_end_matches('/')),
+    };
+    if database_url == idp.database_url {
+        return Err(bad(
+            "portal.database_url",
+            "must not be the IdP's database (database_url)",
+        ));
+    }
+    if let Some(url) = &raw.redis_url {
+        check_redis_url("portal.redis_url", url)?;
+    }
+    let secret_key = match (raw.secret_key, raw.secret_key_file) {
+        (Some(_), Some(_)) => {
+            return Err(bad(
+                "portal.secret_key",
+                "set portal.secret_key or portal.secret_key_file, not both",
+            ))
+        }
+        (Some(key), None) => MasterKeySource::Inline(key),
+        (None, Some(file)) => MasterKeySource::File(file.into()),
+        (None, None) => MasterKeySource::File(PathBuf::from(data_dir).join("portal.key")),
+    };
+    if same_key(&secret_key, idp.master_key) {
+        return Err(bad(
+            "portal.secret_key",
+            "must not be the IdP's master key: give the portal a key of its own",
+        ));
+    }
+    if let Some(clients) = &raw.delivery_clients {
+        if clients.iter().any(|c| c.trim().is_empty() || c.trim() != c) {
+            return Err(bad(
+                "portal.delivery_clients",
+                "client ids must be non-empty, without spaces around them",
+            ));
+        }
+    }
     Ok(PortalConfig {
         realm,
         issuer,
@@ -494,6 +612,10 @@ fn portal_config(
         store_url,
         max_document_bytes: raw.max_document_bytes,
         session_seconds: raw.session_seconds,
+        database_url,
+        redis_url: raw.redis_url,
+        secret_key,
+        delivery_clients: raw.delivery_clients,
     })
 }
 
@@ -502,20 +624,10 @@ impl RawConfig {
         let data_dir = PathBuf::from(&self.data_dir);
         let data_dir_text = self.data_dir.clone();
         let public_url = parse_url("public_url", &self.public_url)?;
-        let portal = portal_config(self.portal, &public_url, &data_dir_text)?;
         let database_url = match self.database_url {
-            Some(url)
-                if url.starts_with("sqlite:")
-                    || url.starts_with("postgres://")
-                    || url.starts_with("postgresql://") =>
-            {
+            Some(url) => {
+                check_database_url("database_url", &url)?;
                 url
-            }
-            Some(_) => {
-                return Err(bad(
-                    "database_url",
-                    "must start with sqlite: or postgres://",
-                ))
             }
             None => format!(
                 "sqlite://{}/connect.db",
@@ -523,9 +635,7 @@ impl RawConfig {
             ),
         };
         if let Some(url) = &self.redis_url {
-            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
-                return Err(bad("redis_url", "must start with redis:// or rediss://"));
-            }
+            check_redis_url("redis_url", url)?;
         }
         let master_key = match (self.master_key, self.master_key_file) {
             (Some(_), Some(_)) => {
@@ -538,6 +648,15 @@ impl RawConfig {
             (None, Some(file)) => MasterKeySource::File(file.into()),
             (None, None) => MasterKeySource::File(data_dir.join("master.key")),
         };
+        let portal = portal_config(
+            self.portal,
+            &public_url,
+            &data_dir_text,
+            IdpSecrets {
+                database_url: &database_url,
+                master_key: &master_key,
+            },
+        )?;
         let h = self.password_hashing;
         if h.memory_kib < 8 * h.parallelism.max(1) || h.iterations == 0 || h.parallelism == 0 {
             return Err(bad(
@@ -766,5 +885,88 @@ mod tests {
             assert!(e.to_string().contains("bnd"), "{e}");
             Ok(())
         });
+    }
+
+    #[test]
+    fn the_portal_has_its_own_database_store_and_key_by_default() {
+        let c = with(|r| r).unwrap();
+        assert_eq!(c.portal.database_url, "sqlite://data/portal.db");
+        assert_ne!(c.portal.database_url, c.database_url);
+        assert!(c.portal.redis_url.is_none());
+        assert!(matches!(
+            &c.portal.secret_key,
+            MasterKeySource::File(p) if p == std::path::Path::new("data/portal.key")
+        ));
+    }
+
+    #[test]
+    fn the_portal_refuses_the_idps_database_and_master_key() {
+        let e = with(|r| RawConfig {
+            database_url: Some("postgres://db/connect".into()),
+            portal: RawPortal {
+                database_url: Some("postgres://db/connect".into()),
+                ..RawPortal::default()
+            },
+            ..r
+        })
+        .unwrap_err();
+        assert_eq!(e.key, "portal.database_url");
+        let e = with(|r| RawConfig {
+            portal: RawPortal {
+                database_url: Some("mysql://db/portal".into()),
+                ..RawPortal::default()
+            },
+            ..r
+        })
+        .unwrap_err();
+        assert_eq!(e.key, "portal.database_url");
+        let key = "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI=";
+        let e = with(|r| RawConfig {
+            master_key: Some(key.to_owned().into()),
+            portal: RawPortal {
+                secret_key: Some(key.to_owned().into()),
+                ..RawPortal::default()
+            },
+            ..r
+        })
+        .unwrap_err();
+        assert_eq!(e.key, "portal.secret_key");
+        assert!(!e.to_string().contains(key), "{e}");
+        let e = with(|r| RawConfig {
+            master_key_file: Some("/etc/connect/master.key".into()),
+            portal: RawPortal {
+                secret_key_file: Some("/etc/connect/master.key".into()),
+                ..RawPortal::default()
+            },
+            ..r
+        })
+        .unwrap_err();
+        assert_eq!(e.key, "portal.secret_key");
+    }
+
+    #[test]
+    fn delivery_clients_are_the_dev_clients_in_dev_mode_and_nobody_otherwise() {
+        let c = with(|r| r).unwrap();
+        assert_eq!(c.portal.delivery_clients(true), ["caisse-docs", "bench-cc"]);
+        assert!(c.portal.delivery_clients(false).is_empty());
+        let c = with(|r| RawConfig {
+            portal: RawPortal {
+                delivery_clients: Some(vec!["rentes".into()]),
+                ..RawPortal::default()
+            },
+            ..r
+        })
+        .unwrap();
+        assert_eq!(c.portal.delivery_clients(true), ["rentes"]);
+        assert_eq!(c.portal.delivery_clients(false), ["rentes"]);
+        let e = with(|r| RawConfig {
+            portal: RawPortal {
+                delivery_clients: Some(vec![" ".into()]),
+                ..RawPortal::default()
+            },
+            ..r
+        })
+        .unwrap_err();
+        assert_eq!(e.key, "portal.delivery_clients");
     }
 }

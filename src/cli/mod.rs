@@ -37,8 +37,7 @@ enum Command {
     /// Apply database migrations and exit.
     Migrate,
     /// Support and operator commands.
-    #[command(subcommand)]
-    Admin(admin::AdminCommand),
+    Admin(admin::AdminArgs),
 }
 
 pub fn main() -> ExitCode {

@@ -10,19 +10,22 @@ use axum::{
     response::{IntoResponse, Redirect, Response},
     Form, Json,
 };
-use axum_extra::extract::CookieJar;
+use axum_extra::extract::{
+    cookie::{Cookie, SameSite},
+    CookieJar,
+};
 use openidconnect::{
     core::{CoreAuthenticationFlow, CoreClient, CoreGenderClaim},
-    AdditionalClaims, AuthorizationCode, ClientId, ClientSecret, CsrfToken, Nonce,
-    OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
-    UserInfoClaims,
+    AdditionalClaims, AuthenticationContextClass, AuthorizationCode, ClientId, ClientSecret,
+    CsrfToken, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
+    TokenResponse, UserInfoClaims,
 };
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 
 use super::{
     session::{self, PortalSession},
-    PortalState,
+    web, PortalState,
 };
 use crate::{domain::Language, http::HttpError, storage::documents};
 
@@ -39,9 +42,17 @@ struct PendingLogin {
     verifier: String,
     nonce: String,
     return_to: String,
+    /// The keyed hash of the browser's login cookie: the callback must come from the browser
+    /// that began the login (login CSRF). Absent in a record of an older version: refused.
+    #[serde(default)]
+    browser: String,
 }
 
 const PENDING: Duration = Duration::from_secs(600);
+
+/// The level of assurance the portal needs: password and SMS code, as the IdP names it in
+/// discovery (`acr_values_supported`).
+pub const REQUIRED_ACR: &str = "urn:connect:acr:password+sms";
 
 fn pending_key(state: &PortalState, csrf_state: &str) -> String {
     format!(
@@ -50,16 +61,53 @@ fn pending_key(state: &PortalState, csrf_state: &str) -> String {
     )
 }
 
-/// Only paths of the portal itself are places to come back to.
-fn safe_return(path: Option<&str>) -> String {
-    match path {
-        Some(p)
-            if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') && p.len() < 512 =>
-        {
-            p.to_owned()
-        }
-        _ => "/".to_owned(),
+/// The cookie that binds a pending login to the browser that began it.
+fn binding_cookie_name(state: &PortalState) -> &'static str {
+    if session::secure(state) {
+        "__Host-portal_login"
+    } else {
+        "portal_login"
     }
+}
+
+fn browser_hash(state: &PortalState, cookie: &str) -> String {
+    state.hasher.hash(&format!("portal-login-browser:{cookie}"))
+}
+
+/// The browser's login cookie (a new random one when it has none, kept otherwise so that
+/// two tabs may log in at once), and its keyed hash for the pending login.
+fn bind_browser(state: &PortalState, jar: CookieJar) -> (CookieJar, String) {
+    let name = binding_cookie_name(state);
+    let value = jar
+        .get(name)
+        .map(|c| c.value().to_owned())
+        .filter(|v| (32..=64).contains(&v.len()))
+        .unwrap_or_else(crate::session::random_token);
+    let hash = browser_hash(state, &value);
+    // SameSite=Lax: the IdP's redirect back is a top-level GET, which carries it.
+    let cookie = Cookie::build((name, value))
+        .path("/")
+        .http_only(true)
+        .secure(session::secure(state))
+        .same_site(SameSite::Lax)
+        .build();
+    (jar.add(cookie), hash)
+}
+
+/// Whether the callback comes from the browser that began the login.
+fn same_browser(state: &PortalState, jar: &CookieJar, pending: &PendingLogin) -> bool {
+    use subtle::ConstantTimeEq;
+    let Some(cookie) = jar.get(binding_cookie_name(state)) else {
+        return false;
+    };
+    let hash = browser_hash(state, cookie.value());
+    !pending.browser.is_empty() && bool::from(hash.as_bytes().ct_eq(pending.browser.as_bytes()))
+}
+
+/// Only paths of the portal's own pages are places to come back to; anything else is `/`.
+fn safe_return(path: Option<&str>) -> String {
+    path.and_then(web::return_path)
+        .unwrap_or_else(|| "/".to_owned())
 }
 
 fn unavailable(lang: Language) -> impl FnOnce(super::idp::IdpError) -> HttpError {
@@ -108,6 +156,7 @@ pub struct LoginQuery {
 pub async fn login(
     State(state): State<PortalState>,
     Query(q): Query<LoginQuery>,
+    jar: CookieJar,
 ) -> Result<Response, HttpError> {
     let lang = state.realm.default_language;
     let client = client(&state, lang).await?;
@@ -122,19 +171,22 @@ pub async fn login(
         .add_scope(Scope::new("email".into()))
         .add_scope(Scope::new("phone".into()))
         .add_scope(Scope::new("ahv".into()))
+        .add_auth_context_value(AuthenticationContextClass::new(REQUIRED_ACR.into()))
         .set_pkce_challenge(challenge)
         .url();
+    let (jar, browser) = bind_browser(&state, jar);
     let pending = PendingLogin {
         verifier: verifier.secret().clone(),
         nonce: nonce.secret().clone(),
         return_to: safe_return(q.return_to.as_deref()),
+        browser,
     };
     state
         .ephemeral
         .put_json(&pending_key(&state, csrf_state.secret()), &pending, PENDING)
         .await
         .map_err(HttpError::internal(lang))?;
-    Ok(Redirect::to(url.as_str()).into_response())
+    Ok((jar, Redirect::to(url.as_str())).into_response())
 }
 
 #[derive(Deserialize)]
@@ -165,8 +217,16 @@ pub async fn callback(
         .await
         .map_err(HttpError::internal(lang))?
         .ok_or_else(refused)?;
+    // Login CSRF: an attacker's callback URL, opened in the victim's browser, finds no
+    // matching cookie there and logs nobody in.
+    if !same_browser(&state, &jar, &pending) {
+        tracing::warn!("login callback from a browser that did not begin the login");
+        return Err(refused());
+    }
     if let Some(error) = &q.error {
-        tracing::info!(error = %error, "the IdP refused the login");
+        // The text comes from the URL: escaped (Debug) and cut, never written as it came.
+        let error: String = error.chars().take(64).collect();
+        tracing::info!(error = ?error, "the IdP refused the login");
         return Err(refused());
     }
     let code = q.code.ok_or_else(refused)?;
@@ -191,6 +251,20 @@ pub async fn callback(
             refused()
         })?
         .clone();
+    // The request asked for password and SMS, but the browser carried it and could drop the
+    // ask: the ID token must say that both factors were proved.
+    let acr = claims.auth_context_ref().map(|a| a.as_str());
+    if acr != Some(REQUIRED_ACR) {
+        tracing::warn!(
+            acr = acr.unwrap_or("(none)"),
+            "login without the SMS factor refused"
+        );
+        return Err(HttpError::page(
+            StatusCode::FORBIDDEN,
+            lang,
+            "portal-login-weak",
+        ));
+    }
     let info: UserInfoClaims<AhvClaim, CoreGenderClaim> = client
         .user_info(
             tokens.access_token().clone(),
@@ -254,7 +328,9 @@ pub async fn callback(
         .await
         .map_err(HttpError::internal(lang))?;
     tracing::info!("portal login");
-    Ok((jar, Redirect::to(&pending.return_to)).into_response())
+    // Checked at /login already; checked again, as everything read back from storage is.
+    let back = safe_return(Some(&pending.return_to));
+    Ok((jar, Redirect::to(&back)).into_response())
 }
 
 #[derive(Deserialize)]
@@ -319,10 +395,33 @@ pub async fn backchannel(
         Ok(c) => c,
         Err(why) => return bad(&why),
     };
+    // §2.6: a token that was received before is refused; its `jti` is remembered for as
+    // long as the token itself would be accepted.
+    let seen = jti_key(&state, &claims.jti);
+    match state
+        .ephemeral
+        .put_new(&seen, b"1", claims.accepted_for)
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => return bad("this logout token was received before"),
+        Err(e) => {
+            crate::http::error::log_internal(&e);
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                [("cache-control", "no-store")],
+            )
+                .into_response();
+        }
+    }
     let ended = match &claims.sid {
         Some(sid) => session::end_sid(&state, sid).await,
         None => Ok(0),
     };
+    if ended.is_err() {
+        // Nothing was ended: the IdP's retry of this very token must be taken.
+        let _ = state.ephemeral.delete(&seen).await;
+    }
     match ended {
         Ok(n) => {
             tracing::info!(sessions = n, "back-channel logout");
@@ -349,18 +448,38 @@ struct LogoutClaims {
     jti: Option<String>,
 }
 
-const LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+/// A logout token that passed every check.
+#[derive(Debug)]
+struct ValidLogout {
+    sid: Option<String>,
+    jti: String,
+    /// How much longer the token would be accepted: how long its `jti` is remembered.
+    accepted_for: Duration,
+}
 
-/// §2.6: signed by the IdP, `iss` the IdP, `aud` this client, recent `iat`, the logout event,
-/// no `nonce`, and a `sid` or `sub`.
-async fn verify_logout_token(state: &PortalState, token: &str) -> Result<LogoutClaims, String> {
+const LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+/// How far `iat` may be from the portal's clock.
+const LOGOUT_IAT_WINDOW: i64 = 300;
+/// Clock skew tolerated on `exp`.
+const LOGOUT_LEEWAY: i64 = 30;
+
+fn jti_key(state: &PortalState, jti: &str) -> String {
+    format!(
+        "pjti:{}",
+        state.hasher.hash(&format!("portal-logout-jti:{jti}"))
+    )
+}
+
+/// §2.6: `typ` `logout+jwt` (§2.4: so that no other JWT of the IdP passes for one), signed by
+/// the IdP, `iss` the IdP, `aud` this client, recent `iat`, `exp` not passed, the logout
+/// event, no `nonce`, a `jti`, and a `sid` or `sub`.
+async fn verify_logout_token(state: &PortalState, token: &str) -> Result<ValidLogout, String> {
     let header = jsonwebtoken::decode_header(token).map_err(|_| "not a JWT".to_owned())?;
-    if header
-        .typ
-        .as_deref()
-        .is_some_and(|t| !t.eq_ignore_ascii_case("logout+jwt"))
-    {
-        return Err("wrong typ".into());
+    let typ_ok = header.typ.as_deref().is_some_and(|t| {
+        t.eq_ignore_ascii_case("logout+jwt") || t.eq_ignore_ascii_case("application/logout+jwt")
+    });
+    if !typ_ok {
+        return Err("typ must be logout+jwt".into());
     }
     let kid = header.kid.ok_or("no kid")?;
     let (key, alg) = state.idp.key_for(&kid).await.map_err(|e| e.to_string())?;
@@ -370,15 +489,19 @@ async fn verify_logout_token(state: &PortalState, token: &str) -> Result<LogoutC
     let mut validation = jsonwebtoken::Validation::new(alg);
     validation.set_issuer(&[state.idp.issuer.as_str().trim_end_matches('/')]);
     validation.set_audience(&[state.idp.client_id.as_str()]);
-    validation.set_required_spec_claims(&["iss", "aud", "iat"]);
-    // The token says when it was made; the manual clock of tests and a small skew are allowed.
+    validation.set_required_spec_claims(&["iss", "aud", "iat", "exp"]);
+    // Times are checked below against the injected clock (the manual clock of tests).
     validation.validate_exp = false;
     let data = jsonwebtoken::decode::<serde_json::Value>(token, &key, &validation)
         .map_err(|e| format!("token refused: {e}"))?;
     let iat = data.claims["iat"].as_i64().ok_or("no iat")?;
+    let exp = data.claims["exp"].as_i64().ok_or("no exp")?;
     let now = state.clock.unix();
-    if (now - iat).abs() > 300 {
+    if (now - iat).abs() > LOGOUT_IAT_WINDOW {
         return Err("iat too far from now".into());
+    }
+    if exp.saturating_add(LOGOUT_LEEWAY) < now {
+        return Err("the logout token has expired".into());
     }
     let claims: LogoutClaims =
         serde_json::from_value(data.claims).map_err(|_| "malformed claims".to_owned())?;
@@ -388,8 +511,18 @@ async fn verify_logout_token(state: &PortalState, token: &str) -> Result<LogoutC
     if claims.nonce.is_some() {
         return Err("a logout token has no nonce".into());
     }
-    if claims.jti.is_none() || (claims.sid.is_none() && claims.sub.is_none()) {
-        return Err("jti and sid or sub are required".into());
+    let jti = match claims.jti {
+        Some(j) if !j.is_empty() && j.len() <= 256 => j,
+        _ => return Err("jti is required".into()),
+    };
+    if claims.sid.is_none() && claims.sub.is_none() {
+        return Err("sid or sub is required".into());
     }
-    Ok(claims)
+    let until = (iat + LOGOUT_IAT_WINDOW).min(exp.saturating_add(LOGOUT_LEEWAY));
+    let accepted_for = Duration::from_secs(u64::try_from(until - now).unwrap_or(0) + 1);
+    Ok(ValidLogout {
+        sid: claims.sid,
+        jti,
+        accepted_for,
+    })
 }

@@ -211,8 +211,12 @@ pub async fn documents(
         Err(login) => return Ok(login),
     };
     let (jar, lang) = language(&state, &s, q.lang.as_deref(), jar, &headers);
-    // Filters that do not parse are ignored, as an empty choice would be.
-    let year = q.year.as_deref().and_then(|y| y.parse::<i32>().ok());
+    // Filters that do not parse, or name a year no document can have, are ignored, as an
+    // empty choice would be (issue 9, defect 18: `year=2147483647` overflowed).
+    let year = q
+        .year
+        .as_deref()
+        .and_then(documents::Filter::year_from_query);
     let category = q
         .category
         .as_deref()

@@ -21,6 +21,7 @@ use super::{
 };
 use crate::{
     app::AppState,
+    audit,
     http::{params::Params, CurrentRealm},
     realm::{Client, GrantType, Realm},
     session,
@@ -281,6 +282,15 @@ async fn refresh_token(
         // RFC 9700 §4.14.2: a spent refresh token used again means it leaked; end the family.
         grants::revoke(&state.db, &realm.id, &grant.id, now).await?;
         tracing::warn!(realm = %realm.id, client_id = %client.id, "refresh token reused; its grant is revoked");
+        state
+            .audit
+            .record(
+                audit::Event::new(audit::Kind::RefreshTokenReused, &realm.id)
+                    .account(&grant.account_id)
+                    .client(&client.id)
+                    .detail(json!({"grant": grant.id})),
+            )
+            .await;
         Err::<serde_json::Value, OAuthError>(invalid())
     };
     if stored.used_at.is_some() {

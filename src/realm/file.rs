@@ -5,8 +5,8 @@ use std::{collections::BTreeMap, path::Path, time::Duration};
 use serde::Deserialize;
 
 use super::{
-    AuthorizeRules, Client, ClientKind, ClientRegistry, DocumentRules, EnrolmentRules, GrantType,
-    Lifetimes, LoginRules, Logo, Realm, SigningAlg, SmsRules, Terms,
+    AuditRules, AuthorizeRules, Client, ClientKind, ClientRegistry, DocumentRules, EnrolmentRules,
+    GrantType, Lifetimes, LoginRules, Logo, Realm, SigningAlg, SmsRules, Terms,
 };
 use crate::domain::{Language, PasswordPolicy, RealmId};
 
@@ -63,6 +63,8 @@ struct RawRealm {
     terms: RawTerms,
     #[serde(default)]
     documents: RawDocuments,
+    #[serde(default)]
+    audit: RawAudit,
     /// A file relative to the realm directory (`.svg` or `.png`, at most 256 KiB).
     logo: Option<String>,
     #[serde(default)]
@@ -93,6 +95,20 @@ struct RawDocuments {
 impl Default for RawDocuments {
     fn default() -> Self {
         Self { retention_years: 5 }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawAudit {
+    retention_days: u32,
+}
+
+impl Default for RawAudit {
+    fn default() -> Self {
+        Self {
+            retention_days: 730,
+        }
     }
 }
 
@@ -692,6 +708,16 @@ fn check(path: &Path, id: RealmId, raw: RawRealm) -> Result<Realm, RealmFileErro
     let authorize = AuthorizeRules {
         flows_per_address_per_hour: raw.authorize.flows_per_address_per_hour,
     };
+    if !(30..=3650).contains(&raw.audit.retention_days) {
+        return Err(RealmFileError::new(
+            path,
+            "audit.retention_days",
+            "must be between 30 and 3650",
+        ));
+    }
+    let audit = AuditRules {
+        retention: Duration::from_secs(u64::from(raw.audit.retention_days) * 86_400),
+    };
     let logo = match &raw.logo {
         Some(name) => Some(load_logo(path, name)?),
         None => None,
@@ -700,6 +726,7 @@ fn check(path: &Path, id: RealmId, raw: RawRealm) -> Result<Realm, RealmFileErro
         authorize,
         logo,
         documents,
+        audit,
         password_policy,
         enrolment,
         sms,

@@ -614,3 +614,44 @@ async fn userinfo_without_any_token_is_401_with_a_bare_bearer_challenge() {
         );
     }
 }
+
+// Audit: logout, the sessions and grants it ends, and a reused refresh token.
+
+#[tokio::test]
+async fn logout_and_a_reused_refresh_token_are_in_the_audit_trail_without_secrets() {
+    let app = spawn_app().await;
+    let sub = app.create_account("AK00", "anna@example.ch").await;
+    let cb = app
+        .authorize_and_login("AK00", &portal_query("openid"), "anna@example.ch")
+        .await;
+    let tokens = app.portal_tokens("AK00", &cb).await;
+    let first = tokens["refresh_token"].as_str().unwrap();
+    assert_eq!(refresh(&app, first).await.status(), 200);
+    assert_eq!(refresh(&app, first).await.status(), 400, "reused");
+    let res = app
+        .browser
+        .get(app.url("/AK00/logout"))
+        .query(&[("id_token_hint", tokens["id_token"].as_str().unwrap())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+
+    let events = app
+        .state
+        .audit
+        .read(&realm("AK00"), Some(&sub), 0)
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = events.iter().filter_map(|e| e["kind"].as_str()).collect();
+    for kind in ["refresh_token_reused", "logout", "sessions_ended"] {
+        assert!(kinds.contains(&kind), "{kind} in {kinds:?}");
+    }
+    let logout = events.iter().find(|e| e["kind"] == "logout").unwrap();
+    assert_eq!(logout["client"], "portal");
+    assert!(logout["addr"].is_string());
+    let text = serde_json::to_string(&events).unwrap();
+    for secret in [first, tokens["access_token"].as_str().unwrap()] {
+        assert!(!text.contains(secret), "a token in the audit trail");
+    }
+}
