@@ -129,11 +129,11 @@ pub fn release(
     extra: &[String],
 ) -> Map<String, Value> {
     let by_scope = granted.iter().flat_map(|s| scope_claims(s).iter().copied());
-    let picked = extra
-        .iter()
-        .map(String::as_str)
-        .filter(|n| may_pick(n, granted, registered));
-    values(account, person, by_scope.chain(picked))
+    values(
+        account,
+        person,
+        by_scope.chain(pickable(extra, granted, registered)),
+    )
 }
 
 /// The claims released in the ID token: only the individually requested ones that the client
@@ -145,11 +145,18 @@ pub fn picked(
     registered: &[String],
     extra: &[String],
 ) -> Map<String, Value> {
-    let picked = extra
+    values(account, person, pickable(extra, granted, registered))
+}
+
+fn pickable<'a>(
+    extra: &'a [String],
+    granted: &'a [String],
+    registered: &'a [String],
+) -> impl Iterator<Item = &'a str> {
+    extra
         .iter()
         .map(String::as_str)
-        .filter(|n| may_pick(n, granted, registered));
-    values(account, person, picked)
+        .filter(|n| may_pick(n, granted, registered))
 }
 
 fn values<'a>(

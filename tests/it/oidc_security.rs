@@ -29,7 +29,7 @@ fn jwt_claims(jwt: &str) -> serde_json::Value {
         .claims
 }
 
-fn portal_query<'a>(scope: &'a str) -> Vec<(&'a str, &'a str)> {
+fn portal_query(scope: &str) -> Vec<(&str, &str)> {
     vec![
         ("client_id", "portal"),
         ("redirect_uri", PORTAL_REDIRECT),
