@@ -108,6 +108,29 @@ where
     }
 }
 
+/// A page's query string, read as strictly as [`Form`]: invalid UTF-8 and repeated
+/// parameters are refused; its rejection is the same [`FormRejection`].
+pub struct Query<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for Query<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = FormRejection;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, FormRejection> {
+        let raw = parts.uri.query().unwrap_or_default();
+        Params::parse(raw.as_bytes()).map_err(|_| FormRejection::Unreadable)?;
+        serde_urlencoded::from_str(raw)
+            .map(Query)
+            .map_err(|_| FormRejection::Unreadable)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

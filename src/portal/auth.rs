@@ -5,10 +5,10 @@
 use std::time::Duration;
 
 use axum::{
-    extract::{Query, State},
+    extract::State,
     http::StatusCode,
     response::{IntoResponse, Redirect, Response},
-    Form, Json,
+    Json,
 };
 use axum_extra::extract::{
     cookie::{Cookie, SameSite},
@@ -27,7 +27,19 @@ use super::{
     session::{self, PortalSession},
     web, PortalState,
 };
-use crate::{domain::Language, http::HttpError, storage::documents};
+use crate::{
+    domain::Language,
+    http::{
+        params::{Form, FormRejection, Query},
+        HttpError,
+    },
+    storage::documents,
+};
+
+/// A query or form that could not be read strictly (invalid UTF-8, a repeated parameter).
+fn bad_request(lang: Language) -> HttpError {
+    HttpError::page(StatusCode::BAD_REQUEST, lang, "error-bad-request")
+}
 
 /// The IdP's claim with the AHV number (scope `ahv`).
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
@@ -155,10 +167,11 @@ pub struct LoginQuery {
 /// Sends the browser to the IdP; comes back to `return_to` after the login.
 pub async fn login(
     State(state): State<PortalState>,
-    Query(q): Query<LoginQuery>,
+    q: Result<Query<LoginQuery>, FormRejection>,
     jar: CookieJar,
 ) -> Result<Response, HttpError> {
     let lang = state.realm.default_language;
+    let Query(q) = q.map_err(|_| bad_request(lang))?;
     let client = client(&state, lang).await?;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (url, csrf_state, nonce) = client
@@ -200,10 +213,11 @@ pub struct CallbackQuery {
 /// from userinfo, and a fresh portal session started.
 pub async fn callback(
     State(state): State<PortalState>,
-    Query(q): Query<CallbackQuery>,
+    q: Result<Query<CallbackQuery>, FormRejection>,
     jar: CookieJar,
 ) -> Result<Response, HttpError> {
     let lang = state.realm.default_language;
+    let Query(q) = q.map_err(|_| bad_request(lang))?;
     let refused = || HttpError::page(StatusCode::BAD_REQUEST, lang, "portal-login-failed");
     let csrf_state = q
         .state
@@ -342,9 +356,10 @@ pub struct LogoutForm {
 pub async fn logout(
     State(state): State<PortalState>,
     jar: CookieJar,
-    Form(form): Form<LogoutForm>,
+    form: Result<Form<LogoutForm>, FormRejection>,
 ) -> Result<Response, HttpError> {
     let lang = state.realm.default_language;
+    let Form(form) = form.map_err(|r| HttpError::page(r.status(), lang, "error-bad-request"))?;
     let secure = state.config.portal_url.scheme() == "https";
     if !state.csrf.verify(&jar, secure, &form.csrf) {
         return Err(HttpError::page(StatusCode::FORBIDDEN, lang, "error-csrf"));
@@ -376,7 +391,7 @@ pub struct BackchannelForm {
 /// session of that `sid` ends now.
 pub async fn backchannel(
     State(state): State<PortalState>,
-    form: Result<Form<BackchannelForm>, axum::extract::rejection::FormRejection>,
+    form: Result<Form<BackchannelForm>, FormRejection>,
 ) -> Response {
     let bad = |why: &str| {
         tracing::warn!(reason = why, "back-channel logout refused");
@@ -388,8 +403,18 @@ pub async fn backchannel(
         )
             .into_response()
     };
-    let Ok(Form(form)) = form else {
-        return bad("no logout_token");
+    let form = match form {
+        Ok(Form(form)) => form,
+        Err(FormRejection::TooLarge) => {
+            let body = serde_json::json!({ "error": "invalid_request", "error_description": "the request body is too large" });
+            return (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                [("cache-control", "no-store")],
+                Json(body),
+            )
+                .into_response();
+        }
+        Err(FormRejection::Unreadable) => return bad("no logout_token"),
     };
     let claims = match verify_logout_token(&state, &form.logout_token).await {
         Ok(c) => c,

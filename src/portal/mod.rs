@@ -16,7 +16,7 @@ mod web;
 
 use std::{net::SocketAddr, sync::Arc};
 
-use axum::{routing::get, Router};
+use axum::{extract::DefaultBodyLimit, routing::get, Router};
 use tokio::net::TcpListener;
 
 use crate::{
@@ -147,8 +147,10 @@ impl PortalState {
 }
 
 pub fn router(state: PortalState) -> Router {
+    // Person-facing forms are small; the delivery API sets its own limit on its route.
+    let forms = web::router().layer(DefaultBodyLimit::max(state.config.max_body_bytes));
     let mut router = Router::new()
-        .merge(web::router())
+        .merge(forms)
         .merge(api::router())
         .route("/healthz", get(|| async { "ok" }))
         .route("/static/connect.css", get(crate::app::stylesheet));

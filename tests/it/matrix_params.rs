@@ -394,7 +394,6 @@ async fn logout_refuses_invalid_utf8_and_repeated_parameters_and_keeps_the_sessi
 }
 
 #[tokio::test]
-#[ignore = "hole (sec-portal): the portal's Query and Form extractors decode %FF lossily and pass repeated parameters"]
 async fn the_portal_login_callback_and_logout_refuse_invalid_utf8_and_repeated_parameters() {
     let p = spawn_portal().await;
     for (what, path) in [
@@ -499,7 +498,6 @@ async fn every_form_and_protocol_endpoint_answers_413_to_a_body_over_the_limit()
 }
 
 #[tokio::test]
-#[ignore = "hole (sec-portal): the portal's router has no body limit of its own; forms are read up to axum's 2 MB"]
 async fn the_portal_answers_413_to_a_form_over_the_limit() {
     let p = spawn_portal().await;
     let limit = p.state.config.max_body_bytes;
