@@ -37,6 +37,9 @@ pub struct Lifetimes {
     pub refresh_token: Duration,
     pub session: Duration,
     pub login_flow: Duration,
+    /// How long a grant may be refreshed, counted from the login it came from, however
+    /// often it is refreshed.
+    pub grant_absolute: Duration,
 }
 
 impl Lifetimes {
@@ -163,6 +166,15 @@ pub struct Realm {
     pub documents: DocumentRules,
     pub audit: AuditRules,
     pub logo: Option<Logo>,
+    pub authorize: AuthorizeRules,
+}
+
+/// Limits at the authorization endpoint.
+#[derive(Clone, Debug)]
+pub struct AuthorizeRules {
+    /// Login flows one client address may start per hour: each one is stored until it
+    /// expires, for anybody who asks.
+    pub flows_per_address_per_hour: u64,
 }
 
 impl Realm {

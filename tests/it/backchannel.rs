@@ -384,6 +384,8 @@ async fn logout_is_not_held_up_by(uri: &str) {
             ("redirect_uri", PORTAL_REDIRECT),
             ("response_type", "code"),
             ("scope", "openid"),
+            ("code_challenge", PORTAL_CHALLENGE),
+            ("code_challenge_method", "S256"),
         ])
         .send()
         .await

@@ -17,6 +17,12 @@ pub const PORTAL_SECRET: &str = "portal-dev-secret";
 pub const PORTAL_REDIRECT: &str = "http://127.0.0.1:8090/callback";
 pub const MOBILE_REDIRECT: &str = "http://127.0.0.1:8091/callback";
 pub const PASSWORD: &str = "Velo-Bern-1950";
+/// The PKCE verifier of the tests' code flows (every client sends PKCE, RFC 9700 §2.1.1):
+/// `authorize_and_login` sends its challenge unless the query has its own.
+pub const PORTAL_VERIFIER: &str = "test-verifier-of-the-portal-0123456789-abcdefghij";
+
+/// The S256 challenge of `PORTAL_VERIFIER` (BASE64URL(SHA-256(verifier))).
+pub const PORTAL_CHALLENGE: &str = "pVFSLitW9eWGQur1MDYCxYQ9-aX3lA06U7I808TUQDY";
 
 pub struct TestApp {
     pub base: String,
@@ -331,10 +337,15 @@ impl TestApp {
         query: &[(&str, &str)],
         email: &str,
     ) -> String {
+        let mut query = query.to_vec();
+        if !query.iter().any(|(k, _)| *k == "code_challenge") {
+            query.push(("code_challenge", PORTAL_CHALLENGE));
+            query.push(("code_challenge_method", "S256"));
+        }
         let res = self
             .browser
             .get(self.url(&format!("/{realm}/authorize")))
-            .query(query)
+            .query(&query)
             .send()
             .await
             .expect("authorize");
@@ -373,6 +384,7 @@ impl TestApp {
             ("grant_type", "authorization_code"),
             ("code", code.as_str()),
             ("redirect_uri", PORTAL_REDIRECT),
+            ("code_verifier", PORTAL_VERIFIER),
         ];
         let res = self
             .token(realm, &form, Some(("portal", PORTAL_SECRET)))
@@ -735,11 +747,15 @@ impl TestApp {
                 ("redirect_uri", PORTAL_REDIRECT),
                 ("response_type", "code"),
                 ("scope", "openid"),
+                ("code_challenge", PORTAL_CHALLENGE),
+                ("code_challenge_method", "S256"),
             ])
             .send()
             .await
             .expect("authorize");
-        location(&res).starts_with(PORTAL_REDIRECT)
+        let to = location(&res);
+        // A code, not an error, at the client: the SSO session answered.
+        to.starts_with(PORTAL_REDIRECT) && query_param(&to, "code").is_some()
     }
 
     /// The portal's tokens of a token response no longer work: the refresh token is refused

@@ -23,6 +23,7 @@ mod matrix_tokens;
 mod negative;
 mod notify;
 mod oidc_flow;
+mod oidc_security;
 mod portal;
 mod receivers;
 mod service;

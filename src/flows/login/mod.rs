@@ -70,11 +70,7 @@ fn phone_unusable(realm: &Realm, lang: Language, jar: CookieJar) -> Result<Respo
     Ok((StatusCode::FORBIDDEN, jar, Html(html)).into_response())
 }
 
-/// The assurance of a login with password only (accounts without a mobile number, created
-/// by support).
-pub const ACR_PASSWORD: &str = "urn:connect:acr:password";
-/// The assurance of a login with password and SMS code.
-pub const ACR_MFA: &str = "urn:connect:acr:password+sms";
+pub use crate::domain::acr::{MFA as ACR_MFA, PASSWORD as ACR_PASSWORD};
 
 /// Where a login stands. Each step consumes the flow and yields the next.
 #[derive(Clone, Debug, Serialize, Deserialize)]
