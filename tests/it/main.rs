@@ -8,6 +8,7 @@ mod audit;
 mod backchannel;
 mod config_and_realms;
 mod documents;
+mod dump;
 mod enrol;
 mod ephemeral;
 mod helpers;
