@@ -95,6 +95,20 @@ pub fn render(
     Ok((StatusCode::OK, jar, Html(html)).into_response())
 }
 
+/// A page's query, read strictly: invalid UTF-8 or a repeated parameter is a 400 page.
+fn read_query<T>(
+    state: &PortalState,
+    q: Result<Query<T>, FormRejection>,
+) -> Result<T, HttpError> {
+    q.map(|Query(q)| q).map_err(|_| {
+        HttpError::page(
+            StatusCode::BAD_REQUEST,
+            state.realm.default_language,
+            "error-bad-request",
+        )
+    })
+}
+
 pub async fn overview(
     State(state): State<PortalState>,
     q: Result<Query<LangQuery>, FormRejection>,
@@ -102,13 +116,7 @@ pub async fn overview(
     headers: HeaderMap,
     jar: CookieJar,
 ) -> Result<Response, HttpError> {
-    let Query(q) = q.map_err(|_| {
-        HttpError::page(
-            StatusCode::BAD_REQUEST,
-            state.realm.default_language,
-            "error-bad-request",
-        )
-    })?;
+    let q = read_query(&state, q)?;
     let s = match require(&state, &jar, &uri).await? {
         Ok(s) => s,
         Err(login) => return Ok(login),
@@ -216,13 +224,7 @@ pub async fn documents(
     headers: HeaderMap,
     jar: CookieJar,
 ) -> Result<Response, HttpError> {
-    let Query(q) = q.map_err(|_| {
-        HttpError::page(
-            StatusCode::BAD_REQUEST,
-            state.realm.default_language,
-            "error-bad-request",
-        )
-    })?;
+    let q = read_query(&state, q)?;
     let s = match require(&state, &jar, &uri).await? {
         Ok(s) => s,
         Err(login) => return Ok(login),
