@@ -161,7 +161,7 @@ pub async fn authorize(
     }
 }
 
-fn check_redirect_uri(realm: &Realm, client: &Client, redirect_uri: &str) -> Option<()> {
+pub fn check_redirect_uri(realm: &Realm, client: &Client, redirect_uri: &str) -> Option<()> {
     if !client.allows(GrantType::AuthorizationCode) {
         return None;
     }
@@ -221,7 +221,7 @@ async fn validate(
 }
 
 /// OIDC Core §6: request objects are not supported, and say so.
-fn check_request_objects(p: &Params) -> Result<(), OAuthError> {
+pub fn check_request_objects(p: &Params) -> Result<(), OAuthError> {
     if p.has("request") {
         return Err(OAuthError::request_not_supported(
             "request objects are not supported",
@@ -235,7 +235,7 @@ fn check_request_objects(p: &Params) -> Result<(), OAuthError> {
     Ok(())
 }
 
-fn check_response_type(p: &Params) -> Result<(), OAuthError> {
+pub fn check_response_type(p: &Params) -> Result<(), OAuthError> {
     match p.get("response_type") {
         Some("code") => {}
         Some(_) => {
@@ -255,7 +255,7 @@ fn check_response_type(p: &Params) -> Result<(), OAuthError> {
 
 /// The scope granted: what was asked within what the client may have (oxide-auth's
 /// registrar negotiates); scopes the client may not have are dropped, not refused.
-fn check_scope(realm: &Realm, client: &Client, p: &Params) -> Result<Vec<String>, OAuthError> {
+pub fn check_scope(realm: &Realm, client: &Client, p: &Params) -> Result<Vec<String>, OAuthError> {
     let asked: Scope = p
         .get("scope")
         .unwrap_or_default()
@@ -285,7 +285,7 @@ fn check_scope(realm: &Realm, client: &Client, p: &Params) -> Result<Vec<String>
 }
 
 /// RFC 7636 and RFC 9700 §2.1.1: S256 only; required for public clients.
-fn check_pkce(client: &Client, p: &Params) -> Result<Option<String>, OAuthError> {
+pub fn check_pkce(client: &Client, p: &Params) -> Result<Option<String>, OAuthError> {
     let challenge = p.get("code_challenge");
     let method = p.get("code_challenge_method");
     if let Some(c) = challenge {
@@ -320,7 +320,7 @@ fn check_pkce(client: &Client, p: &Params) -> Result<Option<String>, OAuthError>
 
 /// `prompt=none` stands alone; `login` forces a new login; `consent` and
 /// `select_account` are accepted (no consent screen for the caisse's own applications).
-fn check_prompt(p: &Params) -> Result<bool, OAuthError> {
+pub fn check_prompt(p: &Params) -> Result<bool, OAuthError> {
     let values: Vec<&str> = p
         .get("prompt")
         .map(|v| v.split(' ').filter(|s| !s.is_empty()).collect())
@@ -333,7 +333,7 @@ fn check_prompt(p: &Params) -> Result<bool, OAuthError> {
     Ok(values.contains(&"login"))
 }
 
-fn check_max_age(p: &Params) -> Result<Option<i64>, OAuthError> {
+pub fn check_max_age(p: &Params) -> Result<Option<i64>, OAuthError> {
     p.get("max_age")
         .map(|v| {
             v.parse::<u32>()
