@@ -2,9 +2,11 @@
 //! spent once by the enrolment that opens the person's account.
 
 use chrono::{DateTime, Utc};
+use serde_json::json;
 
 use crate::{
     app::AppState,
+    audit::{Event, Kind},
     domain::{ActivationCode, AhvNumber},
     realm::Realm,
     storage::{accounts, activation_codes, persons, persons::Person, StoreError},
@@ -53,6 +55,13 @@ pub async fn issue(
         expires_at.timestamp(),
     )
     .await?;
+    state
+        .audit
+        .record(
+            Event::new(Kind::ActivationCodeIssued, &realm.id)
+                .detail(json!({ "ahv": ahv.masked(), "expires_at": expires_at.timestamp() })),
+        )
+        .await;
     Ok(IssuedCode {
         code,
         expires_at,
@@ -62,7 +71,17 @@ pub async fn issue(
 
 /// Revokes the person's unused code; returns how many codes stopped working (0 or 1).
 pub async fn revoke(state: &AppState, realm: &Realm, ahv: &AhvNumber) -> Result<u64, StoreError> {
-    activation_codes::revoke(&state.db, &realm.id, ahv, state.clock.unix()).await
+    let revoked = activation_codes::revoke(&state.db, &realm.id, ahv, state.clock.unix()).await?;
+    if revoked > 0 {
+        state
+            .audit
+            .record(
+                Event::new(Kind::ActivationCodeRevoked, &realm.id)
+                    .detail(json!({ "ahv": ahv.masked() })),
+            )
+            .await;
+    }
+    Ok(revoked)
 }
 
 /// The stored form of a code: a keyed hash, so a copy of the table gives nothing to try.

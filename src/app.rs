@@ -20,10 +20,11 @@ use tower_http::{
 };
 
 use crate::{
+    audit::Audit,
     clock::Clock,
     config::Config,
     domain::Language,
-    http::{csrf::CsrfKey, headers, templates, HttpError},
+    http::{csrf::CsrfKey, drain::DrainLayer, headers, server, templates, HttpError},
     keys::{KeyRing, MasterKey, SecretHasher},
     notify::Notifier,
     passwords::Passwords,
@@ -47,6 +48,7 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     pub notifier: Notifier,
     pub backchannel: Backchannel,
+    pub audit: Audit,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +105,7 @@ impl AppState {
             passwords: Passwords::new(&config.password_hashing)?,
             secret_hasher: SecretHasher::new(&master),
             csrf: CsrfKey::new(master.derive("csrf")),
+            audit: Audit::new(db.clone(), clock.clone()),
             config: Arc::new(config),
             realms,
             db,
@@ -122,6 +125,10 @@ impl AppState {
     }
 }
 
+/// What is read and thrown away of a refused body at most (`http::drain`).
+const DRAIN_BYTES: u64 = 1024 * 1024;
+
+/// The public router. `/metrics` is not on it but on its own listener ([`metrics_router`]).
 pub fn router(state: AppState) -> Router {
     let max_body = state.config.max_body_bytes;
     let mut router = Router::new()
@@ -130,15 +137,16 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(index))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
-        .route("/metrics", get(metrics))
         .route("/static/connect.css", get(stylesheet))
         .fallback(not_found);
+    // `config.dev` is set by the `dev` command only, never by a setting.
     if state.config.dev {
         router = router.merge(crate::notify::dev_router());
     }
-    for layer in headers::layers() {
+    for layer in headers::layers(state.config.is_https()) {
         router = router.layer(layer);
     }
+    let drain = DrainLayer::new(DRAIN_BYTES.max(max_body as u64), state.config.read_timeout);
     router
         .layer(DefaultBodyLimit::max(max_body))
         .layer(RequestBodyLimitLayer::new(max_body))
@@ -146,10 +154,28 @@ pub fn router(state: AppState) -> Router {
         .layer(CatchPanicLayer::new())
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
-            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default();
-            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+            let id = req
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            // The route, not the path: paths carry enrolment transaction ids.
+            let route = req
+                .extensions()
+                .get::<MatchedPath>()
+                .map_or("unmatched", |p| p.as_str());
+            tracing::info_span!("request", method = %req.method(), route = %route, request_id = %id)
         }))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(drain)
+        .with_state(state)
+}
+
+/// `/metrics` alone, for the listener at `metrics_bind` (loopback by default): request counts
+/// per route and client are the operator's, not the internet's.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
         .with_state(state)
 }
 
@@ -157,27 +183,45 @@ pub fn router(state: AppState) -> Router {
 pub struct App {
     pub state: AppState,
     listener: TcpListener,
+    metrics_listener: TcpListener,
+    /// The audit retention purge at start and every day; servers built by [`App::build`]
+    /// run it, tests (which bind their own listener) purge when they choose.
+    audit_purge: bool,
 }
 
 impl App {
     pub async fn build(config: Config, clock: Clock) -> Result<App, StartError> {
         let bind = config.bind;
-        let state = AppState::open(config, clock).await?;
         let listener = TcpListener::bind(bind)
             .await
             .map_err(|e| StartError::Bind(bind, e))?;
-        Ok(App { state, listener })
+        let mut app = Self::with_listener(config, clock, listener).await?;
+        app.audit_purge = true;
+        Ok(app)
     }
 
     /// Serves on a listener bound by the caller: tests bind port 0 first so that the
-    /// issuer URL can name the real port.
+    /// issuer URL can name the real port. The metrics listener is bound here, and
+    /// `config.metrics_bind` becomes the address it got.
     pub async fn with_listener(
-        config: Config,
+        mut config: Config,
         clock: Clock,
         listener: TcpListener,
     ) -> Result<App, StartError> {
+        let metrics_bind = config.metrics_bind;
+        let metrics_listener = TcpListener::bind(metrics_bind)
+            .await
+            .map_err(|e| StartError::Bind(metrics_bind, e))?;
+        config.metrics_bind = metrics_listener
+            .local_addr()
+            .map_err(|e| StartError::Bind(metrics_bind, e))?;
         let state = AppState::open(config, clock).await?;
-        Ok(App { state, listener })
+        Ok(App {
+            state,
+            listener,
+            metrics_listener,
+            audit_purge: false,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -186,18 +230,42 @@ impl App {
             .unwrap_or_else(|_| self.state.config.bind)
     }
 
-    /// Serves until the future resolves (Ctrl-C for the binary), then drains.
+    /// Serves the public and the metrics listener until the future resolves (Ctrl-C for the
+    /// binary), then lets open requests finish.
     pub async fn run_until(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let app = router(self.state.clone());
-        axum::serve(
+        let stop = tokio_util::sync::CancellationToken::new();
+        let stopper = stop.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            stopper.cancel();
+        });
+        let purge = self.audit_purge.then(|| {
+            self.state
+                .audit
+                .clone()
+                .spawn_daily_purge(self.state.realms.clone())
+        });
+        let read_timeout = self.state.config.read_timeout;
+        let public = server::serve(
             self.listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await?;
+            router(self.state.clone()),
+            read_timeout,
+            stop.clone().cancelled_owned(),
+        );
+        let metrics = server::serve(
+            self.metrics_listener,
+            metrics_router(self.state.clone()),
+            read_timeout,
+            stop.cancelled_owned(),
+        );
+        let (public, metrics) = tokio::join!(public, metrics);
+        if let Some(purge) = purge {
+            purge.abort();
+        }
+        public.and(metrics)?;
         self.state.db.close().await;
         Ok(())
     }

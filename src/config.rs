@@ -29,8 +29,13 @@ pub struct Config {
     pub log_level: String,
     pub password_hashing: PasswordHashing,
     pub max_body_bytes: usize,
-    /// Dev mode adds `/_dev/outbox` and demo data.
+    /// Dev mode adds `/_dev/outbox` and demo data. No setting or variable reaches it: only the
+    /// `connect dev` command (and the bare `connect`) turns it on, so that `serve` and
+    /// `portal` cannot be talked into showing every code.
     pub dev: bool,
+    /// Whether `serve` and `portal` may start with the outbox as mail or SMS transport (a
+    /// staging system); they refuse to otherwise, and warn at every start when allowed.
+    pub allow_outbox: bool,
     /// `smtp://`, `smtps://` (implicit TLS) or `smtp://…?tls=required` (STARTTLS), with
     /// user and password in the URL when the server asks for them. Absent: the outbox.
     pub smtp_url: Option<SecretString>,
@@ -44,9 +49,18 @@ pub struct Config {
     pub sms: SmsGateway,
     /// Where mail and SMS go without SMTP or gateway: `data_dir/outbox`.
     pub outbox_dir: PathBuf,
-    /// A header that a trusted reverse proxy sets to the client's address
-    /// (`x-forwarded-for`: its last entry is used); absent: the socket peer.
+    /// A header that a trusted reverse proxy sets to the client's address (`x-forwarded-for`);
+    /// absent: the socket peer. Read only from `trusted_proxies`.
     pub client_ip_header: Option<String>,
+    /// The reverse proxies whose `client_ip_header` is believed: the client is the right-most
+    /// address of the header that is not one of them.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The listener of `/metrics`, apart from the public one. After the IdP has bound it, the
+    /// address it got (tests ask for port 0).
+    pub metrics_bind: SocketAddr,
+    /// How long a client may take to send a request's head, and then its body; a request whose
+    /// body has not arrived by then is answered 408 (slowloris).
+    pub read_timeout: std::time::Duration,
     /// The document portal (`connect portal`, and `connect dev` beside the IdP).
     pub portal: PortalConfig,
 }
@@ -66,6 +80,31 @@ pub struct PortalConfig {
     pub store_url: String,
     pub max_document_bytes: usize,
     pub session_seconds: u64,
+    /// The portal's own database (`sqlite://data_dir/portal.db` unless set): never the IdP's.
+    pub database_url: String,
+    /// The portal's own short-lived store; absent: in-process. Never the IdP's Redis, whose
+    /// sessions and flows a compromised portal could otherwise rewrite.
+    pub redis_url: Option<String>,
+    /// The portal's own secret key (CSRF, session and login-binding hashes), created at
+    /// first start like the IdP's master key; never the IdP's master key.
+    pub secret_key: MasterKeySource,
+    /// The client ids whose access tokens may use the delivery API; `None`: not configured
+    /// (`caisse-docs` and `bench-cc` in dev mode, nobody otherwise).
+    pub delivery_clients: Option<Vec<String>>,
+}
+
+impl PortalConfig {
+    /// The sample caisse systems of the shipped realm files, allowed to deliver in dev mode.
+    pub const DEV_DELIVERY_CLIENTS: [&'static str; 2] = ["caisse-docs", "bench-cc"];
+
+    /// Who may deliver: the configured list, else the dev clients in dev mode, else nobody.
+    pub fn delivery_clients(&self, dev: bool) -> Vec<String> {
+        match (&self.delivery_clients, dev) {
+            (Some(list), _) => list.clone(),
+            (None, true) => Self::DEV_DELIVERY_CLIENTS.map(str::to_owned).to_vec(),
+            (None, false) => Vec::new(),
+        }
+    }
 }
 
 /// The portal's settings as written.
@@ -80,6 +119,12 @@ pub struct RawPortal {
     pub store_url: Option<String>,
     pub max_document_bytes: usize,
     pub session_seconds: u64,
+    pub database_url: Option<String>,
+    pub redis_url: Option<String>,
+    #[serde(skip_serializing)]
+    pub secret_key: Option<SecretString>,
+    pub secret_key_file: Option<String>,
+    pub delivery_clients: Option<Vec<String>>,
 }
 
 impl Default for RawPortal {
@@ -92,6 +137,11 @@ impl Default for RawPortal {
             store_url: None,
             max_document_bytes: 20 * 1024 * 1024,
             session_seconds: 8 * 3600,
+            database_url: None,
+            redis_url: None,
+            secret_key: None,
+            secret_key_file: None,
+            delivery_clients: None,
         }
     }
 }
@@ -183,7 +233,7 @@ struct RawConfig {
     log_level: String,
     password_hashing: PasswordHashing,
     max_body_bytes: usize,
-    dev: bool,
+    allow_outbox: bool,
     #[serde(skip_serializing)]
     smtp_url: Option<SecretString>,
     smtp_ca_file: Option<String>,
@@ -191,7 +241,28 @@ struct RawConfig {
     mail_from: String,
     sms: SmsGateway,
     client_ip_header: Option<String>,
+    trusted_proxies: OneOrMany,
+    metrics_bind: String,
+    read_timeout_seconds: u64,
     portal: RawPortal,
+}
+
+/// A list in TOML, or one comma-separated string (as an environment variable gives it).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    List(Vec<String>),
+    Text(String),
+}
+
+impl OneOrMany {
+    fn items(&self) -> Vec<&str> {
+        let items: Vec<&str> = match self {
+            OneOrMany::List(items) => items.iter().map(|s| s.trim()).collect(),
+            OneOrMany::Text(text) => text.split(',').map(str::trim).collect(),
+        };
+        items.into_iter().filter(|s| !s.is_empty()).collect()
+    }
 }
 
 impl Default for RawConfig {
@@ -212,13 +283,16 @@ impl Default for RawConfig {
             log_level: "info".into(),
             password_hashing: PasswordHashing::default(),
             max_body_bytes: 64 * 1024,
-            dev: false,
+            allow_outbox: false,
             smtp_url: None,
             smtp_ca_file: None,
             smtp_timeout_seconds: 30,
             mail_from: "connect <no-reply@connect.localhost>".into(),
             sms: SmsGateway::default(),
             client_ip_header: None,
+            trusted_proxies: OneOrMany::List(Vec::new()),
+            metrics_bind: "127.0.0.1:9464".into(),
+            read_timeout_seconds: 30,
             portal: RawPortal::default(),
         }
     }
@@ -261,6 +335,12 @@ impl Config {
                 .split("__"),
         );
         let raw: RawConfig = figment.extract().map_err(|e| {
+            if matches!(&e.kind, figment::error::Kind::UnknownField(field, _) if field == "dev") {
+                return bad(
+                    "dev",
+                    "is not a setting: dev mode (demo data, /_dev/outbox) is the `connect dev` command",
+                );
+            }
             let key = if e.path.is_empty() {
                 "(file)".to_owned()
             } else {
@@ -309,6 +389,20 @@ fn parse_addr(key: &str, value: &str) -> Result<SocketAddr, ConfigError> {
             format!("`{value}` is not an address such as 127.0.0.1:8080"),
         )
     })
+}
+
+/// A network in CIDR notation, or one address (a network of one).
+fn parse_net(value: &str) -> Result<ipnet::IpNet, ConfigError> {
+    value
+        .parse::<ipnet::IpNet>()
+        .or_else(|_| value.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map(|net| net.trunc())
+        .map_err(|_| {
+            bad(
+                "trusted_proxies",
+                format!("`{value}` is not an address or a CIDR such as 10.0.0.0/8"),
+            )
+        })
 }
 
 /// lettre's `from_url` forms: `smtp://` plain, `smtp://…?tls=required|opportunistic`
@@ -454,10 +548,49 @@ fn holds_string(value: &serde_json::Value, needle: &str) -> bool {
     }
 }
 
+/// Where the IdP keeps what the portal must never share.
+struct IdpSecrets<'a> {
+    database_url: &'a str,
+    master_key: &'a MasterKeySource,
+}
+
+fn check_database_url(key: &str, url: &str) -> Result<(), ConfigError> {
+    if url.starts_with("sqlite:")
+        || url.starts_with("postgres://")
+        || url.starts_with("postgresql://")
+    {
+        Ok(())
+    } else {
+        Err(bad(key, "must start with sqlite: or postgres://"))
+    }
+}
+
+fn check_redis_url(key: &str, url: &str) -> Result<(), ConfigError> {
+    if url.starts_with("redis://") || url.starts_with("rediss://") {
+        Ok(())
+    } else {
+        Err(bad(key, "must start with redis:// or rediss://"))
+    }
+}
+
+/// Whether two key sources name the same key (the same inline value or the same file).
+fn same_key(a: &MasterKeySource, b: &MasterKeySource) -> bool {
+    match (a, b) {
+        (MasterKeySource::Inline(a), MasterKeySource::Inline(b)) => {
+            a.expose_secret().trim() == b.expose_secret().trim()
+        }
+        (MasterKeySource::File(a), MasterKeySource::File(b)) => {
+            a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(a), Ok(b)) if a == b)
+        }
+        _ => false,
+    }
+}
+
 fn portal_config(
     raw: RawPortal,
     public_url: &Url,
     data_dir: &str,
+    idp: IdpSecrets<'_>,
 ) -> Result<PortalConfig, ConfigError> {
     let realm: crate::domain::RealmId = raw.realm.parse().map_err(|e| bad("portal.realm", e))?;
     let issuer = match raw.issuer {
@@ -486,6 +619,49 @@ fn portal_config(
     if raw.client_id.is_empty() {
         return Err(bad("portal.client_id", "must not be empty"));
     }
+    // Design: the portal holds nothing of the IdP's, so that its compromise yields no
+    // password hash, grant or signing key.
+    let database_url = match raw.database_url {
+        Some(url) => {
+            check_database_url("portal.database_url", &url)?;
+            url
+        }
+        None => format!("sqlite://{}/portal.db", data_dir.trim_end_matches('/')),
+    };
+    if database_url == idp.database_url {
+        return Err(bad(
+            "portal.database_url",
+            "must not be the IdP's database (database_url)",
+        ));
+    }
+    if let Some(url) = &raw.redis_url {
+        check_redis_url("portal.redis_url", url)?;
+    }
+    let secret_key = match (raw.secret_key, raw.secret_key_file) {
+        (Some(_), Some(_)) => {
+            return Err(bad(
+                "portal.secret_key",
+                "set portal.secret_key or portal.secret_key_file, not both",
+            ))
+        }
+        (Some(key), None) => MasterKeySource::Inline(key),
+        (None, Some(file)) => MasterKeySource::File(file.into()),
+        (None, None) => MasterKeySource::File(PathBuf::from(data_dir).join("portal.key")),
+    };
+    if same_key(&secret_key, idp.master_key) {
+        return Err(bad(
+            "portal.secret_key",
+            "must not be the IdP's master key: give the portal a key of its own",
+        ));
+    }
+    if let Some(clients) = &raw.delivery_clients {
+        if clients.iter().any(|c| c.trim().is_empty() || c.trim() != c) {
+            return Err(bad(
+                "portal.delivery_clients",
+                "client ids must be non-empty, without spaces around them",
+            ));
+        }
+    }
     Ok(PortalConfig {
         realm,
         issuer,
@@ -494,6 +670,10 @@ fn portal_config(
         store_url,
         max_document_bytes: raw.max_document_bytes,
         session_seconds: raw.session_seconds,
+        database_url,
+        redis_url: raw.redis_url,
+        secret_key,
+        delivery_clients: raw.delivery_clients,
     })
 }
 
@@ -502,20 +682,10 @@ impl RawConfig {
         let data_dir = PathBuf::from(&self.data_dir);
         let data_dir_text = self.data_dir.clone();
         let public_url = parse_url("public_url", &self.public_url)?;
-        let portal = portal_config(self.portal, &public_url, &data_dir_text)?;
         let database_url = match self.database_url {
-            Some(url)
-                if url.starts_with("sqlite:")
-                    || url.starts_with("postgres://")
-                    || url.starts_with("postgresql://") =>
-            {
+            Some(url) => {
+                check_database_url("database_url", &url)?;
                 url
-            }
-            Some(_) => {
-                return Err(bad(
-                    "database_url",
-                    "must start with sqlite: or postgres://",
-                ))
             }
             None => format!(
                 "sqlite://{}/connect.db",
@@ -523,9 +693,7 @@ impl RawConfig {
             ),
         };
         if let Some(url) = &self.redis_url {
-            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
-                return Err(bad("redis_url", "must start with redis:// or rediss://"));
-            }
+            check_redis_url("redis_url", url)?;
         }
         let master_key = match (self.master_key, self.master_key_file) {
             (Some(_), Some(_)) => {
@@ -538,6 +706,15 @@ impl RawConfig {
             (None, Some(file)) => MasterKeySource::File(file.into()),
             (None, None) => MasterKeySource::File(data_dir.join("master.key")),
         };
+        let portal = portal_config(
+            self.portal,
+            &public_url,
+            &data_dir_text,
+            IdpSecrets {
+                database_url: &database_url,
+                master_key: &master_key,
+            },
+        )?;
         let h = self.password_hashing;
         if h.memory_kib < 8 * h.parallelism.max(1) || h.iterations == 0 || h.parallelism == 0 {
             return Err(bad(
@@ -570,6 +747,21 @@ impl RawConfig {
                 )
             })?;
         self.sms.check()?;
+        let trusted_proxies = self
+            .trusted_proxies
+            .items()
+            .into_iter()
+            .map(parse_net)
+            .collect::<Result<Vec<_>, _>>()?;
+        if self.client_ip_header.is_some() && trusted_proxies.is_empty() {
+            return Err(bad(
+                "trusted_proxies",
+                "client_ip_header is set: name the proxies (addresses or CIDRs) it is read from",
+            ));
+        }
+        if self.read_timeout_seconds == 0 {
+            return Err(bad("read_timeout_seconds", "must be at least 1"));
+        }
         Ok(Config {
             public_url,
             bind: parse_addr("bind", &self.bind)?,
@@ -584,7 +776,8 @@ impl RawConfig {
             log_level: self.log_level,
             password_hashing: h,
             max_body_bytes: self.max_body_bytes,
-            dev: self.dev,
+            dev: false,
+            allow_outbox: self.allow_outbox,
             smtp_url: self.smtp_url,
             smtp_ca_file: self.smtp_ca_file.map(PathBuf::from),
             smtp_timeout_seconds: self.smtp_timeout_seconds,
@@ -593,6 +786,9 @@ impl RawConfig {
             outbox_dir: data_dir.join("outbox"),
             data_dir,
             client_ip_header: self.client_ip_header.map(|h| h.to_ascii_lowercase()),
+            trusted_proxies,
+            metrics_bind: parse_addr("metrics_bind", &self.metrics_bind)?,
+            read_timeout: std::time::Duration::from_secs(self.read_timeout_seconds),
             portal,
         })
     }
@@ -616,6 +812,63 @@ mod tests {
             "http://127.0.0.1:8080/AK00"
         );
         assert!(!c.is_https());
+    }
+
+    #[test]
+    fn metrics_listen_on_loopback_and_reads_have_a_deadline_by_default() {
+        let c = with(|r| r).unwrap();
+        assert_eq!(c.metrics_bind.to_string(), "127.0.0.1:9464");
+        assert_ne!(c.metrics_bind, c.bind);
+        assert_eq!(c.read_timeout, std::time::Duration::from_secs(30));
+        assert!(!c.dev && !c.allow_outbox);
+        let e = with(|r| RawConfig {
+            read_timeout_seconds: 0,
+            ..r
+        })
+        .unwrap_err();
+        assert_eq!(e.key, "read_timeout_seconds");
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_cidrs_and_the_header_needs_them() {
+        let proxies = |list: OneOrMany| {
+            with(|r| RawConfig {
+                client_ip_header: Some("X-Forwarded-For".into()),
+                trusted_proxies: list,
+                ..r
+            })
+        };
+        let c = proxies(OneOrMany::Text("10.0.0.0/8, 127.0.0.1 ,::1".into())).unwrap();
+        assert_eq!(c.client_ip_header.as_deref(), Some("x-forwarded-for"));
+        let shown: Vec<String> = c.trusted_proxies.iter().map(|n| n.to_string()).collect();
+        assert_eq!(shown, ["10.0.0.0/8", "127.0.0.1/32", "::1/128"]);
+        let c = proxies(OneOrMany::List(vec!["192.0.2.7/24".into()])).unwrap();
+        assert_eq!(c.trusted_proxies[0].to_string(), "192.0.2.0/24");
+        for bad in ["10.0.0.0/33", "proxy.example.ch", "10.0.0"] {
+            let e = proxies(OneOrMany::List(vec![bad.into()])).unwrap_err();
+            assert_eq!(e.key, "trusted_proxies", "{bad}");
+        }
+        let e = proxies(OneOrMany::List(Vec::new())).unwrap_err();
+        assert_eq!(
+            e.key, "trusted_proxies",
+            "a header from nobody in particular"
+        );
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's own test harness error type
+    fn dev_is_no_setting_and_trusted_proxies_come_from_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("CONNECT_CLIENT_IP_HEADER", "x-forwarded-for");
+            jail.set_env("CONNECT_TRUSTED_PROXIES", "10.1.0.0/16,10.2.0.1");
+            let c = Config::load(None).unwrap();
+            assert_eq!(c.trusted_proxies.len(), 2);
+            jail.create_file("dev.toml", "dev = true")?;
+            let e = Config::load(Some("dev.toml".as_ref())).unwrap_err();
+            assert_eq!(e.key, "dev");
+            assert!(e.to_string().contains("connect dev"), "{e}");
+            Ok(())
+        });
     }
 
     #[test]
@@ -766,5 +1019,88 @@ mod tests {
             assert!(e.to_string().contains("bnd"), "{e}");
             Ok(())
         });
+    }
+
+    #[test]
+    fn the_portal_has_its_own_database_store_and_key_by_default() {
+        let c = with(|r| r).unwrap();
+        assert_eq!(c.portal.database_url, "sqlite://data/portal.db");
+        assert_ne!(c.portal.database_url, c.database_url);
+        assert!(c.portal.redis_url.is_none());
+        assert!(matches!(
+            &c.portal.secret_key,
+            MasterKeySource::File(p) if p == std::path::Path::new("data/portal.key")
+        ));
+    }
+
+    #[test]
+    fn the_portal_refuses_the_idps_database_and_master_key() {
+        let e = with(|r| RawConfig {
+            database_url: Some("postgres://db/connect".into()),
+            portal: RawPortal {
+                database_url: Some("postgres://db/connect".into()),
+                ..RawPortal::default()
+            },
+            ..r
+        })
+        .unwrap_err();
+        assert_eq!(e.key, "portal.database_url");
+        let e = with(|r| RawConfig {
+            portal: RawPortal {
+                database_url: Some("mysql://db/portal".into()),
+                ..RawPortal::default()
+            },
+            ..r
+        })
+        .unwrap_err();
+        assert_eq!(e.key, "portal.database_url");
+        let key = "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI=";
+        let e = with(|r| RawConfig {
+            master_key: Some(key.to_owned().into()),
+            portal: RawPortal {
+                secret_key: Some(key.to_owned().into()),
+                ..RawPortal::default()
+            },
+            ..r
+        })
+        .unwrap_err();
+        assert_eq!(e.key, "portal.secret_key");
+        assert!(!e.to_string().contains(key), "{e}");
+        let e = with(|r| RawConfig {
+            master_key_file: Some("/etc/connect/master.key".into()),
+            portal: RawPortal {
+                secret_key_file: Some("/etc/connect/master.key".into()),
+                ..RawPortal::default()
+            },
+            ..r
+        })
+        .unwrap_err();
+        assert_eq!(e.key, "portal.secret_key");
+    }
+
+    #[test]
+    fn delivery_clients_are_the_dev_clients_in_dev_mode_and_nobody_otherwise() {
+        let c = with(|r| r).unwrap();
+        assert_eq!(c.portal.delivery_clients(true), ["caisse-docs", "bench-cc"]);
+        assert!(c.portal.delivery_clients(false).is_empty());
+        let c = with(|r| RawConfig {
+            portal: RawPortal {
+                delivery_clients: Some(vec!["rentes".into()]),
+                ..RawPortal::default()
+            },
+            ..r
+        })
+        .unwrap();
+        assert_eq!(c.portal.delivery_clients(true), ["rentes"]);
+        assert_eq!(c.portal.delivery_clients(false), ["rentes"]);
+        let e = with(|r| RawConfig {
+            portal: RawPortal {
+                delivery_clients: Some(vec![" ".into()]),
+                ..RawPortal::default()
+            },
+            ..r
+        })
+        .unwrap_err();
+        assert_eq!(e.key, "portal.delivery_clients");
     }
 }

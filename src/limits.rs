@@ -3,7 +3,11 @@
 
 use std::time::Duration;
 
-use crate::{app::AppState, storage::StoreError};
+use crate::{
+    app::AppState,
+    audit::{Event, Kind},
+    storage::StoreError,
+};
 
 /// At most `max` events per `window` for one subject.
 #[derive(Clone, Copy, Debug)]
@@ -63,6 +67,18 @@ pub async fn charge(
             .await?;
         if n > limit.max {
             tracing::warn!(realm, limit = limit.name, "abuse limit reached");
+            // Once per window and subject, not at every refused event after it.
+            if n == limit.max + 1 {
+                if let Ok(realm_id) = realm.parse() {
+                    state
+                        .audit
+                        .record(
+                            Event::new(Kind::AbuseLimitHit, &realm_id)
+                                .detail(serde_json::json!({ "limit": limit.name })),
+                        )
+                        .await;
+                }
+            }
             metrics::counter!("connect_limits_reached_total", "limit" => limit.name).increment(1);
             let e = Exceeded {
                 limit: limit.name,

@@ -17,6 +17,7 @@ portal-all = Alle
 portal-filter = Filtern
 portal-idp-unavailable = Die Anmeldung ist zurzeit nicht verfügbar. Bitte versuchen Sie es in einigen Minuten erneut.
 portal-login-failed = Die Anmeldung ist nicht gelungen. Bitte versuchen Sie es erneut.
+portal-login-weak = Für « Meine Dokumente » ist eine Anmeldung mit Passwort und SMS-Code nötig. Bitte melden Sie sich erneut an; werden Sie nicht nach einem SMS-Code gefragt, rufen Sie den Support der Ausgleichskasse an.
 category-decompte = Abrechnungen
 category-decision = Verfügungen
 category-attestation_fiscale = Steuerbescheinigungen

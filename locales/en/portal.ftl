@@ -17,6 +17,7 @@ portal-all = All
 portal-filter = Filter
 portal-idp-unavailable = Login is not available at the moment. Please try again in a few minutes.
 portal-login-failed = The login did not succeed. Please try again.
+portal-login-weak = “My documents” needs a login with your password and an SMS code. Please log in again; if you are not asked for an SMS code, call the fund's support desk.
 category-decompte = Statements
 category-decision = Decisions
 category-attestation_fiscale = Tax certificates

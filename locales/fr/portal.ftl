@@ -17,6 +17,7 @@ portal-all = Toutes
 portal-filter = Filtrer
 portal-idp-unavailable = La connexion n'est pas disponible pour le moment. Veuillez réessayer dans quelques minutes.
 portal-login-failed = La connexion n'a pas abouti. Veuillez réessayer.
+portal-login-weak = « Mes documents » demande une connexion avec votre mot de passe et un code SMS. Veuillez vous reconnecter ; si aucun code SMS ne vous est demandé, appelez le support de la caisse.
 category-decompte = Décomptes
 category-decision = Décisions
 category-attestation_fiscale = Attestations fiscales

@@ -17,6 +17,7 @@ portal-all = Tutte
 portal-filter = Filtrare
 portal-idp-unavailable = Il login non è disponibile al momento. Riprovi tra qualche minuto.
 portal-login-failed = Il login non è riuscito. Riprovi.
+portal-login-weak = Per « I miei documenti » occorre un accesso con la sua password e un codice SMS. Effettui di nuovo l'accesso; se non le viene chiesto un codice SMS, chiami il supporto della cassa.
 category-decompte = Conteggi
 category-decision = Decisioni
 category-attestation_fiscale = Attestazioni fiscali

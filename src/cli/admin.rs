@@ -11,9 +11,12 @@ use secrecy::SecretString;
 use sha2::{Digest, Sha256};
 
 use super::import;
+use serde_json::json;
+
 use crate::{
     activation::{self, ActivationError, IssuedCode},
     app::AppState,
+    audit::{Event, Kind},
     clock::Clock,
     config::Config,
     domain::{AhvNumber, Email, Language, PhoneNumber, RealmId},
@@ -23,8 +26,33 @@ use crate::{
     storage::{accounts, activation_codes, persons, Conflict, StoreError},
 };
 
+/// `connect admin [--operator WHO] [--reason WHY] <command>`: every command that changes
+/// something is written to the realm's audit trail with who ran it and why.
+#[derive(clap::Args)]
+pub struct AdminArgs {
+    /// Who runs the command, for the audit trail (default: $CONNECT_OPERATOR, $SUDO_USER or $USER).
+    #[arg(long, global = true, value_name = "WHO")]
+    operator: Option<String>,
+    /// Why, for the audit trail (e.g. "called the support desk, ticket 4711").
+    #[arg(long, global = true, value_name = "WHY")]
+    reason: Option<String>,
+    #[command(subcommand)]
+    command: AdminCommand,
+}
+
 #[derive(Subcommand)]
 pub enum AdminCommand {
+    /// The realm's audit trail as JSON lines, oldest first.
+    Audit {
+        #[arg(long)]
+        realm: RealmId,
+        /// Only this account: its id (the `sub`) or its e-mail address.
+        #[arg(long)]
+        account: Option<String>,
+        /// From this day (YYYY-MM-DD, UTC) or this time (RFC 3339) on.
+        #[arg(long)]
+        since: Option<String>,
+    },
     /// Accounts of persons.
     #[command(subcommand)]
     Account(AccountCommand),
@@ -171,7 +199,8 @@ pub enum ClientCommand {
     Secret,
 }
 
-pub async fn run(config: Config, cmd: AdminCommand) -> anyhow::Result<()> {
+pub async fn run(config: Config, args: AdminArgs) -> anyhow::Result<()> {
+    let cmd = args.command;
     if let AdminCommand::Client(ClientCommand::Secret) = cmd {
         let secret = crate::session::random_token();
         println!("{secret}");
@@ -185,14 +214,98 @@ pub async fn run(config: Config, cmd: AdminCommand) -> anyhow::Result<()> {
         return documents(config, cmd).await;
     }
     let state = AppState::open(config, Clock::System).await?;
+    let audited = audited(&cmd);
     let result = dispatch(&state, cmd).await;
+    if let Some((realm, command)) = audited {
+        let operator = args.operator.unwrap_or_else(default_operator);
+        let mut event = Event::new(Kind::AdminCommand, &realm)
+            .operator(&operator)
+            .detail(json!({ "command": command, "outcome": if result.is_ok() { "done" } else { "failed" } }));
+        if let Some(reason) = &args.reason {
+            event = event.reason(reason);
+        }
+        state.audit.record(event).await;
+    }
     state.db.close().await;
     result
+}
+
+/// The operator's name when `--operator` is not given: whoever is logged in.
+fn default_operator() -> String {
+    ["CONNECT_OPERATOR", "SUDO_USER", "USER"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|s| !s.trim().is_empty()))
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// The realm and name of a command that changes something (reading the audit trail does not).
+fn audited(cmd: &AdminCommand) -> Option<(RealmId, &'static str)> {
+    Some(match cmd {
+        AdminCommand::Audit { .. }
+        | AdminCommand::Client(ClientCommand::Secret)
+        | AdminCommand::Documents(_) => return None,
+        AdminCommand::Account(AccountCommand::Create { realm, .. }) => {
+            (realm.clone(), "account create")
+        }
+        AdminCommand::Account(AccountCommand::Unlock { realm, .. }) => {
+            (realm.clone(), "account unlock")
+        }
+        AdminCommand::Account(AccountCommand::Phone { realm, .. }) => {
+            (realm.clone(), "account phone")
+        }
+        AdminCommand::Person(PersonCommand::Add { realm, .. }) => (realm.clone(), "person add"),
+        AdminCommand::Person(PersonCommand::Import { realm, .. }) => {
+            (realm.clone(), "person import")
+        }
+        AdminCommand::Code(CodeCommand::Issue { realm, .. }) => (realm.clone(), "code issue"),
+        AdminCommand::Code(CodeCommand::Revoke { realm, .. }) => (realm.clone(), "code revoke"),
+        AdminCommand::Code(CodeCommand::Letters { realm, .. }) => (realm.clone(), "code letters"),
+        AdminCommand::Keys(KeysCommand::Rotate { realm }) => (realm.clone(), "keys rotate"),
+    })
+}
+
+/// `--since`: a day (from its midnight, UTC) or an RFC 3339 time, as Unix seconds.
+fn parse_since(text: &str) -> anyhow::Result<i64> {
+    if let Ok(day) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return Ok(day.and_time(chrono::NaiveTime::MIN).and_utc().timestamp());
+    }
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| t.timestamp())
+        .with_context(|| format!("--since: `{text}` is neither YYYY-MM-DD nor an RFC 3339 time"))
 }
 
 async fn dispatch(state: &AppState, cmd: AdminCommand) -> anyhow::Result<()> {
     let now = state.clock.unix();
     match cmd {
+        AdminCommand::Audit {
+            realm,
+            account,
+            since,
+        } => {
+            let realm = realm_named(state, &realm)?;
+            let since = since.as_deref().map(parse_since).transpose()?.unwrap_or(0);
+            let account = match account {
+                Some(a) if a.contains('@') => {
+                    let email: Email = a.parse().context("--account")?;
+                    let found = accounts::by_email(&state.db, &realm.id, &email)
+                        .await?
+                        .with_context(|| {
+                            format!("no account with this e-mail address in {}", realm.id)
+                        })?;
+                    Some(found.id)
+                }
+                other => other,
+            };
+            let mut out = std::io::stdout().lock();
+            for event in state
+                .audit
+                .read(&realm.id, account.as_deref(), since)
+                .await?
+            {
+                use std::io::Write;
+                writeln!(out, "{event}")?;
+            }
+        }
         AdminCommand::Account(AccountCommand::Create {
             realm,
             email,

@@ -28,22 +28,22 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// The IdP with embedded defaults and demo data (the default command).
+    /// The IdP and the portal with embedded defaults and demo data, on loopback only (the
+    /// default command).
     Dev,
-    /// The IdP alone, from configuration.
+    /// The IdP alone, from configuration (production): no demo data, no dev route.
     Serve,
     /// The document portal alone, from configuration.
     Portal,
     /// Apply database migrations and exit.
     Migrate,
     /// Support and operator commands.
-    #[command(subcommand)]
-    Admin(admin::AdminCommand),
+    Admin(admin::AdminArgs),
 }
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let mut config = match Config::load(cli.config.as_deref()) {
+    let config = match Config::load(cli.config.as_deref()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("connect: {e}");
@@ -62,11 +62,8 @@ pub fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command.unwrap_or(Command::Dev) {
-            Command::Dev => {
-                config.dev = true;
-                serve::run(config).await
-            }
-            Command::Serve => serve::run(config).await,
+            Command::Dev => serve::dev(config).await,
+            Command::Serve => serve::serve(config).await,
             Command::Portal => serve::portal(config).await,
             Command::Migrate => serve::migrate(config).await,
             Command::Admin(cmd) => admin::run(config, cmd).await,
@@ -74,6 +71,11 @@ pub fn main() -> ExitCode {
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // A setting that the command refuses, as a bad value would be.
+        Err(e) if e.downcast_ref::<crate::config::ConfigError>().is_some() => {
+            eprintln!("connect: {e}");
+            ExitCode::from(2)
+        }
         Err(e) => {
             eprintln!("connect: {e:#}");
             ExitCode::FAILURE

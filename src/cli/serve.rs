@@ -5,9 +5,10 @@ use anyhow::Context;
 use crate::{
     app::{App, AppState},
     clock::Clock,
-    config::Config,
+    config::{Config, ConfigError},
     domain::AhvNumber,
     portal::{Portal, PortalState},
+    realm::Realms,
     storage::{persons, Db},
     telemetry,
 };
@@ -17,18 +18,28 @@ async fn ctrl_c() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-pub async fn run(config: Config) -> anyhow::Result<()> {
+/// `connect serve`: the IdP alone, as production runs it. Refuses the published development
+/// secrets and, unless allowed, the outbox; never dev routes or demo data (`config.dev` stays
+/// false: only [`dev`] sets it).
+pub async fn serve(config: Config) -> anyhow::Result<()> {
     telemetry::init(&config);
-    let dev = config.dev;
+    refuse_published_secrets(&config)?;
+    check_outbox(&config, Channels::MailAndSms)?;
+    let app = App::build(config, Clock::System).await?;
+    tracing::info!(addr = %app.local_addr(), metrics = %app.state.config.metrics_bind, "connect is listening");
+    app.run_until(ctrl_c()).await.context("server")?;
+    Ok(())
+}
+
+/// `connect dev` (and the bare `connect`): the IdP and, beside it, the portal, which finds the
+/// IdP by discovery once both run; with demo data and `/_dev/outbox`. Loopback and http only.
+pub async fn dev(mut config: Config) -> anyhow::Result<()> {
+    check_dev(&config)?;
+    config.dev = true;
+    telemetry::init(&config);
     let portal_config = config.clone();
     let app = App::build(config, Clock::System).await?;
     let addr = app.local_addr();
-    if !dev {
-        tracing::info!(%addr, "connect is listening");
-        app.run_until(ctrl_c()).await.context("server")?;
-        return Ok(());
-    }
-    // Dev: the IdP and, beside it, the portal, which finds the IdP by discovery once both run.
     let demo = demo_person(&app.state).await?;
     let portal = Portal::build(portal_config, Clock::System).await?;
     crate::portal::demo::documents(&portal.state, &DEMO_AHV.parse()?).await?;
@@ -42,9 +53,114 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 /// `connect portal`: the portal alone.
 pub async fn portal(config: Config) -> anyhow::Result<()> {
     telemetry::init(&config);
+    check_outbox(&config, Channels::Mail)?;
     let portal = Portal::build(config, Clock::System).await?;
     tracing::info!(addr = %portal.local_addr(), "the portal is listening");
     portal.run_until(ctrl_c()).await.context("portal server")?;
+    Ok(())
+}
+
+/// The client secrets that the README, the sample realm files and the tests publish. A realm
+/// file whose client holds the digest of one of them lets anybody act as that client.
+pub const PUBLISHED_DEV_SECRETS: &[&str] =
+    &["bench-secret", "caisse-docs-secret", "portal-dev-secret"];
+
+/// Every confidential client of every realm that a published secret authenticates, as one
+/// line naming realm and client.
+fn refuse_published_secrets(config: &Config) -> anyhow::Result<()> {
+    let realms = Realms::load_dir(&config.realm_dir)?;
+    let mut found: Vec<String> = realms
+        .iter()
+        .flat_map(|realm| {
+            realm
+                .clients
+                .iter()
+                .filter(|client| {
+                    PUBLISHED_DEV_SECRETS.iter().any(|secret| {
+                        realm
+                            .clients
+                            .authenticate(&client.id, Some(secret))
+                            .is_some()
+                    })
+                })
+                .map(move |client| format!("realm {}, client `{}`", realm.id, client.id))
+        })
+        .collect();
+    if found.is_empty() {
+        return Ok(());
+    }
+    found.sort();
+    anyhow::bail!(
+        "{}: its secret_sha256 is the digest of a development secret published in the README; \
+         give it a new secret (`connect admin client secret`) or remove the client",
+        found.join("; ")
+    )
+}
+
+/// Which channels a command sends on.
+enum Channels {
+    Mail,
+    MailAndSms,
+}
+
+/// `serve` and `portal` send to people: mail or SMS written to the outbox, where nobody reads
+/// it, only where the operator said so (a staging system), and then with a warning at every
+/// start.
+fn check_outbox(config: &Config, channels: Channels) -> Result<(), ConfigError> {
+    let mut unsent = Vec::new();
+    if config.smtp_url.is_none() {
+        unsent.push("mail (no smtp_url)");
+    }
+    if matches!(channels, Channels::MailAndSms) && config.sms.url.is_none() {
+        unsent.push("SMS (no sms.url)");
+    }
+    if unsent.is_empty() {
+        return Ok(());
+    }
+    let unsent = unsent.join(" and ");
+    let outbox = config.outbox_dir.display();
+    if !config.allow_outbox {
+        return Err(ConfigError {
+            key: "allow_outbox".into(),
+            problem: format!(
+                "{unsent} would go to the outbox {outbox}, where nobody reads it: configure \
+                 them, or set allow_outbox = true on a staging system"
+            ),
+        });
+    }
+    tracing::warn!(%outbox, "{unsent} go to the outbox (allow_outbox = true): a staging system, not production");
+    Ok(())
+}
+
+/// `connect dev` shows every mail and SMS code at `/_dev/outbox`, creates a demo person and
+/// runs with the published secrets: on loopback only, and never behind an https URL, which
+/// means a real deployment.
+fn check_dev(config: &Config) -> Result<(), ConfigError> {
+    for (key, addr) in [("bind", config.bind), ("portal_bind", config.portal_bind)] {
+        if !addr.ip().to_canonical().is_loopback() {
+            return Err(ConfigError {
+                key: key.into(),
+                problem: format!(
+                    "{addr} is not a loopback address, and `connect dev` shows every code at \
+                     /_dev/outbox: it listens on loopback only (use `connect serve` and `connect portal`)"
+                ),
+            });
+        }
+    }
+    for (key, url) in [
+        ("public_url", &config.public_url),
+        ("portal_url", &config.portal_url),
+    ] {
+        if url.scheme() == "https" {
+            return Err(ConfigError {
+                key: key.into(),
+                problem: format!(
+                    "{url} is https, a real deployment, and `connect dev` has demo data, \
+                     published secrets and /_dev/outbox (use `connect serve` and `connect portal`)"
+                ),
+            });
+        }
+    }
     Ok(())
 }
 
@@ -151,4 +267,56 @@ fn print_welcome(
     }
     println!("  stop with Ctrl-C");
     println!();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_secret_of_the_shipped_realm_files_is_on_the_published_list() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("realm-config");
+        let realms = Realms::load_dir(&dir).unwrap();
+        let mut confidential = 0;
+        for realm in realms.iter() {
+            for client in realm.clients.iter().filter(|c| !c.is_public()) {
+                confidential += 1;
+                assert!(
+                    PUBLISHED_DEV_SECRETS
+                        .iter()
+                        .any(|s| realm.clients.authenticate(&client.id, Some(s)).is_some()),
+                    "{} {}: a sample secret that `serve` would not refuse",
+                    realm.id,
+                    client.id
+                );
+            }
+        }
+        assert!(confidential >= 3);
+    }
+
+    fn dev_config(edit: impl FnOnce(&mut Config)) -> Result<(), ConfigError> {
+        let mut config = Config::load(Some(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/connect-test.toml"),
+        ))
+        .unwrap();
+        edit(&mut config);
+        check_dev(&config)
+    }
+
+    #[test]
+    fn dev_runs_on_loopback_over_http_only() {
+        assert!(dev_config(|_| {}).is_ok());
+        assert!(dev_config(|c| c.bind = "[::1]:8080".parse().unwrap()).is_ok());
+        assert!(dev_config(|c| c.bind = "[::ffff:127.0.0.1]:8080".parse().unwrap()).is_ok());
+        let e = dev_config(|c| c.bind = "10.0.0.1:8080".parse().unwrap()).unwrap_err();
+        assert_eq!(e.key, "bind");
+        let e = dev_config(|c| c.portal_bind = "0.0.0.0:8090".parse().unwrap()).unwrap_err();
+        assert_eq!(e.key, "portal_bind");
+        let e =
+            dev_config(|c| c.public_url = "https://login.example.ch".parse().unwrap()).unwrap_err();
+        assert_eq!(e.key, "public_url");
+        let e =
+            dev_config(|c| c.portal_url = "https://docs.example.ch".parse().unwrap()).unwrap_err();
+        assert_eq!(e.key, "portal_url");
+    }
 }

@@ -17,6 +17,12 @@ impl AhvNumber {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// `756.****.****.97`: enough for a person or support to recognise their number, too
+    /// little to use it; the form logs and the audit trail carry.
+    pub fn masked(&self) -> String {
+        format!("756.****.****.{}", &self.0[self.0.len() - 2..])
+    }
 }
 
 fn ean13_check_digit(first12: &[u8]) -> u8 {
@@ -78,6 +84,12 @@ impl fmt::Display for AhvNumber {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_masked_form_shows_only_the_last_two_digits() {
+        let ahv: AhvNumber = "756.1234.5678.97".parse().unwrap();
+        assert_eq!(ahv.masked(), "756.****.****.97");
+    }
 
     #[test]
     fn parses_with_or_without_dots_into_the_canonical_form() {

@@ -1,6 +1,7 @@
 use std::{fmt, str::FromStr};
 
-/// An e-mail address: trimmed, domain lower-cased, one `@`, no spaces or control characters.
+/// An e-mail address: trimmed, domain lower-cased; a dot-atom before the one `@`, host name
+/// labels after it, so that it goes into a mail header as it is.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Email(String);
@@ -28,15 +29,24 @@ impl FromStr for Email {
             return Err(EmailError);
         }
         let (local, domain) = s.rsplit_once('@').ok_or(EmailError)?;
-        let domain_ok = !domain.is_empty()
-            && domain.contains('.')
-            && !domain.starts_with('.')
-            && !domain.ends_with('.')
-            && !domain.contains("..")
-            && domain
-                .chars()
-                .all(|c| c.is_alphanumeric() || c == '-' || c == '.');
-        if local.is_empty() || local.len() > 64 || local.contains('@') || !domain_ok {
+        let domain_ok = domain.contains('.')
+            && domain.split('.').all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && !label.starts_with('-')
+                    && !label.ends_with('-')
+                    && label.chars().all(|c| c.is_alphanumeric() || c == '-')
+            });
+        // RFC 5322 §3.4.1 dot-atom (RFC 6532 adds non-ASCII): what a mail header carries as
+        // it is. Quotes, commas, angle brackets and the like would either be refused by the
+        // mail library only when sending, or read as address syntax.
+        let atom_ok = |atom: &str| {
+            !atom.is_empty()
+                && atom.chars().all(|c| {
+                    !c.is_ascii() || c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c)
+                })
+        };
+        if local.len() > 64 || !local.split('.').all(atom_ok) || !domain_ok {
             return Err(EmailError);
         }
         Ok(Self(format!("{local}@{}", domain.to_lowercase())))
@@ -74,6 +84,19 @@ mod tests {
     }
 
     #[test]
+    fn keeps_every_character_a_dot_atom_may_hold() {
+        for good in [
+            "anna.muster@example.ch",
+            "a+b@example.ch",
+            "o'brien@example.ch",
+            "{x}|~^`!#$%&*=?/_-@example.ch",
+            "jörg@bühler.ch",
+        ] {
+            assert!(good.parse::<Email>().is_ok(), "{good:?}");
+        }
+    }
+
+    #[test]
     fn refuses_what_is_not_an_address() {
         for bad in [
             "",
@@ -86,6 +109,20 @@ mod tests {
             "anna@example..ch",
             "anna@.example.ch",
             "anna@exa_mple.ch",
+            "anna@-example.ch",
+            "anna@example-.ch",
+            "anna,evil@example.ch",
+            "anna;evil@example.ch",
+            "anna>evil@example.ch",
+            "<anna>@example.ch",
+            "\"anna\"@example.ch",
+            "anna(x)@example.ch",
+            "an\\na@example.ch",
+            "anna[1]@example.ch",
+            "anna:x@example.ch",
+            ".anna@example.ch",
+            "anna.@example.ch",
+            "an..na@example.ch",
         ] {
             assert_eq!(bad.parse::<Email>(), Err(EmailError), "{bad:?}");
         }

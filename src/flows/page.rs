@@ -61,18 +61,19 @@ pub fn choose_language(
 
 /// The form of a POST, or the page a person should see when it cannot be read.
 pub fn read_form<T>(
-    form: Result<axum::Form<T>, axum::extract::rejection::FormRejection>,
+    form: Result<crate::http::params::Form<T>, crate::http::params::FormRejection>,
     lang: Language,
 ) -> Result<T, crate::http::HttpError> {
     use axum::http::StatusCode;
-    form.map(|axum::Form(f)| f).map_err(|rejection| {
-        // Too large stays 413; any other unreadable form is a bad request.
-        let status = match rejection.status() {
-            StatusCode::PAYLOAD_TOO_LARGE => StatusCode::PAYLOAD_TOO_LARGE,
-            _ => StatusCode::BAD_REQUEST,
-        };
-        crate::http::HttpError::page(status, lang, "error-bad-request")
-    })
+    form.map(|crate::http::params::Form(f)| f)
+        .map_err(|rejection| {
+            // Too large stays 413; any other unreadable form is a bad request.
+            let status = match rejection.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => StatusCode::PAYLOAD_TOO_LARGE,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            crate::http::HttpError::page(status, lang, "error-bad-request")
+        })
 }
 
 /// Refuses a form whose CSRF token does not belong to this browser.

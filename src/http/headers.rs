@@ -6,8 +6,16 @@ use tower_http::set_header::SetResponseHeaderLayer;
 /// No script at all, styles from our origin, no framing (clickjacking), no sniffing.
 const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'";
 
-pub fn layers() -> Vec<SetResponseHeaderLayer<HeaderValue>> {
-    let pairs: [(HeaderName, &'static str); 5] = [
+/// One year: browsers then refuse plain http for the host, even on a first typed `http://`.
+/// Not `includeSubDomains`: other hosts of the caisse's domain are not ours to decide for.
+const HSTS: &str = "max-age=31536000";
+
+/// The layers for a server whose public URL is `https` or not. `Cache-Control: no-store` is
+/// the default of every response, not only of HTML pages: pages, userinfo, token responses
+/// and PDFs all carry personal data, and a response that may be kept (the stylesheet, the
+/// logo) says so itself.
+pub fn layers(https: bool) -> Vec<SetResponseHeaderLayer<HeaderValue>> {
+    let mut pairs: Vec<(HeaderName, &'static str)> = vec![
         (header::CONTENT_SECURITY_POLICY, CSP),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::X_FRAME_OPTIONS, "DENY"),
@@ -16,7 +24,12 @@ pub fn layers() -> Vec<SetResponseHeaderLayer<HeaderValue>> {
             HeaderName::from_static("permissions-policy"),
             "camera=(), microphone=(), geolocation=()",
         ),
+        (header::CACHE_CONTROL, "no-store"),
     ];
+    // RFC 6797 §7.2: sent over secure transport only; over http a browser ignores it.
+    if https {
+        pairs.push((header::STRICT_TRANSPORT_SECURITY, HSTS));
+    }
     pairs
         .into_iter()
         .map(|(name, value)| {

@@ -2,12 +2,14 @@
 
 pub mod client_addr;
 pub mod csrf;
+pub mod drain;
 pub mod error;
 pub mod headers;
 pub mod language;
 pub mod outbound;
 pub mod params;
 pub mod realm;
+pub mod server;
 pub mod templates;
 
 pub use client_addr::ClientAddr;

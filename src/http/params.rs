@@ -50,6 +50,87 @@ impl Params {
     }
 }
 
+/// A page's form body, read as strictly as protocol parameters: invalid UTF-8 and repeated
+/// fields are refused instead of being decoded lossily or left to the last one. Empty fields
+/// stay, for the form's own checks.
+pub struct Form<T>(pub T);
+
+/// Why a form could not be read; `status` is 413 for a body over the limit, else 400.
+#[derive(Debug)]
+pub enum FormRejection {
+    TooLarge,
+    Unreadable,
+}
+
+impl FormRejection {
+    pub fn status(&self) -> axum::http::StatusCode {
+        match self {
+            FormRejection::TooLarge => axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            FormRejection::Unreadable => axum::http::StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+/// Handlers take `Result<Form<T>, FormRejection>` and answer with a page (`flows::page::
+/// read_form`); this bare status only answers where a handler takes `Form<T>` alone.
+impl axum::response::IntoResponse for FormRejection {
+    fn into_response(self) -> axum::response::Response {
+        self.status().into_response()
+    }
+}
+
+impl<T, S> axum::extract::FromRequest<S> for Form<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = FormRejection;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, FormRejection> {
+        let is_form = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+        if !is_form {
+            return Err(FormRejection::Unreadable);
+        }
+        let body = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| match e.status() {
+                axum::http::StatusCode::PAYLOAD_TOO_LARGE => FormRejection::TooLarge,
+                _ => FormRejection::Unreadable,
+            })?;
+        Params::parse(&body).map_err(|_| FormRejection::Unreadable)?;
+        serde_urlencoded::from_bytes(&body)
+            .map(Form)
+            .map_err(|_| FormRejection::Unreadable)
+    }
+}
+
+/// A page's query string, read as strictly as [`Form`]: invalid UTF-8 and repeated
+/// parameters are refused; its rejection is the same [`FormRejection`].
+pub struct Query<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for Query<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = FormRejection;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, FormRejection> {
+        let raw = parts.uri.query().unwrap_or_default();
+        Params::parse(raw.as_bytes()).map_err(|_| FormRejection::Unreadable)?;
+        serde_urlencoded::from_str(raw)
+            .map(Query)
+            .map_err(|_| FormRejection::Unreadable)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

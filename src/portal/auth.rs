@@ -5,26 +5,41 @@
 use std::time::Duration;
 
 use axum::{
-    extract::{Query, State},
+    extract::State,
     http::StatusCode,
     response::{IntoResponse, Redirect, Response},
-    Form, Json,
+    Json,
 };
-use axum_extra::extract::CookieJar;
+use axum_extra::extract::{
+    cookie::{Cookie, SameSite},
+    CookieJar,
+};
 use openidconnect::{
     core::{CoreAuthenticationFlow, CoreClient, CoreGenderClaim},
-    AdditionalClaims, AuthorizationCode, ClientId, ClientSecret, CsrfToken, Nonce,
-    OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
-    UserInfoClaims,
+    AdditionalClaims, AuthenticationContextClass, AuthorizationCode, ClientId, ClientSecret,
+    CsrfToken, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
+    TokenResponse, UserInfoClaims,
 };
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 
 use super::{
     session::{self, PortalSession},
-    PortalState,
+    web, PortalState,
 };
-use crate::{domain::Language, http::HttpError, storage::documents};
+use crate::{
+    domain::Language,
+    http::{
+        params::{Form, FormRejection, Query},
+        HttpError,
+    },
+    storage::documents,
+};
+
+/// A query or form that could not be read strictly (invalid UTF-8, a repeated parameter).
+fn bad_request(lang: Language) -> HttpError {
+    HttpError::page(StatusCode::BAD_REQUEST, lang, "error-bad-request")
+}
 
 /// The IdP's claim with the AHV number (scope `ahv`).
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
@@ -39,9 +54,17 @@ struct PendingLogin {
     verifier: String,
     nonce: String,
     return_to: String,
+    /// The keyed hash of the browser's login cookie: the callback must come from the browser
+    /// that began the login (login CSRF). Absent in a record of an older version: refused.
+    #[serde(default)]
+    browser: String,
 }
 
 const PENDING: Duration = Duration::from_secs(600);
+
+/// The level of assurance the portal needs: password and SMS code, as the IdP names it in
+/// discovery (`acr_values_supported`).
+pub const REQUIRED_ACR: &str = "urn:connect:acr:password+sms";
 
 fn pending_key(state: &PortalState, csrf_state: &str) -> String {
     format!(
@@ -50,16 +73,53 @@ fn pending_key(state: &PortalState, csrf_state: &str) -> String {
     )
 }
 
-/// Only paths of the portal itself are places to come back to.
-fn safe_return(path: Option<&str>) -> String {
-    match path {
-        Some(p)
-            if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') && p.len() < 512 =>
-        {
-            p.to_owned()
-        }
-        _ => "/".to_owned(),
+/// The cookie that binds a pending login to the browser that began it.
+fn binding_cookie_name(state: &PortalState) -> &'static str {
+    if session::secure(state) {
+        "__Host-portal_login"
+    } else {
+        "portal_login"
     }
+}
+
+fn browser_hash(state: &PortalState, cookie: &str) -> String {
+    state.hasher.hash(&format!("portal-login-browser:{cookie}"))
+}
+
+/// The browser's login cookie (a new random one when it has none, kept otherwise so that
+/// two tabs may log in at once), and its keyed hash for the pending login.
+fn bind_browser(state: &PortalState, jar: CookieJar) -> (CookieJar, String) {
+    let name = binding_cookie_name(state);
+    let value = jar
+        .get(name)
+        .map(|c| c.value().to_owned())
+        .filter(|v| (32..=64).contains(&v.len()))
+        .unwrap_or_else(crate::session::random_token);
+    let hash = browser_hash(state, &value);
+    // SameSite=Lax: the IdP's redirect back is a top-level GET, which carries it.
+    let cookie = Cookie::build((name, value))
+        .path("/")
+        .http_only(true)
+        .secure(session::secure(state))
+        .same_site(SameSite::Lax)
+        .build();
+    (jar.add(cookie), hash)
+}
+
+/// Whether the callback comes from the browser that began the login.
+fn same_browser(state: &PortalState, jar: &CookieJar, pending: &PendingLogin) -> bool {
+    use subtle::ConstantTimeEq;
+    let Some(cookie) = jar.get(binding_cookie_name(state)) else {
+        return false;
+    };
+    let hash = browser_hash(state, cookie.value());
+    !pending.browser.is_empty() && bool::from(hash.as_bytes().ct_eq(pending.browser.as_bytes()))
+}
+
+/// Only paths of the portal's own pages are places to come back to; anything else is `/`.
+fn safe_return(path: Option<&str>) -> String {
+    path.and_then(web::return_path)
+        .unwrap_or_else(|| "/".to_owned())
 }
 
 fn unavailable(lang: Language) -> impl FnOnce(super::idp::IdpError) -> HttpError {
@@ -107,9 +167,11 @@ pub struct LoginQuery {
 /// Sends the browser to the IdP; comes back to `return_to` after the login.
 pub async fn login(
     State(state): State<PortalState>,
-    Query(q): Query<LoginQuery>,
+    q: Result<Query<LoginQuery>, FormRejection>,
+    jar: CookieJar,
 ) -> Result<Response, HttpError> {
     let lang = state.realm.default_language;
+    let Query(q) = q.map_err(|_| bad_request(lang))?;
     let client = client(&state, lang).await?;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (url, csrf_state, nonce) = client
@@ -122,19 +184,22 @@ pub async fn login(
         .add_scope(Scope::new("email".into()))
         .add_scope(Scope::new("phone".into()))
         .add_scope(Scope::new("ahv".into()))
+        .add_auth_context_value(AuthenticationContextClass::new(REQUIRED_ACR.into()))
         .set_pkce_challenge(challenge)
         .url();
+    let (jar, browser) = bind_browser(&state, jar);
     let pending = PendingLogin {
         verifier: verifier.secret().clone(),
         nonce: nonce.secret().clone(),
         return_to: safe_return(q.return_to.as_deref()),
+        browser,
     };
     state
         .ephemeral
         .put_json(&pending_key(&state, csrf_state.secret()), &pending, PENDING)
         .await
         .map_err(HttpError::internal(lang))?;
-    Ok(Redirect::to(url.as_str()).into_response())
+    Ok((jar, Redirect::to(url.as_str())).into_response())
 }
 
 #[derive(Deserialize)]
@@ -148,10 +213,11 @@ pub struct CallbackQuery {
 /// from userinfo, and a fresh portal session started.
 pub async fn callback(
     State(state): State<PortalState>,
-    Query(q): Query<CallbackQuery>,
+    q: Result<Query<CallbackQuery>, FormRejection>,
     jar: CookieJar,
 ) -> Result<Response, HttpError> {
     let lang = state.realm.default_language;
+    let Query(q) = q.map_err(|_| bad_request(lang))?;
     let refused = || HttpError::page(StatusCode::BAD_REQUEST, lang, "portal-login-failed");
     let csrf_state = q
         .state
@@ -165,8 +231,16 @@ pub async fn callback(
         .await
         .map_err(HttpError::internal(lang))?
         .ok_or_else(refused)?;
+    // Login CSRF: an attacker's callback URL, opened in the victim's browser, finds no
+    // matching cookie there and logs nobody in.
+    if !same_browser(&state, &jar, &pending) {
+        tracing::warn!("login callback from a browser that did not begin the login");
+        return Err(refused());
+    }
     if let Some(error) = &q.error {
-        tracing::info!(error = %error, "the IdP refused the login");
+        // The text comes from the URL: escaped (Debug) and cut, never written as it came.
+        let error: String = error.chars().take(64).collect();
+        tracing::info!(error = ?error, "the IdP refused the login");
         return Err(refused());
     }
     let code = q.code.ok_or_else(refused)?;
@@ -191,6 +265,20 @@ pub async fn callback(
             refused()
         })?
         .clone();
+    // The request asked for password and SMS, but the browser carried it and could drop the
+    // ask: the ID token must say that both factors were proved.
+    let acr = claims.auth_context_ref().map(|a| a.as_str());
+    if acr != Some(REQUIRED_ACR) {
+        tracing::warn!(
+            acr = acr.unwrap_or("(none)"),
+            "login without the SMS factor refused"
+        );
+        return Err(HttpError::page(
+            StatusCode::FORBIDDEN,
+            lang,
+            "portal-login-weak",
+        ));
+    }
     let info: UserInfoClaims<AhvClaim, CoreGenderClaim> = client
         .user_info(
             tokens.access_token().clone(),
@@ -254,7 +342,9 @@ pub async fn callback(
         .await
         .map_err(HttpError::internal(lang))?;
     tracing::info!("portal login");
-    Ok((jar, Redirect::to(&pending.return_to)).into_response())
+    // Checked at /login already; checked again, as everything read back from storage is.
+    let back = safe_return(Some(&pending.return_to));
+    Ok((jar, Redirect::to(&back)).into_response())
 }
 
 #[derive(Deserialize)]
@@ -266,9 +356,10 @@ pub struct LogoutForm {
 pub async fn logout(
     State(state): State<PortalState>,
     jar: CookieJar,
-    Form(form): Form<LogoutForm>,
+    form: Result<Form<LogoutForm>, FormRejection>,
 ) -> Result<Response, HttpError> {
     let lang = state.realm.default_language;
+    let Form(form) = form.map_err(|r| HttpError::page(r.status(), lang, "error-bad-request"))?;
     let secure = state.config.portal_url.scheme() == "https";
     if !state.csrf.verify(&jar, secure, &form.csrf) {
         return Err(HttpError::page(StatusCode::FORBIDDEN, lang, "error-csrf"));
@@ -300,7 +391,7 @@ pub struct BackchannelForm {
 /// session of that `sid` ends now.
 pub async fn backchannel(
     State(state): State<PortalState>,
-    form: Result<Form<BackchannelForm>, axum::extract::rejection::FormRejection>,
+    form: Result<Form<BackchannelForm>, FormRejection>,
 ) -> Response {
     let bad = |why: &str| {
         tracing::warn!(reason = why, "back-channel logout refused");
@@ -312,17 +403,50 @@ pub async fn backchannel(
         )
             .into_response()
     };
-    let Ok(Form(form)) = form else {
-        return bad("no logout_token");
+    let form = match form {
+        Ok(Form(form)) => form,
+        Err(FormRejection::TooLarge) => {
+            let body = serde_json::json!({ "error": "invalid_request", "error_description": "the request body is too large" });
+            return (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                [("cache-control", "no-store")],
+                Json(body),
+            )
+                .into_response();
+        }
+        Err(FormRejection::Unreadable) => return bad("no logout_token"),
     };
     let claims = match verify_logout_token(&state, &form.logout_token).await {
         Ok(c) => c,
         Err(why) => return bad(&why),
     };
+    // §2.6: a token that was received before is refused; its `jti` is remembered for as
+    // long as the token itself would be accepted.
+    let seen = jti_key(&state, &claims.jti);
+    match state
+        .ephemeral
+        .put_new(&seen, b"1", claims.accepted_for)
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => return bad("this logout token was received before"),
+        Err(e) => {
+            crate::http::error::log_internal(&e);
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                [("cache-control", "no-store")],
+            )
+                .into_response();
+        }
+    }
     let ended = match &claims.sid {
         Some(sid) => session::end_sid(&state, sid).await,
         None => Ok(0),
     };
+    if ended.is_err() {
+        // Nothing was ended: the IdP's retry of this very token must be taken.
+        let _ = state.ephemeral.delete(&seen).await;
+    }
     match ended {
         Ok(n) => {
             tracing::info!(sessions = n, "back-channel logout");
@@ -341,19 +465,40 @@ pub async fn backchannel(
 
 /// What a valid logout token says.
 #[derive(Debug, Deserialize)]
-pub struct LogoutClaims {
+struct LogoutClaims {
+    sid: Option<String>,
+    sub: Option<String>,
+    events: serde_json::Map<String, serde_json::Value>,
+    nonce: Option<serde_json::Value>,
+    jti: Option<String>,
+}
+
+/// A logout token that passed every check.
+#[derive(Debug)]
+pub struct ValidLogout {
     pub sid: Option<String>,
-    pub sub: Option<String>,
-    pub events: serde_json::Map<String, serde_json::Value>,
-    pub nonce: Option<serde_json::Value>,
-    pub jti: Option<String>,
+    pub jti: String,
+    /// How much longer the token would be accepted: how long its `jti` is remembered.
+    pub accepted_for: Duration,
 }
 
 const LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+/// How far `iat` may be from the portal's clock.
+const LOGOUT_IAT_WINDOW: i64 = 300;
+/// Clock skew tolerated on `exp`.
+const LOGOUT_LEEWAY: i64 = 30;
 
-/// §2.6: signed by the IdP, `iss` the IdP, `aud` this client, recent `iat`, the logout event,
-/// no `nonce`, and a `sid` or `sub`.
-async fn verify_logout_token(state: &PortalState, token: &str) -> Result<LogoutClaims, String> {
+fn jti_key(state: &PortalState, jti: &str) -> String {
+    format!(
+        "pjti:{}",
+        state.hasher.hash(&format!("portal-logout-jti:{jti}"))
+    )
+}
+
+/// §2.6: `typ` `logout+jwt` (§2.4: so that no other JWT of the IdP passes for one), signed by
+/// the IdP, `iss` the IdP, `aud` this client, recent `iat`, `exp` not passed, the logout
+/// event, no `nonce`, a `jti`, and a `sid` or `sub`.
+async fn verify_logout_token(state: &PortalState, token: &str) -> Result<ValidLogout, String> {
     let kid = logout_token_kid(token)?;
     let (key, alg) = state.idp.key_for(&kid).await.map_err(|e| e.to_string())?;
     check_logout_token(
@@ -369,12 +514,11 @@ async fn verify_logout_token(state: &PortalState, token: &str) -> Result<LogoutC
 /// The key id a logout token names, once its header reads as a logout token's.
 pub fn logout_token_kid(token: &str) -> Result<String, String> {
     let header = jsonwebtoken::decode_header(token).map_err(|_| "not a JWT".to_owned())?;
-    if header
-        .typ
-        .as_deref()
-        .is_some_and(|t| !t.eq_ignore_ascii_case("logout+jwt"))
-    {
-        return Err("wrong typ".into());
+    let typ_ok = header.typ.as_deref().is_some_and(|t| {
+        t.eq_ignore_ascii_case("logout+jwt") || t.eq_ignore_ascii_case("application/logout+jwt")
+    });
+    if !typ_ok {
+        return Err("typ must be logout+jwt".into());
     }
     header.kid.ok_or_else(|| "no kid".to_owned())
 }
@@ -388,7 +532,7 @@ pub fn check_logout_token(
     issuer: &str,
     client_id: &str,
     now: i64,
-) -> Result<LogoutClaims, String> {
+) -> Result<ValidLogout, String> {
     let header = jsonwebtoken::decode_header(token).map_err(|_| "not a JWT".to_owned())?;
     if header.alg != alg {
         return Err("algorithm does not match the key".into());
@@ -396,15 +540,19 @@ pub fn check_logout_token(
     let mut validation = jsonwebtoken::Validation::new(alg);
     validation.set_issuer(&[issuer]);
     validation.set_audience(&[client_id]);
-    validation.set_required_spec_claims(&["iss", "aud", "iat"]);
-    // The token says when it was made; the manual clock of tests and a small skew are allowed.
+    validation.set_required_spec_claims(&["iss", "aud", "iat", "exp"]);
+    // Times are checked below against the injected clock (the manual clock of tests).
     validation.validate_exp = false;
     let data = jsonwebtoken::decode::<serde_json::Value>(token, key, &validation)
         .map_err(|e| format!("token refused: {e}"))?;
     let iat = data.claims["iat"].as_i64().ok_or("no iat")?;
+    let exp = data.claims["exp"].as_i64().ok_or("no exp")?;
     // abs_diff: `now - iat` overflows for an `iat` near i64::MIN.
-    if now.abs_diff(iat) > 300 {
+    if now.abs_diff(iat) > LOGOUT_IAT_WINDOW.unsigned_abs() {
         return Err("iat too far from now".into());
+    }
+    if exp.saturating_add(LOGOUT_LEEWAY) < now {
+        return Err("the logout token has expired".into());
     }
     let claims: LogoutClaims =
         serde_json::from_value(data.claims).map_err(|_| "malformed claims".to_owned())?;
@@ -414,10 +562,20 @@ pub fn check_logout_token(
     if claims.nonce.is_some() {
         return Err("a logout token has no nonce".into());
     }
-    if claims.jti.is_none() || (claims.sid.is_none() && claims.sub.is_none()) {
-        return Err("jti and sid or sub are required".into());
+    let jti = match claims.jti {
+        Some(j) if !j.is_empty() && j.len() <= 256 => j,
+        _ => return Err("jti is required".into()),
+    };
+    if claims.sid.is_none() && claims.sub.is_none() {
+        return Err("sid or sub is required".into());
     }
-    Ok(claims)
+    let until = (iat + LOGOUT_IAT_WINDOW).min(exp.saturating_add(LOGOUT_LEEWAY));
+    let accepted_for = Duration::from_secs(u64::try_from(until - now).unwrap_or(0) + 1);
+    Ok(ValidLogout {
+        sid: claims.sid,
+        jti,
+        accepted_for,
+    })
 }
 
 #[cfg(test)]
@@ -431,7 +589,7 @@ mod tests {
     const ISSUER: &str = "http://127.0.0.1:8080/AK00";
     const NOW: i64 = 1_800_000_000;
 
-    fn sign_and_check(claims: serde_json::Value) -> Result<LogoutClaims, String> {
+    fn sign_and_check(claims: serde_json::Value) -> Result<ValidLogout, String> {
         let secret = p256::SecretKey::from_slice(&[7; 32]).unwrap();
         let private = secret.to_pkcs8_der().unwrap();
         let public = secret.public_key().to_encoded_point(false);
@@ -447,7 +605,7 @@ mod tests {
 
     fn logout_claims(iat: serde_json::Value) -> serde_json::Value {
         json!({
-            "iss": ISSUER, "aud": "portal", "iat": iat, "jti": "j1", "sid": "s1",
+            "iss": ISSUER, "aud": "portal", "iat": iat, "exp": NOW + 120, "jti": "j1", "sid": "s1",
             "events": { LOGOUT_EVENT: {} },
         })
     }

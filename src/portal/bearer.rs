@@ -3,7 +3,8 @@
 //! The portal is a resource server (RFC 6750, RFC 9068): it accepts a JWT access token that
 //! the IdP of its realm signed, learnt only through the published JWKS, with `typ` `at+jwt`,
 //! the realm's issuer as `iss` and in `aud`, an `exp` still ahead of the injected clock, and
-//! the scope the route needs. A refusal never repeats the token.
+//! the scope the route needs, from a client listed in `portal.delivery_clients`. A refusal
+//! never repeats the token.
 
 use axum::http::{header, HeaderMap, StatusCode};
 use jsonwebtoken::{
@@ -175,6 +176,16 @@ pub async fn authorize(
     }
     if claims.nbf.is_some_and(|nbf| nbf - LEEWAY > now) {
         return Err(invalid("the access token is not valid yet"));
+    }
+    // Issue 9, defect 3: a valid token of the realm is not enough; only the caisse systems
+    // the operator listed may hand in (or read, or delete) documents.
+    if !state.delivery_clients.contains(&claims.client_id) {
+        tracing::warn!(client_id = %claims.client_id, "delivery API refused to an unlisted client");
+        return Err(HttpError::problem(
+            StatusCode::FORBIDDEN,
+            "Client not allowed",
+            "this portal accepts no documents from this client (portal.delivery_clients)",
+        ));
     }
     let granted: Vec<String> = claims.scope.split_whitespace().map(str::to_owned).collect();
     if !scopes.iter().any(|s| granted.iter().any(|g| g == s)) {

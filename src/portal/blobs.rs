@@ -1,5 +1,6 @@
 //! Document bodies in object storage (`object_store`): a local directory by default, an
-//! S3-compatible bucket when configured. Keys are `<realm>/<AHV digits>/<document id>.pdf`.
+//! S3-compatible bucket when configured. Keys are `<realm>/<document id>.pdf`: object keys
+//! appear in logs and in the store's own access logs, so they name no person.
 
 use std::sync::Arc;
 
@@ -8,7 +9,7 @@ use futures_util::{stream::BoxStream, StreamExt};
 use object_store::{local::LocalFileSystem, path::Path, prefix::PrefixStore, ObjectStore};
 use uuid::Uuid;
 
-use crate::domain::{AhvNumber, RealmId};
+use crate::domain::RealmId;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BlobError {
@@ -31,9 +32,10 @@ pub struct BlobStream {
     pub chunks: BoxStream<'static, Result<Bytes, BlobError>>,
 }
 
-/// Where a document's body lives.
-pub fn key(realm: &RealmId, ahv: &AhvNumber, id: Uuid) -> String {
-    format!("{realm}/{}/{id}.pdf", ahv.as_str().replace('.', ""))
+/// Where a document's body lives: the realm and the random document id, never the AHV
+/// number (issue 9, defect 15).
+pub fn key(realm: &RealmId, id: Uuid) -> String {
+    format!("{realm}/{id}.pdf")
 }
 
 impl Blobs {
@@ -106,12 +108,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let blobs = Blobs::open(dir.path().to_str().unwrap()).unwrap();
         let id = Uuid::new_v4();
-        let k = key(
-            &"AK00".parse().unwrap(),
-            &"756.1234.5678.97".parse().unwrap(),
-            id,
-        );
-        assert_eq!(k, format!("AK00/7561234567897/{id}.pdf"));
+        let k = key(&"AK00".parse().unwrap(), id);
+        assert_eq!(k, format!("AK00/{id}.pdf"), "no AHV number in the key");
         let body = Bytes::from(vec![7u8; 300_000]);
         blobs.put(&k, body.clone()).await.unwrap();
         assert!(dir.path().join(&k).is_file());

@@ -99,7 +99,7 @@ pub async fn store(state: &PortalState, new: NewDocument) -> Result<Delivered, D
     }
 
     let id = Uuid::new_v4();
-    let object_key = blobs::key(realm, &new.ahv, id);
+    let object_key = blobs::key(realm, id);
     let doc = Document {
         id,
         realm: realm.clone(),

@@ -16,13 +16,13 @@ mod web;
 
 use std::{net::SocketAddr, sync::Arc};
 
-use axum::{routing::get, Router};
+use axum::{extract::DefaultBodyLimit, routing::get, Router};
 use tokio::net::TcpListener;
 
 use crate::{
     clock::Clock,
     config::Config,
-    http::{csrf::CsrfKey, headers},
+    http::{csrf::CsrfKey, drain::DrainLayer, headers},
     keys::{MasterKey, SecretHasher},
     notify::Notifier,
     realm::{Realm, Realms},
@@ -44,6 +44,8 @@ pub struct PortalState {
     pub idp: idp::Idp,
     pub csrf: CsrfKey,
     pub hasher: SecretHasher,
+    /// The caisse systems whose access tokens may use the delivery API.
+    pub delivery_clients: Arc<[String]>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -54,8 +56,8 @@ pub enum PortalStartError {
     UnknownRealm(String),
     #[error(transparent)]
     Store(#[from] crate::storage::StoreError),
-    #[error(transparent)]
-    Key(#[from] crate::keys::KeyError),
+    #[error("portal.secret_key: {0}")]
+    SecretKey(crate::keys::KeyError),
     #[error(transparent)]
     Notify(#[from] crate::notify::NotifyError),
     #[error(transparent)]
@@ -76,11 +78,27 @@ impl PortalState {
             (None, true) => DEV_CLIENT_SECRET.to_owned().into(),
             (None, false) => return Err(PortalStartError::NoClientSecret),
         };
-        Self::open_with_secret(config, clock, secret).await
+        let key =
+            MasterKey::load(&config.portal.secret_key).map_err(PortalStartError::SecretKey)?;
+        let state = Self::open_with(config, clock, secret, key).await?;
+        if state.config.redis_url.is_some() && state.config.portal.redis_url.is_none() {
+            tracing::warn!(
+                "portal.redis_url is not set: the portal keeps its sessions in this process, \
+                 so replicas do not share them (the IdP's Redis is never used by the portal)"
+            );
+        }
+        if state.delivery_clients.is_empty() {
+            tracing::warn!(
+                "portal.delivery_clients is not set: every delivery is refused until the caisse \
+                 systems' client ids are listed there"
+            );
+        }
+        Ok(state)
     }
 
     /// For commands that never log anyone in (`connect admin documents purge`): the IdP
-    /// client secret may be missing.
+    /// client secret may be missing, and the portal's secret key is neither read nor
+    /// created (nothing it protects is touched).
     pub async fn open_offline(
         config: Config,
         clock: Clock,
@@ -90,23 +108,25 @@ impl PortalState {
             .client_secret
             .clone()
             .unwrap_or_else(|| String::new().into());
-        Self::open_with_secret(config, clock, secret).await
+        Self::open_with(config, clock, secret, MasterKey::generate()).await
     }
 
-    async fn open_with_secret(
+    /// Opens the portal's own database, store and objects; nothing of the IdP's (its
+    /// database, Redis or master key) is touched: the portal knows the IdP over HTTP only.
+    async fn open_with(
         config: Config,
         clock: Clock,
         secret: secrecy::SecretString,
+        key: MasterKey,
     ) -> Result<PortalState, PortalStartError> {
         let realms = Realms::load_dir(&config.realm_dir)?;
         let realm = realms
             .get(&config.portal.realm)
             .cloned()
             .ok_or_else(|| PortalStartError::UnknownRealm(config.portal.realm.to_string()))?;
-        let master = MasterKey::load(&config.master_key)?;
-        let db = Db::connect(&config.database_url).await?;
-        db.migrate().await?;
-        let ephemeral = match &config.redis_url {
+        let db = Db::connect(&config.portal.database_url).await?;
+        db.migrate_portal().await?;
+        let ephemeral = match &config.portal.redis_url {
             Some(url) => Ephemeral::redis(url, &format!("{}portal:", config.redis_prefix)).await?,
             None => Ephemeral::memory(),
         };
@@ -114,8 +134,9 @@ impl PortalState {
             blobs: blobs::Blobs::open(&config.portal.store_url)?,
             notifier: Notifier::new(&config)?,
             idp: idp::Idp::new(&config.portal, secret, clock.clone()),
-            csrf: CsrfKey::new(master.derive("portal-csrf")),
-            hasher: SecretHasher::new(&master),
+            csrf: CsrfKey::new(key.derive("portal-csrf")),
+            hasher: SecretHasher::new(&key),
+            delivery_clients: config.portal.delivery_clients(config.dev).into(),
             config: Arc::new(config),
             realm,
             db,
@@ -126,15 +147,22 @@ impl PortalState {
 }
 
 pub fn router(state: PortalState) -> Router {
+    // Person-facing forms are small; the delivery API sets its own limit on its route.
+    let forms = web::router().layer(DefaultBodyLimit::max(state.config.max_body_bytes));
     let mut router = Router::new()
-        .merge(web::router())
+        .merge(forms)
         .merge(api::router())
         .route("/healthz", get(|| async { "ok" }))
         .route("/static/connect.css", get(crate::app::stylesheet));
-    for layer in headers::layers() {
+    for layer in headers::layers(state.config.portal_url.scheme() == "https") {
         router = router.layer(layer);
     }
-    router.with_state(state)
+    // A refused delivery's rest may be a whole document.
+    let drain = DrainLayer::new(
+        state.config.portal.max_document_bytes as u64 + 1024 * 1024,
+        state.config.read_timeout,
+    );
+    router.layer(drain).with_state(state)
 }
 
 /// A bound portal server, ready to run.
@@ -184,11 +212,12 @@ impl Portal {
         let purge = self
             .daily_purge
             .then(|| retention::spawn_daily_purge(self.state.clone()));
-        let served = axum::serve(
+        let served = crate::http::server::serve(
             self.listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
+            app,
+            self.state.config.read_timeout,
+            shutdown,
         )
-        .with_graceful_shutdown(shutdown)
         .await;
         if let Some(purge) = purge {
             purge.abort();

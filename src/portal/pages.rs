@@ -3,7 +3,7 @@
 
 use axum::{
     body::Body,
-    extract::{OriginalUri, Path, Query, State},
+    extract::{OriginalUri, Path, State},
     http::{header, HeaderMap, StatusCode},
     response::{Html, IntoResponse, Redirect, Response},
 };
@@ -18,7 +18,10 @@ use super::{
 use crate::{
     domain::{AhvNumber, DocumentCategory, Language},
     flows::page,
-    http::{templates, HttpError},
+    http::{
+        params::{FormRejection, Query},
+        templates, HttpError,
+    },
     storage::documents::{self, Document},
 };
 
@@ -94,11 +97,18 @@ pub fn render(
 
 pub async fn overview(
     State(state): State<PortalState>,
-    Query(q): Query<LangQuery>,
+    q: Result<Query<LangQuery>, FormRejection>,
     uri: OriginalUri,
     headers: HeaderMap,
     jar: CookieJar,
 ) -> Result<Response, HttpError> {
+    let Query(q) = q.map_err(|_| {
+        HttpError::page(
+            StatusCode::BAD_REQUEST,
+            state.realm.default_language,
+            "error-bad-request",
+        )
+    })?;
     let s = match require(&state, &jar, &uri).await? {
         Ok(s) => s,
         Err(login) => return Ok(login),
@@ -201,18 +211,29 @@ fn person_ahv(s: &PortalSession) -> Option<AhvNumber> {
 
 pub async fn documents(
     State(state): State<PortalState>,
-    Query(q): Query<DocumentsQuery>,
+    q: Result<Query<DocumentsQuery>, FormRejection>,
     uri: OriginalUri,
     headers: HeaderMap,
     jar: CookieJar,
 ) -> Result<Response, HttpError> {
+    let Query(q) = q.map_err(|_| {
+        HttpError::page(
+            StatusCode::BAD_REQUEST,
+            state.realm.default_language,
+            "error-bad-request",
+        )
+    })?;
     let s = match require(&state, &jar, &uri).await? {
         Ok(s) => s,
         Err(login) => return Ok(login),
     };
     let (jar, lang) = language(&state, &s, q.lang.as_deref(), jar, &headers);
-    // Filters that do not parse are ignored, as an empty choice would be.
-    let year = q.year.as_deref().and_then(|y| y.parse::<i32>().ok());
+    // Filters that do not parse, or name a year no document can have, are ignored, as an
+    // empty choice would be (issue 9, defect 18: `year=2147483647` overflowed).
+    let year = q
+        .year
+        .as_deref()
+        .and_then(documents::Filter::year_from_query);
     let category = q
         .category
         .as_deref()

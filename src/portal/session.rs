@@ -25,7 +25,8 @@ pub struct PortalSession {
     pub expires_at: i64,
 }
 
-fn secure(state: &PortalState) -> bool {
+/// Whether the portal's cookies may carry `Secure` and the `__Host-` prefix.
+pub(super) fn secure(state: &PortalState) -> bool {
     state.config.portal_url.scheme() == "https"
 }
 

@@ -140,6 +140,11 @@ impl ClientRegistry {
         self.clients.get(client_id)
     }
 
+    /// Every client, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = &Client> {
+        self.clients.values()
+    }
+
     /// RFC 6749 §3.1.2 and RFC 9700 §2.1: the redirect URI must equal a registered one,
     /// character for character. OIDC makes `redirect_uri` mandatory, so none is `None`.
     pub fn check_redirect_uri(&self, client_id: &str, redirect_uri: &str) -> Option<&Client> {

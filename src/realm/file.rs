@@ -5,8 +5,8 @@ use std::{collections::BTreeMap, path::Path, time::Duration};
 use serde::Deserialize;
 
 use super::{
-    Client, ClientKind, ClientRegistry, DocumentRules, EnrolmentRules, GrantType, Lifetimes,
-    LoginRules, Logo, Realm, SigningAlg, SmsRules, Terms,
+    AuditRules, Client, ClientKind, ClientRegistry, DocumentRules, EnrolmentRules, GrantType,
+    Lifetimes, LoginRules, Logo, Realm, SigningAlg, SmsRules, Terms,
 };
 use crate::domain::{Language, PasswordPolicy, RealmId};
 
@@ -63,6 +63,8 @@ struct RawRealm {
     terms: RawTerms,
     #[serde(default)]
     documents: RawDocuments,
+    #[serde(default)]
+    audit: RawAudit,
     /// A file relative to the realm directory (`.svg` or `.png`, at most 256 KiB).
     logo: Option<String>,
 }
@@ -76,6 +78,20 @@ struct RawDocuments {
 impl Default for RawDocuments {
     fn default() -> Self {
         Self { retention_years: 5 }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawAudit {
+    retention_days: u32,
+}
+
+impl Default for RawAudit {
+    fn default() -> Self {
+        Self {
+            retention_days: 730,
+        }
     }
 }
 
@@ -647,6 +663,16 @@ fn check(path: &Path, id: RealmId, raw: RawRealm) -> Result<Realm, RealmFileErro
     let documents = DocumentRules {
         retention_years: raw.documents.retention_years,
     };
+    if !(30..=3650).contains(&raw.audit.retention_days) {
+        return Err(RealmFileError::new(
+            path,
+            "audit.retention_days",
+            "must be between 30 and 3650",
+        ));
+    }
+    let audit = AuditRules {
+        retention: Duration::from_secs(u64::from(raw.audit.retention_days) * 86_400),
+    };
     let logo = match &raw.logo {
         Some(name) => Some(load_logo(path, name)?),
         None => None,
@@ -654,6 +680,7 @@ fn check(path: &Path, id: RealmId, raw: RawRealm) -> Result<Realm, RealmFileErro
     Ok(Realm {
         logo,
         documents,
+        audit,
         password_policy,
         enrolment,
         sms,

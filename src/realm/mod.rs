@@ -105,6 +105,13 @@ pub struct DocumentRules {
     pub retention_years: u32,
 }
 
+/// The audit trail of this caisse.
+#[derive(Clone, Debug)]
+pub struct AuditRules {
+    /// Events older than this are purged (daily by the server).
+    pub retention: Duration,
+}
+
 /// The caisse's logo, shown in every page's header: an SVG or PNG file beside the realm files.
 #[derive(Clone, Debug)]
 pub struct Logo {
@@ -149,6 +156,7 @@ pub struct Realm {
     pub login: LoginRules,
     pub terms: Terms,
     pub documents: DocumentRules,
+    pub audit: AuditRules,
     pub logo: Option<Logo>,
 }
 

@@ -153,6 +153,19 @@ pub struct Filter {
     pub category: Option<DocumentCategory>,
 }
 
+impl Filter {
+    /// The years a document's issue date can have (four digits, as stored).
+    pub const YEARS: std::ops::RangeInclusive<i32> = 1000..=9998;
+
+    /// A year from a query string, if it is a number of [`Filter::YEARS`].
+    pub fn year_from_query(raw: &str) -> Option<i32> {
+        raw.trim()
+            .parse::<i32>()
+            .ok()
+            .filter(|y| Self::YEARS.contains(y))
+    }
+}
+
 /// A person's documents, newest issue date first (then newest delivery first).
 pub async fn list(
     db: &Db,
@@ -162,7 +175,11 @@ pub async fn list(
 ) -> Result<Vec<Document>, StoreError> {
     // ISO dates compare as text, so a year is a half-open range of strings on both backends.
     let (from, until) = match filter.year {
-        Some(y) => (format!("{y:04}-01-01"), format!("{:04}-01-01", y + 1)),
+        Some(y) if Filter::YEARS.contains(&y) => {
+            (format!("{y:04}-01-01"), format!("{:04}-01-01", y + 1))
+        }
+        // No stored date has such a year.
+        Some(_) => return Ok(Vec::new()),
         None => ("0000-01-01".to_owned(), "9999-12-31".to_owned()),
     };
     let category = filter.category.map(DocumentCategory::as_str);

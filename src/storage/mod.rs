@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod activation_codes;
+pub mod audit;
 pub mod documents;
 pub mod ephemeral;
 pub mod grants;
@@ -164,6 +165,23 @@ impl Db {
         Ok(())
     }
 
+    /// The portal's own tables (`migrations/portal/`), in the portal's own database.
+    pub async fn migrate_portal(&self) -> Result<(), StoreError> {
+        match self {
+            Db::Sqlite(pool) => {
+                sqlx::migrate!("./migrations/portal/sqlite")
+                    .run(pool)
+                    .await?
+            }
+            Db::Postgres(pool) => {
+                sqlx::migrate!("./migrations/portal/postgres")
+                    .run(pool)
+                    .await?
+            }
+        }
+        Ok(())
+    }
+
     /// For `/readyz`.
     pub async fn ping(&self) -> Result<(), StoreError> {
         exec_db!(self, |pool| sqlx::query("SELECT 1").execute(pool))?;
@@ -174,6 +192,37 @@ impl Db {
         match self {
             Db::Sqlite(pool) => pool.close().await,
             Db::Postgres(pool) => pool.close().await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The migration file names of a folder, sorted.
+    fn names(dir: &str) -> Vec<String> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+        let mut names: Vec<String> = std::fs::read_dir(&path)
+            .unwrap_or_else(|e| panic!("{dir}: {e}"))
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".sql"))
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn both_dialects_have_the_same_migrations() {
+        for (sqlite, postgres) in [
+            ("migrations/sqlite", "migrations/postgres"),
+            ("migrations/portal/sqlite", "migrations/portal/postgres"),
+        ] {
+            let (a, b) = (names(sqlite), names(postgres));
+            assert!(!a.is_empty(), "{sqlite} has migrations");
+            assert_eq!(a, b, "{sqlite} and {postgres} drifted apart");
+            let versions: Vec<&str> = a.iter().filter_map(|n| n.split('_').next()).collect();
+            let mut unique = versions.clone();
+            unique.dedup();
+            assert_eq!(versions, unique, "{sqlite}: one file per version");
         }
     }
 }

@@ -10,8 +10,10 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
 cargo build --locked --quiet
 export CONNECT_TEST_BIN="$CARGO_TARGET_DIR/debug/connect"
 export CONNECT_DATA_DIR="$(mktemp -d)"
-# Each walk sends its own client address, so the per-address limits see different people.
+# Each walk sends its own client address, so the per-address limits see different people;
+# the header counts only from a trusted proxy, here the walk itself.
 export CONNECT_CLIENT_IP_HEADER=x-forwarded-for
+export CONNECT_TRUSTED_PROXIES=127.0.0.1
 export CONNECT_LOG_LEVEL=warn
 if [ "${1:-}" = "--screenshots" ]; then
   export SCREENSHOTS="$root/docs/screenshots"

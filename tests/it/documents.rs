@@ -19,7 +19,6 @@ use reqwest::{
     multipart::{Form, Part},
     Response,
 };
-use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 
 use crate::helpers::*;
@@ -38,7 +37,7 @@ scopes = ["documents:write"]
 /// The largest document the test portal takes; small, so that the 413 cases stay cheap.
 const MAX_BYTES: usize = 64 * 1024;
 
-/// An IdP and a portal on the same database, clock and outbox.
+/// An IdP and a portal on the same clock and outbox, each with its own database.
 struct Docs {
     idp: TestApp,
     portal: PortalState,
@@ -48,6 +47,11 @@ struct Docs {
 }
 
 async fn spawn_docs() -> Docs {
+    spawn_docs_with(|_| {}).await
+}
+
+/// As [`spawn_docs`], with `edit` applied to the portal's configuration.
+async fn spawn_docs_with(edit: impl FnOnce(&mut connect::config::Config)) -> Docs {
     let realms = realm_dir_with(|text| {
         // Another change adds the client to the shipped AK00 file; never twice.
         if text.contains("client_id = \"caisse-docs\"") {
@@ -63,12 +67,14 @@ async fn spawn_docs() -> Docs {
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let mut config = (*idp.state.config).clone();
+    config.portal.database_url = portal_database(&config.data_dir).await;
     config.portal.issuer = idp.issuer("AK00").parse().expect("issuer");
     config.portal.client_secret = Some(PORTAL_SECRET.to_owned().into());
     config.portal.store_url = config.data_dir.join("documents").display().to_string();
     config.portal.max_document_bytes = MAX_BYTES;
     config.portal_bind = addr;
     config.portal_url = format!("http://{addr}/").parse().expect("url");
+    edit(&mut config);
     let portal = Portal::with_listener(config, idp.state.clock.clone(), listener)
         .await
         .expect("portal starts");
@@ -307,10 +313,7 @@ async fn a_delivery_stores_one_document_whose_bytes_come_back_identical() {
         doc.titles.get(Language::It, Language::Fr),
         "Décision de rente"
     );
-    assert_eq!(
-        doc.object_key,
-        format!("AK00/{}/{id}.pdf", ahv.replace('.', ""))
-    );
+    assert_eq!(doc.object_key, format!("AK00/{id}.pdf"), "no AHV number");
     assert_eq!(d.body_of(doc).await, file);
     assert_eq!(d.bodies().len(), 1);
     assert_eq!(d.rows().await, 1);
@@ -919,7 +922,7 @@ async fn the_admin_command_purges_without_the_portal_secret() {
             received_at: now.timestamp(),
             size: 10,
             sha256: String::new(),
-            object_key: connect::portal::blobs::key(&realm_id, &ahv, id),
+            object_key: connect::portal::blobs::key(&realm_id, id),
             client_id: "caisse-docs".into(),
             idempotency_key: None,
             read_at: None,
@@ -932,23 +935,22 @@ async fn the_admin_command_purges_without_the_portal_secret() {
         documents::insert(&d.portal.db, &doc).await.unwrap();
         ids.push(id);
     }
-    let c = &d.idp.state.config;
-    let connect::config::MasterKeySource::Inline(key) = &c.master_key else {
-        panic!("tests use an inline master key");
-    };
+    let c = &d.portal.config;
+    // The IdP's database and master key are out of reach: the command needs neither.
     let out = Command::new(env!("CARGO_BIN_EXE_connect"))
         .current_dir(c.data_dir.as_path())
         .env_remove("CONNECT_TEST_DATABASE_URL")
         .env_remove("CONNECT_TEST_REDIS_URL")
         .env_remove("CONNECT_PORTAL__CLIENT_SECRET")
         .env("CONNECT_DATA_DIR", &c.data_dir)
-        .env("CONNECT_DATABASE_URL", &c.database_url)
-        .env("CONNECT_REALM_DIR", &c.realm_dir)
-        .env("CONNECT_MASTER_KEY", key.expose_secret())
         .env(
-            "CONNECT_PORTAL__STORE_URL",
-            &d.portal.config.portal.store_url,
+            "CONNECT_DATABASE_URL",
+            "postgres://nobody@127.0.0.1:9/no_idp_here",
         )
+        .env("CONNECT_MASTER_KEY", "not the master key")
+        .env("CONNECT_PORTAL__DATABASE_URL", &c.portal.database_url)
+        .env("CONNECT_REALM_DIR", &c.realm_dir)
+        .env("CONNECT_PORTAL__STORE_URL", &c.portal.store_url)
         .args(["admin", "documents", "purge", "--realm", "AK00"])
         .output()
         .unwrap();
@@ -1161,4 +1163,64 @@ async fn a_person_lists_by_year_and_category_newest_first() {
         .unwrap()
         .unwrap();
     assert_eq!(rec.language, Language::It);
+}
+
+#[tokio::test]
+async fn without_a_list_of_delivery_clients_every_delivery_is_refused() {
+    // Production (not dev mode) and no `portal.delivery_clients`: nobody may deliver.
+    let d = spawn_docs_with(|c| {
+        c.dev = false;
+        c.portal.delivery_clients = None;
+    })
+    .await;
+    assert!(d.portal.delivery_clients.is_empty());
+    let token = d.token().await;
+    let res = d.deliver(&token, &metadata(&d, &ahv(20)), pdf(1, 10)).await;
+    let body = problem(res, 403).await;
+    assert!(!body.to_string().contains(&token));
+    let res = d
+        .http
+        .get(d.url(&format!("/api/v1/documents/{}", uuid::Uuid::new_v4())))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    problem(res, 403).await;
+    assert_eq!(d.rows().await, 0);
+    assert!(d.bodies().is_empty());
+}
+
+#[tokio::test]
+async fn only_the_listed_caisse_systems_may_deliver() {
+    let d = spawn_docs_with(|c| c.portal.delivery_clients = Some(vec!["caisse-docs".into()])).await;
+    // bench-cc holds documents:write from the same IdP, but is not listed.
+    let bench = d
+        .token_of("AK00", ("bench-cc", "bench-secret"), "documents:write")
+        .await;
+    let res = d.deliver(&bench, &metadata(&d, &ahv(21)), pdf(1, 10)).await;
+    problem(res, 403).await;
+    assert_eq!(d.rows().await, 0);
+    let res = d
+        .deliver(&d.token().await, &metadata(&d, &ahv(21)), pdf(1, 10))
+        .await;
+    assert_eq!(res.status(), 201);
+    assert_eq!(d.rows().await, 1);
+}
+
+#[tokio::test]
+async fn object_keys_and_paths_name_no_ahv_number() {
+    let d = spawn_docs().await;
+    let token = d.token().await;
+    let ahv = ahv(22);
+    let res = d.deliver(&token, &metadata(&d, &ahv), pdf(1, 100)).await;
+    assert_eq!(res.status(), 201);
+    let digits = ahv.replace('.', "");
+    let stored = d.stored(&ahv).await;
+    assert_eq!(stored.len(), 1);
+    let key = &stored[0].object_key;
+    assert_eq!(key, &format!("AK00/{}.pdf", stored[0].id));
+    for path in d.bodies() {
+        let path = path.display().to_string();
+        assert!(!path.contains(&digits) && !path.contains(&ahv), "{path}");
+    }
 }

@@ -158,7 +158,7 @@ async fn confirm_phone_via(app: &TestApp, inbox: &Inbox, base: &str) -> reqwest:
     app.fill(&format!("{base}/sms"), &[("code", &code)]).await
 }
 
-async fn enrol(app: &TestApp, code: &str) -> reqwest::Response {
+pub(crate) async fn enrol(app: &TestApp, code: &str) -> reqwest::Response {
     let base = enter_letter_code(app, "/AK00/register", code).await;
     prove_email(app, &base, EMAIL).await;
     open_account(app, &base).await;

@@ -30,8 +30,18 @@ pub struct TestApp {
 
 /// A fresh PostgreSQL database for one test, when the suite runs against PostgreSQL.
 async fn test_database(dir: &std::path::Path) -> String {
+    fresh_database(dir, "connect.db").await
+}
+
+/// The portal's own database, never the IdP's: a SQLite file of its own, or a PostgreSQL
+/// database of its own.
+pub async fn portal_database(dir: &std::path::Path) -> String {
+    fresh_database(dir, "portal.db").await
+}
+
+async fn fresh_database(dir: &std::path::Path, file: &str) -> String {
     let Ok(admin_url) = std::env::var("CONNECT_TEST_DATABASE_URL") else {
-        return format!("sqlite://{}/connect.db", dir.display());
+        return format!("sqlite://{}/{file}", dir.display());
     };
     use sqlx::Connection;
     let name = format!("connect_test_{}", uuid::Uuid::new_v4().simple());
@@ -66,6 +76,12 @@ pub fn test_config(dir: &std::path::Path) -> Config {
     };
     c.redis_url = std::env::var("CONNECT_TEST_REDIS_URL").ok();
     c.redis_prefix = format!("test:{}:", uuid::Uuid::new_v4().simple());
+    // The portal's own database, store and key (loading derived them from the default data_dir).
+    c.portal.database_url = format!("sqlite://{}/portal.db", dir.display());
+    c.portal.redis_url = c.redis_url.clone();
+    c.portal.secret_key = MasterKeySource::File(dir.join("portal.key"));
+    // The sample caisse systems, as in dev mode.
+    c.portal.delivery_clients = Some(vec!["caisse-docs".into(), "bench-cc".into()]);
     c
 }
 
@@ -605,7 +621,7 @@ pub async fn spawn_portal_with(
     let dir = tempfile::tempdir().expect("temp dir");
     let mut config = test_config(dir.path());
     config.realm_dir = realm_path;
-    config.database_url = idp.state.config.database_url.clone();
+    config.portal.database_url = portal_database(dir.path()).await;
     config.redis_prefix = format!("{}portal-test:", idp.state.config.redis_prefix);
     config.portal_url = base.parse().expect("url");
     config.portal.issuer = idp.issuer("AK00").parse().expect("issuer");

@@ -3,6 +3,7 @@
 //! `CONNECT_TEST_DATABASE_URL` and `CONNECT_TEST_REDIS_URL` are set.
 
 mod admin;
+mod audit;
 mod backchannel;
 mod config_and_realms;
 mod documents;
@@ -12,6 +13,12 @@ mod helpers;
 mod keys;
 mod limits;
 mod login;
+mod matrix_headers;
+mod matrix_markup;
+mod matrix_params;
+mod matrix_redirect;
+mod matrix_support;
+mod matrix_tokens;
 mod negative;
 mod notify;
 mod oidc_flow;

@@ -309,7 +309,8 @@ async fn sms_gateway_503_twice_then_200_is_delivered_on_the_third_attempt() {
         start.elapsed()
     );
 
-    let metrics = app.get(&app.url("/metrics")).await.text().await.unwrap();
+    let metrics_url = format!("http://{}/metrics", app.state.config.metrics_bind);
+    let metrics = app.get(&metrics_url).await.text().await.unwrap();
     let count = |outcome: &str| {
         metrics
             .lines()
@@ -576,5 +577,21 @@ fn config_refuses_a_bad_sms_body_template() {
     assert_eq!(
         c.sms.render_body("+41791234567", "a\"b"),
         r#"{"msisdn":"+41791234567","message":"a\"b"}"#
+    );
+}
+
+#[test]
+fn no_setting_turns_dev_mode_on_and_the_outbox_for_production_is_a_setting_of_its_own() {
+    for toml in ["dev = true", "dev = false"] {
+        let e = load(toml).unwrap_err();
+        assert_eq!(e.key, "dev", "{toml}");
+        assert!(e.to_string().contains("`connect dev`"), "{e}");
+    }
+    let c = load("allow_outbox = true").unwrap();
+    assert!(c.allow_outbox);
+    assert!(!c.dev, "the outbox for staging is not dev mode");
+    assert_eq!(
+        load("allow_outbox = \"yes\"").unwrap_err().key,
+        "allow_outbox"
     );
 }

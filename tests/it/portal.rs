@@ -478,3 +478,426 @@ async fn a_document_delivered_by_a_caisse_system_appears_in_mes_documents() {
     assert!(!mail.text.contains("allocations familiales"));
     assert!(mail.text.contains(&p.url("/")));
 }
+
+// ---- Issue 9: the portal's own defences ----
+
+/// Follows the browser from `url` across portal and IdP (the IdP session answers at once)
+/// until the IdP sends it back to the portal's callback; that callback URL.
+async fn to_callback(p: &TestPortal, url: &str) -> String {
+    let mut url = url.to_owned();
+    for _ in 0..10 {
+        let res = p.idp.get(&url).await;
+        assert_eq!(res.status(), 303, "redirect expected at {url}");
+        let to = location(&res);
+        let to = if to.starts_with('/') {
+            let here = url::Url::parse(&url).unwrap();
+            here.join(&to).unwrap().to_string()
+        } else {
+            to
+        };
+        if to.starts_with(&p.url("/callback?")) {
+            return to;
+        }
+        url = to;
+    }
+    panic!("never back at the portal's callback from {url}");
+}
+
+/// Whether the browser `b` holds a portal session: `/` shows a page rather than the way
+/// to the login.
+async fn in_session(p: &TestPortal, b: &TestApp) -> bool {
+    b.get(&p.url("/")).await.status() == 200
+}
+
+#[tokio::test]
+async fn after_a_real_login_the_callback_only_ever_returns_to_a_portal_page() {
+    let p = spawn_portal().await;
+    p.idp.create_account("AK00", "anna@example.ch").await;
+    // One login with password and SMS; the IdP session answers the later requests.
+    let (at, _) = p.browse(&p.url("/login?return_to=%2Fdocuments")).await;
+    let callback = log_in(&p, &at, "anna@example.ch").await;
+    let res = p.idp.get(&callback).await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(location(&res), "/documents");
+
+    let id = "0f8c2a9e-5d3b-4a71-9c1e-2b6d8f4a7e10";
+    // The `return_to` query value as sent, and where the browser must land.
+    let table: Vec<(String, String)> = [
+        ("%2F%09%2Fevil.example", "/"),
+        ("%2F%0A%2Fevil.example", "/"),
+        ("%2F%0D%0ALocation%3A%20https%3A%2F%2Fevil.example", "/"),
+        ("%2F%2Fevil.example", "/"),
+        ("%2F%2F%2Fevil.example", "/"),
+        ("%2F%5Cevil.example", "/"),
+        ("%5C%2Fevil.example", "/"),
+        ("%2F%5C%2Fevil.example", "/"),
+        ("https%3A%2F%2Fevil.example", "/"),
+        ("%2F%2Fevil.example%2Fdocuments", "/"),
+        ("javascript%3Aalert(1)", "/"),
+        ("%20%2Fdocuments", "/"),
+        ("%2Fdocuments%2F..%2F..%2F%2Fevil.example", "/"),
+        ("%2F%252F%252Fevil.example", "/"),
+        ("%2Fdocuments%23%2F%2Fevil.example", "/"),
+        ("%2Fdocuments%3Fnext%3D%2F%2Fevil.example", "/"),
+        ("%2Fdocuments%E2%80%A8", "/"),
+        ("%2Flogout", "/"),
+        (
+            "%2Fdocuments%3Fyear%3D2025%26category%3Ddecision",
+            "/documents?year=2025&category=decision",
+        ),
+        ("%2F%3Flang%3Dde", "/?lang=de"),
+    ]
+    .into_iter()
+    .map(|(q, to)| (q.to_owned(), to.to_owned()))
+    .chain([(format!("%2Fdocuments%2F{id}"), format!("/documents/{id}"))])
+    .collect();
+    for (payload, expected) in &table {
+        let callback = to_callback(&p, &p.url(&format!("/login?return_to={payload}"))).await;
+        let res = p.idp.get(&callback).await;
+        assert_eq!(res.status(), 303, "{payload}");
+        let to = location(&res);
+        assert_eq!(&to, expected, "return_to={payload}");
+        assert!(
+            to.starts_with('/')
+                && !to.starts_with("//")
+                && !to.contains('\\')
+                && !to.chars().any(char::is_control),
+            "{to:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_attackers_callback_url_logs_a_second_browser_into_nothing() {
+    let p = spawn_portal().await;
+    // The attacker logs in with their own account and keeps the callback URL unopened.
+    p.idp.create_account("AK00", "anna@example.ch").await;
+    let (at, _) = p.browse(&p.url("/")).await;
+    let attackers = log_in(&p, &at, "anna@example.ch").await;
+    assert!(attackers.starts_with(&p.url("/callback?")), "{attackers}");
+
+    // The victim's browser opens it: refused, no session.
+    let victim = TestApp::sharing(&p.idp);
+    let res = victim.get(&attackers).await;
+    assert_eq!(res.status(), 400);
+    assert!(
+        res.headers()
+            .get_all("set-cookie")
+            .iter()
+            .all(|c| !c.to_str().unwrap_or_default().contains("portal_session")),
+        "no session cookie"
+    );
+    let html = unescape(&res.text().await.unwrap());
+    assert!(html.contains("La connexion n'a pas abouti"), "{html}");
+    assert!(
+        !in_session(&p, &victim).await,
+        "the victim is in no session"
+    );
+
+    // Also when the victim has begun a login of their own (a login cookie of their own).
+    let attackers = to_callback(&p, &p.url("/login")).await;
+    let res = victim.get(&p.url("/login")).await;
+    assert_eq!(res.status(), 303, "the victim's own login begins");
+    let res = victim.get(&attackers).await;
+    assert_eq!(res.status(), 400);
+    assert!(!in_session(&p, &victim).await);
+
+    // The browser that began a login finishes it.
+    let mine = to_callback(&p, &p.url("/login")).await;
+    let res = p.idp.get(&mine).await;
+    assert_eq!(res.status(), 303);
+    assert!(in_session(&p, &p.idp).await);
+}
+
+/// An account as support creates it without a mobile number: the IdP logs it in with the
+/// password alone.
+async fn account_without_phone(p: &TestPortal, email: &str) {
+    let hash = p
+        .idp
+        .state
+        .passwords
+        .hash(PASSWORD.to_owned().into())
+        .await
+        .unwrap();
+    let new = connect::storage::accounts::NewAccount {
+        realm: &realm("AK00"),
+        email: &email.parse().unwrap(),
+        password_hash: &hash,
+        given_name: "Bruno",
+        family_name: "Beispiel",
+        ahv: None,
+        phone: None,
+        language: Language::Fr,
+    };
+    connect::storage::accounts::create(&p.idp.state.db, &new, p.idp.clock().unix())
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn the_portal_asks_for_password_and_sms_and_refuses_a_login_without_the_sms() {
+    let p = spawn_portal().await;
+    account_without_phone(&p, "bruno@example.ch").await;
+    let res = p.idp.get(&p.url("/login")).await;
+    let authorize = location(&res);
+    assert_eq!(
+        query_param(&authorize, "acr_values").as_deref(),
+        Some("urn:connect:acr:password+sms"),
+        "{authorize}"
+    );
+    // The browser carries the request and may drop what it asks for.
+    let mut stripped = url::Url::parse(&authorize).unwrap();
+    let pairs: Vec<(String, String)> = stripped
+        .query_pairs()
+        .filter(|(k, _)| k != "acr_values")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    stripped.query_pairs_mut().clear().extend_pairs(pairs);
+    let res = p.idp.get(stripped.as_str()).await;
+    assert_eq!(res.status(), 303);
+    let login = location(&res);
+    let res = p
+        .idp
+        .submit_login(&login, "bruno@example.ch", PASSWORD)
+        .await;
+    assert_eq!(res.status(), 303, "the IdP logs in with the password alone");
+    let callback = location(&res);
+    assert!(callback.starts_with(&p.url("/callback?")), "{callback}");
+    let res = p.idp.get(&callback).await;
+    assert_eq!(res.status(), 403);
+    let html = unescape(&res.text().await.unwrap());
+    assert!(html.contains("mot de passe et un code SMS"), "{html}");
+    assert!(!in_session(&p, &p.idp).await, "no portal session");
+}
+
+#[tokio::test]
+async fn a_year_far_out_of_range_is_an_ignored_filter_not_a_crash() {
+    let p = spawn_portal().await;
+    anna_with_documents(&p).await;
+    for year in [
+        "2147483647",
+        "-2147483648",
+        "99999999999999999999",
+        "9999",
+        "-1",
+        "0",
+        "+2147483647",
+        "1e9",
+        "%00",
+    ] {
+        let res = p.idp.get(&p.url(&format!("/documents?year={year}"))).await;
+        assert_eq!(res.status(), 200, "year={year}");
+        let html = res.text().await.unwrap();
+        assert_eq!(document_ids(&html).len(), 3, "year={year}: filter ignored");
+    }
+    let this_year = chrono::Datelike::year(&p.idp.clock().now());
+    let res = p
+        .idp
+        .get(&p.url(&format!("/documents?year={}", this_year - 30)))
+        .await;
+    assert_eq!(res.status(), 200);
+    assert!(
+        document_ids(&res.text().await.unwrap()).is_empty(),
+        "a real year still filters"
+    );
+}
+
+/// A Logout Token for the portal signed with the IdP's key, as the IdP makes them, with
+/// `typ` and times as given.
+async fn logout_token(p: &TestPortal, typ: Option<&str>, jti: &str, iat: i64, exp: i64) -> String {
+    let key = p
+        .idp
+        .state
+        .keys
+        .signer(&realm("AK00"), connect::realm::SigningAlg::ES256)
+        .await
+        .unwrap();
+    let claims = serde_json::json!({
+        "iss": p.idp.issuer("AK00"),
+        "aud": "portal",
+        "iat": iat,
+        "exp": exp,
+        "jti": jti,
+        "sub": "someone",
+        "sid": format!("sid-{jti}"),
+        "events": { "http://schemas.openid.net/event/backchannel-logout": {} },
+    });
+    let mut header = jsonwebtoken::Header::new(key.algorithm());
+    header.kid = Some(key.kid.clone());
+    header.typ = typ.map(str::to_owned);
+    jsonwebtoken::encode(&header, &claims, &key.encoding).unwrap()
+}
+
+async fn post_logout_token(p: &TestPortal, token: &str) -> reqwest::Response {
+    p.idp
+        .api
+        .post(p.url("/backchannel-logout"))
+        .form(&[("logout_token", token)])
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_logout_token_is_taken_once_and_only_with_typ_logout_jwt() {
+    let p = spawn_portal().await;
+    let now = p.idp.clock().unix();
+    let token = logout_token(&p, Some("logout+jwt"), "jti-1", now, now + 120).await;
+    assert_eq!(post_logout_token(&p, &token).await.status(), 200);
+    let res = post_logout_token(&p, &token).await;
+    assert_eq!(res.status(), 400, "a replay is refused");
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request");
+
+    for typ in [None, Some("JWT"), Some("at+jwt")] {
+        let token = logout_token(&p, typ, &format!("jti-{typ:?}"), now, now + 120).await;
+        assert_eq!(
+            post_logout_token(&p, &token).await.status(),
+            400,
+            "typ {typ:?}"
+        );
+    }
+    // Expired (within the `iat` window, past `exp`).
+    let token = logout_token(&p, Some("logout+jwt"), "jti-old", now - 200, now - 100).await;
+    assert_eq!(post_logout_token(&p, &token).await.status(), 400, "expired");
+    // The same shape, fresh: taken.
+    let token = logout_token(&p, Some("logout+jwt"), "jti-2", now, now + 120).await;
+    assert_eq!(post_logout_token(&p, &token).await.status(), 200);
+}
+
+/// Whether `db` has a table named `documents`.
+async fn has_documents_table(db: &connect::storage::Db) -> bool {
+    const SQL: &str = "SELECT COUNT(*) FROM documents";
+    match db {
+        connect::storage::Db::Sqlite(p) => sqlx::query_scalar::<_, i64>(SQL).fetch_one(p).await,
+        connect::storage::Db::Postgres(p) => sqlx::query_scalar::<_, i64>(SQL).fetch_one(p).await,
+    }
+    .is_ok()
+}
+
+#[tokio::test]
+async fn the_portal_works_without_the_idps_database_and_master_key() {
+    // The IdP's database cannot be reached and its master key is not one: the portal needs
+    // neither, only its own database and key and the IdP over HTTP.
+    let p = spawn_portal_with(
+        |t| t,
+        |c| {
+            c.database_url = "postgres://nobody@127.0.0.1:9/no_idp_here".into();
+            c.master_key = connect::config::MasterKeySource::Inline("not a key".to_owned().into());
+        },
+    )
+    .await;
+    anna_with_documents(&p).await;
+    let html = p.idp.get(&p.url("/documents")).await.text().await.unwrap();
+    assert_eq!(document_ids(&html).len(), 3);
+    // The documents are in the portal's database; the IdP's has no such table.
+    assert!(has_documents_table(&p.state.db).await);
+    assert!(
+        !has_documents_table(&p.idp.state.db).await,
+        "the IdP keeps no documents"
+    );
+    assert_ne!(
+        p.state.config.portal.database_url,
+        p.idp.state.config.database_url
+    );
+}
+
+#[tokio::test]
+async fn the_portal_creates_its_own_secret_key_at_first_start_and_keeps_it() {
+    let p = spawn_portal().await;
+    let connect::config::MasterKeySource::File(path) = &p.state.config.portal.secret_key else {
+        panic!("the test portal keeps its key in a file");
+    };
+    let text = std::fs::read_to_string(path).expect("portal.key written at first start");
+    use base64::Engine;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .unwrap();
+    assert_eq!(raw.len(), 32);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "readable by its owner only");
+    }
+    let connect::config::MasterKeySource::Inline(master) = &p.idp.state.config.master_key else {
+        panic!("tests give the IdP an inline master key");
+    };
+    use secrecy::ExposeSecret;
+    assert_ne!(
+        text.trim(),
+        master.expose_secret().trim(),
+        "not the IdP's master key"
+    );
+    // A second start reads the same key: hashes (sessions, pending logins) stay valid.
+    let again =
+        connect::portal::PortalState::open((*p.state.config).clone(), p.state.clock.clone())
+            .await
+            .expect("second start");
+    assert_eq!(std::fs::read_to_string(path).unwrap(), text);
+    assert_eq!(again.hasher.hash("x"), p.state.hasher.hash("x"));
+}
+
+#[tokio::test]
+async fn connect_dev_gives_the_portal_its_own_database_and_key_file() {
+    use tokio::io::AsyncBufReadExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_connect"))
+        .arg("dev")
+        .current_dir(dir.path())
+        .env_remove("CONNECT_TEST_DATABASE_URL")
+        .env_remove("CONNECT_TEST_REDIS_URL")
+        .env("CONNECT_DATA_DIR", dir.path())
+        .env("CONNECT_BIND", "127.0.0.1:0")
+        .env("CONNECT_PORTAL_BIND", "127.0.0.1:0")
+        .env("CONNECT_METRICS_BIND", "127.0.0.1:0")
+        .env("CONNECT_LOG_LEVEL", "warn")
+        .env(
+            "CONNECT_REALM_DIR",
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("realm-config"),
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let started = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line.contains("stop with Ctrl-C") {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    child.kill().await.unwrap();
+    assert_eq!(started, Ok(true), "connect dev started");
+    let key = std::fs::read_to_string(dir.path().join("portal.key")).expect("portal.key");
+    let master = std::fs::read_to_string(dir.path().join("master.key")).expect("master.key");
+    assert_ne!(key.trim(), master.trim());
+    let db = |file: &str| format!("sqlite://{}", dir.path().join(file).display());
+    let portal = connect::storage::Db::connect(&db("portal.db"))
+        .await
+        .unwrap();
+    let idp = connect::storage::Db::connect(&db("connect.db"))
+        .await
+        .unwrap();
+    assert!(
+        has_documents_table(&portal).await,
+        "the demo documents are in portal.db"
+    );
+    assert!(
+        !has_documents_table(&idp).await,
+        "connect.db holds no documents"
+    );
+    let demo = connect::storage::documents::list(
+        &portal,
+        &realm("AK00"),
+        &"756.1234.5678.97".parse().unwrap(),
+        connect::storage::documents::Filter::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(demo.len(), 3);
+}

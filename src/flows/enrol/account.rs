@@ -1,11 +1,11 @@
 //! Step 4 « Ouverture de compte » (names, language, terms of use) and step 5 « Création du
 //! mot de passe »; and the terms of use themselves.
 
+use crate::http::params::{Form, FormRejection};
 use axum::{
-    extract::{rejection::FormRejection, Query, State},
+    extract::{Query, State},
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
-    Form,
 };
 use axum_extra::extract::CookieJar;
 use minijinja::context;
@@ -151,8 +151,7 @@ pub async fn submit_profile(
     }
     e.terms_version = Some(req.realm.terms.version.clone());
     e.terms_accepted_at = Some(req.state.clock.unix());
-    req.save(&e).await?;
-    Ok(req.go(Step::Password))
+    req.advance(&e, Step::Account).await
 }
 
 fn password_page(req: StepRequest, error: Option<FieldError>) -> Result<Response, Detour> {
@@ -215,8 +214,7 @@ pub async fn submit_password(
         .await
         .map_err(HttpError::internal(req.lang))?;
     e.password_hash = Some(hash);
-    req.save(&e).await?;
-    Ok(req.go(Step::Phone))
+    req.advance(&e, Step::Password).await
 }
 
 /// « Afficher les conditions d'utilisation »: the version in force, in the page's language.

@@ -1,19 +1,21 @@
 //! Step 1: « Entrez le code d'accès » — the code of the activation letter.
 
+use crate::http::params::{Form, FormRejection};
 use axum::{
-    extract::{rejection::FormRejection, Query, State},
+    extract::{Query, State},
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
-    Form,
 };
 use axum_extra::extract::CookieJar;
 use minijinja::context;
 use serde::Deserialize;
+use serde_json::json;
 
 use super::{bind_browser, render, store_key, Enrolment, Step, StepPage};
 use crate::{
     activation,
     app::AppState,
+    audit::{Event, Kind},
     domain::{ActivationCode, Language},
     flows::page::{self, check_csrf, read_form},
     http::{ClientAddr, CurrentRealm, HttpError},
@@ -109,8 +111,20 @@ pub async fn submit(
         .flow
         .as_deref()
         .filter(|f| !f.is_empty() && f.len() <= 64);
-    let refuse =
-        |jar, key: &'static str| page(&state, &realm, lang, jar, flow, (&form.code, Some(key)));
+    let refuse = |jar, key: &'static str| {
+        let (state, realm, headers, form) = (&state, &realm, &headers, &form);
+        async move {
+            state
+                .audit
+                .record(
+                    Event::new(Kind::EnrolStepRefused, &realm.id)
+                        .origin(addr, headers)
+                        .detail(json!({ "step": 1, "reason": key })),
+                )
+                .await;
+            page(state, realm, lang, jar, flow, (&form.code, Some(key)))
+        }
+    };
 
     // Every try counts against the client's address, before anything is looked up.
     let guesses = Limit::per_hour(
@@ -127,7 +141,7 @@ pub async fn submit(
         })?;
 
     let Ok(code) = form.code.parse::<ActivationCode>() else {
-        return refuse(jar, "error-code-format");
+        return refuse(jar, "error-code-format").await;
     };
     let now = state.clock.unix();
     let stored =
@@ -136,20 +150,20 @@ pub async fn submit(
             .map_err(HttpError::internal(lang))?;
     let Some(stored) = stored else {
         tracing::info!(realm = %realm.id, "wrong activation code");
-        return refuse(jar, "error-code-wrong");
+        return refuse(jar, "error-code-wrong").await;
     };
     match stored.state {
         CodeState::Usable => {}
-        CodeState::Expired => return refuse(jar, "error-code-expired"),
-        CodeState::Revoked => return refuse(jar, "error-code-revoked"),
-        CodeState::Used => return refuse(jar, "error-code-used"),
+        CodeState::Expired => return refuse(jar, "error-code-expired").await,
+        CodeState::Revoked => return refuse(jar, "error-code-revoked").await,
+        CodeState::Used => return refuse(jar, "error-code-used").await,
     }
     if accounts::by_ahv(&state.db, &realm.id, &stored.ahv)
         .await
         .map_err(HttpError::internal(lang))?
         .is_some()
     {
-        return refuse(jar, "error-code-used");
+        return refuse(jar, "error-code-used").await;
     }
     let per_code = Limit::per_day(
         "enrolments-per-code",
@@ -204,6 +218,14 @@ pub async fn submit(
         .await
         .map_err(HttpError::internal(lang))?;
     tracing::info!(realm = %realm.id, "enrolment started");
+    state
+        .audit
+        .record(
+            Event::new(Kind::EnrolStepCompleted, &realm.id)
+                .origin(addr, &headers)
+                .detail(json!({ "step": 1, "ahv": enrolment.ahv.masked() })),
+        )
+        .await;
     metrics::counter!("connect_enrolments_total", "realm" => realm.id.to_string(), "outcome" => "started").increment(1);
     let next = format!("/{}/register/{tx}/{}", realm.id, Step::Email.path());
     Ok((jar, axum::response::Redirect::to(&next)).into_response())

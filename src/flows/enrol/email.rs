@@ -2,7 +2,8 @@
 //! d'accès » (the code of the mail, which proves the address; the mail's link may open it on
 //! another device).
 
-use axum::{extract::rejection::FormRejection, http::StatusCode, response::Response, Form};
+use crate::http::params::{Form, FormRejection};
+use axum::{http::StatusCode, response::Response};
 use minijinja::context;
 use serde::Deserialize;
 
@@ -143,8 +144,7 @@ pub async fn submit_address(
         state.clock.unix() + realm.enrolment.email_code_validity.as_secs() as i64;
     e.mails_sent += 1;
     e.language = lang;
-    req.save(&e).await?;
-    Ok(req.go(Step::Confirm))
+    req.advance(&e, Step::Email).await
 }
 
 pub async fn show_code(req: StepRequest) -> Result<Response, Detour> {
@@ -178,15 +178,16 @@ pub async fn submit_code(
         _ => false,
     };
     if !matches {
+        req.audit_refused(Step::Confirm, "wrong_code").await;
         return code_page(req, &e, Some("error-mail-code-wrong"));
     }
     if e.email_code_expires_at <= req.state.clock.unix() {
+        req.audit_refused(Step::Confirm, "expired_code").await;
         return code_page(req, &e, Some("error-mail-code-expired"));
     }
     e.email_verified = true;
     e.email_code = None;
     // Whoever proved the address continues, on this device.
     req.bind_browser(&mut e);
-    req.save(&e).await?;
-    Ok(req.go(Step::Account))
+    req.advance(&e, Step::Confirm).await
 }

@@ -10,12 +10,13 @@ mod phone;
 
 use std::sync::Arc;
 
+use crate::http::params::{Form, FormRejection};
 use axum::{
-    extract::{rejection::FormRejection, FromRequestParts, Path, Query},
-    http::{request::Parts, Method, StatusCode},
+    extract::{FromRequestParts, Path, Query},
+    http::{request::Parts, HeaderMap, Method, StatusCode},
     response::{Html, IntoResponse, Redirect, Response},
     routing::{get, post},
-    Form, Router,
+    Router,
 };
 use axum_extra::extract::{
     cookie::{Cookie, SameSite},
@@ -28,8 +29,9 @@ use subtle::ConstantTimeEq;
 use super::page::{self, check_csrf, read_form};
 use crate::{
     app::AppState,
+    audit::{Event, Kind},
     domain::{AhvNumber, Language},
-    http::{templates, CurrentRealm, HttpError},
+    http::{templates, ClientAddr, CurrentRealm, HttpError},
     realm::Realm,
     session::random_token,
 };
@@ -226,6 +228,9 @@ pub struct StepRequest {
     pub tx: String,
     pub lang: Language,
     pub jar: CookieJar,
+    /// Where the request came from, for the audit trail.
+    pub addr: ClientAddr,
+    pub headers: HeaderMap,
 }
 
 impl FromRequestParts<AppState> for StepRequest {
@@ -240,6 +245,7 @@ impl FromRequestParts<AppState> for StepRequest {
                 HttpError::page(StatusCode::NOT_FOUND, lang, "error-not-found").in_realm(&realm),
             );
         };
+        let Ok(addr) = ClientAddr::from_request_parts(parts, state).await;
         let jar = CookieJar::from_headers(&parts.headers);
         let (jar, lang) = if parts.method == Method::GET {
             let asked = Query::<LangQuery>::try_from_uri(&parts.uri)
@@ -263,6 +269,8 @@ impl FromRequestParts<AppState> for StepRequest {
             tx,
             lang,
             jar,
+            addr,
+            headers: parts.headers.clone(),
         })
     }
 }
@@ -336,6 +344,12 @@ impl StepRequest {
             return Ok(self);
         }
         tracing::warn!(realm = %self.realm.id, kind, "enrolment ended: too many wrong codes");
+        let step = if kind == "mail" {
+            Step::Confirm
+        } else {
+            Step::Sms
+        };
+        self.audit_refused(step, "too_many_codes").await;
         let page = self.refuse(StatusCode::TOO_MANY_REQUESTS, "error-enrol-too-many");
         let jar = self.end().await?;
         Err(Detour::to((jar, page).into_response()))
@@ -352,6 +366,40 @@ impl StepRequest {
         Ok(self
             .jar
             .remove(enrol_cookie(&self.realm, secure, String::new())))
+    }
+
+    /// Records a step of this enrolment in the audit trail.
+    pub async fn audit(&self, kind: Kind, step: Step, detail: serde_json::Value) {
+        let mut detail = detail;
+        if let Some(map) = detail.as_object_mut() {
+            map.insert("step".into(), (step as u8).into());
+        }
+        self.state
+            .audit
+            .record(
+                Event::new(kind, &self.realm.id)
+                    .origin(self.addr, &self.headers)
+                    .detail(detail),
+            )
+            .await;
+    }
+
+    /// A step refused for `reason` (a wrong or expired code, too many tries).
+    pub async fn audit_refused(&self, step: Step, reason: &str) {
+        self.audit(
+            Kind::EnrolStepRefused,
+            step,
+            serde_json::json!({ "reason": reason }),
+        )
+        .await;
+    }
+
+    /// Saves the enrolment after step `done`, records it, and goes to the step it stands at.
+    pub async fn advance(&self, e: &Enrolment, done: Step) -> Result<Response, Detour> {
+        self.save(e).await?;
+        self.audit(Kind::EnrolStepCompleted, done, serde_json::json!({}))
+            .await;
+        Ok(self.go(e.step()))
     }
 
     /// Binds the enrolment to this browser (see [`bind_browser`]).

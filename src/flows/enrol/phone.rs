@@ -1,17 +1,18 @@
 //! Step 6 « Numéro de portable » and step 7 « Code » — « Confirmer et conclure », where the
 //! account is opened.
 
+use crate::http::params::{Form, FormRejection};
 use axum::{
-    extract::rejection::FormRejection,
     http::StatusCode,
     response::{IntoResponse, Redirect, Response},
-    Form,
 };
 use minijinja::context;
 use serde::Deserialize;
+use serde_json::json;
 
 use super::{Detour, Enrolment, Step, StepForm, StepRequest};
 use crate::{
+    audit::{Event, Kind},
     domain::{Email, PhoneError, PhoneNumber},
     flows::{login::LoginFlow, sms},
     http::{ClientAddr, HttpError},
@@ -160,7 +161,15 @@ pub async fn submit_number(
         Err(_) => return number_page(req, &form.phone, Some(bad("error-phone-format"))),
     };
     match send(&req, &mut e, &phone, &addr).await? {
-        None => Ok(req.go(Step::Sms)),
+        None => {
+            req.audit(
+                Kind::EnrolStepCompleted,
+                Step::Phone,
+                json!({ "phone": phone.masked() }),
+            )
+            .await;
+            Ok(req.go(Step::Sms))
+        }
         Some(problem) => number_page(req, &form.phone, Some(problem)),
     }
 }
@@ -205,9 +214,11 @@ pub async fn submit_code(
         )
     });
     if !ok {
+        req.audit_refused(Step::Sms, "wrong_code").await;
         return code_page(req, &e, Some(bad("error-sms-code-wrong")));
     }
     if e.sms_code_expires_at <= req.state.clock.unix() {
+        req.audit_refused(Step::Sms, "expired_code").await;
         return code_page(req, &e, Some(bad("error-sms-code-expired")));
     }
     complete(req, e).await
@@ -243,13 +254,29 @@ async fn complete(req: StepRequest, e: Enrolment) -> Result<Response, Detour> {
     let opened =
         accounts::open_enrolled(&state.db, &e.code_id, &new, &terms, state.clock.unix()).await;
     let refusal = match opened {
-        Ok(_) => None,
+        Ok(account) => {
+            let ahv = json!({ "ahv": e.ahv.masked() });
+            state
+                .audit
+                .record(
+                    Event::new(Kind::ActivationCodeSpent, &realm.id)
+                        .account(&account)
+                        .origin(req.addr, &req.headers)
+                        .detail(ahv.clone()),
+                )
+                .await;
+            req.audit(Kind::EnrolStepCompleted, Step::Sms, ahv).await;
+            None
+        }
         Err(StoreError::Conflict(Conflict::CodeSpent | Conflict::AhvTaken)) => {
             Some("error-code-used")
         }
         Err(StoreError::Conflict(Conflict::EmailTaken)) => Some("error-email-taken"),
         Err(other) => return Err(HttpError::internal(lang)(other).into()),
     };
+    if let Some(key) = refusal {
+        req.audit_refused(Step::Sms, key).await;
+    }
     // Opened or refused, this enrolment is over.
     let jar = req.end().await?;
     let outcome = if refusal.is_some() {

@@ -5,11 +5,11 @@
 //! for known and unknown addresses) instead of locking the account; only after the realm's
 //! `lock_after_failures` consecutive failures (at most 100) is an account locked.
 
+use crate::http::params::{Form, FormRejection};
 use axum::{
-    extract::{rejection::FormRejection, Query, State},
+    extract::{Query, State},
     http::{HeaderMap, StatusCode},
     response::{Html, IntoResponse, Redirect, Response},
-    Form,
 };
 use axum_extra::extract::CookieJar;
 use minijinja::context;

@@ -1,11 +1,11 @@
 //! The second factor of the login: the SMS code sent to the account's number, shown masked;
 //! wrong codes count per login and a new code never resets the count.
 
+use crate::http::params::{Form, FormRejection};
 use axum::{
-    extract::{rejection::FormRejection, Query, State},
+    extract::{Query, State},
     http::{HeaderMap, StatusCode},
     response::{Html, IntoResponse, Response},
-    Form,
 };
 use axum_extra::extract::CookieJar;
 use minijinja::context;

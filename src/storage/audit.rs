@@ -1,0 +1,83 @@
+//! The audit trail in SQL: append, read back for `connect admin audit`, purge by age.
+
+use super::{exec_db, on_db, Db, StoreError};
+use crate::domain::RealmId;
+
+/// One event as written; every text is already free of secrets (the service made sure).
+pub struct NewEvent<'a> {
+    pub realm: &'a RealmId,
+    pub at: i64,
+    pub kind: &'a str,
+    pub account_id: Option<&'a str>,
+    pub client_id: Option<&'a str>,
+    pub client_addr: Option<String>,
+    pub user_agent: Option<&'a str>,
+    pub operator: Option<&'a str>,
+    pub reason: Option<&'a str>,
+    /// A JSON object.
+    pub detail: String,
+}
+
+/// One event as read back.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct StoredEvent {
+    pub id: i64,
+    pub realm: String,
+    pub at: i64,
+    pub kind: String,
+    pub account_id: Option<String>,
+    pub client_id: Option<String>,
+    pub client_addr: Option<String>,
+    pub user_agent: Option<String>,
+    pub operator: Option<String>,
+    pub reason: Option<String>,
+    pub detail: String,
+}
+
+pub async fn insert(db: &Db, e: &NewEvent<'_>) -> Result<(), StoreError> {
+    const SQL: &str = "INSERT INTO audit_events (realm, at, kind, account_id, client_id, \
+                       client_addr, user_agent, operator, reason, detail) \
+                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+    exec_db!(db, |pool| sqlx::query(SQL)
+        .bind(e.realm.as_str())
+        .bind(e.at)
+        .bind(e.kind)
+        .bind(e.account_id)
+        .bind(e.client_id)
+        .bind(e.client_addr.as_deref())
+        .bind(e.user_agent)
+        .bind(e.operator)
+        .bind(e.reason)
+        .bind(&e.detail)
+        .execute(pool))?;
+    Ok(())
+}
+
+/// The realm's events at or after `since` (Unix seconds), of one account if given, oldest
+/// first.
+pub async fn list(
+    db: &Db,
+    realm: &RealmId,
+    account_id: Option<&str>,
+    since: i64,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    const SQL: &str = "SELECT id, realm, at, kind, account_id, client_id, client_addr, \
+                       user_agent, operator, reason, detail FROM audit_events \
+                       WHERE realm = $1 AND at >= $2 AND ($3 IS NULL OR account_id = $3) \
+                       ORDER BY at, id";
+    let rows: Vec<StoredEvent> = on_db!(db, |pool| sqlx::query_as(SQL)
+        .bind(realm.as_str())
+        .bind(since)
+        .bind(account_id)
+        .fetch_all(pool))?;
+    Ok(rows)
+}
+
+/// Deletes the realm's events older than `before`; returns how many.
+pub async fn purge(db: &Db, realm: &RealmId, before: i64) -> Result<u64, StoreError> {
+    const SQL: &str = "DELETE FROM audit_events WHERE realm = $1 AND at < $2";
+    Ok(exec_db!(db, |pool| sqlx::query(SQL)
+        .bind(realm.as_str())
+        .bind(before)
+        .execute(pool))?)
+}
