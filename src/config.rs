@@ -200,6 +200,14 @@ pub struct PasswordHashing {
     pub parallelism: u32,
     /// How many hashes may run at once; bounds memory under a login storm.
     pub concurrency: usize,
+    /// How many more may wait for a turn; beyond that a login answers 503 with `Retry-After`
+    /// at once instead of queueing without bound.
+    #[serde(default = "default_hash_queue")]
+    pub queue: usize,
+}
+
+fn default_hash_queue() -> usize {
+    64
 }
 
 impl Default for PasswordHashing {
@@ -209,6 +217,7 @@ impl Default for PasswordHashing {
             iterations: 2,
             parallelism: 1,
             concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            queue: default_hash_queue(),
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod flows;
+pub mod guard;
 pub mod http;
 pub mod keys;
 pub mod letter;

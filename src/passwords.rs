@@ -1,5 +1,6 @@
 //! Argon2id hashing off the async workers, with a bound on how many run at once so that
-//! memory stays bounded under a login storm.
+//! memory stays bounded under a login storm, and on how many may wait for their turn, so
+//! that anonymous requests cannot pile up without limit: beyond it, [`PasswordError::Busy`].
 
 use std::sync::Arc;
 
@@ -13,6 +14,8 @@ use crate::config::PasswordHashing;
 pub struct Passwords {
     params: Params,
     permits: Arc<Semaphore>,
+    /// Running and waiting hashes together: `concurrency + queue` places.
+    places: Arc<Semaphore>,
     /// Verified when the account does not exist, so that both cases take the same time.
     dummy_hash: Arc<String>,
 }
@@ -23,6 +26,9 @@ pub enum PasswordError {
     Argon2(String),
     #[error("the hashing task failed: {0}")]
     Task(String),
+    /// Every place in the queue is taken: try again in a moment.
+    #[error("too many passwords waiting to be checked")]
+    Busy,
 }
 
 impl Passwords {
@@ -33,6 +39,7 @@ impl Passwords {
         Ok(Self {
             params,
             permits: Arc::new(Semaphore::new(cfg.concurrency)),
+            places: Arc::new(Semaphore::new(cfg.concurrency.saturating_add(cfg.queue))),
             dummy_hash: Arc::new(dummy),
         })
     }
@@ -69,6 +76,7 @@ impl Passwords {
         &self,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, PasswordError> {
+        let _place = self.places.try_acquire().map_err(|_| PasswordError::Busy)?;
         let _permit = self
             .permits
             .acquire()
@@ -99,6 +107,7 @@ mod tests {
             iterations: 1,
             parallelism: 1,
             concurrency: 2,
+            queue: 2,
         })
         .unwrap()
     }
@@ -120,6 +129,30 @@ mod tests {
             .verify("not a password anyone has".to_owned().into(), None)
             .await
             .unwrap());
+    }
+
+    #[tokio::test]
+    async fn beyond_the_queue_a_hash_is_refused_at_once() {
+        let p = Passwords::new(&PasswordHashing {
+            memory_kib: 64,
+            iterations: 1,
+            parallelism: 1,
+            concurrency: 1,
+            queue: 0,
+        })
+        .unwrap();
+        let held = p.permits.clone().acquire_owned().await.unwrap();
+        let waiting = {
+            let p = p.clone();
+            tokio::spawn(async move { p.hash("first in line".to_owned().into()).await })
+        };
+        while p.places.available_permits() > 0 {
+            tokio::task::yield_now().await;
+        }
+        let refused = p.hash("second in line".to_owned().into()).await;
+        assert!(matches!(refused, Err(PasswordError::Busy)), "{refused:?}");
+        drop(held);
+        assert!(waiting.await.unwrap().is_ok(), "the one in line is served");
     }
 
     #[test]

@@ -108,3 +108,7 @@ error-limit = Zu viele Versuche. Zu Ihrer Sicherheit versuchen Sie es bitte in {
 error-login-delay = Zu viele Anmeldeversuche. Bitte versuchen Sie es in { $n } Sekunden erneut.
 error-account-locked = Ihr Konto ist nach zu vielen Versuchen gesperrt. Bitte wenden Sie sich an den Support.
 error-login-too-many = Zu viele falsche Codes. Bitte beginnen Sie die Anmeldung erneut.
+error-account-disabled = Ihr Konto ist deaktiviert. Bitte wenden Sie sich an den Support.
+error-hashing-busy = Im Moment melden sich zu viele Personen an. Bitte versuchen Sie es gleich noch einmal.
+login-phone-unusable-title = Bitte rufen Sie uns an
+login-phone-unusable = Wir können den Anmeldecode nicht an die Mobilnummer Ihres Kontos senden. Bitte rufen Sie unseren Support unter { $phone } ({ $hours }) an, um Ihre Nummer neu erfassen zu lassen.

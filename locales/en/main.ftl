@@ -108,3 +108,7 @@ error-limit = Too many attempts. For your security, please try again in { $n } m
 error-login-delay = Too many login attempts. Please try again in { $n } seconds.
 error-account-locked = Your account is locked after too many attempts. Please contact support.
 error-login-too-many = Too many wrong codes. Please start the login again.
+error-account-disabled = Your account is disabled. Please contact support.
+error-hashing-busy = Too many people are logging in right now. Please try again in a moment.
+login-phone-unusable-title = Please call us
+login-phone-unusable = We cannot send the login code to the mobile number of your account. Please call our support at { $phone } ({ $hours }) to have your number registered again.

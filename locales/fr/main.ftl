@@ -108,3 +108,7 @@ error-limit = Trop de tentatives. Pour votre sécurité, veuillez réessayer dan
 error-login-delay = Trop de tentatives de connexion. Veuillez réessayer dans { $n } secondes.
 error-account-locked = Votre compte est bloqué après de trop nombreuses tentatives. Veuillez contacter l'assistance.
 error-login-too-many = Trop de codes erronés. Veuillez recommencer la connexion.
+error-account-disabled = Votre compte est désactivé. Veuillez contacter l'assistance.
+error-hashing-busy = Trop de personnes se connectent en ce moment. Veuillez réessayer dans un instant.
+login-phone-unusable-title = Veuillez nous appeler
+login-phone-unusable = Nous ne pouvons pas envoyer le code de connexion au numéro de portable de votre compte. Veuillez appeler notre assistance au { $phone } ({ $hours }) pour faire enregistrer à nouveau votre numéro.

@@ -108,3 +108,7 @@ error-limit = Troppi tentativi. Per la sua sicurezza, riprovi tra { $n } minuti.
 error-login-delay = Troppi tentativi di login. Riprovi tra { $n } secondi.
 error-account-locked = Il suo conto è bloccato dopo troppi tentativi. Contatti l'assistenza.
 error-login-too-many = Troppi codici errati. Ricominci il login.
+error-account-disabled = Il suo conto è disattivato. Contatti l'assistenza.
+error-hashing-busy = In questo momento troppe persone stanno accedendo. Riprovi tra un attimo.
+login-phone-unusable-title = La preghiamo di chiamarci
+login-phone-unusable = Non possiamo inviare il codice di accesso al numero di cellulare del suo conto. Chiami la nostra assistenza al { $phone } ({ $hours }) per far registrare di nuovo il suo numero.

@@ -19,8 +19,10 @@ use crate::{
     audit::{Event, Kind},
     clock::Clock,
     config::Config,
-    domain::{AhvNumber, Email, Language, PhoneNumber, RealmId},
+    domain::{AhvNumber, Email, Language, Password, PasswordContext, PhoneNumber, RealmId},
+    guard,
     letter::{swiss_date, ActivationLetter},
+    notify::messages::AccountNotice,
     portal::{PortalStartError, PortalState},
     realm::Realm,
     storage::{accounts, activation_codes, persons, Conflict, StoreError},
@@ -105,23 +107,55 @@ pub enum AccountCommand {
         #[arg(long)]
         language: Option<Language>,
     },
-    /// Unlock an account locked after too many wrong passwords; its count starts again.
+    /// Unlock a locked account (after wrong passwords, or by support); its count starts
+    /// again. The person is told by mail.
     Unlock {
-        #[arg(long)]
-        realm: RealmId,
-        #[arg(long)]
-        email: String,
+        #[command(flatten)]
+        who: Support,
     },
-    /// Register a new mobile number for the SMS codes (a lost or changed phone).
+    /// Lock an account until support unlocks it: its sessions and grants end at once and the
+    /// person is told by mail.
+    Lock {
+        #[command(flatten)]
+        who: Support,
+    },
+    /// Disable an account (it can no longer log in) until it is enabled again: its sessions
+    /// and grants end at once and the person is told by mail.
+    Disable {
+        #[command(flatten)]
+        who: Support,
+    },
+    /// Enable a disabled account again; the person is told by mail.
+    Enable {
+        #[command(flatten)]
+        who: Support,
+    },
+    /// Register a new mobile number for the SMS codes (a lost or changed phone). Sessions and
+    /// grants end, the person is told by mail at their address, and the number counts as
+    /// verified only once an SMS code sent to it comes back at login.
     Phone {
-        #[arg(long)]
-        realm: RealmId,
-        #[arg(long)]
-        email: String,
+        #[command(flatten)]
+        who: Support,
         /// The new number, e.g. "079 123 45 67" or "+41 79 123 45 67".
         #[arg(long)]
         phone: String,
     },
+}
+
+/// Which account a support command acts on; who acts and why are `connect admin`'s
+/// `--operator` and `--reason`, the reason required.
+#[derive(clap::Args)]
+pub struct Support {
+    #[arg(long)]
+    realm: RealmId,
+    #[arg(long)]
+    email: String,
+}
+
+/// Who runs an admin command and why.
+struct Actor {
+    operator: String,
+    reason: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -215,17 +249,27 @@ pub async fn run(config: Config, args: AdminArgs) -> anyhow::Result<()> {
     }
     let state = AppState::open(config, Clock::System).await?;
     let audited = audited(&cmd);
-    let result = dispatch(&state, cmd).await;
+    let actor = Actor {
+        operator: args.operator.unwrap_or_else(default_operator),
+        reason: args.reason,
+    };
+    let result = dispatch(&state, cmd, &actor).await;
     if let Some((realm, command)) = audited {
-        let operator = args.operator.unwrap_or_else(default_operator);
+        let operator = &actor.operator;
         let mut event = Event::new(Kind::AdminCommand, &realm)
-            .operator(&operator)
+            .operator(operator)
             .detail(json!({ "command": command, "outcome": if result.is_ok() { "done" } else { "failed" } }));
-        if let Some(reason) = &args.reason {
+        if let Some(reason) = &actor.reason {
             event = event.reason(reason);
         }
         state.audit.record(event).await;
     }
+    // Logout Tokens go out in background tasks, which would die with this process: one
+    // delivery with its retry takes at most about 11 s.
+    state
+        .backchannel
+        .settle(std::time::Duration::from_secs(12))
+        .await;
     state.db.close().await;
     result
 }
@@ -247,11 +291,18 @@ fn audited(cmd: &AdminCommand) -> Option<(RealmId, &'static str)> {
         AdminCommand::Account(AccountCommand::Create { realm, .. }) => {
             (realm.clone(), "account create")
         }
-        AdminCommand::Account(AccountCommand::Unlock { realm, .. }) => {
-            (realm.clone(), "account unlock")
+        AdminCommand::Account(AccountCommand::Unlock { who }) => {
+            (who.realm.clone(), "account unlock")
         }
-        AdminCommand::Account(AccountCommand::Phone { realm, .. }) => {
-            (realm.clone(), "account phone")
+        AdminCommand::Account(AccountCommand::Phone { who, .. }) => {
+            (who.realm.clone(), "account phone")
+        }
+        AdminCommand::Account(AccountCommand::Lock { who }) => (who.realm.clone(), "account lock"),
+        AdminCommand::Account(AccountCommand::Disable { who }) => {
+            (who.realm.clone(), "account disable")
+        }
+        AdminCommand::Account(AccountCommand::Enable { who }) => {
+            (who.realm.clone(), "account enable")
         }
         AdminCommand::Person(PersonCommand::Add { realm, .. }) => (realm.clone(), "person add"),
         AdminCommand::Person(PersonCommand::Import { realm, .. }) => {
@@ -274,7 +325,7 @@ fn parse_since(text: &str) -> anyhow::Result<i64> {
         .with_context(|| format!("--since: `{text}` is neither YYYY-MM-DD nor an RFC 3339 time"))
 }
 
-async fn dispatch(state: &AppState, cmd: AdminCommand) -> anyhow::Result<()> {
+async fn dispatch(state: &AppState, cmd: AdminCommand, actor: &Actor) -> anyhow::Result<()> {
     let now = state.clock.unix();
     match cmd {
         AdminCommand::Audit {
@@ -326,18 +377,28 @@ async fn dispatch(state: &AppState, cmd: AdminCommand) -> anyhow::Result<()> {
             std::io::stdin()
                 .read_to_string(&mut line)
                 .context("reading the password from stdin")?;
-            let password = line.lines().next().unwrap_or_default().to_owned();
-            if password.chars().count() < 8 {
-                bail!("the password must have at least 8 characters");
-            }
             if given_name.trim().is_empty() || family_name.trim().is_empty() {
                 bail!("--given-name and --family-name must not be empty");
             }
+            // The rules of enrolment step 5: the realm's policy, common passwords, names.
+            let context = PasswordContext {
+                email_local_part: email.as_str().split('@').next().map(str::to_owned),
+                names: vec![given_name.trim().to_owned(), family_name.trim().to_owned()],
+            };
+            let password = Password::new(
+                line.lines().next().unwrap_or_default(),
+                &realm.password_policy,
+                &context,
+            )
+            .context("the password from stdin")?;
             let phone = phone
                 .as_deref()
                 .map(|p| mobile_number(realm, p))
                 .transpose()?;
-            let hash = state.passwords.hash(SecretString::from(password)).await?;
+            let hash = state
+                .passwords
+                .hash(SecretString::from(password.expose().to_owned()))
+                .await?;
             let new = accounts::NewAccount {
                 realm: &realm.id,
                 email: &email,
@@ -354,27 +415,7 @@ async fn dispatch(state: &AppState, cmd: AdminCommand) -> anyhow::Result<()> {
                 Err(e) => return Err(e.into()),
             }
         }
-        AdminCommand::Account(AccountCommand::Unlock { realm, email }) => {
-            let realm = realm_named(state, &realm)?;
-            let email: Email = email.parse().context("--email")?;
-            if !accounts::unlock(&state.db, &realm.id, &email, now).await? {
-                bail!("no account with this e-mail address in {}", realm.id);
-            }
-            println!("unlocked");
-        }
-        AdminCommand::Account(AccountCommand::Phone {
-            realm,
-            email,
-            phone,
-        }) => {
-            let realm = realm_named(state, &realm)?;
-            let email: Email = email.parse().context("--email")?;
-            let phone = mobile_number(realm, &phone)?;
-            if !accounts::set_phone(&state.db, &realm.id, &email, phone.as_e164(), now).await? {
-                bail!("no account with this e-mail address in {}", realm.id);
-            }
-            println!("{}", phone.masked());
-        }
+        AdminCommand::Account(cmd) => account(state, cmd, actor).await?,
         AdminCommand::Person(PersonCommand::Add {
             realm,
             ahv,
@@ -443,6 +484,92 @@ async fn documents(mut config: Config, cmd: DocumentsCommand) -> anyhow::Result<
                     counts.failed
                 );
             }
+        }
+    }
+    Ok(())
+}
+
+/// The support commands on one account. Each records its operator and reason in the audit
+/// trail; each that restricts access ends the account's sessions and grants; each tells the
+/// person.
+async fn account(state: &AppState, cmd: AccountCommand, actor: &Actor) -> anyhow::Result<()> {
+    let now = state.clock.unix();
+    let (who, action) = match &cmd {
+        AccountCommand::Create { .. } => unreachable!("handled in dispatch"),
+        AccountCommand::Unlock { who } => (who, "unlock"),
+        AccountCommand::Lock { who } => (who, "lock"),
+        AccountCommand::Disable { who } => (who, "disable"),
+        AccountCommand::Enable { who } => (who, "enable"),
+        AccountCommand::Phone { who, .. } => (who, "phone"),
+    };
+    let realm = state
+        .realms
+        .get(&who.realm)
+        .with_context(|| format!("no realm {}", who.realm))?;
+    let Some(reason) = actor.reason.as_deref().filter(|r| !r.trim().is_empty()) else {
+        bail!("--reason is required: why support {action}s this account");
+    };
+    let email: Email = who.email.parse().context("--email")?;
+    let account = accounts::by_email(&state.db, &realm.id, &email)
+        .await?
+        .with_context(|| format!("no account with this e-mail address in {}", realm.id))?;
+    tracing::info!(realm = %realm.id, account = %account.id, action, "support command");
+    let event = |kind| {
+        Event::new(kind, &realm.id)
+            .account(&account.id)
+            .operator(&actor.operator)
+            .reason(reason)
+    };
+    match &cmd {
+        AccountCommand::Create { .. } => unreachable!("handled in dispatch"),
+        AccountCommand::Unlock { .. } => {
+            if !accounts::unlock(&state.db, &account.id, now).await? {
+                bail!("the account is not locked");
+            }
+            state.audit.record(event(Kind::AccountUnlocked)).await;
+            guard::tell(state, realm, &account, AccountNotice::Unlocked).await;
+            println!("unlocked");
+        }
+        AccountCommand::Lock { .. } => {
+            if !accounts::lock(&state.db, &account.id, None, now).await? {
+                bail!("the account is not active (already locked or disabled)");
+            }
+            state
+                .audit
+                .record(event(Kind::AccountLocked).detail(json!({ "by": "support" })))
+                .await;
+            guard::restrict(state, realm, &account, AccountNotice::LockedBySupport).await?;
+            println!("locked; sessions and grants ended");
+        }
+        AccountCommand::Disable { .. } => {
+            if !accounts::disable(&state.db, &account.id, now).await? {
+                bail!("the account is already disabled");
+            }
+            state.audit.record(event(Kind::AccountDisabled)).await;
+            guard::restrict(state, realm, &account, AccountNotice::Disabled).await?;
+            println!("disabled; sessions and grants ended");
+        }
+        AccountCommand::Enable { .. } => {
+            if !accounts::enable(&state.db, &account.id, now).await? {
+                bail!("the account is not disabled");
+            }
+            state.audit.record(event(Kind::AccountEnabled)).await;
+            guard::tell(state, realm, &account, AccountNotice::Enabled).await;
+            println!("enabled");
+        }
+        AccountCommand::Phone { phone, .. } => {
+            let phone = mobile_number(realm, phone)?;
+            accounts::set_phone(&state.db, &account.id, phone.as_e164(), now).await?;
+            let masked = phone.masked();
+            state
+                .audit
+                .record(
+                    event(Kind::PhoneChanged).detail(json!({ "phone": masked, "verified": false })),
+                )
+                .await;
+            let notice = AccountNotice::PhoneChanged { masked: &masked };
+            guard::restrict(state, realm, &account, notice).await?;
+            println!("{masked}");
         }
     }
     Ok(())

@@ -1,5 +1,6 @@
 //! Domain types and rules: parsed once from untrusted input, canonical afterwards.
 
+pub mod acr;
 mod activation_code;
 mod ahv;
 mod document;

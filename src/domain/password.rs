@@ -104,6 +104,13 @@ impl Password {
     pub fn expose(&self) -> &str {
         self.0.expose_secret()
     }
+
+    /// A password typed at login, NFKC-normalised as [`Password::new`] normalised it before
+    /// hashing, so that the composed and decomposed forms of one text both match. No policy:
+    /// a login only compares.
+    pub fn presented(raw: &SecretString) -> SecretString {
+        SecretString::from(raw.expose_secret().nfkc().collect::<String>())
+    }
 }
 
 /// The e-mail's local part and the names, whole and split into their parts (`anna.muster`,
@@ -137,6 +144,25 @@ impl fmt::Debug for Password {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_presented_password_is_normalised_like_an_enrolled_one() {
+        let policy = PasswordPolicy::default();
+        let enrolled = Password::new(
+            "Cafe\u{301}-Bern-1950",
+            &policy,
+            &PasswordContext::default(),
+        )
+        .expect("policy");
+        for typed in [
+            "Caf\u{e9}-Bern-1950",
+            "Cafe\u{301}-Bern-1950",
+            "Ｃａｆé-Bern-1950",
+        ] {
+            let presented = Password::presented(&SecretString::from(typed));
+            assert_eq!(presented.expose_secret(), enrolled.expose(), "{typed:?}");
+        }
+    }
 
     fn person() -> PasswordContext {
         PasswordContext {

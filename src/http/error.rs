@@ -245,15 +245,23 @@ impl IntoResponse for HttpError {
             }
             HttpError::OAuth(e) => e.into_response(),
             HttpError::Bearer(e) => {
-                // RFC 6750 §3.1: no error code when the request had no token at all.
-                let challenge = if e.code == "invalid_request" && e.description == "no access token"
-                {
+                // RFC 6750 §3.1: no error code or other error information when the request
+                // had no token at all; just the challenge.
+                let no_token = e.code == "invalid_request" && e.description == "no access token";
+                let challenge = if no_token {
                     "Bearer realm=\"connect\"".to_owned()
                 } else {
                     format!("Bearer realm=\"connect\", error=\"{}\"", e.code)
                 };
-                let status = e.status;
-                let mut res = (status, oauth_body(&e)).into_response();
+                let mut res = if no_token {
+                    (
+                        StatusCode::UNAUTHORIZED,
+                        [(header::CACHE_CONTROL, "no-store")],
+                    )
+                        .into_response()
+                } else {
+                    (e.status, oauth_body(&e)).into_response()
+                };
                 if let Ok(v) = HeaderValue::from_str(&challenge) {
                     res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
                 }

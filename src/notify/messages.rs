@@ -60,6 +60,77 @@ pub fn sms_code(lang: Language, realm: &Realm, code: &str, minutes: u64) -> Stri
     )
 }
 
+/// What happened to a person's account, told by mail in their language with the support
+/// contact. Never a password, code or full number: a new number is shown masked.
+#[derive(Clone, Copy, Debug)]
+pub enum AccountNotice<'a> {
+    /// Locked after too many wrong passwords; opens again by itself after `hours`.
+    LockedAfterFailures {
+        hours: u64,
+    },
+    LockedBySupport,
+    Unlocked,
+    Disabled,
+    Enabled,
+    /// Support registered a new mobile number, shown masked.
+    PhoneChanged {
+        masked: &'a str,
+    },
+}
+
+impl AccountNotice<'_> {
+    /// What happened, in a word, for the audit trail.
+    pub fn why(&self) -> &'static str {
+        match self {
+            AccountNotice::LockedAfterFailures { .. } => "locked_after_failures",
+            AccountNotice::LockedBySupport => "locked_by_support",
+            AccountNotice::Unlocked => "unlocked",
+            AccountNotice::Disabled => "disabled",
+            AccountNotice::Enabled => "enabled",
+            AccountNotice::PhoneChanged { .. } => "phone_changed",
+        }
+    }
+
+    /// The subject's key and the body's key.
+    fn keys(&self) -> (&'static str, &'static str) {
+        match self {
+            AccountNotice::LockedAfterFailures { .. } => (
+                "mail-account-locked-subject",
+                "mail-account-locked-failures",
+            ),
+            AccountNotice::LockedBySupport => {
+                ("mail-account-locked-subject", "mail-account-locked-support")
+            }
+            AccountNotice::Unlocked => ("mail-account-unlocked-subject", "mail-account-unlocked"),
+            AccountNotice::Disabled => ("mail-account-disabled-subject", "mail-account-disabled"),
+            AccountNotice::Enabled => ("mail-account-enabled-subject", "mail-account-enabled"),
+            AccountNotice::PhoneChanged { .. } => {
+                ("mail-account-phone-subject", "mail-account-phone")
+            }
+        }
+    }
+}
+
+/// The mail that tells a person what happened to their account.
+pub fn account_notice(
+    lang: Language,
+    realm: &Realm,
+    to: &Email,
+    notice: AccountNotice<'_>,
+) -> Mail {
+    let (subject, body) = notice.keys();
+    let words = Words::new(lang, realm, subject);
+    let (hours, number) = match notice {
+        AccountNotice::LockedAfterFailures { hours } => (hours.to_string(), String::new()),
+        AccountNotice::PhoneChanged { masked } => (String::new(), masked.to_owned()),
+        _ => (String::new(), String::new()),
+    };
+    let ctx = context! {
+        notice => body, hours => hours, number => number, support_hours => &realm.support_hours,
+    };
+    words.mail("account_notice", to, ctx, &[])
+}
+
 /// What every mail has: its language, its subject (from `subject_key`, which may name the
 /// realm) and the caisse's name and support phone for the body.
 struct Words {
@@ -222,6 +293,49 @@ mod tests {
         }
         let fr = document_arrived(Language::Fr, &realm, &to, portal);
         assert!(fr.text.contains("« Mes documents »"), "{}", fr.text);
+    }
+
+    #[test]
+    fn every_account_notice_speaks_every_language_with_the_support_contact() {
+        let realm = realm();
+        let to: Email = "anna@example.ch".parse().unwrap();
+        let notices = [
+            AccountNotice::LockedAfterFailures { hours: 24 },
+            AccountNotice::LockedBySupport,
+            AccountNotice::Unlocked,
+            AccountNotice::Disabled,
+            AccountNotice::Enabled,
+            AccountNotice::PhoneChanged {
+                masked: "+41 79 *** ** 67",
+            },
+        ];
+        for lang in Language::ALL {
+            for notice in notices {
+                let m = account_notice(lang, &realm, &to, notice);
+                assert!(
+                    m.subject.contains(&realm.display_name),
+                    "{lang}: {}",
+                    m.subject
+                );
+                for text in [&m.text, m.html.as_ref().expect("HTML body")] {
+                    assert!(
+                        !text.contains("mail-") && !text.contains("{{"),
+                        "{lang} {notice:?}:\n{text}"
+                    );
+                    assert!(text.contains(&realm.support_phone), "{lang}:\n{text}");
+                }
+                assert!(m.text.contains(&realm.support_hours), "{lang}:\n{}", m.text);
+                match notice {
+                    AccountNotice::LockedAfterFailures { .. } => {
+                        assert!(m.text.contains("24"), "{lang}:\n{}", m.text)
+                    }
+                    AccountNotice::PhoneChanged { masked } => {
+                        assert!(m.text.contains(masked), "{lang}:\n{}", m.text)
+                    }
+                    _ => {}
+                }
+            }
+        }
     }
 
     #[test]

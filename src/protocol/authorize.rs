@@ -24,10 +24,23 @@ use url::Url;
 use super::{claims::ClaimsRequest, error::OAuthError, tokens};
 use crate::{
     app::AppState,
-    http::{language, params::Params, CurrentRealm, HttpError},
+    domain::acr,
+    http::{language, params::Params, ClientAddr, CurrentRealm, HttpError},
+    limits::{self, Limit},
     realm::{Client, GrantType, Realm},
     session::{self, Session},
 };
+
+/// The longest value of each parameter that is stored with a pending request, in bytes:
+/// an anonymous request must not park more than a few KiB for the flow's lifetime.
+const MAX_STORED: [(&str, usize); 6] = [
+    ("state", 1024),
+    ("nonce", 512),
+    ("login_hint", 320),
+    ("ui_locales", 128),
+    ("acr_values", 512),
+    ("claims", 4096),
+];
 
 /// A validated authorization request, kept while the person logs in.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -46,6 +59,9 @@ pub struct AuthRequest {
     pub claims: ClaimsRequest,
     /// The subject the client expects, from `id_token_hint`.
     pub expected_sub: Option<String>,
+    /// The classes of `acr_values` that we know; the login must reach one of them.
+    #[serde(default)]
+    pub acr_values: Vec<String>,
 }
 
 /// Who logged in, and how, when a login completes a request.
@@ -84,9 +100,11 @@ struct Verified<'a> {
     state: Option<String>,
 }
 
+#[allow(clippy::too_many_arguments)]
 pub async fn authorize(
     State(state): State<AppState>,
     CurrentRealm(realm): CurrentRealm,
+    addr: ClientAddr,
     method: Method,
     jar: CookieJar,
     headers: axum::http::HeaderMap,
@@ -118,7 +136,11 @@ pub async fn authorize(
     let to = Verified {
         client,
         redirect_uri: redirect_uri.to_owned(),
-        state: params.get("state").map(str::to_owned),
+        // An oversized state is refused below and not echoed back.
+        state: params
+            .get("state")
+            .filter(|s| s.len() <= MAX_STORED[0].1)
+            .map(str::to_owned),
     };
 
     let request = match validate(&realm, client, &params, &state).await {
@@ -131,7 +153,17 @@ pub async fn authorize(
     let prompt_none = params
         .get("prompt")
         .is_some_and(|p| p.split(' ').any(|v| v == "none"));
-    match session.filter(|s| may_reuse(&state, s, &request)) {
+    let session = match session {
+        Some(s) if may_reuse(&state, &s, &request) => {
+            // A locked, disabled or deleted account keeps no access through its old session.
+            super::active_account(&state, &realm, &s.account_id)
+                .await
+                .map_err(HttpError::internal(lang))?
+                .map(|_| s)
+        }
+        _ => None,
+    };
+    match session {
         Some(session) => Ok(complete(
             &state,
             &realm,
@@ -146,6 +178,20 @@ pub async fn authorize(
             &OAuthError::login_required("the person must log in"),
         )),
         None => {
+            let limit = Limit::per_hour(
+                "login_flows_per_address",
+                realm.authorize.flows_per_address_per_hour,
+            );
+            if let Err(over) =
+                limits::charge(&state, realm.id.as_str(), &[(limit, &addr.subject())])
+                    .await
+                    .map_err(HttpError::internal(lang))?
+            {
+                return Err(HttpError::Limited {
+                    lang,
+                    retry_after: over.retry_after,
+                });
+            }
             let id = session::random_token();
             state
                 .ephemeral
@@ -183,10 +229,11 @@ async fn validate(
     p: &Params,
     state: &AppState,
 ) -> Result<AuthRequest, OAuthError> {
+    check_sizes(p)?;
     check_request_objects(p)?;
     check_response_type(p)?;
     let scope = check_scope(realm, client, p)?;
-    let pkce = check_pkce(client, p)?;
+    let pkce = check_pkce(p)?;
     let prompt_login = check_prompt(p)?;
     let max_age = check_max_age(p)?;
     let claims = match p.get("claims") {
@@ -217,7 +264,22 @@ async fn validate(
         login_hint: p.get("login_hint").map(str::to_owned),
         claims,
         expected_sub,
+        acr_values: p
+            .get("acr_values")
+            .map(acr::parse_values)
+            .unwrap_or_default(),
     })
+}
+
+pub fn check_sizes(p: &Params) -> Result<(), OAuthError> {
+    for (name, max) in MAX_STORED {
+        if p.get(name).is_some_and(|v| v.len() > max) {
+            return Err(OAuthError::invalid_request(format!(
+                "{name} is longer than {max} bytes"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// OIDC Core §6: request objects are not supported, and say so.
@@ -284,8 +346,9 @@ pub fn check_scope(realm: &Realm, client: &Client, p: &Params) -> Result<Vec<Str
         .collect())
 }
 
-/// RFC 7636 and RFC 9700 §2.1.1: S256 only; required for public clients.
-pub fn check_pkce(client: &Client, p: &Params) -> Result<Option<String>, OAuthError> {
+/// RFC 7636 and RFC 9700 §2.1.1: S256 only, required for every client, confidential ones
+/// too (a stolen code is useless without the verifier, and PKCE stops code injection).
+pub fn check_pkce(p: &Params) -> Result<Option<String>, OAuthError> {
     let challenge = p.get("code_challenge");
     let method = p.get("code_challenge_method");
     if let Some(c) = challenge {
@@ -307,12 +370,7 @@ pub fn check_pkce(client: &Client, p: &Params) -> Result<Option<String>, OAuthEr
             "code_challenge_method without code_challenge",
         ));
     }
-    let pkce = if client.is_public() {
-        Pkce::required()
-    } else {
-        Pkce::optional()
-    };
-    let encoded = pkce
+    let encoded = Pkce::required()
         .challenge(method.map(Cow::Borrowed), challenge.map(Cow::Borrowed))
         .map_err(|_| OAuthError::invalid_request("this client must use PKCE with S256"))?;
     Ok(encoded.and_then(|v| v.into_private_value().ok().flatten()))
@@ -352,7 +410,10 @@ fn may_reuse(state: &AppState, s: &Session, r: &AuthRequest) -> bool {
         .expected_sub
         .as_deref()
         .is_none_or(|sub| sub == s.account_id);
-    !r.prompt_login && fresh_enough && same_person
+    // A session at a weaker class than asked is no answer: the person proves the missing
+    // factor in a new login.
+    let strong_enough = acr::satisfies(&s.acr, &r.acr_values);
+    !r.prompt_login && fresh_enough && same_person && strong_enough
 }
 
 /// Ends an authorization request with a code for the client (RFC 6749 §4.1.2, RFC 9207).
@@ -362,9 +423,16 @@ pub async fn complete(
     request: AuthRequest,
     auth: Authentication<'_>,
 ) -> Result<Response, OAuthError> {
+    let s = auth.session;
+    // After a new login: the account could not reach the class asked (no mobile number).
+    if !acr::satisfies(&s.acr, &request.acr_values) {
+        let e = OAuthError::unmet_authentication_requirements(
+            "the login could not reach the authentication class asked for",
+        );
+        return Ok(deny(state, realm, &request, &e));
+    }
     let code = session::random_token();
     let hash = state.secret_hasher.hash(&code);
-    let s = auth.session;
     let issued = IssuedCode {
         account_id: s.account_id.clone(),
         auth_time: s.auth_time,

@@ -30,6 +30,9 @@ const RETRY_AFTER: Duration = Duration::from_millis(500);
 #[derive(Clone, Debug)]
 pub struct Backchannel {
     http: reqwest::Client,
+    /// The deliveries under way, so that a short-lived process (`connect admin`) can wait
+    /// for them before it exits.
+    deliveries: tokio_util::task::TaskTracker,
 }
 
 impl Backchannel {
@@ -41,7 +44,16 @@ impl Backchannel {
             // to the registered URI only.
             .redirect(Policy::none())
             .build()?;
-        Ok(Backchannel { http })
+        Ok(Backchannel {
+            http,
+            deliveries: tokio_util::task::TaskTracker::new(),
+        })
+    }
+
+    /// Waits, at most `within`, for the deliveries under way; for a process about to exit.
+    pub async fn settle(&self, within: Duration) {
+        self.deliveries.close();
+        let _ = tokio::time::timeout(within, self.deliveries.wait()).await;
     }
 }
 
@@ -66,9 +78,10 @@ pub fn notify(
             realm = %realm.id,
             client_id = %client.id,
         );
+        let deliveries = state.backchannel.deliveries.clone();
         let (state, realm, client) = (state.clone(), realm.clone(), client.clone());
         let sid = session.sid.clone();
-        tokio::spawn(
+        deliveries.spawn(
             async move { send(&state, &realm, &client, &uri, &p.account_id, &sid).await }
                 .instrument(span),
         );

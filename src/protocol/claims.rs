@@ -69,10 +69,12 @@ fn value_of(name: &str, account: &Account, person: Option<&Person>) -> Option<Va
         "locale" => json!(account.language.code()),
         "updated_at" => json!(account.updated_at),
         "email" => json!(account.email.as_str()),
-        // An account exists only with a confirmed address (enrolment proves it by code).
-        "email_verified" => json!(true),
+        // Proved by a code at enrolment step 3; support-made accounts proved nothing.
+        "email_verified" => json!(account.email_verified_at.is_some()),
         "phone_number" => json!(account.phone.as_deref()?),
-        "phone_number_verified" => json!(account.phone.is_some()),
+        "phone_number_verified" => {
+            json!(account.phone.is_some() && account.phone_verified_at.is_some())
+        }
         "ahv_number" => json!(account.ahv.as_ref()?.as_str()),
         "address" => {
             let a = &person?.address;
@@ -108,18 +110,63 @@ fn value_of(name: &str, account: &Account, person: Option<&Person>) -> Option<Va
     })
 }
 
-/// The claims released for `scopes` plus the individually requested `extra` ones.
+/// Whether the `claims` parameter may pick `name` alone (OIDC Core §5.5): only a claim of a
+/// scope the client is registered for, so that the parameter never reaches past the
+/// registration; and the AHV number, whose systematic use Swiss law (AHVG Art. 153c)
+/// restricts to authorised bodies, only with the scope `ahv` itself asked for and granted.
+fn may_pick(name: &str, granted: &[String], registered: &[String]) -> bool {
+    if name == "ahv_number" {
+        return granted.iter().any(|s| s == "ahv") && registered.iter().any(|s| s == "ahv");
+    }
+    registered.iter().any(|s| scope_claims(s).contains(&name))
+}
+
+/// The claims released at userinfo: those of the `granted` scopes plus the individually
+/// requested `extra` ones that a client registered for `registered` may pick.
 pub fn release(
     account: &Account,
     person: Option<&Person>,
-    scopes: &[String],
+    granted: &[String],
+    registered: &[String],
     extra: &[String],
 ) -> Map<String, Value> {
-    let mut out = Map::new();
-    let names = scopes
+    let by_scope = granted.iter().flat_map(|s| scope_claims(s).iter().copied());
+    values(
+        account,
+        person,
+        by_scope.chain(pickable(extra, granted, registered)),
+    )
+}
+
+/// The claims released in the ID token: only the individually requested ones that the client
+/// may pick (scope claims are released at userinfo).
+pub fn picked(
+    account: &Account,
+    person: Option<&Person>,
+    granted: &[String],
+    registered: &[String],
+    extra: &[String],
+) -> Map<String, Value> {
+    values(account, person, pickable(extra, granted, registered))
+}
+
+fn pickable<'a>(
+    extra: &'a [String],
+    granted: &'a [String],
+    registered: &'a [String],
+) -> impl Iterator<Item = &'a str> {
+    extra
         .iter()
-        .flat_map(|s| scope_claims(s).iter().copied())
-        .chain(extra.iter().map(String::as_str));
+        .map(String::as_str)
+        .filter(|n| may_pick(n, granted, registered))
+}
+
+fn values<'a>(
+    account: &Account,
+    person: Option<&Person>,
+    names: impl Iterator<Item = &'a str>,
+) -> Map<String, Value> {
+    let mut out = Map::new();
     for name in names {
         if !out.contains_key(name) {
             if let Some(v) = value_of(name, account, person) {
@@ -133,6 +180,43 @@ pub fn release(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn the_claims_parameter_picks_only_from_the_registered_scopes() {
+        let registered = strings(&["openid", "email"]);
+        let granted = strings(&["openid"]);
+        assert!(may_pick("email", &granted, &registered));
+        for name in [
+            "ahv_number",
+            "address",
+            "phone_number",
+            "family_name",
+            "name",
+        ] {
+            assert!(!may_pick(name, &granted, &registered), "{name}");
+        }
+    }
+
+    #[test]
+    fn the_ahv_number_needs_the_ahv_scope_granted() {
+        let registered = strings(&["openid", "profile", "ahv"]);
+        assert!(!may_pick("ahv_number", &strings(&["openid"]), &registered));
+        assert!(may_pick(
+            "ahv_number",
+            &strings(&["openid", "ahv"]),
+            &registered
+        ));
+        assert!(!may_pick(
+            "ahv_number",
+            &strings(&["openid", "ahv"]),
+            &strings(&["openid"])
+        ));
+        assert!(may_pick("family_name", &strings(&["openid"]), &registered));
+    }
 
     #[test]
     fn the_claims_parameter_is_read_by_destination() {

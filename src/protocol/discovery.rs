@@ -93,7 +93,7 @@ pub async fn configuration(
         "introspection_endpoint": url("introspect"),
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": true,
-        "acr_values_supported": [crate::flows::login::ACR_MFA, crate::flows::login::ACR_PASSWORD],
+        "acr_values_supported": crate::domain::acr::SUPPORTED,
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "display_values_supported": ["page", "touch"],

@@ -40,6 +40,8 @@ oauth_errors! {
     request_uri_not_supported => ("request_uri_not_supported", StatusCode::BAD_REQUEST),
     access_denied => ("access_denied", StatusCode::BAD_REQUEST),
     temporarily_unavailable => ("temporarily_unavailable", StatusCode::SERVICE_UNAVAILABLE),
+    // OpenID Connect Core Unmet Authentication Requirements 1.0 §2.
+    unmet_authentication_requirements => ("unmet_authentication_requirements", StatusCode::BAD_REQUEST),
 }
 
 impl OAuthError {
@@ -50,6 +52,17 @@ impl OAuthError {
             code: "server_error",
             description: "the server could not handle the request".into(),
             status: StatusCode::INTERNAL_SERVER_ERROR,
+            basic_challenge: false,
+        }
+    }
+
+    /// RFC 6750 §3.1: a request to a protected resource without any token is 401, and its
+    /// challenge carries no error code.
+    pub fn no_token() -> Self {
+        Self {
+            code: "invalid_request",
+            description: "no access token".into(),
+            status: StatusCode::UNAUTHORIZED,
             basic_challenge: false,
         }
     }

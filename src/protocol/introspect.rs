@@ -53,9 +53,17 @@ pub async fn introspect(
     body: Bytes,
 ) -> Result<Response, OAuthError> {
     let (params, token) = read(&realm, &headers, &body).await?;
-    confidential(&realm, &headers, &params)?;
+    let client = confidential(&realm, &headers, &params)?;
     let now = state.clock.unix();
+    // RFC 7662 §2.2 lets us say `active: false` to a client that may not learn about a token:
+    // only its own client, or a resource server the realm names, learns about it.
     if let Ok((c, _)) = live_access(&state, &realm, &token).await {
+        let person = c.gid.is_some();
+        if !(c.client_id == client.id || client.resource_server)
+            || (person && !account_stands(&state, &realm, &c.sub).await?)
+        {
+            return Ok(inactive());
+        }
         return Ok(Json(json!({
             "active": true, "token_type": "Bearer", "scope": c.scope, "client_id": c.client_id,
             "sub": c.sub, "aud": c.aud, "iss": c.iss, "exp": c.exp, "iat": c.iat, "jti": c.jti,
@@ -65,7 +73,13 @@ pub async fn introspect(
     let hash = state.secret_hasher.hash(&token);
     if let Some(r) = grants::refresh_by_hash(&state.db, &realm.id, &hash).await? {
         if let Some(g) = grants::by_id(&state.db, &realm.id, &r.grant_id).await? {
-            if r.used_at.is_none() && r.expires_at > now && g.revoked_at.is_none() {
+            // Only the client that refreshes with it has any business with a refresh token.
+            if r.client_id == client.id
+                && r.used_at.is_none()
+                && r.expires_at > now
+                && g.revoked_at.is_none()
+                && account_stands(&state, &realm, &g.account_id).await?
+            {
                 return Ok(Json(json!({
                     "active": true, "token_type": "refresh_token", "scope": g.scope, "client_id": g.client_id,
                     "sub": g.account_id, "iss": state.config.issuer(&realm.id), "exp": r.expires_at, "iat": r.created_at,
@@ -74,7 +88,21 @@ pub async fn introspect(
             }
         }
     }
-    Ok(Json(json!({ "active": false })).into_response())
+    Ok(inactive())
+}
+
+fn inactive() -> Response {
+    Json(json!({ "active": false })).into_response()
+}
+
+async fn account_stands(
+    state: &AppState,
+    realm: &Realm,
+    account_id: &str,
+) -> Result<bool, OAuthError> {
+    Ok(super::active_account(state, realm, account_id)
+        .await?
+        .is_some())
 }
 
 /// RFC 7009 §2.2: the answer is 200 whether or not the token was known.

@@ -16,7 +16,8 @@ use url::Url;
 use super::{backchannel, tokens};
 use crate::{
     app::AppState,
-    http::{language, params::Params, templates, CurrentRealm, HttpError},
+    audit,
+    http::{language, params::Params, templates, ClientAddr, CurrentRealm, HttpError},
     realm::Realm,
     session::{self, Session},
     storage::{grants, StoreError},
@@ -31,14 +32,25 @@ pub async fn session_ended(
     session: &Session,
 ) -> Result<(), StoreError> {
     let participants = grants::session_participants(&state.db, &realm.id, &session.sid).await?;
-    grants::revoke_session(&state.db, &realm.id, &session.sid, state.clock.unix()).await?;
+    let revoked =
+        grants::revoke_session(&state.db, &realm.id, &session.sid, state.clock.unix()).await?;
+    state
+        .audit
+        .record(
+            audit::Event::new(audit::Kind::SessionsEnded, &realm.id)
+                .account(&session.account_id)
+                .detail(serde_json::json!({"sid": session.sid, "grants_revoked": revoked})),
+        )
+        .await;
     backchannel::notify(state, realm, session, participants);
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 pub async fn logout(
     State(state): State<AppState>,
     CurrentRealm(realm): CurrentRealm,
+    addr: ClientAddr,
     method: Method,
     jar: CookieJar,
     headers: HeaderMap,
@@ -99,8 +111,11 @@ pub async fn logout(
         && params
             .get("confirm")
             .is_some_and(|t| state.csrf.verify(&jar, state.config.is_https(), t));
+    // Only a hint of this very session counts: an ID token of the same person from another
+    // session (another browser, an older login) would let a page that holds one log the
+    // person out here. Its `aud` was checked against `client_id` above.
     let hinted = match (&hint, &current) {
-        (Some(h), Some(s)) => h.sid.as_deref() == Some(s.sid.as_str()) || h.sub == s.account_id,
+        (Some(h), Some(s)) => h.sid.as_deref() == Some(s.sid.as_str()),
         (_, None) => true,
         (None, Some(_)) => false,
     };
@@ -123,6 +138,14 @@ pub async fn logout(
         .await
         .map_err(HttpError::internal(lang))?;
     if let Some(s) = ended {
+        let mut event = audit::Event::new(audit::Kind::Logout, &realm.id)
+            .account(&s.account_id)
+            .origin(addr, &headers)
+            .detail(serde_json::json!({"confirmed": !hinted}));
+        if let Some(id) = &client_id {
+            event = event.client(id);
+        }
+        state.audit.record(event).await;
         session_ended(&state, &realm, &s)
             .await
             .map_err(HttpError::internal(lang))?;

@@ -14,7 +14,25 @@ pub mod userinfo;
 
 use axum::{routing::get, Router};
 
-use crate::app::AppState;
+use crate::{
+    app::AppState,
+    realm::Realm,
+    storage::{accounts, StoreError},
+};
+
+/// The account behind a session, grant or token, if it still exists and may log in. Every
+/// reuse of a past login (SSO session, refresh, userinfo, introspection, code exchange) asks
+/// this first, so that locking or disabling an account ends its access at once.
+pub async fn active_account(
+    state: &AppState,
+    realm: &Realm,
+    account_id: &str,
+) -> Result<Option<accounts::Account>, StoreError> {
+    let now = state.clock.unix();
+    Ok(accounts::by_id(&state.db, &realm.id, account_id)
+        .await?
+        .filter(|a| a.may_log_in(now)))
+}
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -21,6 +21,7 @@ use super::{
 };
 use crate::{
     app::AppState,
+    audit,
     http::{params::Params, CurrentRealm},
     realm::{Client, GrantType, Realm},
     session,
@@ -133,7 +134,15 @@ async fn authorization_code(
             "redirect_uri differs from the authorization request",
         ));
     }
-    check_verifier(client, r.pkce.as_deref(), p.get("code_verifier"))?;
+    check_verifier(r.pkce.as_deref(), p.get("code_verifier"))?;
+    if super::active_account(state, realm, &issued.account_id)
+        .await?
+        .is_none()
+    {
+        return Err(OAuthError::invalid_grant(
+            "the account is locked or no longer exists",
+        ));
+    }
 
     let grant_id = uuid::Uuid::new_v4().to_string();
     let marker_life = realm
@@ -175,25 +184,17 @@ async fn authorization_code(
     .await
 }
 
-/// RFC 7636 §4.6 with oxide-auth's PKCE; RFC 9700 §2.1.1: a verifier without a
-/// challenge is refused too, against PKCE downgrade.
-fn check_verifier(
-    client: &Client,
-    challenge: Option<&str>,
-    verifier: Option<&str>,
-) -> Result<(), OAuthError> {
+/// RFC 7636 §4.6 with oxide-auth's PKCE, required for every client (RFC 9700 §2.1.1); a
+/// verifier without a challenge is refused too, against PKCE downgrade.
+fn check_verifier(challenge: Option<&str>, verifier: Option<&str>) -> Result<(), OAuthError> {
     if challenge.is_none() && verifier.is_some() {
         return Err(OAuthError::invalid_grant(
             "code_verifier without a code_challenge",
         ));
     }
-    let pkce = if client.is_public() {
-        Pkce::required()
-    } else {
-        Pkce::optional()
-    };
     let method = challenge.map(|c| GrantValue::private(Some(c.to_owned())));
-    pkce.verify(method, verifier.map(Cow::Borrowed))
+    Pkce::required()
+        .verify(method, verifier.map(Cow::Borrowed))
         .map_err(|_| OAuthError::invalid_grant("code_verifier does not match"))
 }
 
@@ -214,10 +215,23 @@ fn new_refresh(
         realm: realm.id.to_string(),
         client_id: client.id.clone(),
         created_at: now,
-        expires_at: now + realm.lifetimes.refresh_token.as_secs() as i64,
+        expires_at: (now + realm.lifetimes.refresh_token.as_secs() as i64)
+            .min(grant_ends(realm, grant)),
         used_at: None,
     };
     Some((row, token))
+}
+
+/// When a grant ends however often it is refreshed: a fixed time after the login it came
+/// from.
+fn grant_ends(realm: &Realm, grant: &grants::Grant) -> i64 {
+    grant.auth_time + realm.lifetimes.grant_absolute.as_secs() as i64
+}
+
+/// Whether the SSO session a grant came from is over. Sessions last a fixed time from their
+/// login (`session::start`); a logout or an account change revokes the grant itself.
+fn session_over(realm: &Realm, grant: &grants::Grant, now: i64) -> bool {
+    now >= grant.auth_time + realm.lifetimes.session.as_secs() as i64
 }
 
 async fn refresh_token(
@@ -242,13 +256,41 @@ async fn refresh_token(
     let grant = grants::by_id(&state.db, &realm.id, &stored.grant_id)
         .await?
         .ok_or_else(invalid)?;
-    if grant.revoked_at.is_some() || stored.expires_at <= now {
+    if grant.revoked_at.is_some() || stored.expires_at <= now || now >= grant_ends(realm, &grant) {
         return Err(invalid());
+    }
+    // OIDC Core §11: only `offline_access` lets a client refresh once the person's session is
+    // over.
+    let offline = grant
+        .scope
+        .split_whitespace()
+        .any(|s| s == "offline_access");
+    if !offline && session_over(realm, &grant, now) {
+        return Err(OAuthError::invalid_grant(
+            "the session this refresh token belongs to has ended",
+        ));
+    }
+    if super::active_account(state, realm, &grant.account_id)
+        .await?
+        .is_none()
+    {
+        return Err(OAuthError::invalid_grant(
+            "the account is locked or no longer exists",
+        ));
     }
     let reuse = || async {
         // RFC 9700 §4.14.2: a spent refresh token used again means it leaked; end the family.
         grants::revoke(&state.db, &realm.id, &grant.id, now).await?;
         tracing::warn!(realm = %realm.id, client_id = %client.id, "refresh token reused; its grant is revoked");
+        state
+            .audit
+            .record(
+                audit::Event::new(audit::Kind::RefreshTokenReused, &realm.id)
+                    .account(&grant.account_id)
+                    .client(&client.id)
+                    .detail(json!({"grant": grant.id})),
+            )
+            .await;
         Err::<serde_json::Value, OAuthError>(invalid())
     };
     if stored.used_at.is_some() {
@@ -318,7 +360,18 @@ async fn respond(
                 Some(ahv) => persons::by_ahv(&state.db, &realm.id, ahv).await?,
                 None => None,
             };
-            claims::release(&account, person.as_ref(), &[], &requested.id_token)
+            let registered = realm
+                .clients
+                .get(&grant.client_id)
+                .map(|c| c.scopes.as_slice())
+                .unwrap_or_default();
+            claims::picked(
+                &account,
+                person.as_ref(),
+                scope,
+                registered,
+                &requested.id_token,
+            )
         };
         let id_token = tokens::sign_id_token(
             state,

@@ -15,7 +15,7 @@ use crate::{
     app::AppState,
     http::{params::Params, CurrentRealm, HttpError},
     realm::Realm,
-    storage::{accounts, grants, persons},
+    storage::{grants, persons},
 };
 
 /// The bearer token of a request: header or form body, never both.
@@ -55,7 +55,7 @@ pub fn bearer_token(
     match (from_header, from_body) {
         (Some(_), Some(_)) => Err(OAuthError::invalid_request("send the token once")),
         (Some(t), None) | (None, Some(t)) => Ok(t),
-        (None, None) => Err(OAuthError::invalid_request("no access token")),
+        (None, None) => Err(OAuthError::no_token()),
     }
 }
 
@@ -104,11 +104,13 @@ pub async fn userinfo(
             "the token lacks the openid scope",
         )));
     }
-    let account = accounts::by_id(&state.db, &realm.id, &access.sub)
+    let account = super::active_account(&state, &realm, &access.sub)
         .await
         .map_err(OAuthError::from)?
         .ok_or_else(|| {
-            HttpError::Bearer(OAuthError::invalid_token("the account no longer exists"))
+            HttpError::Bearer(OAuthError::invalid_token(
+                "the account no longer exists or is locked",
+            ))
         })?;
     let person = match &account.ahv {
         Some(ahv) => persons::by_ahv(&state.db, &realm.id, ahv)
@@ -118,7 +120,18 @@ pub async fn userinfo(
     };
     let requested: claims::ClaimsRequest = serde_json::from_str(&grant.claims).unwrap_or_default();
     let scopes: Vec<String> = access.scopes().map(str::to_owned).collect();
-    let mut out = claims::release(&account, person.as_ref(), &scopes, &requested.userinfo);
+    let registered = realm
+        .clients
+        .get(&access.client_id)
+        .map(|c| c.scopes.as_slice())
+        .unwrap_or_default();
+    let mut out = claims::release(
+        &account,
+        person.as_ref(),
+        &scopes,
+        registered,
+        &requested.userinfo,
+    );
     out.insert("sub".into(), Value::String(account.id.clone()));
     let mut res = Json(Value::Object(out)).into_response();
     res.headers_mut().insert(

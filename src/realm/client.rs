@@ -48,6 +48,9 @@ pub struct Client {
     /// Whether the client needs `sid` in Logout Tokens. Ours always carry it, since every
     /// logout ends one session; the setting is kept as the client registered it.
     pub backchannel_logout_session_required: bool,
+    /// A resource server may introspect the access tokens of every client of the realm
+    /// (RFC 7662); any other client only its own.
+    pub resource_server: bool,
 }
 
 impl Client {

@@ -5,8 +5,8 @@ use std::{collections::BTreeMap, path::Path, time::Duration};
 use serde::Deserialize;
 
 use super::{
-    AuditRules, Client, ClientKind, ClientRegistry, DocumentRules, EnrolmentRules, GrantType,
-    Lifetimes, LoginRules, Logo, Realm, SigningAlg, SmsRules, Terms,
+    AuditRules, AuthorizeRules, Client, ClientKind, ClientRegistry, DocumentRules, EnrolmentRules,
+    GrantType, Lifetimes, LoginRules, Logo, Realm, SigningAlg, SmsRules, Terms,
 };
 use crate::domain::{Language, PasswordPolicy, RealmId};
 
@@ -67,6 +67,23 @@ struct RawRealm {
     audit: RawAudit,
     /// A file relative to the realm directory (`.svg` or `.png`, at most 256 KiB).
     logo: Option<String>,
+    #[serde(default)]
+    authorize: RawAuthorize,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawAuthorize {
+    flows_per_address_per_hour: u64,
+}
+
+impl Default for RawAuthorize {
+    fn default() -> Self {
+        // A caisse's office behind one address starts a few hundred logins an hour at most.
+        Self {
+            flows_per_address_per_hour: 300,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -161,6 +178,9 @@ struct RawLogin {
     free_password_failures: u64,
     max_password_delay_seconds: u64,
     lock_after_failures: u64,
+    lock_minutes: u64,
+    password_attempts_per_address_per_hour: u64,
+    password_attempts_per_address_per_day: u64,
 }
 
 impl Default for RawLogin {
@@ -169,6 +189,9 @@ impl Default for RawLogin {
             free_password_failures: 5,
             max_password_delay_seconds: 900,
             lock_after_failures: 100,
+            lock_minutes: 24 * 60,
+            password_attempts_per_address_per_hour: 50,
+            password_attempts_per_address_per_day: 200,
         }
     }
 }
@@ -190,6 +213,7 @@ struct RawTokens {
     session_seconds: u64,
     login_flow_seconds: u64,
     access_token_alg: SigningAlg,
+    grant_absolute_seconds: u64,
 }
 
 impl Default for RawTokens {
@@ -202,6 +226,7 @@ impl Default for RawTokens {
             session_seconds: 8 * 3600,
             login_flow_seconds: 30 * 60,
             access_token_alg: SigningAlg::ES256,
+            grant_absolute_seconds: 30 * 86400,
         }
     }
 }
@@ -227,6 +252,8 @@ struct RawClient {
     backchannel_logout_uri: Option<String>,
     #[serde(default = "default_true")]
     backchannel_logout_session_required: bool,
+    #[serde(default)]
+    resource_server: bool,
 }
 
 #[derive(Deserialize, PartialEq)]
@@ -404,6 +431,12 @@ fn check(path: &Path, id: RealmId, raw: RawRealm) -> Result<Realm, RealmFileErro
             t.login_flow_seconds,
             86400,
         )?,
+        grant_absolute: secs(
+            path,
+            "tokens.grant_absolute_seconds",
+            t.grant_absolute_seconds,
+            400 * 86400,
+        )?,
     };
     let mut clients = Vec::new();
     for (i, c) in raw.clients.into_iter().enumerate() {
@@ -458,6 +491,13 @@ fn check(path: &Path, id: RealmId, raw: RawRealm) -> Result<Realm, RealmFileErro
                 path,
                 key("redirect_uris"),
                 "authorization_code needs at least one redirect URI",
+            ));
+        }
+        if c.kind == RawKind::Public && c.resource_server {
+            return Err(RealmFileError::new(
+                path,
+                key("resource_server"),
+                "a public client cannot introspect tokens",
             ));
         }
         if c.kind == RawKind::Public && c.grant_types.contains(&GrantType::ClientCredentials) {
@@ -516,6 +556,7 @@ fn check(path: &Path, id: RealmId, raw: RawRealm) -> Result<Realm, RealmFileErro
             id_token_alg: c.id_token_signed_response_alg,
             backchannel_logout_uri,
             backchannel_logout_session_required: c.backchannel_logout_session_required,
+            resource_server: c.resource_server,
         };
         clients.push((client, digest));
     }
@@ -630,6 +671,20 @@ fn check(path: &Path, id: RealmId, raw: RawRealm) -> Result<Realm, RealmFileErro
             86400,
         )?,
         lock_after_failures: l.lock_after_failures,
+        lock_duration: secs(
+            path,
+            "login.lock_minutes",
+            l.lock_minutes.saturating_mul(60),
+            30 * 86400,
+        )?,
+        attempts_per_address_per_hour: count(
+            "login.password_attempts_per_address_per_hour",
+            l.password_attempts_per_address_per_hour,
+        )?,
+        attempts_per_address_per_day: count(
+            "login.password_attempts_per_address_per_day",
+            l.password_attempts_per_address_per_day,
+        )?,
     };
     if raw.terms.version.trim().is_empty() {
         return Err(RealmFileError::new(
@@ -663,6 +718,16 @@ fn check(path: &Path, id: RealmId, raw: RawRealm) -> Result<Realm, RealmFileErro
     let documents = DocumentRules {
         retention_years: raw.documents.retention_years,
     };
+    if raw.authorize.flows_per_address_per_hour == 0 {
+        return Err(RealmFileError::new(
+            path,
+            "authorize.flows_per_address_per_hour",
+            "must be at least 1",
+        ));
+    }
+    let authorize = AuthorizeRules {
+        flows_per_address_per_hour: raw.authorize.flows_per_address_per_hour,
+    };
     if !(30..=3650).contains(&raw.audit.retention_days) {
         return Err(RealmFileError::new(
             path,
@@ -678,6 +743,7 @@ fn check(path: &Path, id: RealmId, raw: RawRealm) -> Result<Realm, RealmFileErro
         None => None,
     };
     Ok(Realm {
+        authorize,
         logo,
         documents,
         audit,

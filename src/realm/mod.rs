@@ -37,6 +37,9 @@ pub struct Lifetimes {
     pub refresh_token: Duration,
     pub session: Duration,
     pub login_flow: Duration,
+    /// How long a grant may be refreshed, counted from the login it came from, however
+    /// often it is refreshed.
+    pub grant_absolute: Duration,
 }
 
 impl Lifetimes {
@@ -93,9 +96,14 @@ pub struct LoginRules {
     pub free_password_failures: u64,
     /// The delay doubles with each failure up to this.
     pub max_password_delay: Duration,
-    /// Consecutive failures after which the account is locked until support unlocks it
-    /// (NIST SP 800-63B-4 §3.2.2: at most 100).
+    /// Consecutive failures after which the account is locked for `lock_duration` or until
+    /// support unlocks it (NIST SP 800-63B-4 §3.2.2: at most 100).
     pub lock_after_failures: u64,
+    /// How long that lock lasts.
+    pub lock_duration: Duration,
+    /// Passwords checked per client address, whatever the accounts (credential stuffing).
+    pub attempts_per_address_per_hour: u64,
+    pub attempts_per_address_per_day: u64,
 }
 
 /// The portal's documents of this caisse.
@@ -158,6 +166,15 @@ pub struct Realm {
     pub documents: DocumentRules,
     pub audit: AuditRules,
     pub logo: Option<Logo>,
+    pub authorize: AuthorizeRules,
+}
+
+/// Limits at the authorization endpoint.
+#[derive(Clone, Debug)]
+pub struct AuthorizeRules {
+    /// Login flows one client address may start per hour: each one is stored until it
+    /// expires, for anybody who asks.
+    pub flows_per_address_per_hour: u64,
 }
 
 impl Realm {

@@ -15,7 +15,20 @@ pub struct Account {
     pub ahv: Option<AhvNumber>,
     pub phone: Option<String>,
     pub language: Language,
+    /// Neither locked nor disabled as stored. A lock past its `locked_until` still reads
+    /// `false` here until the next login lifts it: [`Account::may_log_in`] says what counts.
+    /// Locking ends every session and grant, so nothing issued before the lock outlives it.
     pub active: bool,
+    pub status: AccountStatus,
+    /// End of a lock after wrong passwords; `None` while locked: until support unlocks it.
+    pub locked_until: Option<i64>,
+    /// When the person last proved the address (enrolment step 3); `None`: never.
+    pub email_verified_at: Option<i64>,
+    /// When the person last proved the number (enrolment step 7, or an SMS login after
+    /// support registered it); `None`: never.
+    pub phone_verified_at: Option<i64>,
+    /// Sessions started under an older epoch are over (see [`end_sessions`]).
+    pub sessions_epoch: i64,
     pub updated_at: i64,
     /// The terms of use accepted at enrolment, and when.
     pub terms_version: Option<String>,
@@ -37,6 +50,43 @@ struct AccountRow {
     updated_at: i64,
     terms_version: Option<String>,
     terms_accepted_at: Option<i64>,
+    locked_until: Option<i64>,
+    email_verified_at: Option<i64>,
+    phone_verified_at: Option<i64>,
+    sessions_epoch: i32,
+}
+
+/// What an account may do, as stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AccountStatus {
+    Active,
+    /// After `lock_after_failures` wrong passwords (until `locked_until`), or by support.
+    Locked,
+    /// By support, until support enables it again.
+    Disabled,
+}
+
+impl AccountStatus {
+    fn parse(s: &str) -> Option<AccountStatus> {
+        match s {
+            "active" => Some(AccountStatus::Active),
+            "locked" => Some(AccountStatus::Locked),
+            "disabled" => Some(AccountStatus::Disabled),
+            _ => None,
+        }
+    }
+}
+
+impl Account {
+    /// True when the account may log in at `now`: active, or locked by a lock that has
+    /// ended by itself. Refresh, userinfo, introspection and session reuse ask this too.
+    pub fn may_log_in(&self, now: i64) -> bool {
+        match self.status {
+            AccountStatus::Active => true,
+            AccountStatus::Locked => self.locked_until.is_some_and(|until| until <= now),
+            AccountStatus::Disabled => false,
+        }
+    }
 }
 
 impl TryFrom<AccountRow> for Account {
@@ -53,7 +103,12 @@ impl TryFrom<AccountRow> for Account {
                 .transpose()
                 .map_err(|_| bad("ahv"))?,
             language: r.language.parse().map_err(|_| bad("language"))?,
+            status: AccountStatus::parse(&r.status).ok_or_else(|| bad("status"))?,
             active: r.status == "active",
+            locked_until: r.locked_until,
+            email_verified_at: r.email_verified_at,
+            phone_verified_at: r.phone_verified_at,
+            sessions_epoch: i64::from(r.sessions_epoch),
             id: r.id,
             password_hash: r.password_hash,
             given_name: r.given_name,
@@ -106,7 +161,8 @@ pub async fn create(db: &Db, new: &NewAccount<'_>, now: i64) -> Result<String, S
 
 const COLUMNS: &str =
     "id, realm, email, password_hash, given_name, family_name, ahv, phone, language, status, \
-                       updated_at, terms_version, terms_accepted_at";
+                       updated_at, terms_version, terms_accepted_at, locked_until, email_verified_at, \
+                       phone_verified_at, sessions_epoch";
 
 pub async fn by_email(
     db: &Db,
@@ -149,6 +205,12 @@ pub struct AcceptedTerms<'a> {
     pub accepted_at: i64,
 }
 
+/// When enrolment proved the address (step 3) and the number (step 7).
+pub struct Proved {
+    pub email_at: i64,
+    pub phone_at: i64,
+}
+
 /// Step 7 of enrolment in one transaction: spends the activation code and opens the account.
 /// Of two enrolments racing with one code, exactly one gets here first; the other finds the
 /// code spent ([`Conflict::CodeSpent`]) and writes nothing.
@@ -157,13 +219,15 @@ pub async fn open_enrolled(
     code_id: &str,
     new: &NewAccount<'_>,
     terms: &AcceptedTerms<'_>,
+    proved: &Proved,
     now: i64,
 ) -> Result<String, StoreError> {
     const SPEND: &str = "UPDATE activation_codes SET used_at = $1 \
                          WHERE id = $2 AND realm = $3 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $1";
     const INSERT: &str = "INSERT INTO accounts (id, realm, email, email_key, password_hash, given_name, family_name, \
-                          ahv, phone, language, status, created_at, updated_at, terms_version, terms_accepted_at) \
-                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'active', $11, $11, $12, $13)";
+                          ahv, phone, language, status, created_at, updated_at, terms_version, terms_accepted_at, \
+                          email_verified_at, phone_verified_at) \
+                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'active', $11, $11, $12, $13, $14, $15)";
     let id = uuid::Uuid::new_v4().to_string();
     in_tx!(db, |tx| {
         let spent = sqlx::query(SPEND)
@@ -189,6 +253,8 @@ pub async fn open_enrolled(
             .bind(now)
             .bind(terms.version)
             .bind(terms.accepted_at)
+            .bind(proved.email_at)
+            .bind(proved.phone_at)
             .execute(&mut *tx)
             .await
             .map_err(StoreError::on_constraint)?;
@@ -196,16 +262,15 @@ pub async fn open_enrolled(
     Ok(id)
 }
 
-/// After a wrong password: one more consecutive failure. Returns the new count.
+/// After a wrong password: one more consecutive failure, counted in the one statement that
+/// returns it, so that concurrent failures each see their own count. Returns the new count.
 pub async fn record_failed_login(db: &Db, id: &str, now: i64) -> Result<i64, StoreError> {
-    const SQL: &str =
-        "UPDATE accounts SET failed_logins = failed_logins + 1, updated_at = $1 WHERE id = $2";
-    exec_db!(db, |pool| sqlx::query(SQL).bind(now).bind(id).execute(pool))?;
-    let n: Option<(i32,)> = on_db!(db, |pool| sqlx::query_as(
-        "SELECT failed_logins FROM accounts WHERE id = $1"
-    )
-    .bind(id)
-    .fetch_optional(pool))?;
+    const SQL: &str = "UPDATE accounts SET failed_logins = failed_logins + 1, updated_at = $1 \
+                       WHERE id = $2 RETURNING failed_logins";
+    let n: Option<(i32,)> = on_db!(db, |pool| sqlx::query_as(SQL)
+        .bind(now)
+        .bind(id)
+        .fetch_optional(pool))?;
     Ok(n.map_or(0, |n| i64::from(n.0)))
 }
 
@@ -216,40 +281,87 @@ pub async fn clear_failed_logins(db: &Db, id: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Locks an account until support unlocks it.
-pub async fn lock(db: &Db, id: &str, now: i64) -> Result<(), StoreError> {
-    const SQL: &str = "UPDATE accounts SET status = 'locked', updated_at = $1 WHERE id = $2";
-    exec_db!(db, |pool| sqlx::query(SQL).bind(now).bind(id).execute(pool))?;
+/// Locks an active account, until `until` or (`None`) until support unlocks it. True when
+/// this call locked it: of concurrent lockers exactly one is told, so one mail goes out.
+pub async fn lock(db: &Db, id: &str, until: Option<i64>, now: i64) -> Result<bool, StoreError> {
+    const SQL: &str = "UPDATE accounts SET status = 'locked', locked_until = $1, updated_at = $2 \
+                       WHERE id = $3 AND status = 'active'";
+    let n = exec_db!(db, |pool| sqlx::query(SQL)
+        .bind(until)
+        .bind(now)
+        .bind(id)
+        .execute(pool))?;
+    Ok(n == 1)
+}
+
+/// A lock that has ended by itself is lifted and its failures forgotten, before the
+/// password of the next login is checked. True when there was one to lift.
+pub async fn lift_ended_lock(db: &Db, id: &str, now: i64) -> Result<bool, StoreError> {
+    const SQL: &str =
+        "UPDATE accounts SET status = 'active', locked_until = NULL, failed_logins = 0, \
+                       updated_at = $1 WHERE id = $2 AND status = 'locked' AND locked_until <= $1";
+    let n = exec_db!(db, |pool| sqlx::query(SQL).bind(now).bind(id).execute(pool))?;
+    Ok(n == 1)
+}
+
+/// Support unlocks a locked account: active again, failure count at zero. False when it
+/// was not locked (a disabled account stays disabled).
+pub async fn unlock(db: &Db, id: &str, now: i64) -> Result<bool, StoreError> {
+    const SQL: &str =
+        "UPDATE accounts SET status = 'active', locked_until = NULL, failed_logins = 0, \
+                       updated_at = $1 WHERE id = $2 AND status = 'locked'";
+    let n = exec_db!(db, |pool| sqlx::query(SQL).bind(now).bind(id).execute(pool))?;
+    Ok(n == 1)
+}
+
+/// Support disables an account, whatever its state. False when it already was.
+pub async fn disable(db: &Db, id: &str, now: i64) -> Result<bool, StoreError> {
+    const SQL: &str =
+        "UPDATE accounts SET status = 'disabled', locked_until = NULL, updated_at = $1 \
+                       WHERE id = $2 AND status <> 'disabled'";
+    let n = exec_db!(db, |pool| sqlx::query(SQL).bind(now).bind(id).execute(pool))?;
+    Ok(n == 1)
+}
+
+/// Support enables a disabled account again. False when it was not disabled.
+pub async fn enable(db: &Db, id: &str, now: i64) -> Result<bool, StoreError> {
+    const SQL: &str = "UPDATE accounts SET status = 'active', failed_logins = 0, updated_at = $1 \
+                       WHERE id = $2 AND status = 'disabled'";
+    let n = exec_db!(db, |pool| sqlx::query(SQL).bind(now).bind(id).execute(pool))?;
+    Ok(n == 1)
+}
+
+/// Support registers a new mobile number (E.164). It counts as proved only once the person
+/// logs in with an SMS code sent to it ([`phone_proved`]).
+pub async fn set_phone(db: &Db, id: &str, phone: &str, now: i64) -> Result<(), StoreError> {
+    const SQL: &str = "UPDATE accounts SET phone = $1, phone_verified_at = NULL, updated_at = $2 \
+                       WHERE id = $3";
+    exec_db!(db, |pool| sqlx::query(SQL)
+        .bind(phone)
+        .bind(now)
+        .bind(id)
+        .execute(pool))?;
     Ok(())
 }
 
-/// Support unlocks an account: active again, failure count at zero. False when there is none.
-pub async fn unlock(db: &Db, realm: &RealmId, email: &Email, now: i64) -> Result<bool, StoreError> {
-    const SQL: &str = "UPDATE accounts SET status = 'active', failed_logins = 0, updated_at = $1 \
-                       WHERE realm = $2 AND email_key = $3";
-    let n = exec_db!(db, |pool| sqlx::query(SQL)
+/// An SMS code sent to `phone` came back right: the number is proved, unless it changed
+/// meanwhile.
+pub async fn phone_proved(db: &Db, id: &str, phone: &str, now: i64) -> Result<(), StoreError> {
+    const SQL: &str = "UPDATE accounts SET phone_verified_at = $1 \
+                       WHERE id = $2 AND phone = $3 AND phone_verified_at IS NULL";
+    exec_db!(db, |pool| sqlx::query(SQL)
         .bind(now)
-        .bind(realm.as_str())
-        .bind(email_key(email))
+        .bind(id)
+        .bind(phone)
         .execute(pool))?;
-    Ok(n == 1)
+    Ok(())
 }
 
-/// Support registers a new mobile number (E.164). False when there is no such account.
-pub async fn set_phone(
-    db: &Db,
-    realm: &RealmId,
-    email: &Email,
-    phone: &str,
-    now: i64,
-) -> Result<bool, StoreError> {
+/// Every session of the account ends: those started before this call no longer count
+/// wherever they are stored (see `session::current`).
+pub async fn end_sessions(db: &Db, id: &str, now: i64) -> Result<(), StoreError> {
     const SQL: &str =
-        "UPDATE accounts SET phone = $1, updated_at = $2 WHERE realm = $3 AND email_key = $4";
-    let n = exec_db!(db, |pool| sqlx::query(SQL)
-        .bind(phone)
-        .bind(now)
-        .bind(realm.as_str())
-        .bind(email_key(email))
-        .execute(pool))?;
-    Ok(n == 1)
+        "UPDATE accounts SET sessions_epoch = sessions_epoch + 1, updated_at = $1 WHERE id = $2";
+    exec_db!(db, |pool| sqlx::query(SQL).bind(now).bind(id).execute(pool))?;
+    Ok(())
 }

@@ -99,6 +99,55 @@ impl Ephemeral {
         }
     }
 
+    /// Compare-and-set: stores `value` for `ttl` only if `key` still holds `expected` (`None`:
+    /// is absent); tells whether it did. Read, decide, `swap`, and read again when it says
+    /// false: of concurrent writers (on any replica) exactly one wins each round.
+    pub async fn swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        match self {
+            Ephemeral::Memory(m) => {
+                let mut map = m.lock();
+                let now = Instant::now();
+                let current = map
+                    .get(key)
+                    .filter(|(_, exp)| *exp > now)
+                    .map(|(v, _)| v.as_slice());
+                if current != expected {
+                    return Ok(false);
+                }
+                map.insert(key.to_owned(), (value.to_vec(), now + ttl));
+                Ok(true)
+            }
+            Ephemeral::Redis(r) => {
+                // ARGV[1] is "1" when a value is expected (ARGV[2]), "0" when the key must be
+                // absent; Lua sees a missing key as `false`.
+                let script = redis::Script::new(
+                    "local cur = redis.call('GET', KEYS[1]) \
+                     if ARGV[1] == '1' then \
+                       if cur ~= ARGV[2] then return 0 end \
+                     elseif cur then return 0 end \
+                     redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4]) \
+                     return 1",
+                );
+                let mut c = r.conn.clone();
+                let done: i64 = script
+                    .key(r.key(key))
+                    .arg(if expected.is_some() { "1" } else { "0" })
+                    .arg(expected.unwrap_or_default())
+                    .arg(value)
+                    .arg(millis(ttl))
+                    .invoke_async(&mut c)
+                    .await?;
+                Ok(done == 1)
+            }
+        }
+    }
+
     pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         match self {
             Ephemeral::Memory(m) => {

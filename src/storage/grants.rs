@@ -179,3 +179,35 @@ pub async fn rotate_refresh(
     });
     Ok(true)
 }
+
+/// The `sid`s of an account's grants that are not revoked: the sessions that still have a
+/// client holding tokens.
+pub async fn live_sids_of_account(
+    db: &Db,
+    realm: &RealmId,
+    account_id: &str,
+) -> Result<Vec<String>, StoreError> {
+    const SQL: &str = "SELECT DISTINCT sid FROM grants \
+                       WHERE realm = $1 AND account_id = $2 AND revoked_at IS NULL ORDER BY sid";
+    let rows: Vec<(String,)> = on_db!(db, |pool| sqlx::query_as(SQL)
+        .bind(realm.as_str())
+        .bind(account_id)
+        .fetch_all(pool))?;
+    Ok(rows.into_iter().map(|r| r.0).collect())
+}
+
+/// Ends every grant of an account (locked, disabled, or a factor changed).
+pub async fn revoke_account(
+    db: &Db,
+    realm: &RealmId,
+    account_id: &str,
+    now: i64,
+) -> Result<u64, StoreError> {
+    const SQL: &str = "UPDATE grants SET revoked_at = $1 \
+                       WHERE realm = $2 AND account_id = $3 AND revoked_at IS NULL";
+    Ok(exec_db!(db, |pool| sqlx::query(SQL)
+        .bind(now)
+        .bind(realm.as_str())
+        .bind(account_id)
+        .execute(pool))?)
+}

@@ -24,13 +24,13 @@ use crate::helpers::*;
 const HEADER: &str = "ahv,given_name,family_name,birth_date,language,street,postal_code,locality";
 
 /// The binary, configured like the server `app` runs with, in a directory of its own for files.
-struct Admin<'a> {
+pub(crate) struct Admin<'a> {
     app: &'a TestApp,
     dir: tempfile::TempDir,
 }
 
 impl<'a> Admin<'a> {
-    fn new(app: &'a TestApp) -> Self {
+    pub(crate) fn new(app: &'a TestApp) -> Self {
         Self {
             app,
             dir: tempfile::tempdir().unwrap(),
@@ -41,12 +41,14 @@ impl<'a> Admin<'a> {
         self.dir.path().join(name)
     }
 
-    fn run(&self, args: &[&str]) -> Output {
+    /// The binary with the server's configuration, for `connect admin <args>`.
+    fn command(&self, args: &[&str]) -> Command {
         let c = &self.app.state.config;
         let connect::config::MasterKeySource::Inline(key) = &c.master_key else {
             panic!("tests use an inline master key");
         };
-        Command::new(env!("CARGO_BIN_EXE_connect"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_connect"));
+        command
             .current_dir(self.dir.path())
             .env_remove("CONNECT_TEST_DATABASE_URL")
             .env_remove("CONNECT_TEST_REDIS_URL")
@@ -56,9 +58,12 @@ impl<'a> Admin<'a> {
             .env("CONNECT_MASTER_KEY", key.expose_secret())
             .env("CONNECT_PUBLIC_URL", &self.app.base)
             .arg("admin")
-            .args(args)
-            .output()
-            .unwrap()
+            .args(args);
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
     }
 
     /// Runs and expects success; returns stdout.
@@ -81,6 +86,44 @@ impl<'a> Admin<'a> {
             String::from_utf8_lossy(&out.stdout)
         );
         String::from_utf8(out.stderr).unwrap()
+    }
+
+    /// Runs with `input` on standard input.
+    fn run_with_stdin(&self, args: &[&str], input: &str) -> Output {
+        use std::io::Write;
+        let mut child = self
+            .command(args)
+            .env("CONNECT_PASSWORD_HASHING__MEMORY_KIB", "64")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    /// A support command on anna@example.ch of AK00, with operator and reason.
+    pub(crate) fn support(&self, action: &str, extra: &[&str]) -> Output {
+        let mut args = vec![
+            "account",
+            action,
+            "--realm",
+            "AK00",
+            "--email",
+            "anna@example.ch",
+            "--operator",
+            "support@caisse",
+            "--reason",
+            "called the support desk",
+        ];
+        args.extend_from_slice(extra);
+        self.run(&args)
     }
 
     fn import(&self, csv: &str) -> Output {
@@ -502,40 +545,26 @@ async fn support_unlocks_a_locked_account_and_registers_a_new_phone() {
         .await;
     assert_eq!(locked.status(), 403, "locked after two failures");
 
-    assert_eq!(
-        admin
-            .ok(&[
-                "account",
-                "unlock",
-                "--realm",
-                "AK00",
-                "--email",
-                "Anna@Example.ch"
-            ])
-            .trim(),
-        "unlocked"
+    let out = admin.support("unlock", &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
-    let masked = admin.ok(&[
-        "account",
-        "phone",
-        "--realm",
-        "AK00",
-        "--email",
-        "anna@example.ch",
-        "--phone",
-        "076 555 44 33",
-    ]);
-    assert_eq!(masked.trim(), "+41 76 *** ** 33");
-    let err = admin.fails(&[
-        "account",
-        "phone",
-        "--realm",
-        "AK00",
-        "--email",
-        "anna@example.ch",
-        "--phone",
-        "031 390 23 25",
-    ]);
+    assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), "unlocked");
+    let out = admin.support("phone", &["--phone", "076 555 44 33"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap().trim(),
+        "+41 76 *** ** 33"
+    );
+    let out = admin.support("phone", &["--phone", "031 390 23 25"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("--phone"), "a landline is refused: {err}");
     admin.fails(&[
         "account",
@@ -544,7 +573,22 @@ async fn support_unlocks_a_locked_account_and_registers_a_new_phone() {
         "AK00",
         "--email",
         "nobody@example.ch",
+        "--operator",
+        "support@caisse",
+        "--reason",
+        "test",
     ]);
+    let err = admin.fails(&[
+        "account",
+        "unlock",
+        "--realm",
+        "AK00",
+        "--email",
+        "anna@example.ch",
+        "--operator",
+        "support@caisse",
+    ]);
+    assert!(err.contains("--reason"), "a reason is required: {err}");
 
     let res = app
         .submit_login("/AK00/login", "anna@example.ch", PASSWORD)
@@ -552,4 +596,209 @@ async fn support_unlocks_a_locked_account_and_registers_a_new_phone() {
     assert_eq!(res.status(), 303, "logged in again");
     let (to, _) = app.sms_outbox().pop().unwrap();
     assert_eq!(to, "+41765554433", "the code went to the new number");
+}
+
+fn stdout_ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+#[tokio::test]
+async fn support_lock_and_disable_end_access_at_once_and_tell_the_person() {
+    let app = spawn_app().await;
+    let admin = Admin::new(&app);
+    app.create_account("AK00", "anna@example.ch").await;
+    let res = app
+        .submit_login("/AK00/login", "anna@example.ch", PASSWORD)
+        .await;
+    assert_eq!(res.status(), 303);
+    assert!(app.has_session().await);
+
+    let out = stdout_ok(&admin.support("lock", &[]));
+    assert!(out.starts_with("locked"), "{out}");
+    assert!(
+        !app.has_session().await,
+        "the session ended, though it lives in the server's store"
+    );
+    let mail = app.mail_outbox().pop().expect("a mail");
+    assert_eq!(mail.to, "anna@example.ch");
+    assert!(mail.subject.contains("bloqué"), "{}", mail.subject);
+    assert!(
+        mail.text.contains("Notre assistance a bloqué"),
+        "{}",
+        mail.text
+    );
+    let res = app
+        .submit_login("/AK00/login", "anna@example.ch", PASSWORD)
+        .await;
+    assert_eq!(res.status(), 403, "locked until support unlocks it");
+    app.advance(40 * 86400);
+    let res = app
+        .submit_login("/AK00/login", "anna@example.ch", PASSWORD)
+        .await;
+    assert_eq!(res.status(), 403, "a support lock does not end by itself");
+    assert!(
+        !admin.support("lock", &[]).status.success(),
+        "already locked"
+    );
+
+    stdout_ok(&admin.support("unlock", &[]));
+    assert!(app
+        .mail_outbox()
+        .pop()
+        .unwrap()
+        .subject
+        .contains("débloqué"));
+    let res = app
+        .submit_login("/AK00/login", "anna@example.ch", PASSWORD)
+        .await;
+    assert_eq!(res.status(), 303, "unlocked");
+
+    let out = stdout_ok(&admin.support("disable", &[]));
+    assert!(out.starts_with("disabled"), "{out}");
+    assert!(!app.has_session().await);
+    assert!(app
+        .mail_outbox()
+        .pop()
+        .unwrap()
+        .subject
+        .contains("désactivé"));
+    let res = app
+        .submit_login("/AK00/login", "anna@example.ch", PASSWORD)
+        .await;
+    assert_eq!(res.status(), 403);
+    assert!(unescape(&res.text().await.unwrap()).contains("désactivé"));
+    assert!(
+        !admin.support("unlock", &[]).status.success(),
+        "unlock does not enable a disabled account"
+    );
+    stdout_ok(&admin.support("enable", &[]));
+    assert!(app
+        .mail_outbox()
+        .pop()
+        .unwrap()
+        .subject
+        .contains("réactivé"));
+    let res = app
+        .submit_login("/AK00/login", "anna@example.ch", PASSWORD)
+        .await;
+    assert_eq!(res.status(), 303, "enabled again");
+}
+
+#[tokio::test]
+async fn a_support_change_of_phone_revokes_sessions_and_grants_and_tells_the_person() {
+    let app = spawn_app().await;
+    let admin = Admin::new(&app);
+    app.create_account("AK00", "anna@example.ch").await;
+    let cb = app
+        .authorize_and_login(
+            "AK00",
+            &[
+                ("client_id", "portal"),
+                ("redirect_uri", PORTAL_REDIRECT),
+                ("response_type", "code"),
+                ("scope", "openid phone"),
+            ],
+            "anna@example.ch",
+        )
+        .await;
+    let tokens = app.portal_tokens("AK00", &cb).await;
+
+    let out = stdout_ok(&admin.support("phone", &["--phone", "076 555 44 33"]));
+    assert_eq!(out.trim(), "+41 76 *** ** 33");
+    assert!(!app.has_session().await, "the session ended");
+    app.assert_revoked(&tokens).await;
+
+    let mail = app.mail_outbox().pop().expect("a mail");
+    assert_eq!(mail.to, "anna@example.ch");
+    assert!(mail.text.contains("+41 76 *** ** 33"), "{}", mail.text);
+    assert!(!mail.text.contains("555 44 33") && !mail.text.contains("765554433"));
+
+    let anna = connect::storage::accounts::by_email(
+        &app.state.db,
+        &realm("AK00"),
+        &"anna@example.ch".parse().unwrap(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        anna.phone_verified_at, None,
+        "support's word is no proof: unverified until an SMS code comes back"
+    );
+    let res = app
+        .submit_login("/AK00/login", "anna@example.ch", PASSWORD)
+        .await;
+    assert_eq!(res.status(), 303);
+    let anna = connect::storage::accounts::by_id(&app.state.db, &realm("AK00"), &anna.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(anna.phone_verified_at, Some(app.clock().unix()));
+}
+
+#[tokio::test]
+async fn admin_account_create_follows_the_rules_of_enrolment() {
+    let app = spawn_app().await;
+    let admin = Admin::new(&app);
+    let create = |email: &str, phone: Option<&str>, password: &str| {
+        let mut args = vec![
+            "account",
+            "create",
+            "--realm",
+            "AK00",
+            "--email",
+            email,
+            "--password-stdin",
+            "--given-name",
+            "Anna",
+            "--family-name",
+            "Muster",
+        ];
+        if let Some(p) = phone {
+            args.extend_from_slice(&["--phone", p]);
+        }
+        admin.run_with_stdin(&args, &format!("{password}\n"))
+    };
+    for (email, phone, password, why) in [
+        ("anna@example.ch", None, "qwertyuiop", "a common password"),
+        (
+            "anna@example.ch",
+            None,
+            "Anna-Muster-77",
+            "the person's name",
+        ),
+        ("anna@example.ch", None, "kurz", "too short"),
+        ("not an address", None, PASSWORD, "a malformed address"),
+        (
+            "anna@example.ch",
+            Some("031 390 23 25"),
+            PASSWORD,
+            "a landline",
+        ),
+        (
+            "anna@example.ch",
+            Some("+1 202 555 0100"),
+            PASSWORD,
+            "a country the realm refuses",
+        ),
+    ] {
+        let out = create(email, phone, password);
+        assert!(!out.status.success(), "{why} is accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !err.contains(password) || password == PASSWORD,
+            "{why}: the password is echoed: {err}"
+        );
+    }
+    let out = create("anna@example.ch", Some("079 123 45 67"), PASSWORD);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

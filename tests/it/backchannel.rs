@@ -384,6 +384,8 @@ async fn logout_is_not_held_up_by(uri: &str) {
             ("redirect_uri", PORTAL_REDIRECT),
             ("response_type", "code"),
             ("scope", "openid"),
+            ("code_challenge", PORTAL_CHALLENGE),
+            ("code_challenge_method", "S256"),
         ])
         .send()
         .await
@@ -431,4 +433,74 @@ fn a_bad_backchannel_logout_uri_is_refused_with_its_key() {
         assert_eq!(err.key, "clients[0].backchannel_logout_uri", "{bad}: {err}");
         assert!(err.file.ends_with("AK00.toml"), "{err}");
     }
+}
+
+#[tokio::test]
+async fn ending_everything_of_an_account_tells_each_client_and_ends_its_tokens() {
+    let (base, rx) = start_receiver(&[]).await;
+    let (app, _dir) = app_with(&format!("{base}/portal"), None).await;
+    let sub = app.create_account("AK00", "anna@example.ch").await;
+    let cb = app
+        .authorize_and_login(
+            "AK00",
+            &[
+                ("client_id", "portal"),
+                ("redirect_uri", PORTAL_REDIRECT),
+                ("response_type", "code"),
+                ("scope", "openid"),
+            ],
+            "anna@example.ch",
+        )
+        .await;
+    let tokens = app.portal_tokens("AK00", &cb).await;
+    let sid = claims(tokens["id_token"].as_str().unwrap())["sid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let realm = app.state.realms.get(&realm("AK00")).unwrap().clone();
+    let ended = connect::session::end_all(&app.state, &realm, &sub)
+        .await
+        .unwrap();
+    assert_eq!(ended, 1);
+    let got = rx.wait_for("portal", 1).await;
+    let c = verify(&app, got[0].logout_token.as_deref().unwrap(), "portal").await;
+    assert_eq!(
+        (c["sub"].as_str(), c["sid"].as_str()),
+        (Some(sub.as_str()), Some(sid.as_str()))
+    );
+    app.assert_revoked(&tokens).await;
+    assert!(!app.has_session().await, "the SSO session ended");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_support_lock_from_the_command_line_tells_the_clients_over_the_back_channel() {
+    // The first attempt is refused for now: only the retry, half a second later, arrives.
+    let (base, rx) = start_receiver(&[Reply::Status(503)]).await;
+    let (app, _dir) = app_with(&format!("{base}/portal"), None).await;
+    let sub = app.create_account("AK00", "anna@example.ch").await;
+    let id_token = portal_login(&app).await;
+    let sid = claims(&id_token)["sid"].as_str().unwrap().to_owned();
+
+    // The command runs in its own process, without the server's session store: the grants
+    // name the session, and the process waits for the delivery before it exits.
+    // The receiver keeps answering on the other worker while this one waits for the process.
+    let out = tokio::task::block_in_place(|| crate::admin::Admin::new(&app).support("lock", &[]));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = rx.to("portal");
+    assert_eq!(
+        got.len(),
+        2,
+        "retried and delivered before the command returned"
+    );
+    let c = verify(&app, got[1].logout_token.as_deref().unwrap(), "portal").await;
+    assert_eq!(
+        (c["sub"].as_str(), c["sid"].as_str()),
+        (Some(sub.as_str()), Some(sid.as_str()))
+    );
+    assert!(!app.has_session().await, "the SSO session ended");
 }

@@ -196,6 +196,8 @@ async fn a_person_with_a_letter_enrols_then_logs_in_with_three_factors_at_a_rely
             ("scope", "openid phone"),
             ("state", "s1"),
             ("nonce", "n1"),
+            ("code_challenge", PORTAL_CHALLENGE),
+            ("code_challenge_method", "S256"),
         ])
         .send()
         .await

@@ -89,3 +89,35 @@ async fn of_many_concurrent_takers_exactly_one_wins() {
         assert_eq!(wins, 1, "{store:?}");
     }
 }
+
+#[tokio::test]
+async fn a_swap_writes_only_over_what_it_expects_and_one_of_many_wins() {
+    let ttl = Duration::from_secs(60);
+    for store in stores().await {
+        assert!(
+            store.swap("k", None, b"1", ttl).await.unwrap(),
+            "{store:?}: absent"
+        );
+        assert!(
+            !store.swap("k", None, b"2", ttl).await.unwrap(),
+            "no longer absent"
+        );
+        assert!(
+            !store.swap("k", Some(b"0"), b"2", ttl).await.unwrap(),
+            "not 0"
+        );
+        assert!(store.swap("k", Some(b"1"), b"2", ttl).await.unwrap());
+        assert_eq!(store.get("k").await.unwrap().as_deref(), Some(&b"2"[..]));
+        let tasks: Vec<_> = (0..16u8)
+            .map(|i| {
+                let s = store.clone();
+                tokio::spawn(async move { s.swap("k", Some(b"2"), &[i], ttl).await.unwrap() })
+            })
+            .collect();
+        let mut wins = 0;
+        for t in tasks {
+            wins += usize::from(t.await.unwrap());
+        }
+        assert_eq!(wins, 1, "{store:?}");
+    }
+}

@@ -17,6 +17,12 @@ pub const PORTAL_SECRET: &str = "portal-dev-secret";
 pub const PORTAL_REDIRECT: &str = "http://127.0.0.1:8090/callback";
 pub const MOBILE_REDIRECT: &str = "http://127.0.0.1:8091/callback";
 pub const PASSWORD: &str = "Velo-Bern-1950";
+/// The PKCE verifier of the tests' code flows (every client sends PKCE, RFC 9700 §2.1.1):
+/// `authorize_and_login` sends its challenge unless the query has its own.
+pub const PORTAL_VERIFIER: &str = "test-verifier-of-the-portal-0123456789-abcdefghij";
+
+/// The S256 challenge of `PORTAL_VERIFIER` (BASE64URL(SHA-256(verifier))).
+pub const PORTAL_CHALLENGE: &str = "pVFSLitW9eWGQur1MDYCxYQ9-aX3lA06U7I808TUQDY";
 
 pub struct TestApp {
     pub base: String,
@@ -73,6 +79,7 @@ pub fn test_config(dir: &std::path::Path) -> Config {
         iterations: 1,
         parallelism: 1,
         concurrency: 4,
+        queue: 64,
     };
     c.redis_url = std::env::var("CONNECT_TEST_REDIS_URL").ok();
     c.redis_prefix = format!("test:{}:", uuid::Uuid::new_v4().simple());
@@ -330,10 +337,15 @@ impl TestApp {
         query: &[(&str, &str)],
         email: &str,
     ) -> String {
+        let mut query = query.to_vec();
+        if !query.iter().any(|(k, _)| *k == "code_challenge") {
+            query.push(("code_challenge", PORTAL_CHALLENGE));
+            query.push(("code_challenge_method", "S256"));
+        }
         let res = self
             .browser
             .get(self.url(&format!("/{realm}/authorize")))
-            .query(query)
+            .query(&query)
             .send()
             .await
             .expect("authorize");
@@ -372,6 +384,7 @@ impl TestApp {
             ("grant_type", "authorization_code"),
             ("code", code.as_str()),
             ("redirect_uri", PORTAL_REDIRECT),
+            ("code_verifier", PORTAL_VERIFIER),
         ];
         let res = self
             .token(realm, &form, Some(("portal", PORTAL_SECRET)))
@@ -703,4 +716,67 @@ pub fn read_mail_outbox(outbox: &std::path::Path) -> Vec<OutboxMail> {
             }
         })
         .collect()
+}
+
+/// A server whose AK00 realm file has each `(key, value)` of `settings` set; the directory
+/// of realm files lives as long as the returned guard.
+pub async fn spawn_with_realm(settings: &[(&str, &str)]) -> (TestApp, tempfile::TempDir) {
+    let settings: Vec<(String, String)> = settings
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let dir = realm_dir_with(|mut text| {
+        for (k, v) in &settings {
+            text = set_key(&text, k, v);
+        }
+        text
+    });
+    let path = dir.path().to_path_buf();
+    let app = spawn_with(|c| c.realm_dir = path).await;
+    (app, dir)
+}
+
+impl TestApp {
+    /// Whether this browser's SSO session in AK00 answers the portal without a login.
+    pub async fn has_session(&self) -> bool {
+        let res = self
+            .browser
+            .get(self.url("/AK00/authorize"))
+            .query(&[
+                ("client_id", "portal"),
+                ("redirect_uri", PORTAL_REDIRECT),
+                ("response_type", "code"),
+                ("scope", "openid"),
+                ("code_challenge", PORTAL_CHALLENGE),
+                ("code_challenge_method", "S256"),
+            ])
+            .send()
+            .await
+            .expect("authorize");
+        let to = location(&res);
+        // A code, not an error, at the client: the SSO session answered.
+        to.starts_with(PORTAL_REDIRECT) && query_param(&to, "code").is_some()
+    }
+
+    /// The portal's tokens of a token response no longer work: the refresh token is refused
+    /// and the access token fails at userinfo.
+    pub async fn assert_revoked(&self, tokens: &serde_json::Value) {
+        let refresh = tokens["refresh_token"].as_str().expect("refresh token");
+        let res = self
+            .token(
+                "AK00",
+                &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+                Some(("portal", PORTAL_SECRET)),
+            )
+            .await;
+        assert_eq!(res.status(), 400, "the refresh token is revoked");
+        let res = self
+            .api
+            .get(self.url("/AK00/userinfo"))
+            .bearer_auth(tokens["access_token"].as_str().expect("access token"))
+            .send()
+            .await
+            .expect("userinfo");
+        assert_eq!(res.status(), 401, "the access token is revoked");
+    }
 }

@@ -7,19 +7,7 @@ use connect::domain::Language;
 use crate::helpers::*;
 
 async fn app_with(settings: &[(&str, &str)]) -> (TestApp, tempfile::TempDir) {
-    let settings: Vec<(String, String)> = settings
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-    let dir = realm_dir_with(|mut text| {
-        for (k, v) in &settings {
-            text = set_key(&text, k, v);
-        }
-        text
-    });
-    let path = dir.path().to_path_buf();
-    let app = spawn_with(|c| c.realm_dir = path).await;
-    (app, dir)
+    spawn_with_realm(settings).await
 }
 
 fn is_limited(status: reqwest::StatusCode, page: &str) -> bool {

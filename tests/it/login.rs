@@ -10,6 +10,8 @@ fn portal_request() -> Vec<(&'static str, &'static str)> {
         ("response_type", "code"),
         ("scope", "openid"),
         ("state", "st"),
+        ("code_challenge", PORTAL_CHALLENGE),
+        ("code_challenge_method", "S256"),
     ]
 }
 
@@ -407,6 +409,7 @@ async fn the_address_and_claims_parameter_are_served() {
         ("grant_type", "authorization_code"),
         ("code", code.as_str()),
         ("redirect_uri", PORTAL_REDIRECT),
+        ("code_verifier", PORTAL_VERIFIER),
     ];
     let body: serde_json::Value = app
         .token("AK00", &form, Some(("portal", PORTAL_SECRET)))

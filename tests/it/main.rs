@@ -2,11 +2,13 @@
 //! SQLite and in-process stores by default; PostgreSQL and Redis when
 //! `CONNECT_TEST_DATABASE_URL` and `CONNECT_TEST_REDIS_URL` are set.
 
+mod accounts;
 mod admin;
 mod audit;
 mod backchannel;
 mod config_and_realms;
 mod documents;
+mod dump;
 mod enrol;
 mod ephemeral;
 mod helpers;
@@ -22,6 +24,7 @@ mod matrix_tokens;
 mod negative;
 mod notify;
 mod oidc_flow;
+mod oidc_security;
 mod portal;
 mod receivers;
 mod service;

@@ -133,7 +133,6 @@ async fn forged_expired_and_foreign_tokens_are_inactive_at_introspection() {
 }
 
 #[tokio::test]
-#[ignore = "hole: issue 9 defect 11 (sec-oidc): any confidential client may introspect any token"]
 async fn a_client_cannot_introspect_the_token_of_another_client() {
     let f = fixture().await;
     let app = &f.app;
@@ -317,7 +316,6 @@ async fn forged_foreign_and_other_client_id_token_hints_are_refused_at_logout() 
 }
 
 #[tokio::test]
-#[ignore = "hole: issue 9 defect 14 (sec-oidc): a hint of another session of the same person skips the logout confirmation"]
 async fn a_hint_from_another_session_of_the_same_person_does_not_skip_the_logout_confirmation() {
     let f = fixture().await;
     let app = &f.app;

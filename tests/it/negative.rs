@@ -2,6 +2,7 @@
 
 use crate::helpers::*;
 
+/// A good code request, with the tests' PKCE challenge (every client sends one).
 fn code_request<'a>(client: &'a str, redirect: &'a str) -> Vec<(&'a str, &'a str)> {
     vec![
         ("client_id", client),
@@ -9,7 +10,14 @@ fn code_request<'a>(client: &'a str, redirect: &'a str) -> Vec<(&'a str, &'a str
         ("response_type", "code"),
         ("scope", "openid"),
         ("state", "s1"),
+        ("code_challenge", PORTAL_CHALLENGE),
+        ("code_challenge_method", "S256"),
     ]
+}
+
+fn without_pkce<'a>(mut q: Vec<(&'a str, &'a str)>) -> Vec<(&'a str, &'a str)> {
+    q.retain(|(k, _)| !k.starts_with("code_challenge"));
+    q
 }
 
 async fn authorize(app: &TestApp, realm: &str, q: &[(&str, &str)]) -> reqwest::Response {
@@ -91,11 +99,11 @@ async fn an_unknown_client_gets_an_error_page() {
 async fn a_public_client_without_pkce_is_refused() {
     let app = spawn_app().await;
     assert_eq!(
-        redirected_error(&app, &code_request("mobile", MOBILE_REDIRECT)).await,
+        redirected_error(&app, &without_pkce(code_request("mobile", MOBILE_REDIRECT))).await,
         "invalid_request"
     );
     let (_, challenge) = pkce();
-    let mut q = code_request("mobile", MOBILE_REDIRECT);
+    let mut q = without_pkce(code_request("mobile", MOBILE_REDIRECT));
     q.push(("code_challenge", &challenge));
     q.push(("code_challenge_method", "plain"));
     assert_eq!(
@@ -106,10 +114,25 @@ async fn a_public_client_without_pkce_is_refused() {
 }
 
 #[tokio::test]
-async fn a_wrong_verifier_or_a_verifier_without_challenge_is_refused() {
+async fn a_confidential_client_without_pkce_is_refused() {
+    let app = spawn_app().await;
+    let q = without_pkce(code_request("portal", PORTAL_REDIRECT));
+    assert_eq!(redirected_error(&app, &q).await, "invalid_request");
+    let mut q = without_pkce(code_request("portal", PORTAL_REDIRECT));
+    q.push(("code_challenge", PORTAL_CHALLENGE));
+    q.push(("code_challenge_method", "plain"));
+    assert_eq!(
+        redirected_error(&app, &q).await,
+        "invalid_request",
+        "plain is refused"
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_or_missing_verifier_is_refused() {
     let app = spawn_app().await;
     let (_, challenge) = pkce();
-    let mut q = code_request("portal", PORTAL_REDIRECT);
+    let mut q = without_pkce(code_request("portal", PORTAL_REDIRECT));
     q.push(("code_challenge", &challenge));
     q.push(("code_challenge_method", "S256"));
     let code = code_for(&app, &q).await;
@@ -141,7 +164,6 @@ async fn a_wrong_verifier_or_a_verifier_without_challenge_is_refused() {
         ("grant_type", "authorization_code"),
         ("code", &code),
         ("redirect_uri", PORTAL_REDIRECT),
-        ("code_verifier", &wrong),
     ];
     assert_eq!(
         oauth_error(
@@ -208,6 +230,7 @@ async fn an_expired_code_is_refused() {
         ("grant_type", "authorization_code"),
         ("code", &code),
         ("redirect_uri", PORTAL_REDIRECT),
+        ("code_verifier", PORTAL_VERIFIER),
     ];
     assert_eq!(
         oauth_error(
@@ -227,6 +250,7 @@ async fn a_code_is_bound_to_its_client_and_redirect_uri() {
         ("grant_type", "authorization_code"),
         ("code", &code),
         ("redirect_uri", "http://127.0.0.1:8090/other"),
+        ("code_verifier", PORTAL_VERIFIER),
     ];
     assert_eq!(
         oauth_error(
@@ -246,6 +270,7 @@ async fn a_code_is_bound_to_its_client_and_redirect_uri() {
         ("grant_type", "authorization_code"),
         ("code", &code),
         ("redirect_uri", PORTAL_REDIRECT),
+        ("code_verifier", PORTAL_VERIFIER),
     ];
     let res = app
         .token("AK01", &form, Some(("portal", PORTAL_SECRET)))
@@ -274,6 +299,7 @@ async fn a_token_of_one_realm_means_nothing_in_another() {
         ("grant_type", "authorization_code"),
         ("code", &code),
         ("redirect_uri", PORTAL_REDIRECT),
+        ("code_verifier", PORTAL_VERIFIER),
     ];
     let body: serde_json::Value = app
         .token("AK00", &form, Some(("portal", PORTAL_SECRET)))
@@ -320,7 +346,7 @@ async fn a_token_of_one_realm_means_nothing_in_another() {
 async fn a_refresh_token_is_bound_to_its_client() {
     let app = spawn_app().await;
     let (verifier, challenge) = pkce();
-    let mut q = code_request("mobile", MOBILE_REDIRECT);
+    let mut q = without_pkce(code_request("mobile", MOBILE_REDIRECT));
     q.push(("code_challenge", &challenge));
     q.push(("code_challenge_method", "S256"));
     let to = {

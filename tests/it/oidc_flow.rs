@@ -195,6 +195,7 @@ async fn a_second_use_of_a_code_fails_and_revokes_what_the_first_issued() {
         ("grant_type", "authorization_code"),
         ("code", code.as_str()),
         ("redirect_uri", PORTAL_REDIRECT),
+        ("code_verifier", PORTAL_VERIFIER),
     ];
     let first = app
         .token("AK00", &form, Some(("portal", PORTAL_SECRET)))

@@ -88,6 +88,7 @@ async fn revocation_ends_a_refresh_token() {
         ("grant_type", "authorization_code"),
         ("code", code.as_str()),
         ("redirect_uri", PORTAL_REDIRECT),
+        ("code_verifier", PORTAL_VERIFIER),
     ];
     let body: serde_json::Value = app
         .token("AK00", &form, Some(("portal", PORTAL_SECRET)))

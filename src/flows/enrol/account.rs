@@ -207,12 +207,18 @@ pub async fn submit_password(
     if confirm.is_none_or(|c| c.expose() != password.expose()) {
         return password_page(req, Some(("confirm", "error-password-mismatch")));
     }
-    let hash = req
+    let hash = match req
         .state
         .passwords
         .hash(SecretString::from(password.expose().to_owned()))
         .await
-        .map_err(HttpError::internal(req.lang))?;
+    {
+        Ok(hash) => hash,
+        Err(crate::passwords::PasswordError::Busy) => {
+            return Err(Detour::to(crate::flows::login::busy(&req.realm, req.lang)))
+        }
+        Err(e) => return Err(HttpError::internal(req.lang)(e).into()),
+    };
     e.password_hash = Some(hash);
     req.advance(&e, Step::Password).await
 }

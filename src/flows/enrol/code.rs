@@ -198,6 +198,7 @@ pub async fn submit(
         email_code_expires_at: 0,
         mails_sent: 0,
         email_verified: false,
+        email_verified_at: None,
         terms_version: None,
         terms_accepted_at: None,
         password_hash: None,

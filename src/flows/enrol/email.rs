@@ -186,6 +186,7 @@ pub async fn submit_code(
         return code_page(req, &e, Some("error-mail-code-expired"));
     }
     e.email_verified = true;
+    e.email_verified_at = Some(req.state.clock.unix());
     e.email_code = None;
     // Whoever proved the address continues, on this device.
     req.bind_browser(&mut e);

@@ -114,6 +114,9 @@ pub struct Enrolment {
     pub email_code_expires_at: i64,
     pub mails_sent: u64,
     pub email_verified: bool,
+    /// When step 3 proved the address; kept on the account as `email_verified_at`.
+    #[serde(default)]
+    pub email_verified_at: Option<i64>,
     pub terms_version: Option<String>,
     pub terms_accepted_at: Option<i64>,
     pub password_hash: Option<String>,

@@ -251,8 +251,13 @@ async fn complete(req: StepRequest, e: Enrolment) -> Result<Response, Detour> {
         version: terms_version,
         accepted_at,
     };
-    let opened =
-        accounts::open_enrolled(&state.db, &e.code_id, &new, &terms, state.clock.unix()).await;
+    let now = state.clock.unix();
+    // The SMS code just matched: the number is proved now, the address at step 3.
+    let proved = accounts::Proved {
+        email_at: e.email_verified_at.unwrap_or(now),
+        phone_at: now,
+    };
+    let opened = accounts::open_enrolled(&state.db, &e.code_id, &new, &terms, &proved, now).await;
     let refusal = match opened {
         Ok(account) => {
             let ahv = json!({ "ahv": e.ahv.masked() });

@@ -3,7 +3,10 @@
 //!
 //! Wrong passwords slow the next attempts for that address down (a growing delay, the same
 //! for known and unknown addresses) instead of locking the account; only after the realm's
-//! `lock_after_failures` consecutive failures (at most 100) is an account locked.
+//! `lock_after_failures` consecutive failures (at most 100) is an account locked, for the
+//! realm's `lock_minutes`, and the person told by mail. An account with a mobile number never
+//! logs in without its SMS code: when the stored number no longer parses, the person is sent
+//! to support.
 
 use crate::http::params::{Form, FormRejection};
 use axum::{
@@ -28,19 +31,46 @@ use super::{
 };
 use crate::{
     app::AppState,
-    domain::{Email, Language, PhoneNumber},
+    audit::{Event, Kind},
+    domain::{Email, Language, Password, PhoneNumber},
+    guard,
     http::{ClientAddr, CurrentRealm, HttpError},
+    limits::{self, Limit},
+    notify::messages::AccountNotice,
+    passwords::PasswordError,
     protocol::authorize::{self, flow_key, AuthRequest, Authentication},
     realm::Realm,
     session::{self, random_token},
-    storage::accounts::{self, Account},
+    storage::accounts::{self, Account, AccountStatus},
 };
 
-/// The assurance of a login with password only (accounts without a mobile number, created
-/// by support).
-pub const ACR_PASSWORD: &str = "urn:connect:acr:password";
-/// The assurance of a login with password and SMS code.
-pub const ACR_MFA: &str = "urn:connect:acr:password+sms";
+/// How long a person is asked to wait when every place in the hashing queue is taken.
+const BUSY_RETRY_AFTER_SECONDS: u64 = 5;
+
+/// 503 with `Retry-After` and a page that says to try again in a moment: every place in the
+/// password hashing queue is taken (see `passwords`).
+pub fn busy(realm: &std::sync::Arc<Realm>, lang: Language) -> Response {
+    metrics::counter!("connect_password_queue_full_total", "realm" => realm.id.to_string())
+        .increment(1);
+    let mut res = HttpError::page(StatusCode::SERVICE_UNAVAILABLE, lang, "error-hashing-busy")
+        .in_realm(realm)
+        .into_response();
+    res.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from(BUSY_RETRY_AFTER_SECONDS),
+    );
+    res
+}
+
+/// The page that sends a person whose stored number no longer works to support.
+fn phone_unusable(realm: &Realm, lang: Language, jar: CookieJar) -> Result<Response, HttpError> {
+    let ctx = page::layout(realm, lang, &format!("/{}/login", realm.id));
+    let html = crate::http::templates::render("login/support.html", ctx)
+        .map_err(HttpError::internal(lang))?;
+    Ok((StatusCode::FORBIDDEN, jar, Html(html)).into_response())
+}
+
+pub use crate::domain::acr::{MFA as ACR_MFA, PASSWORD as ACR_PASSWORD};
 
 /// Where a login stands. Each step consumes the flow and yields the next.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -223,9 +253,47 @@ pub async fn submit(
     };
 
     let now = state.clock.unix();
+    // An event of this attempt for the audit trail, from this client.
+    let event = |kind, account: Option<&str>, detail: serde_json::Value| {
+        let e = Event::new(kind, &realm.id)
+            .origin(addr, &headers)
+            .detail(detail);
+        match account {
+            Some(id) => e.account(id),
+            None => e,
+        }
+    };
+    // Passwords checked per client address, whatever the accounts (credential stuffing).
+    let subject = addr.subject();
+    let per_address = [
+        (
+            Limit::per_hour(
+                "login_passwords_per_address_hour",
+                realm.login.attempts_per_address_per_hour,
+            ),
+            subject.as_str(),
+        ),
+        (
+            Limit::per_day(
+                "login_passwords_per_address_day",
+                realm.login.attempts_per_address_per_day,
+            ),
+            subject.as_str(),
+        ),
+    ];
+    if let Err(e) = limits::charge(&state, realm.id.as_str(), &per_address)
+        .await
+        .map_err(HttpError::internal(lang))?
+    {
+        return Err(HttpError::Limited {
+            lang,
+            retry_after: e.retry_after,
+        });
+    }
+    // The attempt is counted before its password is checked (see `throttle`).
     let throttle = Throttle::for_address(&state, &realm, &form.email);
     if let Some(wait) = throttle
-        .wait(&state, &realm, now)
+        .take_turn(&state, &realm, now)
         .await
         .map_err(HttpError::internal(lang))?
     {
@@ -238,35 +306,76 @@ pub async fn submit(
     }
 
     // Unknown e-mail, malformed e-mail and wrong password look and take the same.
-    let account = match form.email.parse::<Email>() {
+    let mut account = match form.email.parse::<Email>() {
         Ok(email) => accounts::by_email(&state.db, &realm.id, &email)
             .await
             .map_err(HttpError::internal(lang))?,
         Err(_) => None,
     };
-    let ok = state
+    if let Some(a) = account.as_ref().filter(|a| !a.active && a.may_log_in(now)) {
+        // Its lock has ended by itself: lifted before this password counts.
+        accounts::lift_ended_lock(&state.db, &a.id, now)
+            .await
+            .map_err(HttpError::internal(lang))?;
+        account = accounts::by_id(&state.db, &realm.id, &a.id)
+            .await
+            .map_err(HttpError::internal(lang))?;
+    }
+    let verified = state
         .passwords
         .verify(
-            form.password,
+            Password::presented(&form.password),
             account.as_ref().map(|a| a.password_hash.as_str()),
         )
-        .await
-        .map_err(HttpError::internal(lang))?;
+        .await;
+    let ok = match verified {
+        Ok(ok) => ok,
+        Err(PasswordError::Busy) => return Ok(busy(&realm, lang)),
+        Err(e) => return Err(HttpError::internal(lang)(e)),
+    };
     metrics::counter!("connect_logins_total", "realm" => realm.id.to_string(), "outcome" => if ok { "password_ok" } else { "failure" }).increment(1);
     let account = match account {
         Some(a) if ok => a,
         account => {
-            throttle
+            let locked = throttle
                 .failed(&state, &realm, account.as_ref(), now)
                 .await
                 .map_err(HttpError::internal(lang))?;
             tracing::info!(realm = %realm.id, "login failed");
+            let id = account.as_ref().map(|a| a.id.as_str());
+            let failed = serde_json::json!({ "factor": "password" });
+            state
+                .audit
+                .record(event(Kind::LoginFailed, id, failed))
+                .await;
+            if let (true, Some(a)) = (locked, &account) {
+                let hours = realm.login.lock_duration.as_secs().div_ceil(3600);
+                let until = now + realm.login.lock_duration.as_secs() as i64;
+                let detail = serde_json::json!({ "by": "password_failures", "until": until });
+                let locked = event(Kind::AccountLocked, Some(&a.id), detail);
+                state.audit.record(locked).await;
+                guard::restrict(
+                    &state,
+                    &realm,
+                    a,
+                    AccountNotice::LockedAfterFailures { hours },
+                )
+                .await
+                .map_err(HttpError::internal(lang))?;
+            }
             return fail_page(jar, "login-failed", None, StatusCode::UNAUTHORIZED);
         }
     };
-    if !account.active {
+    if !account.may_log_in(now) {
         // Only someone who knows the password learns that the account is locked.
-        return fail_page(jar, "error-account-locked", None, StatusCode::FORBIDDEN);
+        let message = match account.status {
+            AccountStatus::Disabled => "error-account-disabled",
+            _ => "error-account-locked",
+        };
+        let detail = serde_json::json!({ "factor": "password", "refused": message });
+        let refused = event(Kind::LoginFailed, Some(&account.id), detail);
+        state.audit.record(refused).await;
+        return fail_page(jar, message, None, StatusCode::FORBIDDEN);
     }
     throttle
         .succeeded(&state, &account)
@@ -274,11 +383,7 @@ pub async fn submit(
         .map_err(HttpError::internal(lang))?;
     let request = flow.and_then(LoginFlow::into_request);
 
-    let Some(phone) = account
-        .phone
-        .as_deref()
-        .and_then(|p| PhoneNumber::parse(p).ok())
-    else {
+    let Some(stored_phone) = account.phone.as_deref() else {
         // Accounts that support created without a mobile number log in with the password only.
         return finish(
             &state,
@@ -289,8 +394,17 @@ pub async fn submit(
             request,
             ACR_PASSWORD,
             &["pwd"],
+            (addr, &headers),
         )
         .await;
+    };
+    let Ok(phone) = PhoneNumber::parse(stored_phone) else {
+        // A number that no longer parses must not turn the login into a password-only one.
+        tracing::warn!(realm = %realm.id, account = %account.id, "login refused: the stored mobile number does not parse");
+        let detail = serde_json::json!({ "factor": "sms", "refused": "phone_unusable" });
+        let refused = event(Kind::LoginFailed, Some(&account.id), detail);
+        state.audit.record(refused).await;
+        return phone_unusable(&realm, lang, jar);
     };
     let id = flow_id.map_or_else(random_token, str::to_owned);
     let sent = send_sms::send_code(
@@ -342,6 +456,7 @@ async fn finish(
     request: Option<AuthRequest>,
     acr: &str,
     amr: &[&str],
+    origin: (ClientAddr, &HeaderMap),
 ) -> Result<Response, HttpError> {
     let (jar, session) = session::start(
         state,
@@ -354,6 +469,15 @@ async fn finish(
     .await
     .map_err(HttpError::internal(lang))?;
     tracing::info!(realm = %realm.id, account = %account.id, acr, "login succeeded");
+    state
+        .audit
+        .record(
+            Event::new(Kind::LoginSucceeded, &realm.id)
+                .account(&account.id)
+                .origin(origin.0, origin.1)
+                .detail(serde_json::json!({ "acr": acr, "amr": amr })),
+        )
+        .await;
     metrics::counter!("connect_logins_total", "realm" => realm.id.to_string(), "outcome" => "success").increment(1);
     match request {
         Some(request) => {

@@ -14,6 +14,7 @@ use serde::Deserialize;
 use super::{finish, load_flow, LoginFlow, ACR_MFA};
 use crate::{
     app::AppState,
+    audit::{Event, Kind},
     domain::{Language, PhoneNumber},
     flows::{
         page::{self, check_csrf, read_form},
@@ -214,6 +215,7 @@ pub async fn resend_sms(
 pub async fn submit_sms(
     State(state): State<AppState>,
     CurrentRealm(realm): CurrentRealm,
+    addr: ClientAddr,
     headers: HeaderMap,
     jar: CookieJar,
     form: Result<Form<SmsForm>, FormRejection>,
@@ -257,6 +259,17 @@ pub async fn submit_sms(
         code_hash,
         &form.code,
     ) {
+        if let LoginFlow::Sms { account_id, .. } = &flow {
+            state
+                .audit
+                .record(
+                    Event::new(Kind::LoginFailed, &realm.id)
+                        .account(account_id)
+                        .origin(addr, &headers)
+                        .detail(serde_json::json!({ "factor": "sms" })),
+                )
+                .await;
+        }
         return sms_page(
             &state,
             &realm,
@@ -290,6 +303,7 @@ pub async fn submit_sms(
     let Some(LoginFlow::Sms {
         request,
         account_id,
+        phone,
         ..
     }) = taken
     else {
@@ -299,11 +313,16 @@ pub async fn submit_sms(
             "error-flow-expired",
         ));
     };
+    let now = state.clock.unix();
     let account = accounts::by_id(&state.db, &realm.id, &account_id)
         .await
         .map_err(HttpError::internal(lang))?
-        .filter(|a| a.active)
+        .filter(|a| a.may_log_in(now))
         .ok_or_else(|| HttpError::page(StatusCode::BAD_REQUEST, lang, "error-flow-expired"))?;
+    // The code came back from this number: a number support registered is proved now.
+    accounts::phone_proved(&state.db, &account.id, &phone, now)
+        .await
+        .map_err(HttpError::internal(lang))?;
     finish(
         &state,
         &realm,
@@ -313,6 +332,7 @@ pub async fn submit_sms(
         request,
         ACR_MFA,
         &["pwd", "sms", "mfa"],
+        (addr, &headers),
     )
     .await
 }

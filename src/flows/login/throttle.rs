@@ -1,9 +1,18 @@
 //! Wrong passwords slow the next attempts for the typed address down: after the realm's free
 //! failures, each attempt waits twice as long as the one before (1 s, 2 s, 4 s … up to the
 //! realm's maximum). The counter is keyed by the address as typed, so known and unknown
-//! addresses behave the same. Only `lock_after_failures` consecutive failures lock an account.
+//! addresses behave the same. Only `lock_after_failures` consecutive failures lock an account,
+//! for the realm's `lock_minutes` or until support unlocks it.
+//!
+//! An attempt takes its turn before its password is checked, in one compare-and-set on the
+//! shared store (so across replicas with Redis): it is counted as a failure in advance and
+//! moves the next turn out by the delay that failure earns; a right password forgets it all.
+//! A hundred parallel guesses therefore get the free turns and then one turn per delay,
+//! exactly as a hundred sequential ones would, and the lock comes no sooner.
 
 use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
 
 use crate::{
     app::AppState,
@@ -14,10 +23,20 @@ use crate::{
 /// Failures are remembered for a day; a success forgets them.
 const FAILURE_MEMORY: Duration = Duration::from_secs(86400);
 
+/// Compare-and-set rounds before an attempt gives up its turn under contention.
+const ROUNDS: usize = 16;
+
 /// The throttle of one typed address.
 pub struct Throttle {
-    failures: String,
-    last_failure: String,
+    key: String,
+}
+
+/// What the store holds for one address: failures counted (in-flight attempts included) and
+/// the unix second before which no password is checked.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
+struct Turns {
+    failures: u64,
+    not_before: i64,
 }
 
 /// How long the next attempt must wait after `failures` consecutive failures, when `free`
@@ -30,69 +49,93 @@ fn password_delay(free: u64, max: Duration, failures: u64) -> Duration {
     Duration::from_secs(1u64 << exp).min(max)
 }
 
+fn corrupt(e: serde_json::Error) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}
+
 impl Throttle {
     pub fn for_address(state: &AppState, realm: &Realm, typed: &str) -> Throttle {
         let subject = state
             .secret_hasher
             .hash(&format!("login:{}", typed.trim().to_lowercase()));
         Throttle {
-            failures: format!("login-fail:{}:{subject}", realm.id),
-            last_failure: format!("login-fail-at:{}:{subject}", realm.id),
+            key: format!("login-turns:{}:{subject}", realm.id),
         }
     }
 
-    /// The seconds the next attempt must still wait, if any.
-    pub async fn wait(
+    /// Takes this attempt's turn, counting it as a failure until [`Throttle::succeeded`] says
+    /// otherwise. `Some(seconds)` when the turn is not yet due: then nothing was counted and
+    /// the password must not be checked.
+    pub async fn take_turn(
         &self,
         state: &AppState,
         realm: &Realm,
         now: i64,
     ) -> Result<Option<u64>, StoreError> {
-        let failures = state.ephemeral.count(&self.failures).await?;
         let rules = &realm.login;
-        let delay = password_delay(
-            rules.free_password_failures,
-            rules.max_password_delay,
-            failures,
-        );
-        if delay.is_zero() {
-            return Ok(None);
+        for _ in 0..ROUNDS {
+            let stored = state.ephemeral.get(&self.key).await?;
+            let turns: Turns = match &stored {
+                Some(raw) => serde_json::from_slice(raw).map_err(corrupt)?,
+                None => Turns::default(),
+            };
+            if now < turns.not_before {
+                return Ok(Some((turns.not_before - now) as u64));
+            }
+            let failures = turns.failures.saturating_add(1);
+            let delay = password_delay(
+                rules.free_password_failures,
+                rules.max_password_delay,
+                failures,
+            );
+            let next = Turns {
+                failures,
+                not_before: now + delay.as_secs() as i64,
+            };
+            let value = serde_json::to_vec(&next).map_err(corrupt)?;
+            if state
+                .ephemeral
+                .swap(&self.key, stored.as_deref(), &value, FAILURE_MEMORY)
+                .await?
+            {
+                return Ok(None);
+            }
         }
-        let last: Option<i64> = state.ephemeral.get_json(&self.last_failure).await?;
-        let until = last.unwrap_or(0) + delay.as_secs() as i64;
-        Ok((now < until).then(|| (until - now) as u64))
+        // Others keep taking the turns first: this one waits like a refused attempt.
+        Ok(Some(1))
     }
 
-    /// A wrong password, for this address and, when it names one, for the account, which is
-    /// locked at the realm's limit.
+    /// A wrong password (already counted for the address by its turn): for the account it
+    /// names, one more consecutive failure, which at the realm's limit locks it. True when
+    /// this failure locked the account.
     pub async fn failed(
         &self,
         state: &AppState,
         realm: &Realm,
         account: Option<&Account>,
         now: i64,
-    ) -> Result<(), StoreError> {
-        state.ephemeral.hit(&self.failures, FAILURE_MEMORY).await?;
-        state
-            .ephemeral
-            .put_json(&self.last_failure, &now, FAILURE_MEMORY)
-            .await?;
+    ) -> Result<bool, StoreError> {
         // The same statement runs for an unknown address (it matches no row), so both take
         // the same time.
         let id = account.map_or("", |a| a.id.as_str());
         let n = accounts::record_failed_login(&state.db, id, now).await?;
-        if let Some(a) = account {
-            if n >= realm.login.lock_after_failures as i64 && a.active {
-                accounts::lock(&state.db, &a.id, now).await?;
-                tracing::warn!(realm = %realm.id, account = %a.id, "account locked after consecutive password failures");
-            }
+        let Some(a) = account else {
+            return Ok(false);
+        };
+        if n < realm.login.lock_after_failures as i64 {
+            return Ok(false);
         }
-        Ok(())
+        let until = now + realm.login.lock_duration.as_secs() as i64;
+        let locked = accounts::lock(&state.db, &a.id, Some(until), now).await?;
+        if locked {
+            tracing::warn!(realm = %realm.id, account = %a.id, "account locked after consecutive password failures");
+        }
+        Ok(locked)
     }
 
     /// The right password: the counts start again.
     pub async fn succeeded(&self, state: &AppState, account: &Account) -> Result<(), StoreError> {
-        state.ephemeral.delete(&self.failures).await?;
+        state.ephemeral.delete(&self.key).await?;
         accounts::clear_failed_logins(&state.db, &account.id).await
     }
 }
