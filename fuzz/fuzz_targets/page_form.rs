@@ -1,14 +1,13 @@
-//! Form bodies of the pages, read by axum's `Form` extractor as every page handler does
-//! (here the login form: text, an optional field and a password).
+//! Form bodies of the pages, read by the strict `http::params::Form` extractor as every page
+//! handler does (here the login form: text, an optional field and a password).
 #![no_main]
 
 use axum::{
     body::Body,
     extract::FromRequest,
     http::{header, Method, Request},
-    Form,
 };
-use connect::flows::login::LoginForm;
+use connect::{flows::login::LoginForm, http::params::Form};
 use futures_util::FutureExt;
 use libfuzzer_sys::fuzz_target;
 
