@@ -27,7 +27,7 @@ use super::{
     PortalState,
 };
 use crate::{
-    domain::{AhvNumber, DocumentCategory, DocumentTitles, RealmId},
+    domain::{AhvNumber, DocumentCategory, DocumentTitles, Language, RealmId},
     http::error::HttpError,
     storage::documents::{self, Document},
 };
@@ -124,25 +124,48 @@ struct RawMetadata {
 }
 
 /// The `metadata` part, parsed.
-struct Metadata {
-    ahv: AhvNumber,
-    category: DocumentCategory,
-    titles: DocumentTitles,
-    issue_date: NaiveDate,
+pub struct Metadata {
+    pub ahv: AhvNumber,
+    pub category: DocumentCategory,
+    pub titles: DocumentTitles,
+    pub issue_date: NaiveDate,
 }
 
-fn parse_metadata(state: &PortalState, bytes: &[u8]) -> Result<Metadata, HttpError> {
-    let raw: RawMetadata = serde_json::from_slice(bytes)
-        .map_err(|e| bad_request(format!("the metadata part is not valid JSON: {e}")))?;
+/// What is wrong with the metadata's JSON, without repeating what was sent: serde's own
+/// messages quote values and unknown keys, which may be an AHV number (`"ahv": 756…` as a
+/// number). A missing field is named, since its name is ours.
+fn metadata_json_error(e: &serde_json::Error) -> String {
+    let (line, column) = (e.line(), e.column());
+    match e.classify() {
+        serde_json::error::Category::Data => match e.to_string().strip_prefix("missing field ") {
+            Some(rest) => format!("the metadata part lacks the field {rest}"),
+            None => format!(
+                "the metadata part does not have the documented fields and types \
+                 (line {line}, column {column})"
+            ),
+        },
+        _ => format!("the metadata part is not valid JSON (line {line}, column {column})"),
+    }
+}
+
+/// Reads the `metadata` part for the portal of `realm`; a lone `title` is filed under
+/// `default_language`. Pure, so that `fuzz/` can run it on any bytes.
+pub fn parse_metadata(
+    realm_id: &RealmId,
+    default_language: Language,
+    bytes: &[u8],
+) -> Result<Metadata, HttpError> {
+    let raw: RawMetadata =
+        serde_json::from_slice(bytes).map_err(|e| bad_request(metadata_json_error(&e)))?;
     let realm: RealmId = raw
         .realm
         .parse()
         .map_err(|e| unprocessable("Unknown realm", format!("realm: {e}")))?;
     // The portal serves one caisse; documents of another realm have no reader here.
-    if realm != state.realm.id {
+    if realm != *realm_id {
         return Err(unprocessable(
             "Unknown realm",
-            format!("realm: this portal serves {} only", state.realm.id),
+            format!("realm: this portal serves {realm_id} only"),
         ));
     }
     let ahv: AhvNumber = raw
@@ -154,7 +177,7 @@ fn parse_metadata(state: &PortalState, bytes: &[u8]) -> Result<Metadata, HttpErr
         .parse()
         .map_err(|e| unprocessable("Unknown category", format!("category: {e}")))?;
     let titles = match (raw.title, raw.titles) {
-        (Some(t), None) => DocumentTitles::single(state.realm.default_language, &t),
+        (Some(t), None) => DocumentTitles::single(default_language, &t),
         (None, Some(map)) => {
             DocumentTitles::by_language(map.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         }
@@ -303,7 +326,11 @@ async fn deliver_document(
                     }
                     buf.extend_from_slice(&chunk);
                 }
-                metadata = Some(parse_metadata(&state, &buf)?);
+                metadata = Some(parse_metadata(
+                    &state.realm.id,
+                    state.realm.default_language,
+                    &buf,
+                )?);
             }
             "file" if file.is_none() => {
                 let mut buf = BytesMut::new();
@@ -430,6 +457,34 @@ async fn delete_document(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn metadata_refusal(json: &str) -> String {
+        let realm: RealmId = "AK00".parse().unwrap();
+        match parse_metadata(&realm, Language::Fr, json.as_bytes()) {
+            Ok(_) => panic!("{json} accepted"),
+            Err(HttpError::Problem { detail, .. }) => detail,
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+
+    /// Found by `fuzz/fuzz_targets/delivery_metadata.rs`: serde's message quoted the value,
+    /// so an AHV number sent as a JSON number came back in the problem's `detail`.
+    #[test]
+    fn a_metadata_refusal_does_not_repeat_an_ahv_number() {
+        for json in [
+            r#"{"realm":"AK00","ahv":7561234567897,"category":"autre","title":"x","issue_date":"2026-01-31"}"#,
+            r#"{"realm":"AK00","756.1234.5678.97":1}"#,
+            r#"{"realm":"AK00","ahv":["756.1234.5678.97"]}"#,
+        ] {
+            let detail = metadata_refusal(json);
+            assert!(!detail.contains("7561234567897"), "{detail}");
+            assert!(!detail.contains("756.1234.5678.97"), "{detail}");
+            assert!(detail.contains("line 1, column"), "{detail}");
+        }
+        assert!(metadata_refusal(r#"{"realm":"AK00"}"#)
+            .starts_with("the metadata part lacks the field `ahv`"));
+        assert!(metadata_refusal("{").starts_with("the metadata part is not valid JSON"));
+    }
 
     #[test]
     fn idempotency_keys_are_visible_ascii_optionally_quoted() {

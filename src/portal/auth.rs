@@ -475,11 +475,11 @@ struct LogoutClaims {
 
 /// A logout token that passed every check.
 #[derive(Debug)]
-struct ValidLogout {
-    sid: Option<String>,
-    jti: String,
+pub struct ValidLogout {
+    pub sid: Option<String>,
+    pub jti: String,
     /// How much longer the token would be accepted: how long its `jti` is remembered.
-    accepted_for: Duration,
+    pub accepted_for: Duration,
 }
 
 const LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
@@ -499,6 +499,20 @@ fn jti_key(state: &PortalState, jti: &str) -> String {
 /// the IdP, `iss` the IdP, `aud` this client, recent `iat`, `exp` not passed, the logout
 /// event, no `nonce`, a `jti`, and a `sid` or `sub`.
 async fn verify_logout_token(state: &PortalState, token: &str) -> Result<ValidLogout, String> {
+    let kid = logout_token_kid(token)?;
+    let (key, alg) = state.idp.key_for(&kid).await.map_err(|e| e.to_string())?;
+    check_logout_token(
+        token,
+        &key,
+        alg,
+        state.idp.issuer.as_str().trim_end_matches('/'),
+        &state.idp.client_id,
+        state.clock.unix(),
+    )
+}
+
+/// The key id a logout token names, once its header reads as a logout token's.
+pub fn logout_token_kid(token: &str) -> Result<String, String> {
     let header = jsonwebtoken::decode_header(token).map_err(|_| "not a JWT".to_owned())?;
     let typ_ok = header.typ.as_deref().is_some_and(|t| {
         t.eq_ignore_ascii_case("logout+jwt") || t.eq_ignore_ascii_case("application/logout+jwt")
@@ -506,23 +520,35 @@ async fn verify_logout_token(state: &PortalState, token: &str) -> Result<ValidLo
     if !typ_ok {
         return Err("typ must be logout+jwt".into());
     }
-    let kid = header.kid.ok_or("no kid")?;
-    let (key, alg) = state.idp.key_for(&kid).await.map_err(|e| e.to_string())?;
+    header.kid.ok_or_else(|| "no kid".to_owned())
+}
+
+/// The checks of [`verify_logout_token`] once the IdP's key for the token's `kid` is known:
+/// no I/O, so that `fuzz/` runs them on any input against a fixed key.
+pub fn check_logout_token(
+    token: &str,
+    key: &jsonwebtoken::DecodingKey,
+    alg: jsonwebtoken::Algorithm,
+    issuer: &str,
+    client_id: &str,
+    now: i64,
+) -> Result<ValidLogout, String> {
+    let header = jsonwebtoken::decode_header(token).map_err(|_| "not a JWT".to_owned())?;
     if header.alg != alg {
         return Err("algorithm does not match the key".into());
     }
     let mut validation = jsonwebtoken::Validation::new(alg);
-    validation.set_issuer(&[state.idp.issuer.as_str().trim_end_matches('/')]);
-    validation.set_audience(&[state.idp.client_id.as_str()]);
+    validation.set_issuer(&[issuer]);
+    validation.set_audience(&[client_id]);
     validation.set_required_spec_claims(&["iss", "aud", "iat", "exp"]);
     // Times are checked below against the injected clock (the manual clock of tests).
     validation.validate_exp = false;
-    let data = jsonwebtoken::decode::<serde_json::Value>(token, &key, &validation)
+    let data = jsonwebtoken::decode::<serde_json::Value>(token, key, &validation)
         .map_err(|e| format!("token refused: {e}"))?;
     let iat = data.claims["iat"].as_i64().ok_or("no iat")?;
     let exp = data.claims["exp"].as_i64().ok_or("no exp")?;
-    let now = state.clock.unix();
-    if (now - iat).abs() > LOGOUT_IAT_WINDOW {
+    // abs_diff: `now - iat` overflows for an `iat` near i64::MIN.
+    if now.abs_diff(iat) > LOGOUT_IAT_WINDOW.unsigned_abs() {
         return Err("iat too far from now".into());
     }
     if exp.saturating_add(LOGOUT_LEEWAY) < now {
@@ -550,4 +576,57 @@ async fn verify_logout_token(state: &PortalState, token: &str) -> Result<ValidLo
         jti,
         accepted_for,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
+    use p256::{elliptic_curve::sec1::ToEncodedPoint, pkcs8::EncodePrivateKey};
+    use serde_json::json;
+
+    use super::*;
+
+    const ISSUER: &str = "http://127.0.0.1:8080/AK00";
+    const NOW: i64 = 1_800_000_000;
+
+    fn sign_and_check(claims: serde_json::Value) -> Result<ValidLogout, String> {
+        let secret = p256::SecretKey::from_slice(&[7; 32]).unwrap();
+        let private = secret.to_pkcs8_der().unwrap();
+        let public = secret.public_key().to_encoded_point(false);
+        let mut header = Header::new(Algorithm::ES256);
+        header.typ = Some("logout+jwt".into());
+        header.kid = Some("k1".into());
+        let key = EncodingKey::from_ec_der(private.as_bytes());
+        let token = jsonwebtoken::encode(&header, &claims, &key).unwrap();
+        assert_eq!(logout_token_kid(&token).as_deref(), Ok("k1"));
+        let key = DecodingKey::from_ec_der(public.as_bytes());
+        check_logout_token(&token, &key, Algorithm::ES256, ISSUER, "portal", NOW)
+    }
+
+    fn logout_claims(iat: serde_json::Value) -> serde_json::Value {
+        json!({
+            "iss": ISSUER, "aud": "portal", "iat": iat, "exp": NOW + 120, "jti": "j1", "sid": "s1",
+            "events": { LOGOUT_EVENT: {} },
+        })
+    }
+
+    #[test]
+    fn a_logout_token_signed_by_the_key_is_accepted() {
+        let claims = sign_and_check(logout_claims(json!(NOW - 10))).unwrap();
+        assert_eq!(claims.sid.as_deref(), Some("s1"));
+    }
+
+    /// Seen while writing `fuzz/fuzz_targets/logout_token.rs`: `now - iat` overflowed (a
+    /// panic in builds with overflow checks, such as the test suite's) for an `iat` near
+    /// i64::MIN in a token signed by the IdP's key.
+    #[test]
+    fn an_iat_at_the_edge_of_i64_is_refused_without_overflow() {
+        for iat in [i64::MIN, i64::MIN + 1, i64::MAX] {
+            assert_eq!(
+                sign_and_check(logout_claims(json!(iat))).unwrap_err(),
+                "iat too far from now",
+                "{iat}"
+            );
+        }
+    }
 }

@@ -3,7 +3,7 @@
 //! API through which caisse systems hand it documents.
 
 pub mod api;
-mod auth;
+pub mod auth;
 pub mod bearer;
 pub mod blobs;
 pub mod deliver;

@@ -207,7 +207,7 @@ pub async fn authorize(
     }
 }
 
-fn check_redirect_uri(realm: &Realm, client: &Client, redirect_uri: &str) -> Option<()> {
+pub fn check_redirect_uri(realm: &Realm, client: &Client, redirect_uri: &str) -> Option<()> {
     if !client.allows(GrantType::AuthorizationCode) {
         return None;
     }
@@ -271,7 +271,7 @@ async fn validate(
     })
 }
 
-fn check_sizes(p: &Params) -> Result<(), OAuthError> {
+pub fn check_sizes(p: &Params) -> Result<(), OAuthError> {
     for (name, max) in MAX_STORED {
         if p.get(name).is_some_and(|v| v.len() > max) {
             return Err(OAuthError::invalid_request(format!(
@@ -283,7 +283,7 @@ fn check_sizes(p: &Params) -> Result<(), OAuthError> {
 }
 
 /// OIDC Core §6: request objects are not supported, and say so.
-fn check_request_objects(p: &Params) -> Result<(), OAuthError> {
+pub fn check_request_objects(p: &Params) -> Result<(), OAuthError> {
     if p.has("request") {
         return Err(OAuthError::request_not_supported(
             "request objects are not supported",
@@ -297,7 +297,7 @@ fn check_request_objects(p: &Params) -> Result<(), OAuthError> {
     Ok(())
 }
 
-fn check_response_type(p: &Params) -> Result<(), OAuthError> {
+pub fn check_response_type(p: &Params) -> Result<(), OAuthError> {
     match p.get("response_type") {
         Some("code") => {}
         Some(_) => {
@@ -317,7 +317,7 @@ fn check_response_type(p: &Params) -> Result<(), OAuthError> {
 
 /// The scope granted: what was asked within what the client may have (oxide-auth's
 /// registrar negotiates); scopes the client may not have are dropped, not refused.
-fn check_scope(realm: &Realm, client: &Client, p: &Params) -> Result<Vec<String>, OAuthError> {
+pub fn check_scope(realm: &Realm, client: &Client, p: &Params) -> Result<Vec<String>, OAuthError> {
     let asked: Scope = p
         .get("scope")
         .unwrap_or_default()
@@ -348,7 +348,7 @@ fn check_scope(realm: &Realm, client: &Client, p: &Params) -> Result<Vec<String>
 
 /// RFC 7636 and RFC 9700 §2.1.1: S256 only, required for every client, confidential ones
 /// too (a stolen code is useless without the verifier, and PKCE stops code injection).
-fn check_pkce(p: &Params) -> Result<Option<String>, OAuthError> {
+pub fn check_pkce(p: &Params) -> Result<Option<String>, OAuthError> {
     let challenge = p.get("code_challenge");
     let method = p.get("code_challenge_method");
     if let Some(c) = challenge {
@@ -378,7 +378,7 @@ fn check_pkce(p: &Params) -> Result<Option<String>, OAuthError> {
 
 /// `prompt=none` stands alone; `login` forces a new login; `consent` and
 /// `select_account` are accepted (no consent screen for the caisse's own applications).
-fn check_prompt(p: &Params) -> Result<bool, OAuthError> {
+pub fn check_prompt(p: &Params) -> Result<bool, OAuthError> {
     let values: Vec<&str> = p
         .get("prompt")
         .map(|v| v.split(' ').filter(|s| !s.is_empty()).collect())
@@ -391,7 +391,7 @@ fn check_prompt(p: &Params) -> Result<bool, OAuthError> {
     Ok(values.contains(&"login"))
 }
 
-fn check_max_age(p: &Params) -> Result<Option<i64>, OAuthError> {
+pub fn check_max_age(p: &Params) -> Result<Option<i64>, OAuthError> {
     p.get("max_age")
         .map(|v| {
             v.parse::<u32>()
