@@ -96,10 +96,7 @@ pub fn render(
 }
 
 /// A page's query, read strictly: invalid UTF-8 or a repeated parameter is a 400 page.
-fn read_query<T>(
-    state: &PortalState,
-    q: Result<Query<T>, FormRejection>,
-) -> Result<T, HttpError> {
+fn read_query<T>(state: &PortalState, q: Result<Query<T>, FormRejection>) -> Result<T, HttpError> {
     q.map(|Query(q)| q).map_err(|_| {
         HttpError::page(
             StatusCode::BAD_REQUEST,
