@@ -101,15 +101,7 @@ async fn the_lock_ends_by_itself_after_lock_minutes_and_the_person_is_told() {
     ])
     .await;
     app.create_account("AK00", "anna@example.ch").await;
-    for _ in 0..2 {
-        let res = app
-            .fill(
-                "/AK00/login",
-                &[("email", "anna@example.ch"), ("password", "wrong-wrong")],
-            )
-            .await;
-        assert_eq!(res.status(), 401);
-    }
+    app.wrong_passwords("anna@example.ch", 2).await;
     let mails = app.mail_outbox();
     let mail = mails.last().expect("a mail about the lock");
     assert_eq!(mail.to, "anna@example.ch");
@@ -174,15 +166,7 @@ async fn a_lock_ends_the_sessions_and_grants_of_the_account() {
     assert!(app.has_session().await, "logged in");
 
     let attacker = TestApp::sharing(&app);
-    for _ in 0..2 {
-        let res = attacker
-            .fill(
-                "/AK00/login",
-                &[("email", "anna@example.ch"), ("password", "wrong-wrong")],
-            )
-            .await;
-        assert_eq!(res.status(), 401);
-    }
+    attacker.wrong_passwords("anna@example.ch", 2).await;
     assert!(!app.has_session().await, "the SSO session ended");
     app.assert_revoked(&tokens).await;
 }

@@ -738,6 +738,19 @@ pub async fn spawn_with_realm(settings: &[(&str, &str)]) -> (TestApp, tempfile::
 
 impl TestApp {
     /// Whether this browser's SSO session in AK00 answers the portal without a login.
+    /// `n` wrong passwords for `email` at AK00's login form, each answered 401.
+    pub async fn wrong_passwords(&self, email: &str, n: usize) {
+        for _ in 0..n {
+            let res = self
+                .fill(
+                    "/AK00/login",
+                    &[("email", email), ("password", "wrong-wrong")],
+                )
+                .await;
+            assert_eq!(res.status(), 401, "a wrong password");
+        }
+    }
+
     pub async fn has_session(&self) -> bool {
         let res = self
             .browser
