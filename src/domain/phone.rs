@@ -43,8 +43,16 @@ impl PhoneNumber {
         if !number.is_valid() || number.extension().is_some() {
             return Err(PhoneError::Invalid);
         }
+        let e164 = number.format().mode(Mode::E164).to_string();
+        // Storage keeps the E.164 form and parses it again at every login: a number whose
+        // E.164 form reads as another number (or none, as `+8 000000000067` did: found by
+        // the fuzzer) would lock its owner out later, so it is refused now.
+        let again = phonenumber::parse(Some(country::Id::CH), &e164).map_err(|_| PhoneError::Invalid)?;
+        if !again.is_valid() || again.format().mode(Mode::E164).to_string() != e164 {
+            return Err(PhoneError::Invalid);
+        }
         Ok(PhoneNumber {
-            e164: number.format().mode(Mode::E164).to_string(),
+            e164,
             international: number.format().mode(Mode::International).to_string(),
             country_code: number.country().code(),
             region: number.country().id(),
@@ -159,6 +167,17 @@ impl fmt::Debug for PhoneNumber {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_number_whose_e164_form_does_not_read_back_is_refused() {
+        // Found by the fuzzer: it parsed, but its E.164 form `+80000000067` did not.
+        assert_eq!(
+            PhoneNumber::parse("+8 000000000067"),
+            Err(PhoneError::Invalid)
+        );
+        let swiss = PhoneNumber::parse("079 123 45 67").unwrap();
+        assert_eq!(PhoneNumber::parse(swiss.as_e164()), Ok(swiss));
+    }
 
     #[test]
     fn swiss_ways_of_writing_give_one_e164_number() {
