@@ -47,7 +47,8 @@ impl PhoneNumber {
         // Storage keeps the E.164 form and parses it again at every login: a number whose
         // E.164 form reads as another number (or none, as `+8 000000000067` did: found by
         // the fuzzer) would lock its owner out later, so it is refused now.
-        let again = phonenumber::parse(Some(country::Id::CH), &e164).map_err(|_| PhoneError::Invalid)?;
+        let again =
+            phonenumber::parse(Some(country::Id::CH), &e164).map_err(|_| PhoneError::Invalid)?;
         if !again.is_valid() || again.format().mode(Mode::E164).to_string() != e164 {
             return Err(PhoneError::Invalid);
         }
