@@ -639,12 +639,7 @@ async fn support_lock_and_disable_end_access_at_once_and_tell_the_person() {
     );
 
     stdout_ok(&admin.support("unlock", &[]));
-    assert!(app
-        .mail_outbox()
-        .pop()
-        .unwrap()
-        .subject
-        .contains("débloqué"));
+    assert!(last_subject(&app).contains("débloqué"));
     let res = app
         .submit_login("/AK00/login", "anna@example.ch", PASSWORD)
         .await;
@@ -653,12 +648,7 @@ async fn support_lock_and_disable_end_access_at_once_and_tell_the_person() {
     let out = stdout_ok(&admin.support("disable", &[]));
     assert!(out.starts_with("disabled"), "{out}");
     assert!(!app.has_session().await);
-    assert!(app
-        .mail_outbox()
-        .pop()
-        .unwrap()
-        .subject
-        .contains("désactivé"));
+    assert!(last_subject(&app).contains("désactivé"));
     let res = app
         .submit_login("/AK00/login", "anna@example.ch", PASSWORD)
         .await;
@@ -669,12 +659,7 @@ async fn support_lock_and_disable_end_access_at_once_and_tell_the_person() {
         "unlock does not enable a disabled account"
     );
     stdout_ok(&admin.support("enable", &[]));
-    assert!(app
-        .mail_outbox()
-        .pop()
-        .unwrap()
-        .subject
-        .contains("réactivé"));
+    assert!(last_subject(&app).contains("réactivé"));
     let res = app
         .submit_login("/AK00/login", "anna@example.ch", PASSWORD)
         .await;
@@ -793,4 +778,12 @@ async fn admin_account_create_follows_the_rules_of_enrolment() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// The subject of the latest mail in the outbox.
+fn last_subject(app: &TestApp) -> String {
+    app.mail_outbox()
+        .pop()
+        .expect("a mail to the person")
+        .subject
 }

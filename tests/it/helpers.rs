@@ -738,6 +738,16 @@ pub async fn spawn_with_realm(settings: &[(&str, &str)]) -> (TestApp, tempfile::
 
 impl TestApp {
     /// Whether this browser's SSO session in AK00 answers the portal without a login.
+    /// A GET of `path` with `query`, from the browser (its cookies, no redirects followed).
+    pub async fn get_query(&self, path: &str, query: &[(&str, &str)]) -> Response {
+        self.browser
+            .get(self.url(path))
+            .query(query)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    }
+
     /// `n` wrong passwords for `email` at AK00's login form, each answered 401.
     pub async fn wrong_passwords(&self, email: &str, n: usize) {
         for _ in 0..n {

@@ -16,12 +16,7 @@ fn portal_request() -> Vec<(&'static str, &'static str)> {
 }
 
 async fn start(app: &TestApp, q: &[(&str, &str)]) -> reqwest::Response {
-    app.browser
-        .get(app.url("/AK00/authorize"))
-        .query(q)
-        .send()
-        .await
-        .unwrap()
+    app.get_query("/AK00/authorize", q).await
 }
 
 async fn id_token(app: &TestApp, callback: &str) -> String {

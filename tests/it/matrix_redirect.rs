@@ -149,12 +149,7 @@ async fn a_post_authorize_never_redirects_to_an_unregistered_redirect_uri() {
 }
 
 async fn logout(app: &TestApp, query: &[(&str, &str)]) -> reqwest::Response {
-    app.browser
-        .get(app.url("/AK00/logout"))
-        .query(query)
-        .send()
-        .await
-        .expect("logout")
+    app.get_query("/AK00/logout", query).await
 }
 
 #[tokio::test]

@@ -265,12 +265,7 @@ async fn session_alive(app: &TestApp) -> bool {
 }
 
 async fn logout_with(app: &TestApp, query: &[(&str, &str)]) -> reqwest::Response {
-    app.browser
-        .get(app.url("/AK00/logout"))
-        .query(query)
-        .send()
-        .await
-        .expect("logout")
+    app.get_query("/AK00/logout", query).await
 }
 
 #[tokio::test]

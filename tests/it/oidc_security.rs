@@ -42,12 +42,7 @@ fn portal_query(scope: &str) -> Vec<(&str, &str)> {
 }
 
 async fn authorize(app: &TestApp, q: &[(&str, &str)]) -> reqwest::Response {
-    app.browser
-        .get(app.url("/AK00/authorize"))
-        .query(q)
-        .send()
-        .await
-        .unwrap()
+    app.get_query("/AK00/authorize", q).await
 }
 
 async fn userinfo(app: &TestApp, token: &str) -> reqwest::Response {
