@@ -111,8 +111,9 @@ impl PortalConfig {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawPortal {
-    pub realm: String,
-    pub issuer: Option<String>,
+    pub realm: crate::domain::RealmId,
+    #[serde(deserialize_with = "typed::optional_http_url")]
+    pub issuer: Option<Url>,
     pub client_id: String,
     #[serde(skip_serializing)]
     pub client_secret: Option<SecretString>,
@@ -123,14 +124,14 @@ pub struct RawPortal {
     pub redis_url: Option<String>,
     #[serde(skip_serializing)]
     pub secret_key: Option<SecretString>,
-    pub secret_key_file: Option<String>,
+    pub secret_key_file: Option<PathBuf>,
     pub delivery_clients: Option<Vec<String>>,
 }
 
 impl Default for RawPortal {
     fn default() -> Self {
         Self {
-            realm: "AK00".into(),
+            realm: "AK00".parse().expect("a realm name"),
             issuer: None,
             client_id: "portal".into(),
             client_secret: None,
@@ -230,14 +231,18 @@ struct RawConfig {
     database_url: Option<String>,
     redis_url: Option<String>,
     redis_prefix: String,
-    public_url: String,
-    bind: String,
-    portal_bind: String,
-    portal_url: String,
-    realm_dir: String,
+    #[serde(deserialize_with = "typed::http_url")]
+    public_url: Url,
+    #[serde(deserialize_with = "typed::socket_addr")]
+    bind: SocketAddr,
+    #[serde(deserialize_with = "typed::socket_addr")]
+    portal_bind: SocketAddr,
+    #[serde(deserialize_with = "typed::http_url")]
+    portal_url: Url,
+    realm_dir: PathBuf,
     #[serde(skip_serializing)]
     master_key: Option<SecretString>,
-    master_key_file: Option<String>,
+    master_key_file: Option<PathBuf>,
     log_format: LogFormat,
     log_level: String,
     password_hashing: PasswordHashing,
@@ -245,33 +250,20 @@ struct RawConfig {
     allow_outbox: bool,
     #[serde(skip_serializing)]
     smtp_url: Option<SecretString>,
-    smtp_ca_file: Option<String>,
+    smtp_ca_file: Option<PathBuf>,
     smtp_timeout_seconds: u64,
     mail_from: String,
     sms: SmsGateway,
     client_ip_header: Option<String>,
-    trusted_proxies: OneOrMany,
-    metrics_bind: String,
+    #[serde(
+        deserialize_with = "typed::networks",
+        serialize_with = "typed::as_strings"
+    )]
+    trusted_proxies: Vec<ipnet::IpNet>,
+    #[serde(deserialize_with = "typed::socket_addr")]
+    metrics_bind: SocketAddr,
     read_timeout_seconds: u64,
     portal: RawPortal,
-}
-
-/// A list in TOML, or one comma-separated string (as an environment variable gives it).
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(untagged)]
-enum OneOrMany {
-    List(Vec<String>),
-    Text(String),
-}
-
-impl OneOrMany {
-    fn items(&self) -> Vec<&str> {
-        let items: Vec<&str> = match self {
-            OneOrMany::List(items) => items.iter().map(|s| s.trim()).collect(),
-            OneOrMany::Text(text) => text.split(',').map(str::trim).collect(),
-        };
-        items.into_iter().filter(|s| !s.is_empty()).collect()
-    }
 }
 
 impl Default for RawConfig {
@@ -281,10 +273,10 @@ impl Default for RawConfig {
             database_url: None,
             redis_url: None,
             redis_prefix: "connect:".into(),
-            public_url: "http://127.0.0.1:8080".into(),
-            bind: "127.0.0.1:8080".into(),
-            portal_bind: "127.0.0.1:8090".into(),
-            portal_url: "http://127.0.0.1:8090".into(),
+            public_url: Url::parse("http://127.0.0.1:8080").expect("a URL"),
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            portal_bind: SocketAddr::from(([127, 0, 0, 1], 8090)),
+            portal_url: Url::parse("http://127.0.0.1:8090").expect("a URL"),
             realm_dir: "realm-config".into(),
             master_key: None,
             master_key_file: None,
@@ -299,8 +291,8 @@ impl Default for RawConfig {
             mail_from: "connect <no-reply@connect.localhost>".into(),
             sms: SmsGateway::default(),
             client_ip_header: None,
-            trusted_proxies: OneOrMany::List(Vec::new()),
-            metrics_bind: "127.0.0.1:9464".into(),
+            trusted_proxies: Vec::new(),
+            metrics_bind: SocketAddr::from(([127, 0, 0, 1], 9464)),
             read_timeout_seconds: 30,
             portal: RawPortal::default(),
         }
@@ -343,6 +335,12 @@ impl Config {
                 .filter(|k| !k.as_str().to_ascii_lowercase().starts_with("test_"))
                 .split("__"),
         );
+        Self::extract(&figment)
+    }
+
+    /// Every value as serde reads it (a wrong one named by its key and where it came from),
+    /// then each section checked.
+    fn extract(figment: &Figment) -> Result<Config, ConfigError> {
         let raw: RawConfig = figment.extract().map_err(|e| {
             if matches!(&e.kind, figment::error::Kind::UnknownField(field, _) if field == "dev") {
                 return bad(
@@ -380,38 +378,85 @@ impl Config {
     }
 }
 
-fn parse_url(key: &str, value: &str) -> Result<Url, ConfigError> {
-    let url = Url::parse(value).map_err(|e| bad(key, format!("not a URL: {e}")))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(bad(key, "must be an http or https URL"));
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(bad(key, "must not have a query or a fragment"));
-    }
-    Ok(url)
-}
+/// Settings that serde reads into their types, with problems told as the checks by hand
+/// told them; figment adds the key and where the value came from.
+mod typed {
+    use std::net::SocketAddr;
 
-fn parse_addr(key: &str, value: &str) -> Result<SocketAddr, ConfigError> {
-    value.parse().map_err(|_| {
-        bad(
-            key,
-            format!("`{value}` is not an address such as 127.0.0.1:8080"),
-        )
-    })
-}
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+    use url::Url;
 
-/// A network in CIDR notation, or one address (a network of one).
-fn parse_net(value: &str) -> Result<ipnet::IpNet, ConfigError> {
-    value
-        .parse::<ipnet::IpNet>()
-        .or_else(|_| value.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-        .map(|net| net.trunc())
-        .map_err(|_| {
-            bad(
-                "trusted_proxies",
-                format!("`{value}` is not an address or a CIDR such as 10.0.0.0/8"),
-            )
+    /// An http(s) URL without query or fragment.
+    pub(super) fn check_http_url(value: &str) -> Result<Url, String> {
+        let url = Url::parse(value).map_err(|e| format!("not a URL: {e}"))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err("must be an http or https URL".into());
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err("must not have a query or a fragment".into());
+        }
+        Ok(url)
+    }
+
+    pub(super) fn http_url<'de, D: Deserializer<'de>>(d: D) -> Result<Url, D::Error> {
+        check_http_url(&String::deserialize(d)?).map_err(D::Error::custom)
+    }
+
+    pub(super) fn optional_http_url<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Url>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|value| check_http_url(&value).map_err(D::Error::custom))
+            .transpose()
+    }
+
+    pub(super) fn socket_addr<'de, D: Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
+        let value = String::deserialize(d)?;
+        value.parse().map_err(|_| {
+            D::Error::custom(format!(
+                "`{value}` is not an address such as 127.0.0.1:8080"
+            ))
         })
+    }
+
+    /// A list in TOML, or one comma-separated string (as an environment variable gives it).
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        List(Vec<String>),
+        Text(String),
+    }
+
+    /// Networks in CIDR notation, or single addresses (a network of one).
+    pub(super) fn networks<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ipnet::IpNet>, D::Error> {
+        let items: Vec<String> = match OneOrMany::deserialize(d)? {
+            OneOrMany::List(items) => items,
+            OneOrMany::Text(text) => text.split(',').map(str::to_owned).collect(),
+        };
+        items
+            .iter()
+            .map(|item| item.trim())
+            .filter(|item| !item.is_empty())
+            .map(|value| {
+                value
+                    .parse::<ipnet::IpNet>()
+                    .or_else(|_| value.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map(|net| net.trunc())
+                    .map_err(|_| {
+                        D::Error::custom(format!(
+                            "`{value}` is not an address or a CIDR such as 10.0.0.0/8"
+                        ))
+                    })
+            })
+            .collect()
+    }
+
+    pub(super) fn as_strings<S: Serializer>(
+        items: &[ipnet::IpNet],
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_seq(items.iter().map(ToString::to_string))
+    }
 }
 
 /// lettre's `from_url` forms: `smtp://` plain, `smtp://…?tls=required|opportunistic`
@@ -458,9 +503,10 @@ fn check_smtp_url(value: &str) -> Result<(), ConfigError> {
 }
 
 /// A readable PEM file with at least one certificate.
-fn check_pem_file(key: &str, path: &str) -> Result<(), ConfigError> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| bad(key, format!("cannot read {path}: {e}")))?;
+fn check_pem_file(key: &str, path: &std::path::Path) -> Result<(), ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| bad(key, format!("cannot read {}: {e}", path.display())))?;
+    let path = path.display();
     if !text.contains("-----BEGIN CERTIFICATE-----") {
         return Err(bad(key, format!("{path} holds no PEM certificate")));
     }
@@ -468,38 +514,6 @@ fn check_pem_file(key: &str, path: &str) -> Result<(), ConfigError> {
 }
 
 impl SmsGateway {
-    /// The request body for one message: `{to}`, `{text}` and `{sender}` replaced in one
-    /// pass (a text that contains `{to}` stays as it is) by the values escaped for use
-    /// between the quotes of a JSON string.
-    pub fn render_body(&self, to: &str, text: &str) -> String {
-        let mut out = String::with_capacity(self.body_template.len() + text.len() + 32);
-        let mut rest = self.body_template.as_str();
-        while let Some(at) = rest.find('{') {
-            out.push_str(&rest[..at]);
-            rest = &rest[at..];
-            let found = [
-                ("{to}", to),
-                ("{text}", text),
-                ("{sender}", self.sender.as_str()),
-            ]
-            .into_iter()
-            .find(|(placeholder, _)| rest.starts_with(placeholder));
-            match found {
-                Some((placeholder, value)) => {
-                    let quoted = serde_json::Value::from(value).to_string();
-                    out.push_str(&quoted[1..quoted.len() - 1]);
-                    rest = &rest[placeholder.len()..];
-                }
-                None => {
-                    out.push('{');
-                    rest = &rest[1..];
-                }
-            }
-        }
-        out.push_str(rest);
-        out
-    }
-
     fn check(&self) -> Result<(), ConfigError> {
         if let Some(url) = &self.url {
             // The URL is not repeated: a gateway may take its key in the query.
@@ -535,8 +549,13 @@ impl SmsGateway {
         }
         // Quotes, a backslash, a line break and accents must all survive as JSON strings.
         let (to, text) = ("+41790000000", "Code \"12\\34\"\nvalable é");
-        let body: serde_json::Value = serde_json::from_str(&self.render_body(to, text))
-            .map_err(|e| bad(KEY, format!("does not give valid JSON ({e})")))?;
+        let body: serde_json::Value = serde_json::from_str(&crate::notify::render_sms_body(
+            &self.body_template,
+            &self.sender,
+            to,
+            text,
+        ))
+        .map_err(|e| bad(KEY, format!("does not give valid JSON ({e})")))?;
         if !holds_string(&body, to) || !holds_string(&body, text) {
             return Err(bad(KEY, "{to} and {text} must stand inside JSON strings"));
         }
@@ -595,208 +614,244 @@ fn same_key(a: &MasterKeySource, b: &MasterKeySource) -> bool {
     }
 }
 
-fn portal_config(
-    raw: RawPortal,
-    public_url: &Url,
-    data_dir: &str,
-    idp: IdpSecrets<'_>,
-) -> Result<PortalConfig, ConfigError> {
-    let realm: crate::domain::RealmId = raw.realm.parse().map_err(|e| bad("portal.realm", e))?;
-    let issuer = match raw.issuer {
-        Some(i) => parse_url("portal.issuer", &i)?,
-        None => parse_url(
-            "portal.issuer",
-            &format!("{}/{realm}", public_url.as_str().trim_end_matches('/')),
-        )?,
-    };
-    let store_url = match raw.store_url {
-        Some(u) if u.starts_with("s3://") || u.starts_with("file://") || u.starts_with('/') => u,
-        Some(_) => {
-            return Err(bad(
-                "portal.store_url",
-                "must be s3://bucket[/prefix], file:///dir or an absolute directory",
-            ))
-        }
-        None => format!("{}/documents", data_dir.trim_end_matches('/')),
-    };
-    if raw.max_document_bytes < 1024 {
-        return Err(bad("portal.max_document_bytes", "must be at least 1024"));
+/// One key given inline or as a file, never both; absent, the file `default`.
+fn key_source(
+    key: &str,
+    inline: Option<SecretString>,
+    file: Option<PathBuf>,
+    default: PathBuf,
+) -> Result<MasterKeySource, ConfigError> {
+    match (inline, file) {
+        (Some(_), Some(_)) => Err(bad(key, format!("set {key} or {key}_file, not both"))),
+        (Some(key), None) => Ok(MasterKeySource::Inline(key)),
+        (None, Some(file)) => Ok(MasterKeySource::File(file)),
+        (None, None) => Ok(MasterKeySource::File(default)),
     }
-    if raw.session_seconds < 60 {
-        return Err(bad("portal.session_seconds", "must be at least 60"));
-    }
-    if raw.client_id.is_empty() {
-        return Err(bad("portal.client_id", "must not be empty"));
-    }
-    // Design: the portal holds nothing of the IdP's, so that its compromise yields no
-    // password hash, grant or signing key.
-    let database_url = match raw.database_url {
-        Some(url) => {
-            check_database_url("portal.database_url", &url)?;
-            url
-        }
-        None => format!("sqlite://{}/portal.db", data_dir.trim_end_matches('/')),
-    };
-    if database_url == idp.database_url {
-        return Err(bad(
-            "portal.database_url",
-            "must not be the IdP's database (database_url)",
-        ));
-    }
-    if let Some(url) = &raw.redis_url {
-        check_redis_url("portal.redis_url", url)?;
-    }
-    let secret_key = match (raw.secret_key, raw.secret_key_file) {
-        (Some(_), Some(_)) => {
-            return Err(bad(
-                "portal.secret_key",
-                "set portal.secret_key or portal.secret_key_file, not both",
-            ))
-        }
-        (Some(key), None) => MasterKeySource::Inline(key),
-        (None, Some(file)) => MasterKeySource::File(file.into()),
-        (None, None) => MasterKeySource::File(PathBuf::from(data_dir).join("portal.key")),
-    };
-    if same_key(&secret_key, idp.master_key) {
-        return Err(bad(
-            "portal.secret_key",
-            "must not be the IdP's master key: give the portal a key of its own",
-        ));
-    }
-    if let Some(clients) = &raw.delivery_clients {
-        if clients.iter().any(|c| c.trim().is_empty() || c.trim() != c) {
-            return Err(bad(
-                "portal.delivery_clients",
-                "client ids must be non-empty, without spaces around them",
-            ));
-        }
-    }
-    Ok(PortalConfig {
-        realm,
-        issuer,
-        client_id: raw.client_id,
-        client_secret: raw.client_secret,
-        store_url,
-        max_document_bytes: raw.max_document_bytes,
-        session_seconds: raw.session_seconds,
-        database_url,
-        redis_url: raw.redis_url,
-        secret_key,
-        delivery_clients: raw.delivery_clients,
-    })
 }
 
-impl RawConfig {
-    fn into_config(self) -> Result<Config, ConfigError> {
-        let data_dir = PathBuf::from(&self.data_dir);
-        let data_dir_text = self.data_dir.clone();
-        let public_url = parse_url("public_url", &self.public_url)?;
-        let database_url = match self.database_url {
-            Some(url) => {
-                check_database_url("database_url", &url)?;
-                url
-            }
-            None => format!(
-                "sqlite://{}/connect.db",
-                self.data_dir.trim_end_matches('/')
-            ),
-        };
-        if let Some(url) = &self.redis_url {
-            check_redis_url("redis_url", url)?;
+/// The database URL as given, else the SQLite file `name` in the data directory.
+fn database_url(
+    key: &str,
+    given: Option<String>,
+    data_dir: &str,
+    name: &str,
+) -> Result<String, ConfigError> {
+    match given {
+        Some(url) => {
+            check_database_url(key, &url)?;
+            Ok(url)
         }
-        let master_key = match (self.master_key, self.master_key_file) {
-            (Some(_), Some(_)) => {
+        None => Ok(format!(
+            "sqlite://{}/{name}",
+            data_dir.trim_end_matches('/')
+        )),
+    }
+}
+
+impl RawPortal {
+    fn check(
+        self,
+        public_url: &Url,
+        data_dir: &str,
+        idp: IdpSecrets<'_>,
+    ) -> Result<PortalConfig, ConfigError> {
+        let realm = self.realm;
+        let issuer = match self.issuer {
+            Some(issuer) => issuer,
+            None => typed::check_http_url(&format!(
+                "{}/{realm}",
+                public_url.as_str().trim_end_matches('/')
+            ))
+            .map_err(|e| bad("portal.issuer", e))?,
+        };
+        let store_url = match self.store_url {
+            Some(u) if u.starts_with("s3://") || u.starts_with("file://") || u.starts_with('/') => {
+                u
+            }
+            Some(_) => {
                 return Err(bad(
-                    "master_key",
-                    "set master_key or master_key_file, not both",
+                    "portal.store_url",
+                    "must be s3://bucket[/prefix], file:///dir or an absolute directory",
                 ))
             }
-            (Some(key), None) => MasterKeySource::Inline(key),
-            (None, Some(file)) => MasterKeySource::File(file.into()),
-            (None, None) => MasterKeySource::File(data_dir.join("master.key")),
+            None => format!("{}/documents", data_dir.trim_end_matches('/')),
         };
-        let portal = portal_config(
-            self.portal,
-            &public_url,
-            &data_dir_text,
-            IdpSecrets {
-                database_url: &database_url,
-                master_key: &master_key,
-            },
+        if self.max_document_bytes < 1024 {
+            return Err(bad("portal.max_document_bytes", "must be at least 1024"));
+        }
+        if self.session_seconds < 60 {
+            return Err(bad("portal.session_seconds", "must be at least 60"));
+        }
+        if self.client_id.is_empty() {
+            return Err(bad("portal.client_id", "must not be empty"));
+        }
+        // Design: the portal holds nothing of the IdP's, so that its compromise yields no
+        // password hash, grant or signing key.
+        let database_url = database_url(
+            "portal.database_url",
+            self.database_url,
+            data_dir,
+            "portal.db",
         )?;
-        let h = self.password_hashing;
-        if h.memory_kib < 8 * h.parallelism.max(1) || h.iterations == 0 || h.parallelism == 0 {
+        if database_url == idp.database_url {
+            return Err(bad(
+                "portal.database_url",
+                "must not be the IdP's database (database_url)",
+            ));
+        }
+        if let Some(url) = &self.redis_url {
+            check_redis_url("portal.redis_url", url)?;
+        }
+        let secret_key = key_source(
+            "portal.secret_key",
+            self.secret_key,
+            self.secret_key_file,
+            PathBuf::from(data_dir).join("portal.key"),
+        )?;
+        if same_key(&secret_key, idp.master_key) {
+            return Err(bad(
+                "portal.secret_key",
+                "must not be the IdP's master key: give the portal a key of its own",
+            ));
+        }
+        if let Some(clients) = &self.delivery_clients {
+            if clients.iter().any(|c| c.trim().is_empty() || c.trim() != c) {
+                return Err(bad(
+                    "portal.delivery_clients",
+                    "client ids must be non-empty, without spaces around them",
+                ));
+            }
+        }
+        Ok(PortalConfig {
+            realm,
+            issuer,
+            client_id: self.client_id,
+            client_secret: self.client_secret,
+            store_url,
+            max_document_bytes: self.max_document_bytes,
+            session_seconds: self.session_seconds,
+            database_url,
+            redis_url: self.redis_url,
+            secret_key,
+            delivery_clients: self.delivery_clients,
+        })
+    }
+}
+
+impl PasswordHashing {
+    fn check(&self) -> Result<(), ConfigError> {
+        if self.memory_kib < 8 * self.parallelism.max(1)
+            || self.iterations == 0
+            || self.parallelism == 0
+        {
             return Err(bad(
                 "password_hashing",
                 "memory_kib must be at least 8 per lane, iterations and parallelism at least 1",
             ));
         }
-        if h.concurrency == 0 {
+        if self.concurrency == 0 {
             return Err(bad("password_hashing.concurrency", "must be at least 1"));
         }
-        if self.max_body_bytes < 1024 {
-            return Err(bad("max_body_bytes", "must be at least 1024"));
+        Ok(())
+    }
+}
+
+/// The mail settings: the SMTP server, if any, and the sender.
+fn check_mail(raw: &RawConfig) -> Result<(), ConfigError> {
+    if let Some(url) = &raw.smtp_url {
+        check_smtp_url(url.expose_secret())?;
+    }
+    if let Some(path) = &raw.smtp_ca_file {
+        check_pem_file("smtp_ca_file", path)?;
+    }
+    if raw.smtp_timeout_seconds == 0 {
+        return Err(bad("smtp_timeout_seconds", "must be at least 1"));
+    }
+    raw.mail_from
+        .parse::<lettre::message::Mailbox>()
+        .map_err(|e| {
+            bad(
+                "mail_from",
+                format!("not a mail address such as `connect <no-reply@example.ch>` ({e})"),
+            )
+        })?;
+    Ok(())
+}
+
+/// The HTTP server's limits and the proxies it believes.
+fn check_server(raw: &RawConfig) -> Result<(), ConfigError> {
+    if raw.max_body_bytes < 1024 {
+        return Err(bad("max_body_bytes", "must be at least 1024"));
+    }
+    if raw.client_ip_header.is_some() && raw.trusted_proxies.is_empty() {
+        return Err(bad(
+            "trusted_proxies",
+            "client_ip_header is set: name the proxies (addresses or CIDRs) it is read from",
+        ));
+    }
+    if raw.read_timeout_seconds == 0 {
+        return Err(bad("read_timeout_seconds", "must be at least 1"));
+    }
+    Ok(())
+}
+
+impl RawConfig {
+    fn into_config(self) -> Result<Config, ConfigError> {
+        let data_dir = PathBuf::from(&self.data_dir);
+        let database_url = database_url(
+            "database_url",
+            self.database_url.clone(),
+            &self.data_dir,
+            "connect.db",
+        )?;
+        if let Some(url) = &self.redis_url {
+            check_redis_url("redis_url", url)?;
         }
+        let master_key = key_source(
+            "master_key",
+            self.master_key.clone(),
+            self.master_key_file.clone(),
+            data_dir.join("master.key"),
+        )?;
+        let portal = self.portal.clone().check(
+            &self.public_url,
+            &self.data_dir,
+            IdpSecrets {
+                database_url: &database_url,
+                master_key: &master_key,
+            },
+        )?;
+        self.password_hashing.check()?;
         tracing_subscriber::EnvFilter::try_new(&self.log_level).map_err(|e| bad("log_level", e))?;
-        if let Some(url) = &self.smtp_url {
-            check_smtp_url(url.expose_secret())?;
-        }
-        if let Some(path) = &self.smtp_ca_file {
-            check_pem_file("smtp_ca_file", path)?;
-        }
-        if self.smtp_timeout_seconds == 0 {
-            return Err(bad("smtp_timeout_seconds", "must be at least 1"));
-        }
-        self.mail_from
-            .parse::<lettre::message::Mailbox>()
-            .map_err(|e| {
-                bad(
-                    "mail_from",
-                    format!("not a mail address such as `connect <no-reply@example.ch>` ({e})"),
-                )
-            })?;
+        check_mail(&self)?;
         self.sms.check()?;
-        let trusted_proxies = self
-            .trusted_proxies
-            .items()
-            .into_iter()
-            .map(parse_net)
-            .collect::<Result<Vec<_>, _>>()?;
-        if self.client_ip_header.is_some() && trusted_proxies.is_empty() {
-            return Err(bad(
-                "trusted_proxies",
-                "client_ip_header is set: name the proxies (addresses or CIDRs) it is read from",
-            ));
-        }
-        if self.read_timeout_seconds == 0 {
-            return Err(bad("read_timeout_seconds", "must be at least 1"));
-        }
+        check_server(&self)?;
         Ok(Config {
-            public_url,
-            bind: parse_addr("bind", &self.bind)?,
-            portal_bind: parse_addr("portal_bind", &self.portal_bind)?,
-            portal_url: parse_url("portal_url", &self.portal_url)?,
-            realm_dir: self.realm_dir.into(),
+            public_url: self.public_url,
+            bind: self.bind,
+            portal_bind: self.portal_bind,
+            portal_url: self.portal_url,
+            realm_dir: self.realm_dir,
             database_url,
             redis_url: self.redis_url,
             redis_prefix: self.redis_prefix,
             master_key,
             log_format: self.log_format,
             log_level: self.log_level,
-            password_hashing: h,
+            password_hashing: self.password_hashing,
             max_body_bytes: self.max_body_bytes,
             dev: false,
             allow_outbox: self.allow_outbox,
             smtp_url: self.smtp_url,
-            smtp_ca_file: self.smtp_ca_file.map(PathBuf::from),
+            smtp_ca_file: self.smtp_ca_file,
             smtp_timeout_seconds: self.smtp_timeout_seconds,
             mail_from: self.mail_from,
             sms: self.sms,
             outbox_dir: data_dir.join("outbox"),
             data_dir,
             client_ip_header: self.client_ip_header.map(|h| h.to_ascii_lowercase()),
-            trusted_proxies,
-            metrics_bind: parse_addr("metrics_bind", &self.metrics_bind)?,
+            trusted_proxies: self.trusted_proxies,
+            metrics_bind: self.metrics_bind,
             read_timeout: std::time::Duration::from_secs(self.read_timeout_seconds),
             portal,
         })
@@ -809,6 +864,13 @@ mod tests {
 
     fn with(f: impl FnOnce(RawConfig) -> RawConfig) -> Result<Config, ConfigError> {
         f(RawConfig::default()).into_config()
+    }
+
+    /// The defaults with `toml` on top, read as `load` reads a file.
+    fn from_toml(toml: &str) -> Result<Config, ConfigError> {
+        Config::extract(
+            &Figment::from(Serialized::defaults(RawConfig::default())).merge(Toml::string(toml)),
+        )
     }
 
     #[test]
@@ -840,24 +902,27 @@ mod tests {
 
     #[test]
     fn trusted_proxies_are_addresses_or_cidrs_and_the_header_needs_them() {
-        let proxies = |list: OneOrMany| {
-            with(|r| RawConfig {
-                client_ip_header: Some("X-Forwarded-For".into()),
-                trusted_proxies: list,
-                ..r
-            })
+        let proxies = |list: &str| {
+            from_toml(&format!(
+                "client_ip_header = \"X-Forwarded-For\"\ntrusted_proxies = {list}"
+            ))
         };
-        let c = proxies(OneOrMany::Text("10.0.0.0/8, 127.0.0.1 ,::1".into())).unwrap();
+        let c = proxies("\"10.0.0.0/8, 127.0.0.1 ,::1\"").unwrap();
         assert_eq!(c.client_ip_header.as_deref(), Some("x-forwarded-for"));
         let shown: Vec<String> = c.trusted_proxies.iter().map(|n| n.to_string()).collect();
         assert_eq!(shown, ["10.0.0.0/8", "127.0.0.1/32", "::1/128"]);
-        let c = proxies(OneOrMany::List(vec!["192.0.2.7/24".into()])).unwrap();
+        let c = proxies("[\"192.0.2.7/24\"]").unwrap();
         assert_eq!(c.trusted_proxies[0].to_string(), "192.0.2.0/24");
         for bad in ["10.0.0.0/33", "proxy.example.ch", "10.0.0"] {
-            let e = proxies(OneOrMany::List(vec![bad.into()])).unwrap_err();
+            let e = proxies(&format!("[\"{bad}\"]")).unwrap_err();
             assert_eq!(e.key, "trusted_proxies", "{bad}");
+            assert!(
+                e.problem
+                    .contains(&format!("`{bad}` is not an address or a CIDR")),
+                "{e}"
+            );
         }
-        let e = proxies(OneOrMany::List(Vec::new())).unwrap_err();
+        let e = proxies("[]").unwrap_err();
         assert_eq!(
             e.key, "trusted_proxies",
             "a header from nobody in particular"
@@ -882,18 +947,20 @@ mod tests {
 
     #[test]
     fn a_bad_value_names_its_key() {
-        let e = with(|r| RawConfig {
-            bind: "nowhere".into(),
-            ..r
-        })
-        .unwrap_err();
+        let e = from_toml("bind = \"nowhere\"").unwrap_err();
         assert_eq!(e.key, "bind");
-        let e = with(|r| RawConfig {
-            public_url: "ftp://x".into(),
-            ..r
-        })
-        .unwrap_err();
+        assert!(
+            e.problem
+                .starts_with("`nowhere` is not an address such as 127.0.0.1:8080"),
+            "{e}"
+        );
+        let e = from_toml("public_url = \"ftp://x\"").unwrap_err();
         assert_eq!(e.key, "public_url");
+        assert!(e.problem.starts_with("must be an http or https URL"), "{e}");
+        let e = from_toml("portal.issuer = \"https://idp.example.ch/AK00?x=1\"").unwrap_err();
+        assert_eq!(e.key, "portal.issuer");
+        let e = from_toml("portal.realm = \"ak 00\"").unwrap_err();
+        assert_eq!(e.key, "portal.realm");
         let e = with(|r| RawConfig {
             database_url: Some("mysql://x".into()),
             ..r
@@ -996,20 +1063,6 @@ mod tests {
         })
         .unwrap_err();
         assert_eq!(e.key, "sms.max_attempts");
-    }
-
-    #[test]
-    fn sms_body_escapes_values_in_one_pass() {
-        let g = SmsGateway {
-            body_template: r#"{"to":"{to}","text":"{text}","from":"{sender}"}"#.into(),
-            sender: "AK \"00\"".into(),
-            ..SmsGateway::default()
-        };
-        let body = g.render_body("+41791234567", "say \"{to}\"\n\\ é");
-        let json: serde_json::Value = serde_json::from_str(&body).unwrap();
-        assert_eq!(json["to"], "+41791234567");
-        assert_eq!(json["text"], "say \"{to}\"\n\\ é");
-        assert_eq!(json["from"], "AK \"00\"");
     }
 
     #[test]

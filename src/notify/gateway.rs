@@ -60,7 +60,12 @@ impl Gateway {
 
     /// Logs and counts each outcome with the masked number only: the text holds a code.
     pub async fn send(&self, to: &PhoneNumber, text: &str) -> Result<(), NotifyError> {
-        let body = self.settings.render_body(to.as_e164(), text);
+        let body = render_body(
+            &self.settings.body_template,
+            &self.settings.sender,
+            to.as_e164(),
+            text,
+        );
         let attempts = self.settings.max_attempts.max(1);
         let mut backoff = FIRST_BACKOFF;
         let mut attempt = 1;
@@ -109,8 +114,55 @@ impl Gateway {
     }
 }
 
+/// The request body for one message: `{to}`, `{text}` and `{sender}` of `template` replaced
+/// in one pass (a text that contains `{to}` stays as it is) by the values escaped for use
+/// between the quotes of a JSON string. `config` checks a template with it.
+pub fn render_body(template: &str, sender: &str, to: &str, text: &str) -> String {
+    let mut out = String::with_capacity(template.len() + text.len() + 32);
+    let mut rest = template;
+    while let Some(at) = rest.find('{') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        let found = [("{to}", to), ("{text}", text), ("{sender}", sender)]
+            .into_iter()
+            .find(|(placeholder, _)| rest.starts_with(placeholder));
+        match found {
+            Some((placeholder, value)) => {
+                let quoted = serde_json::Value::from(value).to_string();
+                out.push_str(&quoted[1..quoted.len() - 1]);
+                rest = &rest[placeholder.len()..];
+            }
+            None => {
+                out.push('{');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// `outcome` is one of `delivered`, `refused`, `failed` (per message) and `retried` (per
 /// extra attempt).
 fn count(outcome: &'static str) {
     metrics::counter!("connect_sms_gateway_total", "outcome" => outcome).increment(1);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sms_body_escapes_values_in_one_pass() {
+        let body = render_body(
+            r#"{"to":"{to}","text":"{text}","from":"{sender}"}"#,
+            "AK \"00\"",
+            "+41791234567",
+            "say \"{to}\"\n\\ é",
+        );
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(json["to"], "+41791234567");
+        assert_eq!(json["text"], "say \"{to}\"\n\\ é");
+        assert_eq!(json["from"], "AK \"00\"");
+    }
 }

@@ -15,6 +15,7 @@ use lettre::{
 };
 
 pub use dev::router as dev_router;
+pub use gateway::render_body as render_sms_body;
 
 use crate::{
     config::Config,

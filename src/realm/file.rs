@@ -311,7 +311,7 @@ pub(super) fn load(path: &Path) -> Result<Realm, RealmFileError> {
 const MAX_LOGO: u64 = 256 * 1024;
 
 fn load_logo(path: &Path, name: &str) -> Result<Logo, RealmFileError> {
-    let bad = |reason: String| RealmFileError::new(path, "logo", reason);
+    let bad = |reason: String| Keys::top(path).bad("logo", reason);
     let content_type = match name
         .rsplit_once('.')
         .map(|(_, ext)| ext.to_ascii_lowercase())
@@ -339,133 +339,125 @@ fn load_logo(path: &Path, name: &str) -> Result<Logo, RealmFileError> {
     })
 }
 
-fn secs(path: &Path, key: &str, n: u64, max: u64) -> Result<Duration, RealmFileError> {
-    if n == 0 || n > max {
-        return Err(RealmFileError::new(
-            path,
-            key,
-            format!("must be between 1 and {max} seconds"),
-        ));
-    }
-    Ok(Duration::from_secs(n))
+/// Where a section of a realm file is: every error names the file and the dotted key.
+struct Keys<'a> {
+    file: &'a Path,
+    /// The section's own key (`tokens`, `clients[2]`), empty at the top of the file.
+    section: String,
 }
 
-fn check_uri(path: &Path, key: &str, uri: &str) -> Result<(), RealmFileError> {
-    let url = url::Url::parse(uri).map_err(|e| {
-        RealmFileError::new(path, key, format!("`{uri}` is not an absolute URL: {e}"))
-    })?;
-    if url.fragment().is_some() {
-        return Err(RealmFileError::new(
-            path,
-            key,
-            "a redirect URI must not have a fragment",
-        ));
+impl<'a> Keys<'a> {
+    fn top(file: &'a Path) -> Self {
+        Self::section(file, "")
     }
-    Ok(())
+
+    fn section(file: &'a Path, section: impl Into<String>) -> Self {
+        Self {
+            file,
+            section: section.into(),
+        }
+    }
+
+    fn key(&self, key: &str) -> String {
+        match self.section.as_str() {
+            "" => key.to_owned(),
+            section => format!("{section}.{key}"),
+        }
+    }
+
+    fn bad(&self, key: &str, reason: impl ToString) -> RealmFileError {
+        RealmFileError::new(self.file, self.key(key), reason)
+    }
+
+    /// An error about the section as a whole.
+    fn bad_section(&self, reason: impl ToString) -> RealmFileError {
+        RealmFileError::new(self.file, self.section.clone(), reason)
+    }
+
+    fn secs(&self, key: &str, n: u64, max: u64) -> Result<Duration, RealmFileError> {
+        if n == 0 || n > max {
+            return Err(self.bad(key, format!("must be between 1 and {max} seconds")));
+        }
+        Ok(Duration::from_secs(n))
+    }
+
+    fn count(&self, key: &str, n: u64) -> Result<u64, RealmFileError> {
+        if n == 0 {
+            return Err(self.bad(key, "must be at least 1"));
+        }
+        Ok(n)
+    }
+
+    fn uri(&self, key: &str, uri: &str) -> Result<(), RealmFileError> {
+        let url = url::Url::parse(uri)
+            .map_err(|e| self.bad(key, format!("`{uri}` is not an absolute URL: {e}")))?;
+        if url.fragment().is_some() {
+            return Err(self.bad(key, "a redirect URI must not have a fragment"));
+        }
+        Ok(())
+    }
+
+    /// Back-Channel Logout 1.0 §2.2: an absolute URL, which MUST NOT include a fragment; only
+    /// http(s), since we POST to it.
+    fn backchannel_uri(&self, key: &str, uri: &str) -> Result<url::Url, RealmFileError> {
+        let url = url::Url::parse(uri)
+            .map_err(|e| self.bad(key, format!("`{uri}` is not an absolute URL: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(self.bad(key, format!("`{uri}` must be an http or https URL")));
+        }
+        if url.fragment().is_some() {
+            return Err(self.bad(key, "a back-channel logout URI must not have a fragment"));
+        }
+        Ok(url)
+    }
 }
 
-/// Back-Channel Logout 1.0 §2.2: an absolute URL, which MUST NOT include a fragment; only
-/// http(s), since we POST to it.
-fn check_backchannel_uri(path: &Path, key: &str, uri: &str) -> Result<url::Url, RealmFileError> {
-    let url = url::Url::parse(uri).map_err(|e| {
-        RealmFileError::new(path, key, format!("`{uri}` is not an absolute URL: {e}"))
-    })?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(RealmFileError::new(
-            path,
-            key,
-            format!("`{uri}` must be an http or https URL"),
-        ));
+impl RawTokens {
+    fn check(&self, at: &Keys) -> Result<Lifetimes, RealmFileError> {
+        Ok(Lifetimes {
+            // RFC 6749 §4.1.2: codes live ten minutes at most.
+            authorization_code: at.secs(
+                "authorization_code_seconds",
+                self.authorization_code_seconds,
+                600,
+            )?,
+            access_token: at.secs("access_token_seconds", self.access_token_seconds, 3600)?,
+            id_token: at.secs("id_token_seconds", self.id_token_seconds, 3600)?,
+            refresh_token: at.secs(
+                "refresh_token_seconds",
+                self.refresh_token_seconds,
+                90 * 86400,
+            )?,
+            session: at.secs("session_seconds", self.session_seconds, 7 * 86400)?,
+            login_flow: at.secs("login_flow_seconds", self.login_flow_seconds, 86400)?,
+            grant_absolute: at.secs(
+                "grant_absolute_seconds",
+                self.grant_absolute_seconds,
+                400 * 86400,
+            )?,
+        })
     }
-    if url.fragment().is_some() {
-        return Err(RealmFileError::new(
-            path,
-            key,
-            "a back-channel logout URI must not have a fragment",
-        ));
-    }
-    Ok(url)
 }
 
-fn check(path: &Path, id: RealmId, raw: RawRealm) -> Result<Realm, RealmFileError> {
-    if raw.languages.is_empty() {
-        return Err(RealmFileError::new(
-            path,
-            "languages",
-            "at least one language",
-        ));
-    }
-    if !raw.languages.contains(&raw.default_language) {
-        return Err(RealmFileError::new(
-            path,
-            "default_language",
-            "must be one of `languages`",
-        ));
-    }
-    let t = &raw.tokens;
-    let lifetimes = Lifetimes {
-        // RFC 6749 §4.1.2: codes live ten minutes at most.
-        authorization_code: secs(
-            path,
-            "tokens.authorization_code_seconds",
-            t.authorization_code_seconds,
-            600,
-        )?,
-        access_token: secs(
-            path,
-            "tokens.access_token_seconds",
-            t.access_token_seconds,
-            3600,
-        )?,
-        id_token: secs(path, "tokens.id_token_seconds", t.id_token_seconds, 3600)?,
-        refresh_token: secs(
-            path,
-            "tokens.refresh_token_seconds",
-            t.refresh_token_seconds,
-            90 * 86400,
-        )?,
-        session: secs(path, "tokens.session_seconds", t.session_seconds, 7 * 86400)?,
-        login_flow: secs(
-            path,
-            "tokens.login_flow_seconds",
-            t.login_flow_seconds,
-            86400,
-        )?,
-        grant_absolute: secs(
-            path,
-            "tokens.grant_absolute_seconds",
-            t.grant_absolute_seconds,
-            400 * 86400,
-        )?,
-    };
-    let mut clients = Vec::new();
-    for (i, c) in raw.clients.into_iter().enumerate() {
-        let key = |k: &str| format!("clients[{i}].{k}");
+impl RawClient {
+    fn check(self, at: &Keys) -> Result<(Client, Option<[u8; 32]>), RealmFileError> {
+        let c = self;
         if c.client_id.is_empty()
             || !c
                 .client_id
                 .chars()
                 .all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch))
         {
-            return Err(RealmFileError::new(
-                path,
-                key("client_id"),
-                "letters, digits, - _ . only",
-            ));
+            return Err(at.bad("client_id", "letters, digits, - _ . only"));
         }
         let digest = match (&c.kind, &c.secret_sha256) {
             (RawKind::Public, None) => None,
             (RawKind::Public, Some(_)) => {
-                return Err(RealmFileError::new(
-                    path,
-                    key("secret_sha256"),
-                    "a public client has no secret",
-                ))
+                return Err(at.bad("secret_sha256", "a public client has no secret"))
             }
             (RawKind::Confidential, None) => {
-                return Err(RealmFileError::new(
-                    path,
-                    key("secret_sha256"),
+                return Err(at.bad(
+                    "secret_sha256",
                     "a confidential client needs the SHA-256 of its secret",
                 ))
             }
@@ -473,59 +465,45 @@ fn check(path: &Path, id: RealmId, raw: RawRealm) -> Result<Realm, RealmFileErro
                 let bytes = hex::decode(hex_digest)
                     .ok()
                     .and_then(|b| <[u8; 32]>::try_from(b).ok());
-                Some(bytes.ok_or_else(|| {
-                    RealmFileError::new(path, key("secret_sha256"), "64 hexadecimal digits")
-                })?)
+                Some(bytes.ok_or_else(|| at.bad("secret_sha256", "64 hexadecimal digits"))?)
             }
         };
         if c.grant_types.is_empty() {
-            return Err(RealmFileError::new(
-                path,
-                key("grant_types"),
-                "at least one grant type",
-            ));
+            return Err(at.bad("grant_types", "at least one grant type"));
         }
         let wants_redirect = c.grant_types.contains(&GrantType::AuthorizationCode);
         if wants_redirect && c.redirect_uris.is_empty() {
-            return Err(RealmFileError::new(
-                path,
-                key("redirect_uris"),
+            return Err(at.bad(
+                "redirect_uris",
                 "authorization_code needs at least one redirect URI",
             ));
         }
         if c.kind == RawKind::Public && c.resource_server {
-            return Err(RealmFileError::new(
-                path,
-                key("resource_server"),
+            return Err(at.bad(
+                "resource_server",
                 "a public client cannot introspect tokens",
             ));
         }
         if c.kind == RawKind::Public && c.grant_types.contains(&GrantType::ClientCredentials) {
-            return Err(RealmFileError::new(
-                path,
-                key("grant_types"),
+            return Err(at.bad(
+                "grant_types",
                 "a public client cannot use client_credentials",
             ));
         }
         for u in &c.redirect_uris {
-            check_uri(path, &key("redirect_uris"), u)?;
+            at.uri("redirect_uris", u)?;
         }
         for u in &c.post_logout_redirect_uris {
-            check_uri(path, &key("post_logout_redirect_uris"), u)?;
+            at.uri("post_logout_redirect_uris", u)?;
         }
         let backchannel_logout_uri = match &c.backchannel_logout_uri {
-            Some(u) => Some(check_backchannel_uri(
-                path,
-                &key("backchannel_logout_uri"),
-                u,
-            )?),
+            Some(u) => Some(at.backchannel_uri("backchannel_logout_uri", u)?),
             None => None,
         };
         // Only a login makes a client part of a session; anything else would never be told.
         if backchannel_logout_uri.is_some() && !wants_redirect {
-            return Err(RealmFileError::new(
-                path,
-                key("backchannel_logout_uri"),
+            return Err(at.bad(
+                "backchannel_logout_uri",
                 "only a client with authorization_code takes part in sessions",
             ));
         }
@@ -535,11 +513,7 @@ fn check(path: &Path, id: RealmId, raw: RawRealm) -> Result<Realm, RealmFileErro
                     .chars()
                     .all(|ch| ch.is_ascii_graphic() && ch != '"' && ch != '\\')
         }) {
-            return Err(RealmFileError::new(
-                path,
-                key("scopes"),
-                format!("`{bad}` is not a scope token"),
-            ));
+            return Err(at.bad("scopes", format!("`{bad}` is not a scope token")));
         }
         let client = Client {
             id: c.client_id,
@@ -558,186 +532,205 @@ fn check(path: &Path, id: RealmId, raw: RawRealm) -> Result<Realm, RealmFileErro
             backchannel_logout_session_required: c.backchannel_logout_session_required,
             resource_server: c.resource_server,
         };
-        clients.push((client, digest));
+        Ok((client, digest))
     }
-    let clients =
-        ClientRegistry::new(clients).map_err(|e| RealmFileError::new(path, "clients", e))?;
-    let password_policy = raw.password;
-    // NIST SP 800-63B-4: at least 8 with a second factor, a permitted maximum of at least 64.
-    if password_policy.min_length < 8 {
-        return Err(RealmFileError::new(
-            path,
-            "password.min_length",
-            "must be at least 8",
-        ));
+}
+
+fn check_clients(path: &Path, raw: Vec<RawClient>) -> Result<ClientRegistry, RealmFileError> {
+    let clients = raw
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| c.check(&Keys::section(path, format!("clients[{i}]"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    ClientRegistry::new(clients).map_err(|e| Keys::section(path, "clients").bad_section(e))
+}
+
+// NIST SP 800-63B-4: at least 8 with a second factor, a permitted maximum of at least 64.
+fn check_password(at: &Keys, policy: PasswordPolicy) -> Result<PasswordPolicy, RealmFileError> {
+    if policy.min_length < 8 {
+        return Err(at.bad("min_length", "must be at least 8"));
     }
-    if password_policy.max_length < 64.max(password_policy.min_length) {
-        return Err(RealmFileError::new(
-            path,
-            "password.max_length",
-            "must be at least 64 and at least min_length",
-        ));
+    if policy.max_length < 64.max(policy.min_length) {
+        return Err(at.bad("max_length", "must be at least 64 and at least min_length"));
     }
-    let e = &raw.enrolment;
-    let count = |key: &str, n: u64| {
-        if n == 0 {
-            Err(RealmFileError::new(path, key, "must be at least 1"))
-        } else {
-            Ok(n)
+    Ok(policy)
+}
+
+impl RawEnrolment {
+    fn check(&self, at: &Keys) -> Result<EnrolmentRules, RealmFileError> {
+        Ok(EnrolmentRules {
+            activation_code_validity: at.secs(
+                "activation_code_days",
+                self.activation_code_days.saturating_mul(86400),
+                365 * 86400,
+            )?,
+            email_code_validity: at.secs(
+                "email_code_minutes",
+                self.email_code_minutes.saturating_mul(60),
+                86400,
+            )?,
+            email_code_attempts: at.count("email_code_attempts", self.email_code_attempts)?,
+            email_sends: at.count("email_sends", self.email_sends)?,
+            transaction: at.secs(
+                "transaction_minutes",
+                self.transaction_minutes.saturating_mul(60),
+                7 * 86400,
+            )?,
+            code_guesses_per_address_per_hour: at.count(
+                "code_guesses_per_address_per_hour",
+                self.code_guesses_per_address_per_hour,
+            )?,
+            enrolments_per_code_per_day: at.count(
+                "enrolments_per_code_per_day",
+                self.enrolments_per_code_per_day,
+            )?,
+        })
+    }
+}
+
+impl RawSms {
+    fn check(self, at: &Keys) -> Result<SmsRules, RealmFileError> {
+        if let Some(bad) = self
+            .allowed_countries
+            .iter()
+            .find(|c| c.len() != 2 || !c.chars().all(|ch| ch.is_ascii_uppercase()))
+        {
+            return Err(at.bad(
+                "allowed_countries",
+                format!("`{bad}` is not an ISO 3166 code such as CH"),
+            ));
         }
-    };
-    let enrolment = EnrolmentRules {
-        activation_code_validity: secs(
-            path,
-            "enrolment.activation_code_days",
-            e.activation_code_days.saturating_mul(86400),
-            365 * 86400,
-        )?,
-        email_code_validity: secs(
-            path,
-            "enrolment.email_code_minutes",
-            e.email_code_minutes.saturating_mul(60),
-            86400,
-        )?,
-        email_code_attempts: count("enrolment.email_code_attempts", e.email_code_attempts)?,
-        email_sends: count("enrolment.email_sends", e.email_sends)?,
-        transaction: secs(
-            path,
-            "enrolment.transaction_minutes",
-            e.transaction_minutes.saturating_mul(60),
-            7 * 86400,
-        )?,
-        code_guesses_per_address_per_hour: count(
-            "enrolment.code_guesses_per_address_per_hour",
-            e.code_guesses_per_address_per_hour,
-        )?,
-        enrolments_per_code_per_day: count(
-            "enrolment.enrolments_per_code_per_day",
-            e.enrolments_per_code_per_day,
-        )?,
-    };
-    let m = &raw.sms;
-    if let Some(bad) = m
-        .allowed_countries
-        .iter()
-        .find(|c| c.len() != 2 || !c.chars().all(|ch| ch.is_ascii_uppercase()))
-    {
-        return Err(RealmFileError::new(
-            path,
-            "sms.allowed_countries",
-            format!("`{bad}` is not an ISO 3166 code such as CH"),
-        ));
+        if self.allowed_countries.is_empty() {
+            return Err(at.bad("allowed_countries", "at least one country"));
+        }
+        Ok(SmsRules {
+            // NIST SP 800-63B-4 §3.1.3.1: an out-of-band secret lives 10 minutes at most.
+            code_validity: at.secs("code_seconds", self.code_seconds, 600)?,
+            code_attempts: at.count("code_attempts", self.code_attempts)?,
+            resend_cooldown: at.secs(
+                "resend_cooldown_seconds",
+                self.resend_cooldown_seconds,
+                3600,
+            )?,
+            mobile_only: self.mobile_only,
+            per_number_per_hour: at.count("per_number_per_hour", self.per_number_per_hour)?,
+            per_number_per_day: at.count("per_number_per_day", self.per_number_per_day)?,
+            per_account_per_hour: at.count("per_account_per_hour", self.per_account_per_hour)?,
+            per_account_per_day: at.count("per_account_per_day", self.per_account_per_day)?,
+            per_address_per_hour: at.count("per_address_per_hour", self.per_address_per_hour)?,
+            per_address_per_day: at.count("per_address_per_day", self.per_address_per_day)?,
+            allowed_countries: self.allowed_countries,
+        })
     }
-    if m.allowed_countries.is_empty() {
-        return Err(RealmFileError::new(
-            path,
-            "sms.allowed_countries",
-            "at least one country",
-        ));
+}
+
+impl RawLogin {
+    fn check(&self, at: &Keys) -> Result<LoginRules, RealmFileError> {
+        if self.lock_after_failures == 0 || self.lock_after_failures > 100 {
+            return Err(at.bad("lock_after_failures", "must be between 1 and 100"));
+        }
+        Ok(LoginRules {
+            free_password_failures: at
+                .count("free_password_failures", self.free_password_failures)?,
+            max_password_delay: at.secs(
+                "max_password_delay_seconds",
+                self.max_password_delay_seconds,
+                86400,
+            )?,
+            lock_after_failures: self.lock_after_failures,
+            lock_duration: at.secs(
+                "lock_minutes",
+                self.lock_minutes.saturating_mul(60),
+                30 * 86400,
+            )?,
+            attempts_per_address_per_hour: at.count(
+                "password_attempts_per_address_per_hour",
+                self.password_attempts_per_address_per_hour,
+            )?,
+            attempts_per_address_per_day: at.count(
+                "password_attempts_per_address_per_day",
+                self.password_attempts_per_address_per_day,
+            )?,
+        })
     }
-    let sms = SmsRules {
-        // NIST SP 800-63B-4 §3.1.3.1: an out-of-band secret lives 10 minutes at most.
-        code_validity: secs(path, "sms.code_seconds", m.code_seconds, 600)?,
-        code_attempts: count("sms.code_attempts", m.code_attempts)?,
-        resend_cooldown: secs(
-            path,
-            "sms.resend_cooldown_seconds",
-            m.resend_cooldown_seconds,
-            3600,
-        )?,
-        allowed_countries: m.allowed_countries.clone(),
-        mobile_only: m.mobile_only,
-        per_number_per_hour: count("sms.per_number_per_hour", m.per_number_per_hour)?,
-        per_number_per_day: count("sms.per_number_per_day", m.per_number_per_day)?,
-        per_account_per_hour: count("sms.per_account_per_hour", m.per_account_per_hour)?,
-        per_account_per_day: count("sms.per_account_per_day", m.per_account_per_day)?,
-        per_address_per_hour: count("sms.per_address_per_hour", m.per_address_per_hour)?,
-        per_address_per_day: count("sms.per_address_per_day", m.per_address_per_day)?,
-    };
-    let l = &raw.login;
-    if l.lock_after_failures == 0 || l.lock_after_failures > 100 {
-        return Err(RealmFileError::new(
-            path,
-            "login.lock_after_failures",
-            "must be between 1 and 100",
-        ));
+}
+
+impl RawTerms {
+    /// The terms are needed in every language of the realm.
+    fn check(self, at: &Keys, languages: &[Language]) -> Result<Terms, RealmFileError> {
+        if self.version.trim().is_empty() {
+            return Err(at.bad("version", "must not be empty"));
+        }
+        if let Some(missing) = languages.iter().find(|l| !self.text.contains_key(l)) {
+            return Err(at.bad(
+                &format!("text.{}", missing.code()),
+                "the terms of use are needed in every language of the realm",
+            ));
+        }
+        Ok(Terms {
+            version: self.version,
+            texts: self.text,
+        })
     }
-    let login = LoginRules {
-        free_password_failures: count("login.free_password_failures", l.free_password_failures)?,
-        max_password_delay: secs(
-            path,
-            "login.max_password_delay_seconds",
-            l.max_password_delay_seconds,
-            86400,
-        )?,
-        lock_after_failures: l.lock_after_failures,
-        lock_duration: secs(
-            path,
-            "login.lock_minutes",
-            l.lock_minutes.saturating_mul(60),
-            30 * 86400,
-        )?,
-        attempts_per_address_per_hour: count(
-            "login.password_attempts_per_address_per_hour",
-            l.password_attempts_per_address_per_hour,
-        )?,
-        attempts_per_address_per_day: count(
-            "login.password_attempts_per_address_per_day",
-            l.password_attempts_per_address_per_day,
-        )?,
-    };
-    if raw.terms.version.trim().is_empty() {
-        return Err(RealmFileError::new(
-            path,
-            "terms.version",
-            "must not be empty",
-        ));
+}
+
+impl RawDocuments {
+    fn check(&self, at: &Keys) -> Result<DocumentRules, RealmFileError> {
+        if self.retention_years == 0 || self.retention_years > 50 {
+            return Err(at.bad("retention_years", "must be between 1 and 50"));
+        }
+        Ok(DocumentRules {
+            retention_years: self.retention_years,
+        })
     }
-    if let Some(missing) = raw
-        .languages
-        .iter()
-        .find(|l| !raw.terms.text.contains_key(l))
-    {
-        return Err(RealmFileError::new(
-            path,
-            format!("terms.text.{}", missing.code()),
-            "the terms of use are needed in every language of the realm",
-        ));
+}
+
+impl RawAuthorize {
+    fn check(&self, at: &Keys) -> Result<AuthorizeRules, RealmFileError> {
+        Ok(AuthorizeRules {
+            flows_per_address_per_hour: at.count(
+                "flows_per_address_per_hour",
+                self.flows_per_address_per_hour,
+            )?,
+        })
     }
-    let terms = Terms {
-        version: raw.terms.version,
-        texts: raw.terms.text,
-    };
-    if raw.documents.retention_years == 0 || raw.documents.retention_years > 50 {
-        return Err(RealmFileError::new(
-            path,
-            "documents.retention_years",
-            "must be between 1 and 50",
-        ));
+}
+
+impl RawAudit {
+    fn check(&self, at: &Keys) -> Result<AuditRules, RealmFileError> {
+        if !(30..=3650).contains(&self.retention_days) {
+            return Err(at.bad("retention_days", "must be between 30 and 3650"));
+        }
+        Ok(AuditRules {
+            retention: Duration::from_secs(u64::from(self.retention_days) * 86_400),
+        })
     }
-    let documents = DocumentRules {
-        retention_years: raw.documents.retention_years,
-    };
-    if raw.authorize.flows_per_address_per_hour == 0 {
-        return Err(RealmFileError::new(
-            path,
-            "authorize.flows_per_address_per_hour",
-            "must be at least 1",
-        ));
+}
+
+fn check_languages(at: &Keys, raw: &RawRealm) -> Result<(), RealmFileError> {
+    if raw.languages.is_empty() {
+        return Err(at.bad("languages", "at least one language"));
     }
-    let authorize = AuthorizeRules {
-        flows_per_address_per_hour: raw.authorize.flows_per_address_per_hour,
-    };
-    if !(30..=3650).contains(&raw.audit.retention_days) {
-        return Err(RealmFileError::new(
-            path,
-            "audit.retention_days",
-            "must be between 30 and 3650",
-        ));
+    if !raw.languages.contains(&raw.default_language) {
+        return Err(at.bad("default_language", "must be one of `languages`"));
     }
-    let audit = AuditRules {
-        retention: Duration::from_secs(u64::from(raw.audit.retention_days) * 86_400),
-    };
+    Ok(())
+}
+
+/// Each section checked in the order of the file's documentation; the first error stops.
+fn check(path: &Path, id: RealmId, raw: RawRealm) -> Result<Realm, RealmFileError> {
+    let section = |name: &str| Keys::section(path, name);
+    check_languages(&Keys::top(path), &raw)?;
+    let lifetimes = raw.tokens.check(&section("tokens"))?;
+    let clients = check_clients(path, raw.clients)?;
+    let password_policy = check_password(&section("password"), raw.password)?;
+    let enrolment = raw.enrolment.check(&section("enrolment"))?;
+    let sms = raw.sms.check(&section("sms"))?;
+    let login = raw.login.check(&section("login"))?;
+    let terms = raw.terms.check(&section("terms"), &raw.languages)?;
+    let documents = raw.documents.check(&section("documents"))?;
+    let authorize = raw.authorize.check(&section("authorize"))?;
+    let audit = raw.audit.check(&section("audit"))?;
     let logo = match &raw.logo {
         Some(name) => Some(load_logo(path, name)?),
         None => None,

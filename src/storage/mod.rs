@@ -99,30 +99,55 @@ pub enum Conflict {
     IdempotencyKeyUsed,
 }
 
+/// The unique constraints a write can run into, with their meaning: the name PostgreSQL
+/// reports, and the table and columns SQLite names instead (it reports no constraint name).
+const UNIQUE_RULES: [(Conflict, &str, &str); 4] = [
+    (
+        Conflict::IdempotencyKeyUsed,
+        "documents_idempotency_key",
+        "documents.realm, documents.client_id, documents.idempotency_key",
+    ),
+    (
+        Conflict::EmailTaken,
+        "accounts_realm_email_key",
+        "accounts.realm, accounts.email_key",
+    ),
+    (
+        Conflict::AhvTaken,
+        "accounts_realm_ahv_key",
+        "accounts.realm, accounts.ahv",
+    ),
+    (
+        Conflict::PersonExists,
+        "persons_realm_ahv_key",
+        "persons.realm, persons.ahv",
+    ),
+];
+
+/// What SQLite writes before the columns of the unique rule a write broke.
+const SQLITE_UNIQUE_FAILED: &str = "UNIQUE constraint failed: ";
+
 impl StoreError {
-    /// Turns a unique-constraint violation into its meaning, by constraint name; both
-    /// backends name the constraint in their message.
+    /// Turns a unique-constraint violation into its meaning, by constraint name (PostgreSQL)
+    /// or by the constraint's columns (SQLite).
     pub(crate) fn on_constraint(e: sqlx::Error) -> StoreError {
-        if let sqlx::Error::Database(db) = &e {
-            if db.is_unique_violation() {
-                let text = format!("{} {}", db.message(), db.constraint().unwrap_or_default());
-                let conflict = if text.contains("idempotency_key") {
-                    Some(Conflict::IdempotencyKeyUsed)
-                } else if text.contains("email") {
-                    Some(Conflict::EmailTaken)
-                } else if text.contains("accounts") && text.contains("ahv") {
-                    Some(Conflict::AhvTaken)
-                } else if text.contains("persons") {
-                    Some(Conflict::PersonExists)
-                } else {
-                    None
-                };
-                if let Some(c) = conflict {
-                    return StoreError::Conflict(c);
-                }
+        let conflict = match &e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                let columns = db.message().strip_prefix(SQLITE_UNIQUE_FAILED);
+                UNIQUE_RULES
+                    .iter()
+                    .find(|(_, name, cols)| match db.constraint() {
+                        Some(constraint) => constraint == *name,
+                        None => columns == Some(*cols),
+                    })
+                    .map(|(conflict, _, _)| *conflict)
             }
+            _ => None,
+        };
+        match conflict {
+            Some(c) => StoreError::Conflict(c),
+            None => StoreError::Database(e),
         }
-        StoreError::Database(e)
     }
 }
 
@@ -165,19 +190,13 @@ impl Db {
         Ok(())
     }
 
-    /// The portal's own tables (`migrations/portal/`), in the portal's own database.
+    /// The portal's own tables (`migrations/portal/`, one folder: both dialects agree), in the
+    /// portal's own database.
     pub async fn migrate_portal(&self) -> Result<(), StoreError> {
+        let migrator = sqlx::migrate!("./migrations/portal");
         match self {
-            Db::Sqlite(pool) => {
-                sqlx::migrate!("./migrations/portal/sqlite")
-                    .run(pool)
-                    .await?
-            }
-            Db::Postgres(pool) => {
-                sqlx::migrate!("./migrations/portal/postgres")
-                    .run(pool)
-                    .await?
-            }
+            Db::Sqlite(pool) => migrator.run(pool).await?,
+            Db::Postgres(pool) => migrator.run(pool).await?,
         }
         Ok(())
     }
@@ -198,31 +217,151 @@ impl Db {
 
 #[cfg(test)]
 mod tests {
-    /// The migration file names of a folder, sorted.
-    fn names(dir: &str) -> Vec<String> {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
-        let mut names: Vec<String> = std::fs::read_dir(&path)
+    use super::*;
+
+    /// The migration files of a folder, by name, sorted.
+    fn files(dir: &str) -> Vec<(String, String)> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+        let mut files: Vec<(String, String)> = std::fs::read_dir(&path)
             .unwrap_or_else(|e| panic!("{dir}: {e}"))
-            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-            .filter(|n| n.ends_with(".sql"))
+            .map(|e| e.expect("entry").path())
+            .filter(|p| p.extension().is_some_and(|x| x == "sql"))
+            .map(|p| {
+                let name = p.file_name().unwrap().to_string_lossy().into_owned();
+                (name, std::fs::read_to_string(&p).unwrap())
+            })
             .collect();
-        names.sort();
-        names
+        files.sort();
+        files
     }
 
+    /// The only lines in which the IdP's two dialects may differ: (file, SQLite, PostgreSQL).
+    const DIALECT_LINES: [(&str, &str, &str); 1] = [(
+        "0004_audit.sql",
+        "    id           INTEGER PRIMARY KEY AUTOINCREMENT,",
+        "    id           BIGSERIAL PRIMARY KEY,",
+    )];
+
     #[test]
-    fn both_dialects_have_the_same_migrations() {
-        for (sqlite, postgres) in [
-            ("migrations/sqlite", "migrations/postgres"),
-            ("migrations/portal/sqlite", "migrations/portal/postgres"),
-        ] {
-            let (a, b) = (names(sqlite), names(postgres));
-            assert!(!a.is_empty(), "{sqlite} has migrations");
-            assert_eq!(a, b, "{sqlite} and {postgres} drifted apart");
-            let versions: Vec<&str> = a.iter().filter_map(|n| n.split('_').next()).collect();
-            let mut unique = versions.clone();
-            unique.dedup();
-            assert_eq!(versions, unique, "{sqlite}: one file per version");
+    fn the_two_dialects_differ_only_in_the_known_lines() {
+        let (sqlite, postgres) = (files("migrations/sqlite"), files("migrations/postgres"));
+        assert!(!sqlite.is_empty());
+        let names = |files: &[(String, String)]| -> Vec<String> {
+            files.iter().map(|(name, _)| name.clone()).collect()
+        };
+        assert_eq!(
+            names(&sqlite),
+            names(&postgres),
+            "the same versions and names"
+        );
+        let versions: Vec<String> = names(&sqlite)
+            .iter()
+            .filter_map(|n| n.split('_').next().map(str::to_owned))
+            .collect();
+        let mut unique = versions.clone();
+        unique.dedup();
+        assert_eq!(versions, unique, "one file per version");
+        let mut differing = Vec::new();
+        for ((name, a), (_, b)) in sqlite.iter().zip(&postgres) {
+            assert_eq!(a.lines().count(), b.lines().count(), "{name}: line counts");
+            for (x, y) in a.lines().zip(b.lines()).filter(|(x, y)| x != y) {
+                differing.push((name.as_str(), x, y));
+            }
         }
+        assert_eq!(differing, DIALECT_LINES, "the dialects drifted apart");
+    }
+
+    #[tokio::test]
+    async fn a_portal_database_migrated_from_the_two_old_folders_still_opens() {
+        // SHA-384 of `0001_documents.sql` as it was in `migrations/portal/{sqlite,postgres}`:
+        // sqlx refuses to run when an applied migration's checksum changed.
+        const OLD_CHECKSUM: &str = "acd3384606234ce9acfd1f227703253c589f211a1b1f402565df616b44c6021300cab71fe7977789f68f9d7a65e5d786";
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/portal.db", dir.path().display());
+        let db = Db::connect(&url).await.unwrap();
+        db.migrate_portal().await.unwrap();
+        let Db::Sqlite(pool) = &db else {
+            unreachable!("a SQLite URL")
+        };
+        let (version, checksum): (i64, Vec<u8>) =
+            sqlx::query_as("SELECT version, checksum FROM _sqlx_migrations")
+                .fetch_one(pool)
+                .await
+                .unwrap();
+        assert_eq!((version, hex::encode(checksum).as_str()), (1, OLD_CHECKSUM));
+    }
+
+    /// Runs `sql` on a SQLite database and returns what the write ran into.
+    async fn outcome(pool: &SqlitePool, sql: &str) -> Option<Conflict> {
+        match sqlx::query(sql).execute(pool).await {
+            Ok(_) => None,
+            Err(e) => match StoreError::on_constraint(e) {
+                StoreError::Conflict(c) => Some(c),
+                other => panic!("{other}"),
+            },
+        }
+    }
+
+    #[tokio::test]
+    async fn unique_violations_on_sqlite_are_told_by_their_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = |name: &str| format!("sqlite://{}/{name}", dir.path().display());
+        let (Db::Sqlite(idp), Db::Sqlite(portal)) = (
+            Db::connect(&open("idp.db")).await.unwrap(),
+            Db::connect(&open("portal.db")).await.unwrap(),
+        ) else {
+            unreachable!("SQLite URLs")
+        };
+        Db::Sqlite(idp.clone()).migrate().await.unwrap();
+        Db::Sqlite(portal.clone()).migrate_portal().await.unwrap();
+        let person = |id: &str| {
+            format!(
+                "INSERT INTO persons (id, realm, ahv, given_name, family_name, birth_date, \
+                 language, created_at) VALUES ('{id}', 'AK00', '756.1', 'A', 'B', '1950-01-01', \
+                 'fr', 0)"
+            )
+        };
+        assert_eq!(outcome(&idp, &person("p1")).await, None);
+        assert_eq!(
+            outcome(&idp, &person("p2")).await,
+            Some(Conflict::PersonExists)
+        );
+        let account = |id: &str, email: &str, ahv: &str| {
+            format!(
+                "INSERT INTO accounts (id, realm, email, email_key, password_hash, given_name, \
+                 family_name, ahv, language, status, created_at, updated_at) VALUES ('{id}', \
+                 'AK00', '{email}', '{email}', 'h', 'A', 'B', '{ahv}', 'fr', 'active', 0, 0)"
+            )
+        };
+        assert_eq!(outcome(&idp, &account("a1", "a@x.ch", "756.1")).await, None);
+        assert_eq!(
+            outcome(&idp, &account("a2", "a@x.ch", "756.2")).await,
+            Some(Conflict::EmailTaken)
+        );
+        assert_eq!(
+            outcome(&idp, &account("a3", "b@x.ch", "756.1")).await,
+            Some(Conflict::AhvTaken)
+        );
+        let document = |id: &str| {
+            format!(
+                "INSERT INTO documents (id, realm, ahv, category, titles, issue_date, \
+                 received_at, size, sha256, object_key, client_id, idempotency_key) VALUES \
+                 ('{id}', 'AK00', '756.1', 'c', '{{}}', '2026-01-01', 0, 1, 's', 'k', 'caisse', \
+                 'key-1')"
+            )
+        };
+        assert_eq!(outcome(&portal, &document("d1")).await, None);
+        assert_eq!(
+            outcome(&portal, &document("d2")).await,
+            Some(Conflict::IdempotencyKeyUsed)
+        );
+        let recipient = "INSERT INTO portal_recipients (realm, ahv, email, language, updated_at) \
+                         VALUES ('AK00', '756.1', 'a@x.ch', 'fr', 0)";
+        assert_eq!(outcome(&portal, recipient).await, None);
+        let e = sqlx::query(recipient).execute(&portal).await.unwrap_err();
+        assert!(
+            matches!(StoreError::on_constraint(e), StoreError::Database(_)),
+            "a rule with no meaning stays a database error"
+        );
     }
 }

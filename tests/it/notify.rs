@@ -575,7 +575,12 @@ fn config_refuses_a_bad_sms_body_template() {
     assert_eq!(e.key, "sms.body_template");
     let c = load("[sms]\nurl = \"https://sms.example.ch/send\"\nbody_template = '{\"msisdn\":\"{to}\",\"message\":\"{text}\"}'").unwrap();
     assert_eq!(
-        c.sms.render_body("+41791234567", "a\"b"),
+        connect::notify::render_sms_body(
+            &c.sms.body_template,
+            &c.sms.sender,
+            "+41791234567",
+            "a\"b"
+        ),
         r#"{"msisdn":"+41791234567","message":"a\"b"}"#
     );
 }
