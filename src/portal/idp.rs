@@ -113,7 +113,7 @@ impl Idp {
 
     /// The IdP's public keys (JWKS), cached; `refresh` fetches them again (a new `kid`) unless
     /// they were fetched in the last `MIN_REFRESH`.
-    pub async fn jwks(&self, refresh: bool) -> Result<serde_json::Value, IdpError> {
+    async fn jwks(&self, refresh: bool) -> Result<serde_json::Value, IdpError> {
         let now = self.clock.unix();
         if let Some((keys, at)) = &self.cache.read().await.jwks {
             let fresh = if refresh { MIN_REFRESH } else { CACHE };
