@@ -154,7 +154,7 @@ async fn id_token_key(
     state: &PortalState,
     id_token: &PortalIdToken,
 ) -> Result<CoreJsonWebKeySet, String> {
-    let header = jsonwebtoken::decode_header(&id_token.to_string()).map_err(|e| e.to_string())?;
+    let header = jsonwebtoken::decode_header(id_token.to_string()).map_err(|e| e.to_string())?;
     let kid = header.kid.ok_or("the ID token names no key")?;
     let key = state
         .idp
