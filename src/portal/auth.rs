@@ -27,6 +27,7 @@ use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 
 use super::{
+    idp::IdpError,
     session::{self, PortalSession},
     web, PortalState,
 };
@@ -125,7 +126,7 @@ fn safe_return(path: Option<&str>) -> String {
         .unwrap_or_else(|| "/".to_owned())
 }
 
-fn unavailable(lang: Language) -> impl FnOnce(super::idp::IdpError) -> HttpError {
+fn unavailable(lang: Language) -> impl FnOnce(IdpError) -> HttpError {
     move |e| {
         tracing::error!(error = %e, "the IdP is not available");
         HttpError::page(StatusCode::BAD_GATEWAY, lang, "portal-idp-unavailable")
@@ -153,17 +154,14 @@ type PortalIdToken = IdToken<
 async fn id_token_key(
     state: &PortalState,
     id_token: &PortalIdToken,
-) -> Result<CoreJsonWebKeySet, String> {
-    let header = jsonwebtoken::decode_header(id_token.to_string()).map_err(|e| e.to_string())?;
-    let kid = header.kid.ok_or("the ID token names no key")?;
-    let key = state
-        .idp
-        .verifying_key(&kid, header.alg)
-        .await
-        .map_err(|e| e.to_string())?;
+) -> Result<CoreJsonWebKeySet, IdpError> {
+    let header =
+        jsonwebtoken::decode_header(id_token.to_string()).map_err(|_| IdpError::UnknownKey)?;
+    let kid = header.kid.ok_or(IdpError::UnknownKey)?;
+    let key = state.idp.verifying_key(&kid, header.alg).await?;
     let jwk = serde_json::to_value(&key.jwk)
         .and_then(serde_json::from_value)
-        .map_err(|e| e.to_string())?;
+        .map_err(|_| IdpError::UnknownKey)?;
     Ok(CoreJsonWebKeySet::new(vec![jwk]))
 }
 
@@ -305,10 +303,14 @@ pub async fn callback(
         .to_string()
         .parse()
         .map_err(|_| refused())?;
-    let key_set = id_token_key(&state, &id_token).await.map_err(|e| {
-        tracing::warn!(error = %e, "ID token refused");
-        refused()
-    })?;
+    let key_set = match id_token_key(&state, &id_token).await {
+        Ok(keys) => keys,
+        Err(e @ IdpError::Unavailable(_)) => return Err(unavailable(lang)(e)),
+        Err(e) => {
+            tracing::warn!(error = %e, "ID token refused");
+            return Err(refused());
+        }
+    };
     let verifying = idp_client(&state, lang, Some(key_set)).await?;
     let clock = state.clock.clone();
     let verifier = verifying
