@@ -170,12 +170,6 @@ impl ClientRegistry {
         self.map.bound_redirect(bound).is_ok()
     }
 
-    /// The client of `client_id` if `redirect_uri` is one of its own ([`Self::redirect_allowed`]).
-    pub fn check_redirect_uri(&self, client_id: &str, redirect_uri: &str) -> Option<&Client> {
-        self.get(client_id)
-            .filter(|client| self.redirect_allowed(client, redirect_uri))
-    }
-
     /// The scopes granted for a requested `scope` parameter: those asked that the client may
     /// have, in the client's order so that tokens read the same every time; scopes it may not
     /// have are dropped, not refused. `None` when the parameter has characters RFC 6749 §3.3
