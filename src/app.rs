@@ -28,7 +28,7 @@ use crate::{
     keys::{KeyRing, MasterKey, SecretHasher},
     notify::Notifier,
     passwords::Passwords,
-    protocol::backchannel::Backchannel,
+    protocol::{backchannel::Backchannel, tokens::Tokens},
     realm::Realms,
     storage::{Db, Ephemeral},
 };
@@ -41,6 +41,7 @@ pub struct AppState {
     pub db: Db,
     pub ephemeral: Ephemeral,
     pub keys: KeyRing,
+    pub tokens: Tokens,
     pub secret_hasher: SecretHasher,
     pub passwords: Passwords,
     pub csrf: CsrfKey,
@@ -99,14 +100,16 @@ impl AppState {
         for realm in realms.iter() {
             keys.ensure(realm).await?;
         }
+        let config = Arc::new(config);
         Ok(AppState {
+            tokens: Tokens::new(keys.clone(), clock.clone(), config.clone()),
             notifier: Notifier::new(&config)?,
             backchannel: Backchannel::new()?,
             passwords: Passwords::new(&config.password_hashing)?,
             secret_hasher: SecretHasher::new(&master),
             csrf: CsrfKey::new(master.derive("csrf")),
             audit: Audit::new(db.clone(), clock.clone()),
-            config: Arc::new(config),
+            config,
             realms,
             db,
             ephemeral,

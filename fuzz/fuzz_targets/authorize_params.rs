@@ -59,7 +59,7 @@ fuzz_target!(|data: &[u8]| {
     let Some(redirect_uri) = params.get("redirect_uri") else {
         return;
     };
-    if authorize::check_redirect_uri(realm, client, redirect_uri).is_none() {
+    if !realm.clients.redirect_allowed(client, redirect_uri) {
         return;
     }
     // RFC 6749 §4.1.2.1 and RFC 9700 §4.1.3: only a registered URI, compared exactly.

@@ -96,11 +96,34 @@ impl KeyRing {
     }
 
     async fn add(&self, realm: &RealmId, alg: SigningAlg) -> Result<String, RingError> {
-        let (der, jwk) = tokio::task::spawn_blocking(move || signing::generate(alg))
+        let der = tokio::task::spawn_blocking(move || signing::generate(alg))
             .await
             .map_err(|e| KeyError::Generate(e.to_string()))??;
+        self.store(realm, alg, &der).await
+    }
+
+    /// Stores a given private key (DER: PKCS#8 for ES256, PKCS#1 for RS256) as an active key
+    /// of the realm, before [`KeyRing::ensure`] runs, which then generates none for that
+    /// algorithm. For the test suite's fixture keys, which spare each test server the
+    /// generation of an RSA key: production never calls it, its realms get fresh keys.
+    pub async fn install(
+        &self,
+        realm: &RealmId,
+        alg: SigningAlg,
+        der: &[u8],
+    ) -> Result<String, RingError> {
+        self.store(realm, alg, der).await
+    }
+
+    async fn store(
+        &self,
+        realm: &RealmId,
+        alg: SigningAlg,
+        der: &[u8],
+    ) -> Result<String, RingError> {
+        let jwk = signing::public_jwk(alg, der)?;
         let kid = jwk["kid"].as_str().unwrap_or_default().to_owned();
-        let sealed = STANDARD.encode(self.master.encrypt(&der, kid.as_bytes()));
+        let sealed = STANDARD.encode(self.master.encrypt(der, kid.as_bytes()));
         let row = store::KeyRow {
             kid: kid.clone(),
             alg: alg.as_str().to_owned(),

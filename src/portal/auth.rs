@@ -15,15 +15,19 @@ use axum_extra::extract::{
     CookieJar,
 };
 use openidconnect::{
-    core::{CoreAuthenticationFlow, CoreClient, CoreGenderClaim},
+    core::{
+        CoreAuthenticationFlow, CoreClient, CoreGenderClaim, CoreJsonWebKeySet,
+        CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm,
+    },
     AdditionalClaims, AuthenticationContextClass, AuthorizationCode, ClientId, ClientSecret,
-    CsrfToken, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
-    TokenResponse, UserInfoClaims,
+    CsrfToken, IdToken, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier,
+    RedirectUrl, Scope, TokenResponse, UserInfoClaims,
 };
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 
 use super::{
+    idp::IdpError,
     session::{self, PortalSession},
     web, PortalState,
 };
@@ -122,28 +126,65 @@ fn safe_return(path: Option<&str>) -> String {
         .unwrap_or_else(|| "/".to_owned())
 }
 
-fn unavailable(lang: Language) -> impl FnOnce(super::idp::IdpError) -> HttpError {
+fn unavailable(lang: Language) -> impl FnOnce(IdpError) -> HttpError {
     move |e| {
         tracing::error!(error = %e, "the IdP is not available");
         HttpError::page(StatusCode::BAD_GATEWAY, lang, "portal-idp-unavailable")
     }
 }
 
-async fn client(
+/// The `sid` claim of Front-/Back-Channel Logout, which `openidconnect` leaves to us.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SessionClaim {
+    sid: Option<String>,
+}
+impl AdditionalClaims for SessionClaim {}
+
+type PortalIdToken = IdToken<
+    SessionClaim,
+    CoreGenderClaim,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJwsSigningAlgorithm,
+>;
+
+/// The IdP's key for an ID token, found as every key of the IdP is ([`Idp::verifying_key`]),
+/// as the one-key set the ID token verifier checks the signature with.
+///
+/// [`Idp::verifying_key`]: super::idp::Idp::verifying_key
+async fn id_token_key(
+    state: &PortalState,
+    id_token: &PortalIdToken,
+) -> Result<CoreJsonWebKeySet, IdpError> {
+    let header =
+        jsonwebtoken::decode_header(id_token.to_string()).map_err(|_| IdpError::UnknownKey)?;
+    let kid = header.kid.ok_or(IdpError::UnknownKey)?;
+    let key = state.idp.verifying_key(&kid, header.alg).await?;
+    let jwk = serde_json::to_value(&key.jwk)
+        .and_then(serde_json::from_value)
+        .map_err(|_| IdpError::UnknownKey)?;
+    Ok(CoreJsonWebKeySet::new(vec![jwk]))
+}
+
+type PortalClient = CoreClient<
+    openidconnect::EndpointSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointMaybeSet,
+    openidconnect::EndpointMaybeSet,
+>;
+
+/// The portal as the IdP's client; `keys`, when given, are the only ones its ID token
+/// verifier trusts.
+async fn idp_client(
     state: &PortalState,
     lang: Language,
-) -> Result<
-    CoreClient<
-        openidconnect::EndpointSet,
-        openidconnect::EndpointNotSet,
-        openidconnect::EndpointNotSet,
-        openidconnect::EndpointNotSet,
-        openidconnect::EndpointMaybeSet,
-        openidconnect::EndpointMaybeSet,
-    >,
-    HttpError,
-> {
-    let provider = state.idp.provider().await.map_err(unavailable(lang))?;
+    keys: Option<CoreJsonWebKeySet>,
+) -> Result<PortalClient, HttpError> {
+    let mut provider = state.idp.provider().await.map_err(unavailable(lang))?;
+    if let Some(keys) = keys {
+        provider = provider.set_jwks(keys);
+    }
     let redirect = format!(
         "{}/callback",
         state.config.portal_url.as_str().trim_end_matches('/')
@@ -172,7 +213,7 @@ pub async fn login(
 ) -> Result<Response, HttpError> {
     let lang = state.realm.default_language;
     let Query(q) = q.map_err(|_| bad_request(lang))?;
-    let client = client(&state, lang).await?;
+    let client = idp_client(&state, lang, None).await?;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (url, csrf_state, nonce) = client
         .authorize_url(
@@ -244,7 +285,7 @@ pub async fn callback(
         return Err(refused());
     }
     let code = q.code.ok_or_else(refused)?;
-    let client = client(&state, lang).await?;
+    let client = idp_client(&state, lang, None).await?;
     let tokens = client
         .exchange_code(AuthorizationCode::new(code))
         .map_err(HttpError::internal(lang))?
@@ -255,9 +296,26 @@ pub async fn callback(
             tracing::warn!(error = %e, "code exchange failed");
             refused()
         })?;
-    let id_token = tokens.id_token().ok_or_else(refused)?;
+    // Read again with the `sid` claim, which the core ID token type leaves out.
+    let id_token: PortalIdToken = tokens
+        .id_token()
+        .ok_or_else(refused)?
+        .to_string()
+        .parse()
+        .map_err(|_| refused())?;
+    let key_set = match id_token_key(&state, &id_token).await {
+        Ok(keys) => keys,
+        Err(e @ IdpError::Unavailable(_)) => return Err(unavailable(lang)(e)),
+        Err(e) => {
+            tracing::warn!(error = %e, "ID token refused");
+            return Err(refused());
+        }
+    };
+    let verifying = idp_client(&state, lang, Some(key_set)).await?;
     let clock = state.clock.clone();
-    let verifier = client.id_token_verifier().set_time_fn(move || clock.now());
+    let verifier = verifying
+        .id_token_verifier()
+        .set_time_fn(move || clock.now());
     let claims = id_token
         .claims(&verifier, &Nonce::new(pending.nonce))
         .map_err(|e| {
@@ -301,14 +359,9 @@ pub async fn callback(
         .and_then(|l| Language::from_tag(l.as_str()))
         .filter(|l| state.realm.offers(*l))
         .unwrap_or(lang);
-    let sid = jsonwebtoken::dangerous::insecure_decode::<serde_json::Value>(
-        id_token.to_string().as_str(),
-    )
-    .ok()
-    .and_then(|d| d.claims["sid"].as_str().map(str::to_owned));
     let session = PortalSession {
         sub: claims.subject().as_str().to_owned(),
-        sid,
+        sid: claims.additional_claims().sid.clone(),
         ahv: info.additional_claims().ahv_number.clone(),
         given_name: text(info.given_name()),
         family_name: info
@@ -500,11 +553,18 @@ fn jti_key(state: &PortalState, jti: &str) -> String {
 /// event, no `nonce`, a `jti`, and a `sid` or `sub`.
 async fn verify_logout_token(state: &PortalState, token: &str) -> Result<ValidLogout, String> {
     let kid = logout_token_kid(token)?;
-    let (key, alg) = state.idp.key_for(&kid).await.map_err(|e| e.to_string())?;
+    let alg = jsonwebtoken::decode_header(token)
+        .map_err(|_| "not a JWT".to_owned())?
+        .alg;
+    let key = state
+        .idp
+        .verifying_key(&kid, alg)
+        .await
+        .map_err(|e| e.to_string())?;
     check_logout_token(
         token,
-        &key,
-        alg,
+        &key.decoding,
+        key.alg,
         state.idp.issuer.as_str().trim_end_matches('/'),
         &state.idp.client_id,
         state.clock.unix(),

@@ -3,6 +3,10 @@
 
 use std::{sync::Arc, time::Duration};
 
+use jsonwebtoken::{
+    jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, PublicKeyUse},
+    Algorithm, DecodingKey,
+};
 use secrecy::SecretString;
 use tokio::sync::RwLock;
 use url::Url;
@@ -24,6 +28,15 @@ pub enum IdpError {
     Unavailable(String),
     #[error("the token names a key the IdP does not publish")]
     UnknownKey,
+    #[error("the token's algorithm does not match its key")]
+    WrongAlgorithm,
+}
+
+/// A key the IdP publishes, found for a token's header by [`Idp::verifying_key`].
+pub struct VerifyingKey {
+    pub jwk: Jwk,
+    pub alg: Algorithm,
+    pub decoding: DecodingKey,
 }
 
 #[derive(Clone)]
@@ -100,7 +113,7 @@ impl Idp {
 
     /// The IdP's public keys (JWKS), cached; `refresh` fetches them again (a new `kid`) unless
     /// they were fetched in the last `MIN_REFRESH`.
-    pub async fn jwks(&self, refresh: bool) -> Result<serde_json::Value, IdpError> {
+    async fn jwks(&self, refresh: bool) -> Result<serde_json::Value, IdpError> {
         let now = self.clock.unix();
         if let Some((keys, at)) = &self.cache.read().await.jwks {
             let fresh = if refresh { MIN_REFRESH } else { CACHE };
@@ -135,26 +148,90 @@ impl Idp {
         Ok(meta)
     }
 
-    /// The IdP's public key named `kid`, as `jsonwebtoken` uses it; an unknown `kid` fetches
-    /// the keys again once (the IdP rotated).
-    pub async fn key_for(
-        &self,
-        kid: &str,
-    ) -> Result<(jsonwebtoken::DecodingKey, jsonwebtoken::Algorithm), IdpError> {
+    /// The key that verifies a JWT of the IdP whose header names `kid` and `alg`: the one way
+    /// the portal finds a key, for ID tokens, Logout Tokens and access tokens alike. An
+    /// unknown `kid` fetches the keys again (a rotation at the IdP), at most every
+    /// `MIN_REFRESH`; only ES256 and RS256 signature keys are used, and the key decides the
+    /// algorithm, never the token alone (RFC 8725 §3.1).
+    pub async fn verifying_key(&self, kid: &str, alg: Algorithm) -> Result<VerifyingKey, IdpError> {
         for refresh in [false, true] {
-            let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_value(self.jwks(refresh).await?)
-                .map_err(|e| IdpError::Unavailable(format!("JWKS: {e}")))?;
-            if let Some(jwk) = jwks.find(kid) {
-                let alg = match jwk.common.key_algorithm {
-                    Some(jsonwebtoken::jwk::KeyAlgorithm::ES256) => jsonwebtoken::Algorithm::ES256,
-                    Some(jsonwebtoken::jwk::KeyAlgorithm::RS256) => jsonwebtoken::Algorithm::RS256,
-                    _ => return Err(IdpError::UnknownKey),
-                };
-                let key = jsonwebtoken::DecodingKey::from_jwk(jwk)
-                    .map_err(|e| IdpError::Unavailable(format!("JWK: {e}")))?;
-                return Ok((key, alg));
+            let set = self.jwks(refresh).await?;
+            let jwk = set["keys"].as_array().and_then(|keys| {
+                keys.iter()
+                    .filter(|k| k["kid"].as_str() == Some(kid))
+                    .find_map(|k| serde_json::from_value::<Jwk>(k.clone()).ok())
+            });
+            if let Some(jwk) = jwk {
+                if key_algorithm(&jwk) != Some(alg) {
+                    return Err(IdpError::WrongAlgorithm);
+                }
+                let decoding = DecodingKey::from_jwk(&jwk).map_err(|_| IdpError::UnknownKey)?;
+                return Ok(VerifyingKey { jwk, alg, decoding });
             }
         }
         Err(IdpError::UnknownKey)
+    }
+}
+
+/// The algorithm a published key is for: its `alg`, else what its type implies. Only ES256
+/// and RS256, the IdP's signing algorithms, are accepted.
+fn key_algorithm(jwk: &Jwk) -> Option<Algorithm> {
+    if matches!(&jwk.common.public_key_use, Some(u) if *u != PublicKeyUse::Signature) {
+        return None;
+    }
+    let by_type = match &jwk.algorithm {
+        AlgorithmParameters::EllipticCurve(ec) if ec.curve == EllipticCurve::P256 => {
+            Algorithm::ES256
+        }
+        AlgorithmParameters::RSA(_) => Algorithm::RS256,
+        _ => return None,
+    };
+    match jwk.common.key_algorithm {
+        None => Some(by_type),
+        Some(KeyAlgorithm::ES256) if by_type == Algorithm::ES256 => Some(Algorithm::ES256),
+        Some(KeyAlgorithm::RS256) if by_type == Algorithm::RS256 => Some(Algorithm::RS256),
+        Some(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jwk(v: serde_json::Value) -> Jwk {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn only_es256_and_rs256_signature_keys_are_used() {
+        let ec = serde_json::json!({"kty": "EC", "crv": "P-256", "x": "AA", "y": "AA"});
+        let rsa = serde_json::json!({"kty": "RSA", "n": "AQAB", "e": "AQAB"});
+        let with = |base: &serde_json::Value, k: &str, v: &str| {
+            let mut j = base.clone();
+            j[k] = v.into();
+            jwk(j)
+        };
+        assert_eq!(key_algorithm(&jwk(ec.clone())), Some(Algorithm::ES256));
+        assert_eq!(
+            key_algorithm(&with(&ec, "alg", "ES256")),
+            Some(Algorithm::ES256)
+        );
+        assert_eq!(
+            key_algorithm(&with(&ec, "use", "sig")),
+            Some(Algorithm::ES256)
+        );
+        assert_eq!(key_algorithm(&with(&ec, "use", "enc")), None);
+        assert_eq!(key_algorithm(&with(&ec, "alg", "RS256")), None);
+        assert_eq!(key_algorithm(&jwk(rsa.clone())), Some(Algorithm::RS256));
+        assert_eq!(
+            key_algorithm(&with(&rsa, "alg", "RS256")),
+            Some(Algorithm::RS256)
+        );
+        assert_eq!(key_algorithm(&with(&rsa, "alg", "PS256")), None);
+        assert_eq!(key_algorithm(&with(&rsa, "alg", "RS512")), None);
+        let p384 = serde_json::json!({"kty": "EC", "crv": "P-384", "x": "AA", "y": "AA"});
+        assert_eq!(key_algorithm(&jwk(p384)), None);
+        let oct = serde_json::json!({"kty": "oct", "k": "c2VjcmV0"});
+        assert_eq!(key_algorithm(&jwk(oct)), None);
     }
 }

@@ -2,8 +2,6 @@
 //! checks, then either answers at once from the SSO session or stores the request as a
 //! login flow and sends the browser to the login page. It never renders a form.
 
-use std::borrow::Cow;
-
 use axum::{
     body::Bytes,
     extract::{RawQuery, State},
@@ -11,23 +9,16 @@ use axum::{
     response::{IntoResponse, Redirect, Response},
 };
 use axum_extra::extract::CookieJar;
-use oxide_auth::{
-    code_grant::extensions::Pkce,
-    primitives::{
-        registrar::{ClientUrl, ExactUrl, Registrar},
-        scope::Scope,
-    },
-};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use super::{claims::ClaimsRequest, error::OAuthError, tokens};
+use super::{claims::ClaimsRequest, error::OAuthError};
 use crate::{
     app::AppState,
     domain::acr,
     http::{language, params::Params, ClientAddr, CurrentRealm, HttpError},
     limits::{self, Limit},
-    realm::{Client, GrantType, Realm},
+    realm::{Client, ClientRegistry, Realm},
     session::{self, Session},
 };
 
@@ -131,8 +122,9 @@ pub async fn authorize(
     let redirect_uri = params
         .get("redirect_uri")
         .ok_or_else(|| page("error-bad-redirect-uri"))?;
-    check_redirect_uri(&realm, client, redirect_uri)
-        .ok_or_else(|| page("error-bad-redirect-uri"))?;
+    if !realm.clients.redirect_allowed(client, redirect_uri) {
+        return Err(page("error-bad-redirect-uri"));
+    }
     let to = Verified {
         client,
         redirect_uri: redirect_uri.to_owned(),
@@ -207,21 +199,6 @@ pub async fn authorize(
     }
 }
 
-pub fn check_redirect_uri(realm: &Realm, client: &Client, redirect_uri: &str) -> Option<()> {
-    if !client.allows(GrantType::AuthorizationCode) {
-        return None;
-    }
-    let url = ExactUrl::new(redirect_uri.to_owned()).ok()?;
-    realm
-        .clients
-        .bound_redirect(ClientUrl {
-            client_id: Cow::Borrowed(&client.id),
-            redirect_uri: Some(Cow::Owned(url)),
-        })
-        .ok()
-        .map(|_| ())
-}
-
 /// The checks after the redirect URI is trusted, in order; the first failure is answered.
 async fn validate(
     realm: &Realm,
@@ -242,7 +219,9 @@ async fn validate(
     };
     let expected_sub = match p.get("id_token_hint") {
         Some(hint) => Some(
-            tokens::read_id_token_hint(state, realm, hint)
+            state
+                .tokens
+                .read_id_token_hint(realm, hint)
                 .await
                 .ok_or_else(|| {
                     OAuthError::invalid_request("id_token_hint is not an ID token of this realm")
@@ -315,35 +294,13 @@ pub fn check_response_type(p: &Params) -> Result<(), OAuthError> {
     }
 }
 
-/// The scope granted: what was asked within what the client may have (oxide-auth's
-/// registrar negotiates); scopes the client may not have are dropped, not refused.
+/// The scope granted: what was asked within what the client may have; scopes the client may
+/// not have are dropped, not refused.
 pub fn check_scope(realm: &Realm, client: &Client, p: &Params) -> Result<Vec<String>, OAuthError> {
-    let asked: Scope = p
-        .get("scope")
-        .unwrap_or_default()
-        .parse()
-        .map_err(|_| OAuthError::invalid_scope("the scope has invalid characters"))?;
-    let url = ExactUrl::new(p.get("redirect_uri").unwrap_or_default().to_owned())
-        .map_err(|_| OAuthError::invalid_request("redirect_uri"))?;
-    let bound = realm
+    realm
         .clients
-        .bound_redirect(ClientUrl {
-            client_id: Cow::Borrowed(&client.id),
-            redirect_uri: Some(Cow::Owned(url)),
-        })
-        .map_err(|_| OAuthError::invalid_request("redirect_uri"))?;
-    let granted = realm
-        .clients
-        .negotiate(bound, Some(asked))
-        .map_err(|_| OAuthError::invalid_scope("scope"))?
-        .scope;
-    // Keep the client's order of scopes, so tokens read the same every time.
-    Ok(client
-        .scopes
-        .iter()
-        .filter(|s| granted.iter().any(|g| g == s.as_str()))
-        .cloned()
-        .collect())
+        .grant_scope(client, p.get("scope").unwrap_or_default())
+        .ok_or_else(|| OAuthError::invalid_scope("the scope has invalid characters"))
 }
 
 /// RFC 7636 and RFC 9700 §2.1.1: S256 only, required for every client, confidential ones
@@ -370,10 +327,9 @@ pub fn check_pkce(p: &Params) -> Result<Option<String>, OAuthError> {
             "code_challenge_method without code_challenge",
         ));
     }
-    let encoded = Pkce::required()
-        .challenge(method.map(Cow::Borrowed), challenge.map(Cow::Borrowed))
-        .map_err(|_| OAuthError::invalid_request("this client must use PKCE with S256"))?;
-    Ok(encoded.and_then(|v| v.into_private_value().ok().flatten()))
+    ClientRegistry::pkce_challenge(method, challenge)
+        .map(Some)
+        .ok_or_else(|| OAuthError::invalid_request("this client must use PKCE with S256"))
 }
 
 /// `prompt=none` stands alone; `login` forces a new login; `consent` and

@@ -12,7 +12,6 @@ use reqwest::{redirect::Policy, StatusCode};
 use tracing::Instrument;
 use url::Url;
 
-use super::tokens;
 use crate::{
     app::AppState,
     http::outbound::Attempt,
@@ -91,7 +90,11 @@ pub fn notify(
 /// Signs and posts one Logout Token, with one retry after a transient failure. Logs name the
 /// client and the status or error, never the token.
 async fn send(state: &AppState, realm: &Realm, client: &Client, uri: &Url, sub: &str, sid: &str) {
-    let Ok(token) = tokens::sign_logout_token(state, realm, client, sub, sid).await else {
+    let Ok(token) = state
+        .tokens
+        .sign_logout_token(realm, client, sub, sid)
+        .await
+    else {
         // `server_error` has logged the cause.
         count("error");
         return;

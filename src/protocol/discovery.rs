@@ -8,24 +8,52 @@ use axum::{
 };
 use openidconnect::{
     core::{
-        CoreClaimName, CoreClientAuthMethod, CoreGrantType, CoreJsonWebKeySet,
-        CoreJwsSigningAlgorithm, CoreProviderMetadata, CoreResponseMode, CoreResponseType,
+        CoreAuthDisplay, CoreClaimName, CoreClaimType, CoreClientAuthMethod, CoreGrantType,
+        CoreJsonWebKey, CoreJsonWebKeySet, CoreJweContentEncryptionAlgorithm,
+        CoreJweKeyManagementAlgorithm, CoreResponseMode, CoreResponseType,
         CoreSubjectIdentifierType,
     },
-    AuthUrl, EmptyAdditionalProviderMetadata, IssuerUrl, JsonWebKeySetUrl, LanguageTag,
-    ResponseTypes, Scope, TokenUrl, UserInfoUrl,
+    AdditionalProviderMetadata, AuthUrl, AuthenticationContextClass, EndSessionUrl,
+    IntrospectionUrl, IssuerUrl, JsonWebKeySetUrl, LanguageTag, PkceCodeChallengeMethod,
+    ProviderMetadata, ResponseTypes, RevocationUrl, Scope, TokenUrl, UserInfoUrl,
 };
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{claims, error::OAuthError};
+use super::{claims, error::OAuthError, tokens::jws_alg};
 use crate::{app::AppState, http::CurrentRealm, realm::SigningAlg};
 
-fn alg(a: SigningAlg) -> CoreJwsSigningAlgorithm {
-    match a {
-        SigningAlg::ES256 => CoreJwsSigningAlgorithm::EcdsaP256Sha256,
-        SigningAlg::RS256 => CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
-    }
+/// The members of our discovery document that OpenID Connect Discovery 1.0 §3 leaves out:
+/// RP-initiated and back-channel logout, revocation (RFC 7009), introspection (RFC 7662),
+/// PKCE (RFC 7636) and the `iss` response parameter (RFC 9207), as RFC 8414 §2 names them.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct ExtraMetadata {
+    end_session_endpoint: EndSessionUrl,
+    revocation_endpoint: RevocationUrl,
+    introspection_endpoint: IntrospectionUrl,
+    code_challenge_methods_supported: Vec<PkceCodeChallengeMethod>,
+    authorization_response_iss_parameter_supported: bool,
+    revocation_endpoint_auth_methods_supported: Vec<CoreClientAuthMethod>,
+    introspection_endpoint_auth_methods_supported: Vec<CoreClientAuthMethod>,
+    backchannel_logout_supported: bool,
+    backchannel_logout_session_supported: bool,
 }
+impl AdditionalProviderMetadata for ExtraMetadata {}
+
+type Metadata = ProviderMetadata<
+    ExtraMetadata,
+    CoreAuthDisplay,
+    CoreClientAuthMethod,
+    CoreClaimName,
+    CoreClaimType,
+    CoreGrantType,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJweKeyManagementAlgorithm,
+    CoreJsonWebKey,
+    CoreResponseMode,
+    CoreResponseType,
+    CoreSubjectIdentifierType,
+>;
 
 pub async fn configuration(
     State(state): State<AppState>,
@@ -34,14 +62,33 @@ pub async fn configuration(
     let issuer = state.config.issuer(&realm.id);
     let url = |path: &str| format!("{issuer}/{path}");
     let bad = |e: url::ParseError| OAuthError::server_error(&e);
-    let metadata = CoreProviderMetadata::new(
+    let client_auth = vec![
+        CoreClientAuthMethod::ClientSecretBasic,
+        CoreClientAuthMethod::ClientSecretPost,
+    ];
+    let extra = ExtraMetadata {
+        end_session_endpoint: EndSessionUrl::new(url("logout")).map_err(bad)?,
+        revocation_endpoint: RevocationUrl::new(url("revoke")).map_err(bad)?,
+        introspection_endpoint: IntrospectionUrl::new(url("introspect")).map_err(bad)?,
+        code_challenge_methods_supported: vec![PkceCodeChallengeMethod::new("S256".into())],
+        authorization_response_iss_parameter_supported: true,
+        revocation_endpoint_auth_methods_supported: [
+            client_auth.as_slice(),
+            &[CoreClientAuthMethod::None],
+        ]
+        .concat(),
+        introspection_endpoint_auth_methods_supported: client_auth,
+        backchannel_logout_supported: true,
+        backchannel_logout_session_supported: true,
+    };
+    let metadata = Metadata::new(
         IssuerUrl::new(issuer.clone()).map_err(bad)?,
         AuthUrl::new(url("authorize")).map_err(bad)?,
         JsonWebKeySetUrl::new(url("jwks")).map_err(bad)?,
         vec![ResponseTypes::new(vec![CoreResponseType::Code])],
         vec![CoreSubjectIdentifierType::Public],
-        SigningAlg::ALL.iter().map(|a| alg(*a)).collect(),
-        EmptyAdditionalProviderMetadata {},
+        SigningAlg::ALL.iter().map(|a| jws_alg(*a)).collect(),
+        extra,
     )
     .set_token_endpoint(Some(TokenUrl::new(url("token")).map_err(bad)?))
     .set_userinfo_endpoint(Some(UserInfoUrl::new(url("userinfo")).map_err(bad)?))
@@ -78,6 +125,13 @@ pub async fn configuration(
     .set_claims_parameter_supported(Some(true))
     .set_request_parameter_supported(Some(false))
     .set_request_uri_parameter_supported(Some(false))
+    .set_acr_values_supported(Some(
+        crate::domain::acr::SUPPORTED
+            .iter()
+            .map(|a| AuthenticationContextClass::new((*a).into()))
+            .collect(),
+    ))
+    .set_display_values_supported(Some(vec![CoreAuthDisplay::Page, CoreAuthDisplay::Touch]))
     .set_ui_locales_supported(Some(
         realm
             .languages
@@ -85,25 +139,7 @@ pub async fn configuration(
             .map(|l| LanguageTag::new(l.code().into()))
             .collect(),
     ));
-    let mut doc = serde_json::to_value(&metadata).map_err(|e| OAuthError::server_error(&e))?;
-    // What openidconnect's core metadata has no field for.
-    let extra = json!({
-        "end_session_endpoint": url("logout"),
-        "revocation_endpoint": url("revoke"),
-        "introspection_endpoint": url("introspect"),
-        "code_challenge_methods_supported": ["S256"],
-        "authorization_response_iss_parameter_supported": true,
-        "acr_values_supported": crate::domain::acr::SUPPORTED,
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "display_values_supported": ["page", "touch"],
-        "backchannel_logout_supported": true,
-        "backchannel_logout_session_supported": true,
-    });
-    if let (Some(d), Some(e)) = (doc.as_object_mut(), extra.as_object()) {
-        d.extend(e.clone());
-    }
-    Ok(cached(Json(doc).into_response(), 300))
+    Ok(cached(Json(metadata).into_response(), 300))
 }
 
 pub async fn jwks(

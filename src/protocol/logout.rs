@@ -13,7 +13,7 @@ use axum::{
 use axum_extra::extract::CookieJar;
 use url::Url;
 
-use super::{backchannel, tokens};
+use super::backchannel;
 use crate::{
     app::AppState,
     audit,
@@ -69,7 +69,9 @@ pub async fn logout(
 
     let hint = match params.get("id_token_hint") {
         Some(h) => Some(
-            tokens::read_id_token_hint(&state, &realm, h)
+            state
+                .tokens
+                .read_id_token_hint(&realm, h)
                 .await
                 .ok_or_else(|| page("error-bad-logout"))?,
         ),

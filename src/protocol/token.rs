@@ -1,8 +1,6 @@
 //! The token endpoint: `authorization_code`, `refresh_token` (rotated; a spent token used
 //! again revokes its grant) and `client_credentials`.
 
-use std::borrow::Cow;
-
 use axum::{
     body::Bytes,
     extract::State,
@@ -10,20 +8,19 @@ use axum::{
     response::{IntoResponse, Response},
     Json,
 };
-use oxide_auth::{code_grant::extensions::Pkce, primitives::grant::Value as GrantValue};
 use serde_json::json;
 
 use super::{
     authorize::{code_key, code_used_key, IssuedCode},
     claims, client_auth,
     error::OAuthError,
-    tokens::{self, AccessClaims, IdTokenInput},
+    tokens::{AccessClaims, IdTokenInput},
 };
 use crate::{
     app::AppState,
     audit,
     http::{params::Params, CurrentRealm},
-    realm::{Client, GrantType, Realm},
+    realm::{Client, ClientRegistry, GrantType, Realm},
     session,
     storage::{accounts, grants, persons},
 };
@@ -184,7 +181,7 @@ async fn authorization_code(
     .await
 }
 
-/// RFC 7636 §4.6 with oxide-auth's PKCE, required for every client (RFC 9700 §2.1.1); a
+/// RFC 7636 §4.6, required for every client (RFC 9700 §2.1.1); a
 /// verifier without a challenge is refused too, against PKCE downgrade.
 fn check_verifier(challenge: Option<&str>, verifier: Option<&str>) -> Result<(), OAuthError> {
     if challenge.is_none() && verifier.is_some() {
@@ -192,10 +189,11 @@ fn check_verifier(challenge: Option<&str>, verifier: Option<&str>) -> Result<(),
             "code_verifier without a code_challenge",
         ));
     }
-    let method = challenge.map(|c| GrantValue::private(Some(c.to_owned())));
-    Pkce::required()
-        .verify(method, verifier.map(Cow::Borrowed))
-        .map_err(|_| OAuthError::invalid_grant("code_verifier does not match"))
+    if ClientRegistry::pkce_verified(challenge, verifier) {
+        Ok(())
+    } else {
+        Err(OAuthError::invalid_grant("code_verifier does not match"))
+    }
 }
 
 fn new_refresh(
@@ -332,15 +330,11 @@ async fn respond(
         amr: Some(amr.clone()),
         sid: Some(grant.sid.clone()),
         gid: Some(grant.id.clone()),
-        ..AccessClaims::new(
-            state,
-            realm,
-            &grant.account_id,
-            &grant.client_id,
-            scope.join(" "),
-        )
+        ..state
+            .tokens
+            .access_claims(realm, &grant.account_id, &grant.client_id, scope.join(" "))
     };
-    let access_token = tokens::sign_access_token(state, realm, &access).await?;
+    let access_token = state.tokens.sign_access_token(realm, &access).await?;
     let mut body = json!({
         "access_token": access_token,
         "token_type": "Bearer",
@@ -373,22 +367,23 @@ async fn respond(
                 &requested.id_token,
             )
         };
-        let id_token = tokens::sign_id_token(
-            state,
-            realm,
-            IdTokenInput {
-                client_id: &grant.client_id,
-                sub: &grant.account_id,
-                nonce,
-                auth_time: grant.auth_time,
-                acr: &grant.acr,
-                amr: &amr,
-                sid: &grant.sid,
-                access_token: &access_token,
-                extra,
-            },
-        )
-        .await?;
+        let id_token = state
+            .tokens
+            .sign_id_token(
+                realm,
+                IdTokenInput {
+                    client_id: &grant.client_id,
+                    sub: &grant.account_id,
+                    nonce,
+                    auth_time: grant.auth_time,
+                    acr: &grant.acr,
+                    amr: &amr,
+                    sid: &grant.sid,
+                    access_token: &access_token,
+                    extra,
+                },
+            )
+            .await?;
         body["id_token"] = id_token.into();
     }
     if let Some(r) = refresh {
@@ -415,8 +410,10 @@ async fn client_credentials(
             "scope {bad} is not available to this client"
         )));
     }
-    let claims = AccessClaims::new(state, realm, &client.id, &client.id, asked.join(" "));
-    let token = tokens::sign_access_token(state, realm, &claims).await?;
+    let claims = state
+        .tokens
+        .access_claims(realm, &client.id, &client.id, asked.join(" "));
+    let token = state.tokens.sign_access_token(realm, &claims).await?;
     Ok(json!({
         "access_token": token,
         "token_type": "Bearer",

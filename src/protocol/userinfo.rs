@@ -65,7 +65,7 @@ pub async fn live_access(
     realm: &Realm,
     token: &str,
 ) -> Result<(tokens::AccessClaims, Option<grants::Grant>), OAuthError> {
-    let claims = tokens::verify_access_token(state, realm, token).await?;
+    let claims = state.tokens.verify_access_token(realm, token).await?;
     let grant = match &claims.gid {
         Some(gid) => {
             let grant = grants::by_id(&state.db, &realm.id, gid).await?;

@@ -7,8 +7,9 @@ use connect::{
     clock::Clock,
     config::{Config, MasterKeySource, PasswordHashing},
     domain::{Email, Language, RealmId},
-    keys::MasterKey,
-    storage::accounts,
+    keys::{KeyRing, MasterKey},
+    realm::{Realms, SigningAlg},
+    storage::{accounts, Db},
 };
 use reqwest::{redirect::Policy, Response};
 use url::Url;
@@ -100,6 +101,28 @@ fn base64_key() -> String {
     base64::engine::general_purpose::STANDARD.encode(key)
 }
 
+/// Installs the signing keys of `tests/fixtures/keys` in the database of a server about to
+/// start, which then generates none: RSA-2048 costs seconds of CPU in a debug build. A realm
+/// without fixture keys gets fresh ones, and rotation still generates real keys.
+async fn install_fixture_keys(config: &Config) {
+    let db = Db::connect(&config.database_url).await.expect("database");
+    db.migrate().await.expect("migrations");
+    let master = MasterKey::load(&config.master_key).expect("master key");
+    let ring = KeyRing::new(db, master, Clock::manual());
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/keys");
+    let realms = Realms::load_dir(&config.realm_dir).expect("realm files");
+    for realm in realms.iter() {
+        for alg in SigningAlg::ALL {
+            let file = dir.join(format!("{}-{}.der", realm.id, alg.as_str()));
+            if let Ok(der) = std::fs::read(file) {
+                ring.install(&realm.id, alg, &der)
+                    .await
+                    .expect("fixture key");
+            }
+        }
+    }
+}
+
 pub async fn spawn_app() -> TestApp {
     spawn_with(|_| {}).await
 }
@@ -121,6 +144,7 @@ pub async fn spawn_with(edit: impl FnOnce(&mut Config)) -> TestApp {
     config.bind = addr;
     config.database_url = test_database(dir.path()).await;
     edit(&mut config);
+    install_fixture_keys(&config).await;
     let app = App::with_listener(config, Clock::manual(), listener)
         .await
         .expect("app starts");
