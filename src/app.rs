@@ -1,30 +1,26 @@
 //! Application state, router assembly, and the server's life: build, then run.
 
-use std::{net::SocketAddr, sync::Arc, time::Instant};
+use std::{net::SocketAddr, sync::Arc};
 
 use axum::{
-    extract::{DefaultBodyLimit, MatchedPath, Request, State},
+    extract::{FromRef, State},
     http::{header, StatusCode},
-    middleware::{self, Next},
     response::{Html, IntoResponse, Response},
     routing::get,
     Router,
 };
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
-use tower_http::{
-    catch_panic::CatchPanicLayer,
-    limit::RequestBodyLimitLayer,
-    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
-    trace::TraceLayer,
-};
 
 use crate::{
     audit::Audit,
     clock::Clock,
     config::Config,
     domain::Language,
-    http::{csrf::CsrfKey, drain::DrainLayer, headers, server, templates, HttpError},
+    http::{
+        self, client_addr::ClientAddrSettings, csrf::CsrfKey, health::Readiness, server, templates,
+        BodyLimit, HttpError, StackSettings,
+    },
     keys::{KeyRing, MasterKey, SecretHasher},
     notify::Notifier,
     passwords::Passwords,
@@ -72,19 +68,6 @@ pub enum StartError {
     Bind(SocketAddr, std::io::Error),
 }
 
-fn metrics_handle() -> PrometheusHandle {
-    static HANDLE: std::sync::OnceLock<PrometheusHandle> = std::sync::OnceLock::new();
-    HANDLE
-        .get_or_init(|| {
-            let recorder = PrometheusBuilder::new().build_recorder();
-            let handle = recorder.handle();
-            // Several apps in one test process share the first recorder.
-            let _ = metrics::set_global_recorder(recorder);
-            handle
-        })
-        .clone()
-}
-
 impl AppState {
     /// Opens storage, applies migrations, loads realms and keys: what every command needs.
     pub async fn open(config: Config, clock: Clock) -> Result<AppState, StartError> {
@@ -115,71 +98,59 @@ impl AppState {
             ephemeral,
             keys,
             clock,
-            metrics: metrics_handle(),
+            metrics: http::metrics::handle(),
         })
     }
 
     /// The language of pages that belong to no realm.
     pub fn default_language(&self) -> Language {
-        self.realms
-            .iter()
-            .next()
-            .map_or(Language::Fr, |r| r.default_language)
+        http::realm::default_language(&self.realms)
+    }
+}
+
+impl FromRef<AppState> for Realms {
+    fn from_ref(state: &AppState) -> Realms {
+        state.realms.clone()
+    }
+}
+
+impl FromRef<AppState> for ClientAddrSettings {
+    fn from_ref(state: &AppState) -> ClientAddrSettings {
+        ClientAddrSettings {
+            header: state.config.client_ip_header.clone(),
+            trusted_proxies: state.config.trusted_proxies.clone(),
+        }
     }
 }
 
 /// What is read and thrown away of a refused body at most (`http::drain`).
 const DRAIN_BYTES: u64 = 1024 * 1024;
 
-/// The public router. `/metrics` is not on it but on its own listener ([`metrics_router`]).
+/// The public router. `/metrics` is not on it but on its own listener (`http::metrics`).
 pub fn router(state: AppState) -> Router {
     let max_body = state.config.max_body_bytes;
     let mut router = Router::new()
         .merge(crate::protocol::router())
         .merge(crate::flows::router())
         .route("/", get(index))
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(ready))
         .route("/static/connect.css", get(stylesheet))
         .fallback(not_found);
     // `config.dev` is set by the `dev` command only, never by a setting.
     if state.config.dev {
         router = router.merge(crate::notify::dev_router());
     }
-    for layer in headers::layers(state.config.is_https()) {
-        router = router.layer(layer);
-    }
-    let drain = DrainLayer::new(DRAIN_BYTES.max(max_body as u64), state.config.read_timeout);
-    router
-        .layer(DefaultBodyLimit::max(max_body))
-        .layer(RequestBodyLimitLayer::new(max_body))
-        .layer(middleware::from_fn(count_requests))
-        .layer(CatchPanicLayer::new())
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
-            let id = req
-                .headers()
-                .get("x-request-id")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default();
-            // The route, not the path: paths carry enrolment transaction ids.
-            let route = req
-                .extensions()
-                .get::<MatchedPath>()
-                .map_or("unmatched", |p| p.as_str());
-            tracing::info_span!("request", method = %req.method(), route = %route, request_id = %id)
-        }))
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        .layer(drain)
-        .with_state(state)
-}
-
-/// `/metrics` alone, for the listener at `metrics_bind` (loopback by default): request counts
-/// per route and client are the operator's, not the internet's.
-pub fn metrics_router(state: AppState) -> Router {
-    Router::new()
-        .route("/metrics", get(metrics))
-        .with_state(state)
+    let settings = StackSettings {
+        server: "idp",
+        https: state.config.is_https(),
+        body_limit: BodyLimit::Everywhere(max_body),
+        drain_bytes: DRAIN_BYTES.max(max_body as u64),
+        read_timeout: state.config.read_timeout,
+        readiness: Readiness {
+            db: state.db.clone(),
+            ephemeral: state.ephemeral.clone(),
+        },
+    };
+    http::stack(router, settings).with_state(state)
 }
 
 /// A bound server, ready to run.
@@ -212,12 +183,10 @@ impl App {
         listener: TcpListener,
     ) -> Result<App, StartError> {
         let metrics_bind = config.metrics_bind;
-        let metrics_listener = TcpListener::bind(metrics_bind)
+        let (metrics_listener, bound) = server::bind(metrics_bind)
             .await
             .map_err(|e| StartError::Bind(metrics_bind, e))?;
-        config.metrics_bind = metrics_listener
-            .local_addr()
-            .map_err(|e| StartError::Bind(metrics_bind, e))?;
+        config.metrics_bind = bound;
         let state = AppState::open(config, clock).await?;
         Ok(App {
             state,
@@ -239,80 +208,29 @@ impl App {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let stop = tokio_util::sync::CancellationToken::new();
-        let stopper = stop.clone();
-        tokio::spawn(async move {
-            shutdown.await;
-            stopper.cancel();
-        });
         let purge = self.audit_purge.then(|| {
             self.state
                 .audit
                 .clone()
                 .spawn_daily_purge(self.state.realms.clone())
         });
-        let read_timeout = self.state.config.read_timeout;
-        let public = server::serve(
-            self.listener,
-            router(self.state.clone()),
-            read_timeout,
-            stop.clone().cancelled_owned(),
-        );
-        let metrics = server::serve(
-            self.metrics_listener,
-            metrics_router(self.state.clone()),
-            read_timeout,
-            stop.cancelled_owned(),
-        );
-        let (public, metrics) = tokio::join!(public, metrics);
+        let served = server::serve_with_metrics(
+            (self.listener, router(self.state.clone())),
+            (
+                self.metrics_listener,
+                http::metrics::router(self.state.metrics.clone()),
+            ),
+            self.state.config.read_timeout,
+            shutdown,
+        )
+        .await;
         if let Some(purge) = purge {
             purge.abort();
         }
-        public.and(metrics)?;
+        served?;
         self.state.db.close().await;
         Ok(())
     }
-}
-
-async fn count_requests(req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", |p| p.as_str())
-        .to_owned();
-    let method = req.method().to_string();
-    let start = Instant::now();
-    let res = next.run(req).await;
-    let status = res.status().as_u16().to_string();
-    metrics::counter!("connect_http_requests_total", "route" => route.clone(), "method" => method, "status" => status).increment(1);
-    metrics::histogram!("connect_http_request_seconds", "route" => route)
-        .record(start.elapsed().as_secs_f64());
-    res
-}
-
-async fn ready(State(state): State<AppState>) -> Response {
-    let db = state.db.ping().await;
-    let eph = state.ephemeral.ping().await;
-    match (db, eph) {
-        (Ok(()), Ok(())) => "ready".into_response(),
-        (db, eph) => {
-            if let Err(e) = &db {
-                tracing::warn!(error = %e, "database not reachable");
-            }
-            if let Err(e) = &eph {
-                tracing::warn!(error = %e, "ephemeral store not reachable");
-            }
-            (StatusCode::SERVICE_UNAVAILABLE, "not ready").into_response()
-        }
-    }
-}
-
-async fn metrics(State(state): State<AppState>) -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
-    )
-        .into_response()
 }
 
 pub async fn stylesheet() -> Response {

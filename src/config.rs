@@ -91,6 +91,9 @@ pub struct PortalConfig {
     /// The client ids whose access tokens may use the delivery API; `None`: not configured
     /// (`caisse-docs` and `bench-cc` in dev mode, nobody otherwise).
     pub delivery_clients: Option<Vec<String>>,
+    /// The listener of the portal's `/metrics`, apart from its public one. After the portal
+    /// has bound it, the address it got (tests ask for port 0).
+    pub metrics_bind: SocketAddr,
 }
 
 impl PortalConfig {
@@ -126,6 +129,8 @@ pub struct RawPortal {
     pub secret_key: Option<SecretString>,
     pub secret_key_file: Option<PathBuf>,
     pub delivery_clients: Option<Vec<String>>,
+    #[serde(deserialize_with = "typed::socket_addr")]
+    pub metrics_bind: SocketAddr,
 }
 
 impl Default for RawPortal {
@@ -143,6 +148,7 @@ impl Default for RawPortal {
             secret_key: None,
             secret_key_file: None,
             delivery_clients: None,
+            metrics_bind: SocketAddr::from(([127, 0, 0, 1], 9465)),
         }
     }
 }
@@ -734,6 +740,7 @@ impl RawPortal {
             redis_url: self.redis_url,
             secret_key,
             delivery_clients: self.delivery_clients,
+            metrics_bind: self.metrics_bind,
         })
     }
 }
@@ -890,6 +897,10 @@ mod tests {
         let c = with(|r| r).unwrap();
         assert_eq!(c.metrics_bind.to_string(), "127.0.0.1:9464");
         assert_ne!(c.metrics_bind, c.bind);
+        // `connect dev` runs both servers: their metrics listeners must not collide.
+        assert_eq!(c.portal.metrics_bind.to_string(), "127.0.0.1:9465");
+        let e = from_toml("portal.metrics_bind = \"everywhere\"").unwrap_err();
+        assert_eq!(e.key, "portal.metrics_bind");
         assert_eq!(c.read_timeout, std::time::Duration::from_secs(30));
         assert!(!c.dev && !c.allow_outbox);
         let e = with(|r| RawConfig {

@@ -55,7 +55,7 @@ pub async fn portal(config: Config) -> anyhow::Result<()> {
     telemetry::init(&config);
     check_outbox(&config, Channels::Mail)?;
     let portal = Portal::build(config, Clock::System).await?;
-    tracing::info!(addr = %portal.local_addr(), "the portal is listening");
+    tracing::info!(addr = %portal.local_addr(), metrics = %portal.state.config.portal.metrics_bind, "the portal is listening");
     portal.run_until(ctrl_c()).await.context("portal server")?;
     Ok(())
 }

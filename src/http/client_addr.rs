@@ -6,33 +6,43 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use axum::{
-    extract::{ConnectInfo, FromRequestParts},
+    extract::{ConnectInfo, FromRef, FromRequestParts},
     http::{request::Parts, HeaderMap},
 };
-
-use crate::app::AppState;
 
 #[derive(Clone, Copy, Debug)]
 pub struct ClientAddr(pub IpAddr);
 
-impl FromRequestParts<AppState> for ClientAddr {
+/// Which proxies are believed, and the header they set: what a server's state gives
+/// [`ClientAddr`].
+#[derive(Clone, Debug, Default)]
+pub struct ClientAddrSettings {
+    pub header: Option<String>,
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+impl<S> FromRequestParts<S> for ClientAddr
+where
+    ClientAddrSettings: FromRef<S>,
+    S: Send + Sync,
+{
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(
         parts: &mut Parts,
-        state: &AppState,
+        state: &S,
     ) -> Result<Self, std::convert::Infallible> {
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip())
             .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-        let config = &state.config;
+        let settings = ClientAddrSettings::from_ref(state);
         Ok(ClientAddr(client_ip(
             peer,
             &parts.headers,
-            config.client_ip_header.as_deref(),
-            &config.trusted_proxies,
+            settings.header.as_deref(),
+            &settings.trusted_proxies,
         )))
     }
 }

@@ -3,23 +3,39 @@
 use std::sync::Arc;
 
 use axum::{
-    extract::{FromRequestParts, RawPathParams},
+    extract::{FromRef, FromRequestParts, RawPathParams},
     http::{request::Parts, StatusCode},
 };
 
 use super::HttpError;
-use crate::{app::AppState, domain::RealmId, realm::Realm};
+use crate::{
+    domain::{Language, RealmId},
+    realm::{Realm, Realms},
+};
 
 pub struct CurrentRealm(pub Arc<Realm>);
 
-impl FromRequestParts<AppState> for CurrentRealm {
+/// The language of pages that belong to no realm: the first realm's.
+pub fn default_language(realms: &Realms) -> Language {
+    realms
+        .iter()
+        .next()
+        .map_or(Language::Fr, |r| r.default_language)
+}
+
+impl<S> FromRequestParts<S> for CurrentRealm
+where
+    Realms: FromRef<S>,
+    S: Send + Sync,
+{
     type Rejection = HttpError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, HttpError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, HttpError> {
+        let realms = Realms::from_ref(state);
         let not_found = || {
             HttpError::page(
                 StatusCode::NOT_FOUND,
-                state.default_language(),
+                default_language(&realms),
                 "error-unknown-realm",
             )
         };
@@ -32,8 +48,7 @@ impl FromRequestParts<AppState> for CurrentRealm {
             .map(|(_, v)| v)
             .ok_or_else(not_found)?;
         let id: RealmId = raw.parse().map_err(|_| not_found())?;
-        state
-            .realms
+        realms
             .get(&id)
             .cloned()
             .map(CurrentRealm)

@@ -3,7 +3,7 @@
 //! minute would hold a connection and a task for ever (slowloris). The body's deadline is
 //! `drain::DrainLayer`'s.
 
-use std::{future::Future, io, pin::pin, time::Duration};
+use std::{future::Future, io, net::SocketAddr, pin::pin, time::Duration};
 
 use axum::{body::Body, extract::ConnectInfo, Router};
 use hyper::{body::Incoming, server::conn::http1};
@@ -72,6 +72,38 @@ pub async fn serve(
     drop(done_rx);
     done_tx.closed().await;
     Ok(())
+}
+
+/// A listener on `addr`, and the address it got (tests ask for port 0).
+pub async fn bind(addr: SocketAddr) -> io::Result<(TcpListener, SocketAddr)> {
+    let listener = TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    Ok((listener, bound))
+}
+
+/// A server's public listener and, beside it, its metrics listener, until `shutdown` resolves.
+pub async fn serve_with_metrics(
+    public: (TcpListener, Router),
+    metrics: (TcpListener, Router),
+    read_timeout: Duration,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    let stop = tokio_util::sync::CancellationToken::new();
+    let stopper = stop.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        stopper.cancel();
+    });
+    let (public, metrics) = tokio::join!(
+        serve(
+            public.0,
+            public.1,
+            read_timeout,
+            stop.clone().cancelled_owned()
+        ),
+        serve(metrics.0, metrics.1, read_timeout, stop.cancelled_owned()),
+    );
+    public.and(metrics)
 }
 
 /// Errors of one connection are its own; others (too many open files) pause the loop a moment

@@ -16,13 +16,14 @@ mod web;
 
 use std::{net::SocketAddr, sync::Arc};
 
-use axum::{extract::DefaultBodyLimit, routing::get, Router};
+use axum::{routing::get, Router};
+use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 
 use crate::{
     clock::Clock,
     config::Config,
-    http::{csrf::CsrfKey, drain::DrainLayer, headers},
+    http::{self, csrf::CsrfKey, health::Readiness, server, BodyLimit, StackSettings},
     keys::{MasterKey, SecretHasher},
     notify::Notifier,
     realm::{Realm, Realms},
@@ -46,6 +47,7 @@ pub struct PortalState {
     pub hasher: SecretHasher,
     /// The caisse systems whose access tokens may use the delivery API.
     pub delivery_clients: Arc<[String]>,
+    pub metrics: PrometheusHandle,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -137,6 +139,7 @@ impl PortalState {
             csrf: CsrfKey::new(key.derive("portal-csrf")),
             hasher: SecretHasher::new(&key),
             delivery_clients: config.portal.delivery_clients(config.dev).into(),
+            metrics: http::metrics::handle(),
             config: Arc::new(config),
             realm,
             db,
@@ -147,28 +150,32 @@ impl PortalState {
 }
 
 pub fn router(state: PortalState) -> Router {
-    // Person-facing forms are small; the delivery API sets its own limit on its route.
-    let forms = web::router().layer(DefaultBodyLimit::max(state.config.max_body_bytes));
-    let mut router = Router::new()
-        .merge(forms)
+    let router = Router::new()
+        .merge(web::router())
         .merge(api::router())
-        .route("/healthz", get(|| async { "ok" }))
         .route("/static/connect.css", get(crate::app::stylesheet));
-    for layer in headers::layers(state.config.portal_url.scheme() == "https") {
-        router = router.layer(layer);
-    }
-    // A refused delivery's rest may be a whole document.
-    let drain = DrainLayer::new(
-        state.config.portal.max_document_bytes as u64 + 1024 * 1024,
-        state.config.read_timeout,
-    );
-    router.layer(drain).with_state(state)
+    let settings = StackSettings {
+        server: "portal",
+        https: state.config.portal_url.scheme() == "https",
+        // Person-facing forms are small; the delivery API lifts the limit on its route and
+        // checks `portal.max_document_bytes` itself, once it knows the caller.
+        body_limit: BodyLimit::Default(state.config.max_body_bytes),
+        // A refused delivery's rest may be a whole document.
+        drain_bytes: state.config.portal.max_document_bytes as u64 + 1024 * 1024,
+        read_timeout: state.config.read_timeout,
+        readiness: Readiness {
+            db: state.db.clone(),
+            ephemeral: state.ephemeral.clone(),
+        },
+    };
+    http::stack(router, settings).with_state(state)
 }
 
 /// A bound portal server, ready to run.
 pub struct Portal {
     pub state: PortalState,
     listener: TcpListener,
+    metrics_listener: TcpListener,
     /// The retention purge at start and every day; servers built by [`Portal::build`] run it,
     /// tests (which bind their own listener) run the purge themselves, when they choose.
     daily_purge: bool,
@@ -185,15 +192,23 @@ impl Portal {
         Ok(portal)
     }
 
+    /// Serves on a listener bound by the caller (tests bind port 0). The metrics listener is
+    /// bound here, and `config.portal.metrics_bind` becomes the address it got.
     pub async fn with_listener(
-        config: Config,
+        mut config: Config,
         clock: Clock,
         listener: TcpListener,
     ) -> Result<Portal, PortalStartError> {
+        let metrics_bind = config.portal.metrics_bind;
+        let (metrics_listener, bound) = server::bind(metrics_bind)
+            .await
+            .map_err(|e| PortalStartError::Bind(metrics_bind, e))?;
+        config.portal.metrics_bind = bound;
         let state = PortalState::open(config, clock).await?;
         Ok(Portal {
             state,
             listener,
+            metrics_listener,
             daily_purge: false,
         })
     }
@@ -204,17 +219,21 @@ impl Portal {
             .unwrap_or(self.state.config.portal_bind)
     }
 
+    /// Serves the public and the metrics listener until the future resolves, then lets open
+    /// requests finish.
     pub async fn run_until(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let app = router(self.state.clone());
         let purge = self
             .daily_purge
             .then(|| retention::spawn_daily_purge(self.state.clone()));
-        let served = crate::http::server::serve(
-            self.listener,
-            app,
+        let served = server::serve_with_metrics(
+            (self.listener, router(self.state.clone())),
+            (
+                self.metrics_listener,
+                http::metrics::router(self.state.metrics.clone()),
+            ),
             self.state.config.read_timeout,
             shutdown,
         )

@@ -827,3 +827,28 @@ impl TestApp {
         assert_eq!(res.status(), 401, "the access token is revoked");
     }
 }
+
+/// A recorder of this test's own metrics: while the guard lives, every counter moved on this
+/// test's thread (its servers run on it: `#[tokio::test]` is single-threaded) lands here, and
+/// not in the process-wide recorder that every other test moves as well.
+pub fn own_metrics() -> (
+    metrics_exporter_prometheus::PrometheusHandle,
+    metrics::LocalRecorderGuard<'static>,
+) {
+    let recorder: &'static _ = Box::leak(Box::new(
+        metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder(),
+    ));
+    (
+        recorder.handle(),
+        metrics::set_default_local_recorder(recorder),
+    )
+}
+
+/// The value of the series `name{labels}` in a Prometheus text rendering; 0 when absent.
+pub fn metric(rendered: &str, name: &str, labels: &str) -> f64 {
+    rendered
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}{{{labels}}} ")))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}

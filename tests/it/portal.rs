@@ -901,3 +901,42 @@ async fn connect_dev_gives_the_portal_its_own_database_and_key_file() {
     .unwrap();
     assert_eq!(demo.len(), 3);
 }
+
+#[tokio::test]
+async fn the_portal_answers_readyz_and_serves_metrics_only_on_their_own_listener() {
+    let portal = spawn_portal().await;
+    let (own, _guard) = own_metrics();
+    let res = portal.idp.get(&portal.url("/readyz")).await;
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers().contains_key("x-request-id"),
+        "the shared stack"
+    );
+    assert_eq!(res.text().await.unwrap(), "ready");
+    assert_eq!(
+        portal.idp.get(&portal.url("/metrics")).await.status(),
+        404,
+        "not on the public listener"
+    );
+    let counted = own.render();
+    assert_eq!(
+        metric(
+            &counted,
+            "connect_http_requests_total",
+            r#"server="portal",route="/readyz",method="GET",status="200""#
+        ),
+        1.0,
+        "{counted}"
+    );
+    let metrics_url = format!("http://{}/metrics", portal.state.config.portal.metrics_bind);
+    assert_ne!(
+        portal.state.config.portal.metrics_bind,
+        portal.idp.state.config.metrics_bind
+    );
+    let res = portal.idp.get(&metrics_url).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.headers()[reqwest::header::CONTENT_TYPE],
+        "text/plain; version=0.0.4"
+    );
+}

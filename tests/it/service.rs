@@ -28,6 +28,35 @@ async fn health_readiness_and_metrics_answer_and_metrics_only_on_their_own_liste
     let metrics = app.get(&metrics_url).await.text().await.unwrap();
     assert!(metrics.contains("connect_http_requests_total"), "{metrics}");
     assert!(metrics.contains("connect_tokens_issued_total"));
+
+    // This test's own requests, counted apart from every other test's.
+    let (own, _guard) = own_metrics();
+    for _ in 0..2 {
+        assert_eq!(app.get(&app.url("/readyz")).await.status(), 200);
+    }
+    let _ = app
+        .token(
+            "AK00",
+            &[("grant_type", "client_credentials")],
+            Some(("bench-cc", "bench-secret")),
+        )
+        .await;
+    let counted = own.render();
+    let readyz = r#"server="idp",route="/readyz",method="GET",status="200""#;
+    assert_eq!(
+        metric(&counted, "connect_http_requests_total", readyz),
+        2.0,
+        "{counted}"
+    );
+    assert_eq!(
+        metric(
+            &counted,
+            "connect_tokens_issued_total",
+            r#"realm="AK00",grant_type="client_credentials""#
+        ),
+        1.0,
+        "{counted}"
+    );
 }
 
 #[tokio::test]
