@@ -7,8 +7,9 @@ root="$(cd "$here/../.." && pwd)"
 cd "$root"
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
-cargo build --locked --quiet
-export CONNECT_TEST_BIN="$CARGO_TARGET_DIR/debug/connect"
+# The release binary: the one `cargo run --release` and `cargo test --release` build.
+cargo build --release --locked --quiet
+export CONNECT_TEST_BIN="$CARGO_TARGET_DIR/release/connect"
 export CONNECT_DATA_DIR="$(mktemp -d)"
 # Each walk sends its own client address, so the per-address limits see different people;
 # the header counts only from a trusted proxy, here the walk itself.

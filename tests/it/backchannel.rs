@@ -70,6 +70,12 @@ impl Receiver {
     }
 }
 
+/// Waits until every delivery the server started has ended (delivered, refused, or given up
+/// after its retry): no token can arrive after it.
+async fn deliveries_ended(app: &TestApp) {
+    app.state.backchannel.settle(Duration::from_secs(15)).await;
+}
+
 async fn receive(
     State(rx): State<Receiver>,
     Path(client): Path<String>,
@@ -282,7 +288,7 @@ async fn rp_initiated_logout_sends_the_portal_one_signed_logout_token() {
     assert_eq!(exp - iat, 120);
 
     // Nothing more arrives: one token per client and session.
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    deliveries_ended(&app).await;
     assert_eq!(rx.to("portal").len(), 1);
     // A Logout Token is no ID token: it cannot stand in as a hint.
     let res = logout(&app, token).await;
@@ -346,7 +352,7 @@ async fn a_server_error_is_retried_once() {
         "the same token again"
     );
     verify(&app, got[1].logout_token.as_deref().unwrap(), "portal").await;
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    deliveries_ended(&app).await;
     assert_eq!(rx.to("portal").len(), 2, "delivered: no third attempt");
 }
 
@@ -358,7 +364,7 @@ async fn a_client_error_is_not_retried() {
     let id_token = portal_login(&app).await;
     assert_eq!(logout(&app, &id_token).await.status(), 303);
     rx.wait_for("portal", 1).await;
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    deliveries_ended(&app).await;
     assert_eq!(rx.to("portal").len(), 1);
 }
 

@@ -161,7 +161,7 @@ async fn smtp_with_auth_over_starttls_trusts_the_private_ca() {
         .expect("sent");
     let received = server.received();
     assert_eq!(received.len(), 1);
-    // mailin offers AUTH only after STARTTLS: an authenticated session was a TLS one.
+    // The server offers AUTH only after STARTTLS: an authenticated session was a TLS one.
     assert_eq!(received[0].user.as_deref(), Some("connect"));
     assert_same_mail(&received[0].data, &mail);
 }

@@ -1,10 +1,11 @@
-//! Receivers that tests start on 127.0.0.1: a real SMTP server (mailin-embedded, with
-//! STARTTLS and AUTH when asked), a TLS front for `smtps://`, a private CA, and a small axum
-//! server standing for the HTTP SMS gateway.
+//! Receivers that tests start on 127.0.0.1: an SMTP server (with STARTTLS and AUTH when
+//! asked), a TLS front for `smtps://`, a private CA, and a small axum server standing for the
+//! HTTP SMS gateway.
 
 use std::{
     collections::VecDeque,
-    net::{IpAddr, Ipv4Addr},
+    io::{BufRead, BufReader, Read, Write},
+    net::{IpAddr, Ipv4Addr, TcpStream},
     path::PathBuf,
     sync::{Arc, Mutex},
     time::Duration,
@@ -16,7 +17,7 @@ use axum::{
     routing::post,
     Router,
 };
-use mailin_embedded::{response, AuthMechanism, Handler, Response, Server, SslConfig};
+use base64::{engine::general_purpose::STANDARD as BASE64, Engine};
 
 // ---------------------------------------------------------------------------------------
 // Test fixtures: SMTP server, certificates, SMS receiver.
@@ -30,61 +31,6 @@ pub(crate) struct Received {
     pub(crate) data: Vec<u8>,
 }
 
-/// One SMTP session's state (mailin clones the handler per connection) and the shared inbox.
-#[derive(Clone, Default)]
-pub(crate) struct SmtpHandler {
-    pub(crate) inbox: Arc<Mutex<Vec<Received>>>,
-    pub(crate) credentials: Option<(String, String)>,
-    pub(crate) user: Option<String>,
-    pub(crate) current: Option<Received>,
-}
-
-impl SmtpHandler {
-    pub(crate) fn check(&mut self, user: &str, password: &str) -> Response {
-        match &self.credentials {
-            Some((u, p)) if u == user && p == password => {
-                self.user = Some(user.to_owned());
-                response::AUTH_OK
-            }
-            _ => response::INVALID_CREDENTIALS,
-        }
-    }
-}
-
-impl Handler for SmtpHandler {
-    fn data_start(&mut self, _domain: &str, from: &str, _is8bit: bool, to: &[String]) -> Response {
-        self.current = Some(Received {
-            from: from.to_owned(),
-            to: to.to_vec(),
-            user: self.user.clone(),
-            data: Vec::new(),
-        });
-        response::OK
-    }
-
-    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
-        if let Some(current) = &mut self.current {
-            current.data.extend_from_slice(buf);
-        }
-        Ok(())
-    }
-
-    fn data_end(&mut self) -> Response {
-        if let Some(current) = self.current.take() {
-            self.inbox.lock().unwrap().push(current);
-        }
-        response::OK
-    }
-
-    fn auth_plain(&mut self, _authz: &str, user: &str, password: &str) -> Response {
-        self.check(user, password)
-    }
-
-    fn auth_login(&mut self, user: &str, password: &str) -> Response {
-        self.check(user, password)
-    }
-}
-
 pub(crate) struct SmtpServer {
     pub(crate) port: u16,
     pub(crate) inbox: Arc<Mutex<Vec<Received>>>,
@@ -96,51 +42,198 @@ impl SmtpServer {
     }
 }
 
-/// mailin's TLS builds a rustls config with the process default provider; the test build
-/// links two providers, so name one.
-pub(crate) fn install_crypto_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
-
-/// A real SMTP server on 127.0.0.1:0, on its own threads (mailin blocks).
+/// An SMTP server on 127.0.0.1:0, a thread per connection. It speaks what a submission
+/// server offers lettre: with a certificate, STARTTLS; with credentials, AUTH PLAIN and LOGIN,
+/// offered only once the session is encrypted.
 pub(crate) fn start_smtp(tls: Option<&TestPki>, credentials: Option<(&str, &str)>) -> SmtpServer {
-    install_crypto_provider();
-    let handler = SmtpHandler {
-        credentials: credentials.map(|(u, p)| (u.to_owned(), p.to_owned())),
-        ..SmtpHandler::default()
-    };
-    let inbox = handler.inbox.clone();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind SMTP");
     let port = listener.local_addr().expect("addr").port();
-    let mut server = Server::new(handler);
-    server
-        .with_name("smtp.test")
-        .with_num_threads(8)
-        .with_tcp_listener(listener);
-    if let Some(pki) = tls {
-        server
-            .with_ssl(SslConfig::SelfSigned {
-                cert_path: pki.server_cert.display().to_string(),
-                key_path: pki.server_key.display().to_string(),
-            })
-            .expect("TLS for the SMTP server");
-    }
-    if credentials.is_some() {
-        server
-            .with_auth(AuthMechanism::Plain)
-            .with_auth(AuthMechanism::Login);
-    }
+    let smtp = Arc::new(Smtp {
+        tls: tls.map(server_tls_config),
+        credentials: credentials.map(|(u, p)| (u.to_owned(), p.to_owned())),
+        inbox: Arc::default(),
+    });
+    let inbox = smtp.inbox.clone();
     std::thread::spawn(move || {
-        let _ = server.serve();
+        for stream in listener.incoming().flatten() {
+            let smtp = smtp.clone();
+            // A session ends with QUIT or when the client goes; an error only ends it early.
+            std::thread::spawn(move || smtp.session(stream));
+        }
     });
     SmtpServer { port, inbox }
+}
+
+struct Smtp {
+    tls: Option<Arc<rustls::ServerConfig>>,
+    credentials: Option<(String, String)>,
+    inbox: Arc<Mutex<Vec<Received>>>,
+}
+
+/// The connection, plain or, after STARTTLS, encrypted.
+trait Io: Read + Write + Send {}
+impl<T: Read + Write + Send> Io for T {}
+
+type Conn = BufReader<Box<dyn Io>>;
+
+impl Smtp {
+    fn session(&self, stream: TcpStream) -> std::io::Result<()> {
+        let mut conn: Conn = BufReader::new(Box::new(stream));
+        let mut encrypted = false;
+        let mut user = None;
+        let mut envelope: Option<(String, Vec<String>)> = None;
+        reply(&mut conn, "220 smtp.test ESMTP")?;
+        loop {
+            let line = String::from_utf8_lossy(&read_line(&mut conn)?).into_owned();
+            let (verb, arg) = line.split_once(' ').unwrap_or((&line, ""));
+            match verb.to_ascii_uppercase().as_str() {
+                "EHLO" | "HELO" => {
+                    let mut lines = vec!["smtp.test".to_owned(), "8BITMIME".to_owned()];
+                    if self.tls.is_some() && !encrypted {
+                        lines.push("STARTTLS".to_owned());
+                    }
+                    if self.credentials.is_some() && encrypted {
+                        lines.push("AUTH PLAIN LOGIN".to_owned());
+                    }
+                    let last = lines.len() - 1;
+                    for (i, text) in lines.iter().enumerate() {
+                        let dash = if i == last { ' ' } else { '-' };
+                        reply(&mut conn, &format!("250{dash}{text}"))?;
+                    }
+                }
+                "STARTTLS" if !encrypted && self.tls.is_some() => {
+                    reply(&mut conn, "220 Ready to start TLS")?;
+                    let config = self.tls.clone().expect("TLS configured");
+                    let server =
+                        rustls::ServerConnection::new(config).map_err(std::io::Error::other)?;
+                    // The client waits for the 220 before its handshake: nothing is buffered.
+                    conn = BufReader::new(Box::new(rustls::StreamOwned::new(
+                        server,
+                        conn.into_inner(),
+                    )));
+                    encrypted = true;
+                    envelope = None;
+                }
+                "AUTH" if encrypted && self.credentials.is_some() => {
+                    let (name, password) = authenticate(&mut conn, arg)?;
+                    if self.credentials == Some((name.clone(), password)) {
+                        user = Some(name);
+                        reply(&mut conn, "235 Authentication succeeded")?;
+                    } else {
+                        reply(&mut conn, "535 Invalid credentials")?;
+                    }
+                }
+                "MAIL" => {
+                    envelope = Some((address(arg), Vec::new()));
+                    reply(&mut conn, "250 OK")?;
+                }
+                "RCPT" => match &mut envelope {
+                    Some((_, to)) => {
+                        to.push(address(arg));
+                        reply(&mut conn, "250 OK")?;
+                    }
+                    None => reply(&mut conn, "503 Bad sequence of commands")?,
+                },
+                "DATA" => match envelope.take() {
+                    Some((from, to)) => {
+                        reply(&mut conn, "354 Start mail input; end with <CRLF>.<CRLF>")?;
+                        let data = read_data(&mut conn)?;
+                        self.inbox.lock().unwrap().push(Received {
+                            from,
+                            to,
+                            user: user.clone(),
+                            data,
+                        });
+                        reply(&mut conn, "250 OK")?;
+                    }
+                    None => reply(&mut conn, "503 Bad sequence of commands")?,
+                },
+                "RSET" => {
+                    envelope = None;
+                    reply(&mut conn, "250 OK")?;
+                }
+                "NOOP" => reply(&mut conn, "250 OK")?,
+                "QUIT" => return reply(&mut conn, "221 Goodbye"),
+                _ => reply(&mut conn, "502 Command not implemented")?,
+            }
+        }
+    }
+}
+
+fn reply(conn: &mut Conn, line: &str) -> std::io::Result<()> {
+    let out = conn.get_mut();
+    out.write_all(format!("{line}\r\n").as_bytes())?;
+    out.flush()
+}
+
+/// One line without its CRLF; the end of the connection is an error.
+fn read_line(conn: &mut Conn) -> std::io::Result<Vec<u8>> {
+    let mut line = Vec::new();
+    if conn.read_until(b'\n', &mut line)? == 0 {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    }
+    while line.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+        line.pop();
+    }
+    Ok(line)
+}
+
+/// The message after DATA, up to the lone dot, with the dot-stuffing undone (RFC 5321 4.5.2).
+fn read_data(conn: &mut Conn) -> std::io::Result<Vec<u8>> {
+    let mut data = Vec::new();
+    loop {
+        let mut line = Vec::new();
+        if conn.read_until(b'\n', &mut line)? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        if line == b".\r\n" || line == b".\n" {
+            return Ok(data);
+        }
+        data.extend_from_slice(line.strip_prefix(b".").unwrap_or(&line));
+    }
+}
+
+/// `FROM:<a@b> BODY=8BITMIME` or `TO:<a@b>`: the address.
+fn address(arg: &str) -> String {
+    let start = arg.find('<').map_or(0, |i| i + 1);
+    let end = arg[start..].find('>').map_or(arg.len(), |i| start + i);
+    arg[start..end].to_owned()
+}
+
+/// AUTH PLAIN (with or without the initial response) or LOGIN: the user name and password.
+fn authenticate(conn: &mut Conn, arg: &str) -> std::io::Result<(String, String)> {
+    let decode = |b64: &[u8]| {
+        let bytes = BASE64.decode(b64).unwrap_or_default();
+        String::from_utf8_lossy(&bytes).into_owned()
+    };
+    let (mechanism, initial) = arg.split_once(' ').unwrap_or((arg, ""));
+    if mechanism.eq_ignore_ascii_case("LOGIN") {
+        let name = if initial.is_empty() {
+            reply(conn, "334 VXNlcm5hbWU6")?;
+            decode(&read_line(conn)?)
+        } else {
+            decode(initial.as_bytes())
+        };
+        reply(conn, "334 UGFzc3dvcmQ6")?;
+        let password = decode(&read_line(conn)?);
+        return Ok((name, password));
+    }
+    let plain = if initial.is_empty() {
+        reply(conn, "334 ")?;
+        decode(&read_line(conn)?)
+    } else {
+        decode(initial.as_bytes())
+    };
+    // authzid NUL authcid NUL password
+    let mut parts = plain.splitn(3, '\0').skip(1);
+    let name = parts.next().unwrap_or_default().to_owned();
+    let password = parts.next().unwrap_or_default().to_owned();
+    Ok((name, password))
 }
 
 /// A private CA made for the test, and a certificate for 127.0.0.1 that it signed.
 pub(crate) struct TestPki {
     pub(crate) ca_file: PathBuf,
-    pub(crate) server_cert: PathBuf,
-    pub(crate) server_key: PathBuf,
     pub(crate) cert_der: rustls::pki_types::CertificateDer<'static>,
     pub(crate) key_der: Vec<u8>,
     pub(crate) _dir: tempfile::TempDir,
@@ -167,23 +260,18 @@ pub(crate) fn make_pki() -> TestPki {
         .signed_by(&key, &ca_cert, &ca_key)
         .expect("server certificate");
     let dir = tempfile::tempdir().expect("temp dir");
-    let write = |name: &str, text: String| {
-        let path = dir.path().join(name);
-        std::fs::write(&path, text).expect("write PEM");
-        path
-    };
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca_cert.pem()).expect("write PEM");
     TestPki {
-        ca_file: write("ca.pem", ca_cert.pem()),
-        server_cert: write("server.pem", cert.pem()),
-        server_key: write("server.key", key.serialize_pem()),
+        ca_file,
         cert_der: cert.der().clone(),
         key_der: key.serialize_der(),
         _dir: dir,
     }
 }
 
-/// Implicit TLS in front of a plain SMTP server, as `smtps://` needs (mailin has STARTTLS only).
-pub(crate) async fn tls_front(pki: &TestPki, backend: u16) -> u16 {
+/// The server side of TLS with the PKI's certificate for 127.0.0.1.
+fn server_tls_config(pki: &TestPki) -> Arc<rustls::ServerConfig> {
     use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
@@ -196,7 +284,12 @@ pub(crate) async fn tls_front(pki: &TestPki, backend: u16) -> u16 {
         PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pki.key_der.clone())),
     )
     .expect("TLS config");
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    Arc::new(config)
+}
+
+/// Implicit TLS in front of a plain SMTP server, as `smtps://` needs (the SMTP server has STARTTLS only).
+pub(crate) async fn tls_front(pki: &TestPki, backend: u16) -> u16 {
+    let acceptor = tokio_rustls::TlsAcceptor::from(server_tls_config(pki));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
