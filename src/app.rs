@@ -17,15 +17,20 @@ use crate::{
     clock::Clock,
     config::Config,
     domain::Language,
+    flows::{enrol::Enrolments, login::LoginStore},
     http::{
         self, client_addr::ClientAddrSettings, csrf::CsrfKey, health::Readiness, server, templates,
         BodyLimit, HttpError, StackSettings,
     },
     keys::{KeyRing, MasterKey, SecretHasher},
+    limits::Limits,
     notify::Notifier,
     passwords::Passwords,
-    protocol::{backchannel::Backchannel, tokens::Tokens},
+    protocol::{
+        authorize::Codes, backchannel::Backchannel, interaction::Interactions, tokens::Tokens,
+    },
     realm::Realms,
+    session::Sessions,
     storage::{Db, Ephemeral},
 };
 
@@ -46,6 +51,12 @@ pub struct AppState {
     pub notifier: Notifier,
     pub backchannel: Backchannel,
     pub audit: Audit,
+    pub sessions: Sessions,
+    pub limits: Limits,
+    pub interactions: Interactions,
+    pub codes: Codes,
+    pub login: LoginStore,
+    pub enrolments: Enrolments,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -77,21 +88,29 @@ impl AppState {
         db.migrate().await?;
         let ephemeral = match &config.redis_url {
             Some(url) => Ephemeral::redis(url, &config.redis_prefix).await?,
-            None => Ephemeral::memory(),
+            None => Ephemeral::memory(clock.clone()),
         };
         let keys = KeyRing::new(db.clone(), master.clone(), clock.clone());
         for realm in realms.iter() {
             keys.ensure(realm).await?;
         }
         let config = Arc::new(config);
+        let hasher = SecretHasher::new(&master);
+        let audit = Audit::new(db.clone(), clock.clone());
         Ok(AppState {
             tokens: Tokens::new(keys.clone(), clock.clone(), config.clone()),
             notifier: Notifier::new(&config)?,
             backchannel: Backchannel::new()?,
             passwords: Passwords::new(&config.password_hashing)?,
-            secret_hasher: SecretHasher::new(&master),
             csrf: CsrfKey::new(master.derive("csrf")),
-            audit: Audit::new(db.clone(), clock.clone()),
+            sessions: Sessions::new(&ephemeral, &hasher, &db, &clock, config.is_https()),
+            limits: Limits::new(&ephemeral, &hasher, &audit),
+            interactions: Interactions::new(&ephemeral, &clock),
+            codes: Codes::new(&ephemeral, &hasher, &clock, &config),
+            login: LoginStore::new(&ephemeral, &hasher, &db),
+            enrolments: Enrolments::new(&ephemeral, &hasher),
+            secret_hasher: hasher,
+            audit,
             config,
             realms,
             db,

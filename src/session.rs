@@ -14,10 +14,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     app::AppState,
+    clock::Clock,
     domain::RealmId,
+    keys::SecretHasher,
     protocol::logout,
     realm::Realm,
-    storage::{accounts, grants, StoreError},
+    storage::{accounts, ephemeral::Record, grants, Db, Ephemeral, StoreError},
 };
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -35,6 +37,20 @@ pub struct Session {
     pub epoch: i64,
 }
 
+/// The SSO sessions of every realm: what starts, finds and ends them.
+#[derive(Clone)]
+pub struct Sessions {
+    /// Sessions by the keyed hash of their cookie.
+    sessions: Record<Session>,
+    /// The index of an account's sessions: the cookie hashes of its sessions.
+    index: Record<Vec<String>>,
+    hasher: SecretHasher,
+    db: Db,
+    clock: Clock,
+    /// Whether cookies are `Secure` and `__Host-` (the issuer is HTTPS).
+    secure: bool,
+}
+
 /// `__Host-` binds the cookie to our host and path `/` (RFC 6265bis §4.1.3.2); realms get
 /// one cookie each so that a session of one realm means nothing in another.
 pub fn cookie_name(realm: &RealmId, secure: bool) -> String {
@@ -45,90 +61,164 @@ pub fn cookie_name(realm: &RealmId, secure: bool) -> String {
     }
 }
 
-fn store_key(state: &AppState, realm: &RealmId, cookie: &str) -> String {
-    format!("session:{realm}:{}", state.secret_hasher.hash(cookie))
-}
-
 pub fn random_token() -> String {
     let mut raw = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut raw);
     B64.encode(raw)
 }
 
-/// The live session of this browser in this realm, if any.
-pub async fn current(
-    state: &AppState,
-    realm: &Realm,
-    jar: &CookieJar,
-) -> Result<Option<Session>, StoreError> {
-    let Some(cookie) = jar.get(&cookie_name(&realm.id, state.config.is_https())) else {
-        return Ok(None);
-    };
-    let session: Option<Session> = state
-        .ephemeral
-        .get_json(&store_key(state, &realm.id, cookie.value()))
-        .await?;
-    let now = state.clock.unix();
-    let Some(session) = session.filter(|s| s.expires_at > now) else {
-        return Ok(None);
-    };
-    // A locked, disabled or removed account, or one whose sessions support ended, has none.
-    let account = accounts::by_id(&state.db, &realm.id, &session.account_id).await?;
-    Ok(account
-        .filter(|a| a.may_log_in(now) && a.sessions_epoch == session.epoch)
-        .map(|_| session))
-}
-
-/// The index of an account's sessions: the store keys of its sessions.
-fn index_key(realm: &RealmId, account_id: &str) -> String {
-    format!("sessions-of:{realm}:{account_id}")
-}
-
 /// Compare-and-set rounds when adding to an index that others change at the same time.
 const INDEX_ROUNDS: usize = 16;
 
-/// Adds a session's store key to its account's index. Sessions of a realm share one lifetime,
-/// so the index, renewed with each new session, outlives every session it names.
-async fn remember(
-    state: &AppState,
-    realm: &Realm,
-    account_id: &str,
-    key: &str,
-) -> Result<(), StoreError> {
-    let index = index_key(&realm.id, account_id);
-    let now = state.clock.unix();
-    for _ in 0..INDEX_ROUNDS {
-        let stored = state.ephemeral.get(&index).await?;
-        let mut keys: Vec<String> = match &stored {
-            Some(raw) => {
-                serde_json::from_slice(raw).map_err(|e| StoreError::Corrupt(e.to_string()))?
-            }
-            None => Vec::new(),
-        };
-        // Keys of sessions that have ended meanwhile are dropped now and then.
-        if keys.len() >= 16 {
-            let mut live = Vec::with_capacity(keys.len());
-            for k in keys {
-                let s: Option<Session> = state.ephemeral.get_json(&k).await?;
-                if s.is_some_and(|s| s.expires_at > now) {
-                    live.push(k);
-                }
-            }
-            keys = live;
-        }
-        keys.push(key.to_owned());
-        let value = serde_json::to_vec(&keys).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        if state
-            .ephemeral
-            .swap(&index, stored.as_deref(), &value, realm.lifetimes.session)
-            .await?
-        {
-            return Ok(());
+impl Sessions {
+    pub fn new(
+        store: &Ephemeral,
+        hasher: &SecretHasher,
+        db: &Db,
+        clock: &Clock,
+        secure: bool,
+    ) -> Self {
+        Sessions {
+            sessions: Record::plain(store, "session"),
+            index: Record::plain(store, "sessions-of"),
+            hasher: hasher.clone(),
+            db: db.clone(),
+            clock: clock.clone(),
+            secure,
         }
     }
-    Err(StoreError::Corrupt(format!(
-        "the session index of account {account_id} kept changing"
-    )))
+
+    /// The live session of this browser in this realm, if any.
+    pub async fn current(
+        &self,
+        realm: &Realm,
+        jar: &CookieJar,
+    ) -> Result<Option<Session>, StoreError> {
+        let Some(cookie) = jar.get(&cookie_name(&realm.id, self.secure)) else {
+            return Ok(None);
+        };
+        let id = self.hasher.hash(cookie.value());
+        let session = self.sessions.get(realm.id.as_str(), &id).await?;
+        let now = self.clock.unix();
+        let Some(session) = session.filter(|s| s.expires_at > now) else {
+            return Ok(None);
+        };
+        // A locked, disabled or removed account, or one whose sessions support ended, has none.
+        let account = accounts::by_id(&self.db, &realm.id, &session.account_id).await?;
+        Ok(account
+            .filter(|a| a.may_log_in(now) && a.sessions_epoch == session.epoch)
+            .map(|_| session))
+    }
+
+    /// Starts a session after a successful login and returns the jar with its cookie.
+    pub async fn start(
+        &self,
+        realm: &Realm,
+        jar: CookieJar,
+        account_id: &str,
+        acr: &str,
+        amr: Vec<String>,
+    ) -> Result<(CookieJar, Session), StoreError> {
+        let now = self.clock.unix();
+        let lifetime = realm.lifetimes.session;
+        let epoch = accounts::by_id(&self.db, &realm.id, account_id)
+            .await?
+            .map_or(0, |a| a.sessions_epoch);
+        let session = Session {
+            account_id: account_id.to_owned(),
+            auth_time: now,
+            acr: acr.to_owned(),
+            amr,
+            sid: uuid::Uuid::new_v4().to_string(),
+            expires_at: now + lifetime.as_secs() as i64,
+            epoch,
+        };
+        let value = random_token();
+        let id = self.hasher.hash(&value);
+        self.sessions
+            .put(realm.id.as_str(), &id, &session, lifetime)
+            .await?;
+        self.remember(realm, account_id, &id).await?;
+        let cookie = Cookie::build((cookie_name(&realm.id, self.secure), value))
+            .path("/")
+            .http_only(true)
+            .secure(self.secure)
+            .same_site(SameSite::Lax)
+            .build();
+        Ok((jar.add(cookie), session))
+    }
+
+    /// Ends the session of this browser, if any, and clears its cookie.
+    pub async fn end(
+        &self,
+        realm: &Realm,
+        jar: CookieJar,
+    ) -> Result<(CookieJar, Option<Session>), StoreError> {
+        let name = cookie_name(&realm.id, self.secure);
+        let Some(cookie) = jar.get(&name).cloned() else {
+            return Ok((jar, None));
+        };
+        let id = self.hasher.hash(cookie.value());
+        let session = self.sessions.take(realm.id.as_str(), &id).await?;
+        let removal = Cookie::build((name, ""))
+            .path("/")
+            .http_only(true)
+            .secure(self.secure)
+            .same_site(SameSite::Lax)
+            .build();
+        Ok((jar.remove(removal), session))
+    }
+
+    /// Adds a session to its account's index. Sessions of a realm share one lifetime, so the
+    /// index, renewed with each new session, outlives every session it names.
+    async fn remember(&self, realm: &Realm, account_id: &str, id: &str) -> Result<(), StoreError> {
+        let scope = realm.id.as_str();
+        let now = self.clock.unix();
+        for _ in 0..INDEX_ROUNDS {
+            let stored = self.index.read(scope, account_id).await?;
+            let mut ids = stored.value.clone().unwrap_or_default();
+            // Sessions that have ended meanwhile are dropped now and then.
+            if ids.len() >= 16 {
+                let mut live = Vec::with_capacity(ids.len());
+                for i in ids {
+                    let s = self.sessions.get(scope, &i).await?;
+                    if s.is_some_and(|s| s.expires_at > now) {
+                        live.push(i);
+                    }
+                }
+                ids = live;
+            }
+            ids.push(id.to_owned());
+            let life = realm.lifetimes.session;
+            if self
+                .index
+                .swap(scope, account_id, &stored, &ids, life)
+                .await?
+            {
+                return Ok(());
+            }
+        }
+        Err(StoreError::Corrupt(format!(
+            "the session index of account {account_id} kept changing"
+        )))
+    }
+
+    /// Takes every session in the account's index out of the store.
+    async fn take_all(&self, realm: &Realm, account_id: &str) -> Result<Vec<Session>, StoreError> {
+        let scope = realm.id.as_str();
+        let ids = self
+            .index
+            .take(scope, account_id)
+            .await?
+            .unwrap_or_default();
+        let mut taken = Vec::new();
+        for id in ids {
+            if let Some(session) = self.sessions.take(scope, &id).await? {
+                taken.push(session);
+            }
+        }
+        Ok(taken)
+    }
 }
 
 /// Ends everything of an account in a realm: every SSO session (with back-channel logout to
@@ -143,17 +233,10 @@ pub async fn end_all(
     let now = state.clock.unix();
     // First, so that no session found later, on any replica, still counts.
     accounts::end_sessions(&state.db, account_id, now).await?;
-    let keys: Vec<String> = state
-        .ephemeral
-        .take_json(&index_key(&realm.id, account_id))
-        .await?
-        .unwrap_or_default();
     let mut ended = std::collections::HashSet::new();
-    for key in keys {
-        if let Some(session) = state.ephemeral.take_json::<Session>(&key).await? {
-            logout::session_ended(state, realm, &session).await?;
-            ended.insert(session.sid);
-        }
+    for session in state.sessions.take_all(realm, account_id).await? {
+        logout::session_ended(state, realm, &session).await?;
+        ended.insert(session.sid);
     }
     // Sessions this process cannot reach (expired, or in another process's memory) still
     // have grants: each of their `sid`s ends the same way, clients told.
@@ -177,63 +260,4 @@ pub async fn end_all(
     metrics::counter!("connect_account_sessions_ended_total", "realm" => realm.id.to_string())
         .increment(ended.len() as u64);
     Ok(ended.len())
-}
-
-/// Starts a session after a successful login and returns the jar with its cookie.
-pub async fn start(
-    state: &AppState,
-    realm: &Realm,
-    jar: CookieJar,
-    account_id: &str,
-    acr: &str,
-    amr: Vec<String>,
-) -> Result<(CookieJar, Session), StoreError> {
-    let now = state.clock.unix();
-    let lifetime = realm.lifetimes.session;
-    let epoch = accounts::by_id(&state.db, &realm.id, account_id)
-        .await?
-        .map_or(0, |a| a.sessions_epoch);
-    let session = Session {
-        account_id: account_id.to_owned(),
-        auth_time: now,
-        acr: acr.to_owned(),
-        amr,
-        sid: uuid::Uuid::new_v4().to_string(),
-        expires_at: now + lifetime.as_secs() as i64,
-        epoch,
-    };
-    let value = random_token();
-    let key = store_key(state, &realm.id, &value);
-    state.ephemeral.put_json(&key, &session, lifetime).await?;
-    remember(state, realm, account_id, &key).await?;
-    let secure = state.config.is_https();
-    let cookie = Cookie::build((cookie_name(&realm.id, secure), value))
-        .path("/")
-        .http_only(true)
-        .secure(secure)
-        .same_site(SameSite::Lax)
-        .build();
-    Ok((jar.add(cookie), session))
-}
-
-/// Ends the session of this browser, if any, and clears its cookie.
-pub async fn end(
-    state: &AppState,
-    realm: &Realm,
-    jar: CookieJar,
-) -> Result<(CookieJar, Option<Session>), StoreError> {
-    let secure = state.config.is_https();
-    let name = cookie_name(&realm.id, secure);
-    let Some(cookie) = jar.get(&name).cloned() else {
-        return Ok((jar, None));
-    };
-    let key = store_key(state, &realm.id, cookie.value());
-    let session: Option<Session> = state.ephemeral.take_json(&key).await?;
-    let removal = Cookie::build((name, ""))
-        .path("/")
-        .http_only(true)
-        .secure(secure)
-        .same_site(SameSite::Lax)
-        .build();
-    Ok((jar.remove(removal), session))
 }

@@ -13,7 +13,6 @@ use super::page;
 use crate::{
     app::AppState,
     http::{templates, CurrentRealm, HttpError},
-    session,
     storage::accounts,
 };
 
@@ -31,7 +30,9 @@ pub async fn show(
 ) -> Result<Response, HttpError> {
     let secure = state.config.is_https();
     let (jar, lang) = page::choose_language(&realm, q.lang.as_deref(), None, jar, &headers, secure);
-    let current = session::current(&state, &realm, &jar)
+    let current = state
+        .sessions
+        .current(&realm, &jar)
         .await
         .map_err(HttpError::internal(lang))?;
     let Some(s) = current else {

@@ -6,7 +6,7 @@ use crate::{
     app::AppState,
     domain::{Language, PhoneNumber},
     http::{ClientAddr, HttpError},
-    limits::{self, Limit},
+    limits::Limit,
     notify::messages,
     otp,
     realm::Realm,
@@ -98,7 +98,9 @@ pub async fn send_code(
             address.as_str(),
         ),
     ];
-    if let Err(e) = limits::charge(state, realm.id.as_str(), &checks)
+    if let Err(e) = state
+        .limits
+        .charge(realm.id.as_str(), &checks)
         .await
         .map_err(HttpError::internal(lang))?
     {

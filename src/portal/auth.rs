@@ -37,7 +37,7 @@ use crate::{
         params::{Form, FormRejection, Query},
         HttpError,
     },
-    storage::documents,
+    storage::{documents, ephemeral::Record},
 };
 
 /// A query or form that could not be read strictly (invalid UTF-8, a repeated parameter).
@@ -70,11 +70,9 @@ const PENDING: Duration = Duration::from_secs(600);
 /// discovery (`acr_values_supported`).
 pub const REQUIRED_ACR: &str = "urn:connect:acr:password+sms";
 
-fn pending_key(state: &PortalState, csrf_state: &str) -> String {
-    format!(
-        "plogin:{}",
-        state.hasher.hash(&format!("portal-login:{csrf_state}"))
-    )
+/// Logins under way, by the keyed hash of their OIDC `state`.
+fn pending_logins(state: &PortalState) -> Record<PendingLogin> {
+    Record::hashed(&state.ephemeral, "plogin", &state.hasher, "portal-login:")
 }
 
 /// The cookie that binds a pending login to the browser that began it.
@@ -235,9 +233,8 @@ pub async fn login(
         return_to: safe_return(q.return_to.as_deref()),
         browser,
     };
-    state
-        .ephemeral
-        .put_json(&pending_key(&state, csrf_state.secret()), &pending, PENDING)
+    pending_logins(&state)
+        .put("", csrf_state.secret(), &pending, PENDING)
         .await
         .map_err(HttpError::internal(lang))?;
     Ok((jar, Redirect::to(url.as_str())).into_response())
@@ -266,9 +263,8 @@ pub async fn callback(
         .filter(|s| !s.is_empty() && s.len() < 200)
         .ok_or_else(refused)?;
     // Taken once: a replayed callback finds nothing.
-    let pending: PendingLogin = state
-        .ephemeral
-        .take_json(&pending_key(&state, csrf_state))
+    let pending = pending_logins(&state)
+        .take("", csrf_state)
         .await
         .map_err(HttpError::internal(lang))?
         .ok_or_else(refused)?;
@@ -475,10 +471,9 @@ pub async fn backchannel(
     };
     // §2.6: a token that was received before is refused; its `jti` is remembered for as
     // long as the token itself would be accepted.
-    let seen = jti_key(&state, &claims.jti);
-    match state
-        .ephemeral
-        .put_new(&seen, b"1", claims.accepted_for)
+    let seen = seen_logout_tokens(&state);
+    match seen
+        .put_new("", &claims.jti, &true, claims.accepted_for)
         .await
     {
         Ok(true) => {}
@@ -498,7 +493,7 @@ pub async fn backchannel(
     };
     if ended.is_err() {
         // Nothing was ended: the IdP's retry of this very token must be taken.
-        let _ = state.ephemeral.delete(&seen).await;
+        let _ = seen.delete("", &claims.jti).await;
     }
     match ended {
         Ok(n) => {
@@ -541,10 +536,13 @@ const LOGOUT_IAT_WINDOW: i64 = 300;
 /// Clock skew tolerated on `exp`.
 const LOGOUT_LEEWAY: i64 = 30;
 
-fn jti_key(state: &PortalState, jti: &str) -> String {
-    format!(
-        "pjti:{}",
-        state.hasher.hash(&format!("portal-logout-jti:{jti}"))
+/// The `jti`s of logout tokens received, by their keyed hash.
+fn seen_logout_tokens(state: &PortalState) -> Record<bool> {
+    Record::hashed(
+        &state.ephemeral,
+        "pjti",
+        &state.hasher,
+        "portal-logout-jti:",
     )
 }
 

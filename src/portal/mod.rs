@@ -130,7 +130,7 @@ impl PortalState {
         db.migrate_portal().await?;
         let ephemeral = match &config.portal.redis_url {
             Some(url) => Ephemeral::redis(url, &format!("{}portal:", config.redis_prefix)).await?,
-            None => Ephemeral::memory(),
+            None => Ephemeral::memory(clock.clone()),
         };
         Ok(PortalState {
             blobs: blobs::Blobs::open(&config.portal.store_url)?,

@@ -6,7 +6,11 @@ use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use serde::{Deserialize, Serialize};
 
 use super::PortalState;
-use crate::{domain::Language, session::random_token, storage::StoreError};
+use crate::{
+    domain::Language,
+    session::random_token,
+    storage::{ephemeral::Record, StoreError},
+};
 
 /// Who is logged in, from the ID token and userinfo.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -38,15 +42,18 @@ pub fn cookie_name(state: &PortalState) -> &'static str {
     }
 }
 
-fn key(state: &PortalState, cookie: &str) -> String {
-    format!(
-        "psession:{}",
-        state.hasher.hash(&format!("portal-session:{cookie}"))
-    )
+/// Sessions, by the keyed hash of their cookie ([`session_id`]).
+fn sessions(state: &PortalState) -> Record<PortalSession> {
+    Record::plain(&state.ephemeral, "psession")
 }
 
-fn sid_key(state: &PortalState, sid: &str) -> String {
-    format!("psid:{}", state.hasher.hash(&format!("portal-sid:{sid}")))
+fn session_id(state: &PortalState, cookie: &str) -> String {
+    state.hasher.hash(&format!("portal-session:{cookie}"))
+}
+
+/// The sessions of each IdP session: their ids, by the keyed hash of the `sid`.
+fn by_sid(state: &PortalState) -> Record<Vec<String>> {
+    Record::hashed(&state.ephemeral, "psid", &state.hasher, "portal-sid:")
 }
 
 pub async fn current(
@@ -56,9 +63,8 @@ pub async fn current(
     let Some(cookie) = jar.get(cookie_name(state)) else {
         return Ok(None);
     };
-    let session: Option<PortalSession> = state
-        .ephemeral
-        .get_json(&key(state, cookie.value()))
+    let session = sessions(state)
+        .get("", &session_id(state, cookie.value()))
         .await?;
     Ok(session.filter(|s| s.expires_at > state.clock.unix()))
 }
@@ -71,14 +77,14 @@ pub async fn start(
 ) -> Result<CookieJar, StoreError> {
     let value = random_token();
     let lifetime = std::time::Duration::from_secs(state.config.portal.session_seconds);
-    let k = key(state, &value);
-    state.ephemeral.put_json(&k, session, lifetime).await?;
+    let id = session_id(state, &value);
+    sessions(state).put("", &id, session, lifetime).await?;
     if let Some(sid) = &session.sid {
-        // One IdP session may have several portal sessions (browsers): keep all their keys.
-        let index = sid_key(state, sid);
-        let mut keys: Vec<String> = state.ephemeral.get_json(&index).await?.unwrap_or_default();
-        keys.push(k);
-        state.ephemeral.put_json(&index, &keys, lifetime).await?;
+        // One IdP session may have several portal sessions (browsers): keep all their ids.
+        let index = by_sid(state);
+        let mut ids = index.get("", sid).await?.unwrap_or_default();
+        ids.push(id);
+        index.put("", sid, &ids, lifetime).await?;
     }
     let cookie = Cookie::build((cookie_name(state), value))
         .path("/")
@@ -97,9 +103,8 @@ pub async fn end(
     let Some(cookie) = jar.get(cookie_name(state)).cloned() else {
         return Ok((jar, None));
     };
-    let session: Option<PortalSession> = state
-        .ephemeral
-        .take_json(&key(state, cookie.value()))
+    let session = sessions(state)
+        .take("", &session_id(state, cookie.value()))
         .await?;
     let removal = Cookie::build((cookie_name(state), ""))
         .path("/")
@@ -112,13 +117,10 @@ pub async fn end(
 
 /// Ends every portal session of an IdP session (back-channel logout); returns how many.
 pub async fn end_sid(state: &PortalState, sid: &str) -> Result<usize, StoreError> {
-    let keys: Vec<String> = state
-        .ephemeral
-        .take_json(&sid_key(state, sid))
-        .await?
-        .unwrap_or_default();
-    for k in &keys {
-        state.ephemeral.delete(k).await?;
+    let ids = by_sid(state).take("", sid).await?.unwrap_or_default();
+    let sessions = sessions(state);
+    for id in &ids {
+        sessions.delete("", id).await?;
     }
-    Ok(keys.len())
+    Ok(ids.len())
 }

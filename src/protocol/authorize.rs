@@ -1,10 +1,13 @@
 //! The authorization endpoint. It validates the request as an ordered list of small
-//! checks, then either answers at once from the SSO session or stores the request as a
-//! login flow and sends the browser to the login page. It never renders a form.
+//! checks, then either answers at once from the SSO session or keeps the request as an
+//! interaction (`interaction`) and sends the browser to the login page, whose flow comes
+//! back to [`resume`]. It never renders a form.
+
+use std::sync::Arc;
 
 use axum::{
     body::Bytes,
-    extract::{RawQuery, State},
+    extract::{Path, RawQuery, State},
     http::{Method, StatusCode},
     response::{IntoResponse, Redirect, Response},
 };
@@ -12,14 +15,18 @@ use axum_extra::extract::CookieJar;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use super::{claims::ClaimsRequest, error::OAuthError};
+use super::{claims::ClaimsRequest, error::OAuthError, interaction::Proof};
 use crate::{
     app::AppState,
+    clock::Clock,
+    config::Config,
     domain::acr,
     http::{language, params::Params, ClientAddr, CurrentRealm, HttpError},
-    limits::{self, Limit},
+    keys::SecretHasher,
+    limits::Limit,
     realm::{Client, ClientRegistry, Realm},
     session::{self, Session},
+    storage::{ephemeral::Record, Ephemeral},
 };
 
 /// The longest value of each parameter that is stored with a pending request, in bytes:
@@ -55,11 +62,6 @@ pub struct AuthRequest {
     pub acr_values: Vec<String>,
 }
 
-/// Who logged in, and how, when a login completes a request.
-pub struct Authentication<'a> {
-    pub session: &'a Session,
-}
-
 /// A code waiting for the token endpoint.
 #[derive(Serialize, Deserialize)]
 pub struct IssuedCode {
@@ -72,16 +74,16 @@ pub struct IssuedCode {
     pub issued_at: i64,
 }
 
-pub fn code_key(realm: &Realm, hash: &str) -> String {
-    format!("code:{}:{hash}", realm.id)
-}
-
-pub fn code_used_key(realm: &Realm, hash: &str) -> String {
-    format!("code-used:{}:{hash}", realm.id)
-}
-
-pub fn flow_key(realm: &Realm, id: &str) -> String {
-    format!("flow:{}:{id}", realm.id)
+/// Issues authorization codes and sends the browser back to the client: how every
+/// authorization request ends.
+#[derive(Clone)]
+pub struct Codes {
+    /// Codes waiting for the token endpoint, by the keyed hash of the code.
+    pub issued: Record<IssuedCode>,
+    /// The grant each used code gave, by the keyed hash of the code, to revoke it on replay.
+    pub used: Record<String>,
+    clock: Clock,
+    config: Arc<Config>,
 }
 
 /// Where errors go once client and redirect URI are verified.
@@ -137,16 +139,18 @@ pub async fn authorize(
 
     let request = match validate(&realm, client, &params, &state).await {
         Ok(r) => r,
-        Err(e) => return Ok(redirect_error(&state, &realm, &to, &e)),
+        Err(e) => return Ok(state.codes.redirect_error(&realm, &to, &e)),
     };
-    let session = session::current(&state, &realm, &jar)
+    let session = state
+        .sessions
+        .current(&realm, &jar)
         .await
         .map_err(HttpError::internal(lang))?;
     let prompt_none = params
         .get("prompt")
         .is_some_and(|p| p.split(' ').any(|v| v == "none"));
     let session = match session {
-        Some(s) if may_reuse(&state, &s, &request) => {
+        Some(s) if may_reuse(state.clock.unix(), &s, &request) => {
             // A locked, disabled or deleted account keeps no access through its old session.
             super::active_account(&state, &realm, &s.account_id)
                 .await
@@ -156,15 +160,11 @@ pub async fn authorize(
         _ => None,
     };
     match session {
-        Some(session) => Ok(complete(
-            &state,
-            &realm,
-            request,
-            Authentication { session: &session },
-        )
-        .await?),
-        None if prompt_none => Ok(redirect_error(
-            &state,
+        Some(session) => Ok(state
+            .codes
+            .complete(&realm, request, &Proof::from(&session))
+            .await?),
+        None if prompt_none => Ok(state.codes.redirect_error(
             &realm,
             &to,
             &OAuthError::login_required("the person must log in"),
@@ -174,24 +174,20 @@ pub async fn authorize(
                 "login_flows_per_address",
                 realm.authorize.flows_per_address_per_hour,
             );
-            if let Err(over) =
-                limits::charge(&state, realm.id.as_str(), &[(limit, &addr.subject())])
-                    .await
-                    .map_err(HttpError::internal(lang))?
+            if let Err(over) = state
+                .limits
+                .charge(realm.id.as_str(), &[(limit, &addr.subject())])
+                .await
+                .map_err(HttpError::internal(lang))?
             {
                 return Err(HttpError::Limited {
                     lang,
                     retry_after: over.retry_after,
                 });
             }
-            let id = session::random_token();
-            state
-                .ephemeral
-                .put_json(
-                    &flow_key(&realm, &id),
-                    &crate::flows::login::LoginFlow::new(request),
-                    realm.lifetimes.login_flow,
-                )
+            let id = state
+                .interactions
+                .start(&realm, request)
                 .await
                 .map_err(HttpError::internal(lang))?;
             Ok(Redirect::to(&format!("/{}/login?flow={id}", realm.id)).into_response())
@@ -358,10 +354,8 @@ pub fn check_max_age(p: &Params) -> Result<Option<i64>, OAuthError> {
 }
 
 /// Whether the session can answer this request without a new login.
-fn may_reuse(state: &AppState, s: &Session, r: &AuthRequest) -> bool {
-    let fresh_enough = r
-        .max_age
-        .is_none_or(|max| state.clock.unix() - s.auth_time <= max);
+fn may_reuse(now: i64, s: &Session, r: &AuthRequest) -> bool {
+    let fresh_enough = r.max_age.is_none_or(|max| now - s.auth_time <= max);
     let same_person = r
         .expected_sub
         .as_deref()
@@ -372,46 +366,42 @@ fn may_reuse(state: &AppState, s: &Session, r: &AuthRequest) -> bool {
     !r.prompt_login && fresh_enough && same_person && strong_enough
 }
 
-/// Ends an authorization request with a code for the client (RFC 6749 §4.1.2, RFC 9207).
-pub async fn complete(
-    state: &AppState,
-    realm: &Realm,
-    request: AuthRequest,
-    auth: Authentication<'_>,
-) -> Result<Response, OAuthError> {
-    let s = auth.session;
-    // After a new login: the account could not reach the class asked (no mobile number).
-    if !acr::satisfies(&s.acr, &request.acr_values) {
-        let e = OAuthError::unmet_authentication_requirements(
-            "the login could not reach the authentication class asked for",
-        );
-        return Ok(deny(state, realm, &request, &e));
+/// Where a login sent the browser back to (`interaction`): answers the client for the
+/// finished interaction, once, and only in the browser whose SSO session finished it.
+pub async fn resume(
+    State(state): State<AppState>,
+    CurrentRealm(realm): CurrentRealm,
+    Path((_, id)): Path<(String, String)>,
+    jar: CookieJar,
+    headers: axum::http::HeaderMap,
+) -> Result<Response, HttpError> {
+    let lang = language::negotiate(&realm, None, &jar, &headers);
+    let expired =
+        || HttpError::page(StatusCode::BAD_REQUEST, lang, "error-flow-expired").in_realm(&realm);
+    let session = state
+        .sessions
+        .current(&realm, &jar)
+        .await
+        .map_err(HttpError::internal(lang))?
+        .ok_or_else(expired)?;
+    let request = state
+        .interactions
+        .resume(&realm, &id, &session)
+        .await
+        .map_err(HttpError::internal(lang))?
+        .ok_or_else(expired)?;
+    if request
+        .expected_sub
+        .as_deref()
+        .is_some_and(|sub| sub != session.account_id)
+    {
+        let e = OAuthError::login_required("another person is logged in than the client expected");
+        return Ok(state.codes.deny(&realm, &request, &e));
     }
-    let code = session::random_token();
-    let hash = state.secret_hasher.hash(&code);
-    let issued = IssuedCode {
-        account_id: s.account_id.clone(),
-        auth_time: s.auth_time,
-        acr: s.acr.clone(),
-        amr: s.amr.clone(),
-        sid: s.sid.clone(),
-        issued_at: state.clock.unix(),
-        request,
-    };
-    // The entry outlives the code a little so that a late use still finds it and is
-    // refused as expired rather than unknown.
-    let keep = realm.lifetimes.authorization_code + std::time::Duration::from_secs(60);
-    state
-        .ephemeral
-        .put_json(&code_key(realm, &hash), &issued, keep)
-        .await?;
-    let r = &issued.request;
-    let issuer = state.config.issuer(&realm.id);
-    let mut pairs = vec![("code", code.as_str()), ("iss", issuer.as_str())];
-    if let Some(st) = &r.state {
-        pairs.push(("state", st));
-    }
-    Ok(redirect_with(&r.redirect_uri, &pairs))
+    Ok(state
+        .codes
+        .complete(&realm, request, &Proof::from(&session))
+        .await?)
 }
 
 fn redirect_with(redirect_uri: &str, pairs: &[(&str, &str)]) -> Response {
@@ -425,33 +415,88 @@ fn redirect_with(redirect_uri: &str, pairs: &[(&str, &str)]) -> Response {
     }
 }
 
-fn redirect_error(state: &AppState, realm: &Realm, to: &Verified<'_>, e: &OAuthError) -> Response {
-    tracing::info!(realm = %realm.id, client_id = %to.client.id, error = e.code, "authorization request refused");
-    let issuer = state.config.issuer(&realm.id);
-    let mut pairs = vec![
-        ("error", e.code),
-        ("error_description", e.description.as_ref()),
-        ("iss", issuer.as_str()),
-    ];
-    if let Some(st) = &to.state {
-        pairs.push(("state", st));
+impl Codes {
+    pub fn new(
+        store: &Ephemeral,
+        hasher: &SecretHasher,
+        clock: &Clock,
+        config: &Arc<Config>,
+    ) -> Self {
+        Codes {
+            issued: Record::hashed(store, "code", hasher, ""),
+            used: Record::hashed(store, "code-used", hasher, ""),
+            clock: clock.clone(),
+            config: config.clone(),
+        }
     }
-    redirect_with(&to.redirect_uri, &pairs)
-}
 
-/// Sends the browser back to the client with an error, for a flow that ends without a login.
-pub fn deny(state: &AppState, realm: &Realm, request: &AuthRequest, e: &OAuthError) -> Response {
-    match realm.clients.get(&request.client_id) {
-        Some(client) => redirect_error(
-            state,
-            realm,
-            &Verified {
-                client,
-                redirect_uri: request.redirect_uri.clone(),
-                state: request.state.clone(),
-            },
-            e,
-        ),
-        None => StatusCode::BAD_REQUEST.into_response(),
+    /// Ends an authorization request with a code for the client (RFC 6749 §4.1.2, RFC 9207).
+    async fn complete(
+        &self,
+        realm: &Realm,
+        request: AuthRequest,
+        proof: &Proof,
+    ) -> Result<Response, OAuthError> {
+        // After a new login: the account could not reach the class asked (no mobile number).
+        if !acr::satisfies(&proof.acr, &request.acr_values) {
+            let e = OAuthError::unmet_authentication_requirements(
+                "the login could not reach the authentication class asked for",
+            );
+            return Ok(self.deny(realm, &request, &e));
+        }
+        let code = session::random_token();
+        let issued = IssuedCode {
+            account_id: proof.account_id.clone(),
+            auth_time: proof.auth_time,
+            acr: proof.acr.clone(),
+            amr: proof.amr.clone(),
+            sid: proof.sid.clone(),
+            issued_at: self.clock.unix(),
+            request,
+        };
+        // The entry outlives the code a little so that a late use still finds it and is
+        // refused as expired rather than unknown.
+        let keep = realm.lifetimes.authorization_code + std::time::Duration::from_secs(60);
+        self.issued
+            .put(realm.id.as_str(), &code, &issued, keep)
+            .await?;
+        let r = &issued.request;
+        let issuer = self.config.issuer(&realm.id);
+        let mut pairs = vec![("code", code.as_str()), ("iss", issuer.as_str())];
+        if let Some(st) = &r.state {
+            pairs.push(("state", st));
+        }
+        Ok(redirect_with(&r.redirect_uri, &pairs))
+    }
+
+    fn redirect_error(&self, realm: &Realm, to: &Verified<'_>, e: &OAuthError) -> Response {
+        tracing::info!(realm = %realm.id, client_id = %to.client.id, error = e.code, "authorization request refused");
+        let issuer = self.config.issuer(&realm.id);
+        let mut pairs = vec![
+            ("error", e.code),
+            ("error_description", e.description.as_ref()),
+            ("iss", issuer.as_str()),
+        ];
+        if let Some(st) = &to.state {
+            pairs.push(("state", st));
+        }
+        redirect_with(&to.redirect_uri, &pairs)
+    }
+
+    /// Sends the browser back to the client with an error, for a request that ends without
+    /// a code.
+    fn deny(&self, realm: &Realm, request: &AuthRequest, e: &OAuthError) -> Response {
+        match realm.clients.get(&request.client_id) {
+            Some(client) => self.redirect_error(
+                realm,
+                &Verified {
+                    client,
+                    redirect_uri: request.redirect_uri.clone(),
+                    state: request.state.clone(),
+                },
+                e,
+            ),
+            None => StatusCode::BAD_REQUEST.into_response(),
+        }
     }
 }

@@ -19,7 +19,7 @@ use crate::{
     audit,
     http::{language, params::Params, templates, ClientAddr, CurrentRealm, HttpError},
     realm::Realm,
-    session::{self, Session},
+    session::Session,
     storage::{grants, StoreError},
 };
 
@@ -104,7 +104,9 @@ pub async fn logout(
         None => None,
     };
 
-    let current = session::current(&state, &realm, &jar)
+    let current = state
+        .sessions
+        .current(&realm, &jar)
         .await
         .map_err(HttpError::internal(lang))?;
     // Without a hint naming this session, a third-party page could log people out at will;
@@ -136,7 +138,9 @@ pub async fn logout(
             templates::render("logout/confirm.html", ctx).map_err(HttpError::internal(lang))?;
         return Ok((jar, Html(html)).into_response());
     }
-    let (jar, ended) = session::end(&state, &realm, jar)
+    let (jar, ended) = state
+        .sessions
+        .end(&realm, jar)
         .await
         .map_err(HttpError::internal(lang))?;
     if let Some(s) = ended {

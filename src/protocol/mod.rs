@@ -1,4 +1,5 @@
-//! The OpenID Connect endpoints of each realm. None of them renders a login form.
+//! The OpenID Connect endpoints of each realm. None of them renders a login form: the
+//! pages that log a person in meet the protocol at one seam, [`interaction`].
 
 pub mod authorize;
 pub mod backchannel;
@@ -6,6 +7,7 @@ pub mod claims;
 pub mod client_auth;
 pub mod discovery;
 pub mod error;
+pub mod interaction;
 pub mod introspect;
 pub mod logout;
 pub mod token;
@@ -45,6 +47,7 @@ pub fn router() -> Router<AppState> {
             "/{realm}/authorize",
             get(authorize::authorize).post(authorize::authorize),
         )
+        .route("/{realm}/authorize/resume/{id}", get(authorize::resume))
         .route("/{realm}/token", axum::routing::post(token::token))
         .route(
             "/{realm}/userinfo",

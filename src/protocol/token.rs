@@ -11,7 +11,6 @@ use axum::{
 use serde_json::json;
 
 use super::{
-    authorize::{code_key, code_used_key, IssuedCode},
     claims, client_auth,
     error::OAuthError,
     tokens::{AccessClaims, IdTokenInput},
@@ -98,16 +97,10 @@ async fn authorization_code(
     let code = p
         .get("code")
         .ok_or_else(|| OAuthError::invalid_request("code is missing"))?;
-    let hash = state.secret_hasher.hash(code);
     let now = state.clock.unix();
-    let Some(issued) = state
-        .ephemeral
-        .take_json::<IssuedCode>(&code_key(realm, &hash))
-        .await?
-    else {
+    let Some(issued) = state.codes.issued.take(realm.id.as_str(), code).await? else {
         // RFC 6749 §4.1.2 and RFC 9700 §4.5: a code used twice revokes what it gave.
-        if let Some(grant_id) = state.ephemeral.get(&code_used_key(realm, &hash)).await? {
-            let grant_id = String::from_utf8_lossy(&grant_id).into_owned();
+        if let Some(grant_id) = state.codes.used.get(realm.id.as_str(), code).await? {
             grants::revoke(&state.db, &realm.id, &grant_id, now).await?;
             tracing::warn!(realm = %realm.id, client_id = %client.id, "authorization code replayed; its grant is revoked");
         }
@@ -147,12 +140,9 @@ async fn authorization_code(
         .refresh_token
         .max(realm.lifetimes.access_token);
     state
-        .ephemeral
-        .put(
-            &code_used_key(realm, &hash),
-            grant_id.as_bytes(),
-            marker_life,
-        )
+        .codes
+        .used
+        .put(realm.id.as_str(), code, &grant_id, marker_life)
         .await?;
     let grant = grants::Grant {
         id: grant_id,

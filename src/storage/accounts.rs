@@ -358,7 +358,7 @@ pub async fn phone_proved(db: &Db, id: &str, phone: &str, now: i64) -> Result<()
 }
 
 /// Every session of the account ends: those started before this call no longer count
-/// wherever they are stored (see `session::current`).
+/// wherever they are stored (see `Sessions::current`).
 pub async fn end_sessions(db: &Db, id: &str, now: i64) -> Result<(), StoreError> {
     const SQL: &str =
         "UPDATE accounts SET sessions_epoch = sessions_epoch + 1, updated_at = $1 WHERE id = $2";

@@ -272,8 +272,21 @@ impl TestApp {
         self.browser.get(url).send().await.expect("GET")
     }
 
-    /// Follows the browser from a login page URL through the form; returns the answer to the POST.
+    /// Follows the browser from a login page URL through the form, and through the resume
+    /// endpoint when the login finished an interaction; returns the last answer.
     pub async fn submit_login(&self, login_url: &str, email: &str, password: &str) -> Response {
+        let res = self.submit_login_step(login_url, email, password).await;
+        self.resumed(res).await
+    }
+
+    /// As [`TestApp::submit_login`], but returns the answer of the login's last POST (where
+    /// the session cookie is set), before the resume endpoint.
+    pub async fn submit_login_step(
+        &self,
+        login_url: &str,
+        email: &str,
+        password: &str,
+    ) -> Response {
         let url = if login_url.starts_with('/') {
             self.url(login_url)
         } else {
@@ -308,13 +321,29 @@ impl TestApp {
         let sms_step = format!("/{realm}/login/sms");
         if res.status() == 303 && location(&res).starts_with(&sms_step) {
             let to = location(&res);
-            return self.submit_sms_code(&to, &self.last_sms_code()).await;
+            return self.submit_sms_code_step(&to, &self.last_sms_code()).await;
         }
         res
     }
 
-    /// Opens the SMS step page and submits `code`; the answer to the POST.
+    /// A login that finished an interaction sends the browser to the protocol's resume
+    /// endpoint: followed, as the browser would, so that the answer is the protocol's.
+    pub async fn resumed(&self, res: Response) -> Response {
+        if res.status() != 303 || !location(&res).contains("/authorize/resume/") {
+            return res;
+        }
+        self.get(&self.url(&location(&res))).await
+    }
+
+    /// Opens the SMS step page and submits `code`; the answer, through the resume endpoint
+    /// when the login finished an interaction.
     pub async fn submit_sms_code(&self, sms_url: &str, code: &str) -> Response {
+        let res = self.submit_sms_code_step(sms_url, code).await;
+        self.resumed(res).await
+    }
+
+    /// Opens the SMS step page and submits `code`; the answer to the POST.
+    pub async fn submit_sms_code_step(&self, sms_url: &str, code: &str) -> Response {
         let page = self.get(&self.url(sms_url)).await;
         assert_eq!(page.status(), 200, "SMS step page");
         let html = page.text().await.expect("html");

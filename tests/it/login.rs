@@ -107,7 +107,9 @@ async fn the_session_cookie_is_httponly_and_lax_and_answers_the_next_request() {
     app.create_account("AK00", "anna@example.ch").await;
     let res = start(&app, &portal_request()).await;
     let login = location(&res);
-    let res = app.submit_login(&login, "anna@example.ch", PASSWORD).await;
+    let res = app
+        .submit_login_step(&login, "anna@example.ch", PASSWORD)
+        .await;
     let cookie = res
         .headers()
         .get_all("set-cookie")
@@ -119,7 +121,7 @@ async fn the_session_cookie_is_httponly_and_lax_and_answers_the_next_request() {
         cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Path=/"),
         "{cookie}"
     );
-    let first = location(&res);
+    let first = location(&app.resumed(res).await);
     let second = start(&app, &portal_request()).await;
     let to = location(&second);
     assert!(
@@ -498,4 +500,58 @@ async fn a_login_form_with_missing_fields_gets_a_page_not_a_crash() {
         .unwrap();
     assert_eq!(res.status(), 400);
     assert!(res.text().await.unwrap().contains("<html lang=\"fr\">"));
+}
+
+#[tokio::test]
+async fn the_resume_answers_once_and_only_in_the_browser_that_logged_in() {
+    let app = spawn_app().await;
+    app.create_account("AK00", "anna@example.ch").await;
+    app.create_account("AK00", "ben@example.ch").await;
+    let login = location(&start(&app, &portal_request()).await);
+    let id = login.split("flow=").nth(1).expect("interaction id");
+    let resume = format!("/AK00/authorize/resume/{id}");
+    // Before the login has finished it, the interaction cannot be resumed.
+    assert_eq!(app.get(&app.url(&resume)).await.status(), 400, "unfinished");
+    let unknown = app.get(&app.url("/AK00/authorize/resume/nothing")).await;
+    assert_eq!(unknown.status(), 400, "unknown");
+
+    let res = app
+        .submit_login_step(&login, "anna@example.ch", PASSWORD)
+        .await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(
+        location(&res),
+        resume,
+        "the login sends the browser to resume"
+    );
+    // Another browser, without a session or with another person's, gets nothing, and does
+    // not use the interaction up.
+    let other = TestApp::sharing(&app);
+    assert_eq!(other.get(&app.url(&resume)).await.status(), 400);
+    let ben = other
+        .submit_login("/AK00/login", "ben@example.ch", PASSWORD)
+        .await;
+    assert_eq!(location(&ben), "/AK00/account", "{:?}", ben.status());
+    assert_eq!(other.get(&app.url(&resume)).await.status(), 400);
+
+    let answer = app.get(&app.url(&resume)).await;
+    assert_eq!(answer.status(), 303);
+    let to = location(&answer);
+    assert!(
+        to.starts_with(PORTAL_REDIRECT) && to.contains("code="),
+        "{to}"
+    );
+    assert_eq!(app.get(&app.url(&resume)).await.status(), 400, "once only");
+}
+
+#[tokio::test]
+async fn an_interaction_expires_with_the_login_flow_lifetime() {
+    let app = spawn_app().await;
+    app.create_account("AK00", "anna@example.ch").await;
+    let login = location(&start(&app, &portal_request()).await);
+    let realm = app.state.realms.get(&realm("AK00")).unwrap().clone();
+    app.clock()
+        .advance(realm.lifetimes.login_flow + std::time::Duration::from_secs(1));
+    let page = app.get(&app.url(&login)).await;
+    assert_eq!(page.status(), 400, "the login page says it is over");
 }

@@ -5,7 +5,6 @@
 
 use connect::{
     domain::{acr, Email, Language},
-    session,
     storage::{accounts, persons},
 };
 
@@ -219,16 +218,18 @@ async fn a_session_at_password_only_is_not_reused_when_password_and_sms_is_asked
     let sub = app.create_account("AK00", "anna@example.ch").await;
     // An SSO session at the password level, as a login with the password alone leaves it.
     let realm = app.state.realms.get(&realm("AK00")).unwrap().clone();
-    let (jar, _) = session::start(
-        &app.state,
-        &realm,
-        axum_extra::extract::CookieJar::new(),
-        &sub,
-        acr::PASSWORD,
-        vec!["pwd".into()],
-    )
-    .await
-    .unwrap();
+    let (jar, _) = app
+        .state
+        .sessions
+        .start(
+            &realm,
+            axum_extra::extract::CookieJar::new(),
+            &sub,
+            acr::PASSWORD,
+            vec!["pwd".into()],
+        )
+        .await
+        .unwrap();
     let cookie = format!(
         "connect_AK00={}",
         jar.get("connect_AK00").expect("session cookie").value()

@@ -11,7 +11,7 @@ use minijinja::context;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{bind_browser, render, store_key, Enrolment, Step, StepPage};
+use super::{bind_browser, render, Enrolment, Step, StepPage};
 use crate::{
     activation,
     app::AppState,
@@ -19,7 +19,7 @@ use crate::{
     domain::{ActivationCode, Language},
     flows::page::{self, check_csrf, read_form},
     http::{ClientAddr, CurrentRealm, HttpError},
-    limits::{self, Limit},
+    limits::Limit,
     realm::Realm,
     session::random_token,
     storage::{
@@ -132,7 +132,9 @@ pub async fn submit(
         realm.enrolment.code_guesses_per_address_per_hour,
     );
     let subject = addr.subject();
-    limits::charge(&state, realm.id.as_str(), &[(guesses, &subject)])
+    state
+        .limits
+        .charge(realm.id.as_str(), &[(guesses, &subject)])
         .await
         .map_err(HttpError::internal(lang))?
         .map_err(|e| HttpError::Limited {
@@ -169,7 +171,9 @@ pub async fn submit(
         "enrolments-per-code",
         realm.enrolment.enrolments_per_code_per_day,
     );
-    limits::charge(&state, realm.id.as_str(), &[(per_code, &stored.id)])
+    state
+        .limits
+        .charge(realm.id.as_str(), &[(per_code, &stored.id)])
         .await
         .map_err(HttpError::internal(lang))?
         .map_err(|e| HttpError::Limited {
@@ -210,9 +214,11 @@ pub async fn submit(
     let tx = random_token();
     let jar = bind_browser(&state, &realm, jar, &mut enrolment);
     state
-        .ephemeral
-        .put_json(
-            &store_key(&state, &realm, &tx),
+        .enrolments
+        .records
+        .put(
+            realm.id.as_str(),
+            &tx,
             &enrolment,
             realm.enrolment.transaction,
         )

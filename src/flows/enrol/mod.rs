@@ -32,9 +32,31 @@ use crate::{
     audit::{Event, Kind},
     domain::{AhvNumber, Language},
     http::{templates, ClientAddr, CurrentRealm, HttpError},
+    keys::SecretHasher,
     realm::Realm,
     session::random_token,
+    storage::{
+        ephemeral::{Counter, Record},
+        Ephemeral,
+    },
 };
+
+/// The enrolments under way, by the keyed hash of their transaction id, and their wrong
+/// codes, per kind of code.
+#[derive(Clone)]
+pub struct Enrolments {
+    records: Record<Enrolment>,
+    attempts: Counter,
+}
+
+impl Enrolments {
+    pub fn new(store: &Ephemeral, hasher: &SecretHasher) -> Self {
+        Enrolments {
+            records: Record::hashed(store, "enrol", hasher, "enrol:"),
+            attempts: Counter::hashed(store, "enrol-attempts", hasher, "enrol-attempts:"),
+        }
+    }
+}
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -143,14 +165,6 @@ impl Enrolment {
             Step::Sms
         }
     }
-}
-
-fn store_key(state: &AppState, realm: &Realm, tx: &str) -> String {
-    format!(
-        "enrol:{}:{}",
-        realm.id,
-        state.secret_hasher.hash(&format!("enrol:{tx}"))
-    )
 }
 
 fn cookie_name(realm: &Realm, secure: bool) -> String {
@@ -279,10 +293,6 @@ impl FromRequestParts<AppState> for StepRequest {
 }
 
 impl StepRequest {
-    fn key(&self) -> String {
-        store_key(&self.state, &self.realm, &self.tx)
-    }
-
     /// The enrolment, bound to this browser, if it has reached `step`.
     pub async fn open(&self, step: Step) -> Result<Enrolment, Detour> {
         let e = self.open_anywhere(step).await?;
@@ -304,10 +314,11 @@ impl StepRequest {
 
     /// The enrolment, in whatever browser (the mail's link), if it has reached `step`.
     pub async fn open_anywhere(&self, step: Step) -> Result<Enrolment, Detour> {
-        let e: Option<Enrolment> = self
+        let e = self
             .state
-            .ephemeral
-            .get_json(&self.key())
+            .enrolments
+            .records
+            .get(self.realm.id.as_str(), &self.tx)
             .await
             .map_err(HttpError::internal(self.lang))?;
         let e = e.ok_or_else(|| self.refuse(StatusCode::GONE, "error-enrol-expired"))?;
@@ -326,8 +337,14 @@ impl StepRequest {
 
     pub async fn save(&self, e: &Enrolment) -> Result<(), Detour> {
         self.state
-            .ephemeral
-            .put_json(&self.key(), e, self.realm.enrolment.transaction)
+            .enrolments
+            .records
+            .put(
+                self.realm.id.as_str(),
+                &self.tx,
+                e,
+                self.realm.enrolment.transaction,
+            )
             .await
             .map_err(HttpError::internal(self.lang))?;
         Ok(())
@@ -336,11 +353,15 @@ impl StepRequest {
     /// Counts a code entry of one kind in this enrolment; past `max` the enrolment ends with
     /// a page that says so. Asking for a new code never resets this count.
     pub async fn count_attempt(self, kind: &str, max: u64) -> Result<Self, Detour> {
-        let key = format!("{}:attempts:{kind}", self.key());
         let n = self
             .state
-            .ephemeral
-            .hit(&key, self.realm.enrolment.transaction)
+            .enrolments
+            .attempts
+            .hit(
+                self.realm.id.as_str(),
+                &format!("{kind}:{}", self.tx),
+                self.realm.enrolment.transaction,
+            )
             .await
             .map_err(HttpError::internal(self.lang))?;
         if n <= max {
@@ -361,8 +382,9 @@ impl StepRequest {
     /// Ends the enrolment: its state and its cookie.
     pub async fn end(self) -> Result<CookieJar, Detour> {
         self.state
-            .ephemeral
-            .delete(&self.key())
+            .enrolments
+            .records
+            .delete(self.realm.id.as_str(), &self.tx)
             .await
             .map_err(HttpError::internal(self.lang))?;
         let secure = self.state.config.is_https();

@@ -14,10 +14,9 @@ use super::{Detour, Enrolment, Step, StepForm, StepRequest};
 use crate::{
     audit::{Event, Kind},
     domain::{Email, PhoneError, PhoneNumber},
-    flows::{login::LoginFlow, sms},
+    flows::sms,
     http::{ClientAddr, HttpError},
     otp,
-    protocol::authorize::flow_key,
     storage::{accounts, Conflict, StoreError},
 };
 
@@ -297,8 +296,8 @@ async fn complete(req: StepRequest, e: Enrolment) -> Result<Response, Detour> {
     // The relying party's request, if it is still waiting, is finished by the login.
     let waiting = match e.login_flow.as_deref() {
         Some(id) => state
-            .ephemeral
-            .get_json::<LoginFlow>(&flow_key(&realm, id))
+            .interactions
+            .view(&realm, id)
             .await
             .map_err(HttpError::internal(lang))?
             .map(|_| id),

@@ -1,5 +1,6 @@
 //! Login: e-mail and password, then the SMS code sent to the account's mobile number. Ends by
-//! completing the authorization request that sent the person here, or on the account page.
+//! starting the SSO session and finishing the protocol's interaction that sent the person
+//! here (`protocol::interaction`), or on the account page.
 //!
 //! Wrong passwords slow the next attempts for that address down (a growing delay, the same
 //! for known and unknown addresses) instead of locking the account; only after the realm's
@@ -23,7 +24,7 @@ mod sms;
 mod throttle;
 
 pub use sms::{resend_sms, show_sms, submit_sms};
-use throttle::Throttle;
+use throttle::Throttles;
 
 use super::{
     page::{self, check_csrf, read_form},
@@ -35,13 +36,18 @@ use crate::{
     domain::{Email, Language, Password, PhoneNumber},
     guard,
     http::{ClientAddr, CurrentRealm, HttpError},
-    limits::{self, Limit},
+    keys::SecretHasher,
+    limits::Limit,
     notify::messages::AccountNotice,
     passwords::PasswordError,
-    protocol::authorize::{self, flow_key, AuthRequest, Authentication},
+    protocol::interaction::{self, View},
     realm::Realm,
-    session::{self, random_token},
-    storage::accounts::{self, Account, AccountStatus},
+    session::random_token,
+    storage::{
+        accounts::{self, Account, AccountStatus},
+        ephemeral::{Counter, Record},
+        Db, Ephemeral,
+    },
 };
 
 /// How long a person is asked to wait when every place in the hashing queue is taken.
@@ -72,39 +78,33 @@ fn phone_unusable(realm: &Realm, lang: Language, jar: CookieJar) -> Result<Respo
 
 pub use crate::domain::acr::{MFA as ACR_MFA, PASSWORD as ACR_PASSWORD};
 
-/// Where a login stands. Each step consumes the flow and yields the next.
+/// The password was right; the login waits for the SMS code. Kept under the interaction's
+/// id when a relying party sent the person, under its own otherwise.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(tag = "step", rename_all = "snake_case")]
-pub enum LoginFlow {
-    /// Waiting for e-mail and password, on behalf of a relying party's request if any.
-    Password { request: Option<AuthRequest> },
-    /// The password was right; waiting for the SMS code.
-    Sms {
-        request: Option<AuthRequest>,
-        account_id: String,
-        phone: String,
-        code_hash: String,
-        expires_at: i64,
-        sent_at: i64,
-    },
+struct SmsStep {
+    /// The protocol's interaction this login finishes, if any.
+    interaction: Option<String>,
+    account_id: String,
+    phone: String,
+    code_hash: String,
+    expires_at: i64,
+    sent_at: i64,
 }
 
-impl LoginFlow {
-    pub fn new(request: AuthRequest) -> Self {
-        LoginFlow::Password {
-            request: Some(request),
-        }
-    }
+/// The login's own short-lived state: SMS steps, their wrong codes, password throttles.
+#[derive(Clone)]
+pub struct LoginStore {
+    steps: Record<SmsStep>,
+    wrong_codes: Counter,
+    throttles: Throttles,
+}
 
-    fn request(&self) -> Option<&AuthRequest> {
-        match self {
-            LoginFlow::Password { request } | LoginFlow::Sms { request, .. } => request.as_ref(),
-        }
-    }
-
-    fn into_request(self) -> Option<AuthRequest> {
-        match self {
-            LoginFlow::Password { request } | LoginFlow::Sms { request, .. } => request,
+impl LoginStore {
+    pub fn new(store: &Ephemeral, hasher: &SecretHasher, db: &Db) -> Self {
+        LoginStore {
+            steps: Record::plain(store, "login-sms"),
+            wrong_codes: Counter::plain(store, "login-sms-attempts"),
+            throttles: Throttles::new(store, hasher, db),
         }
     }
 }
@@ -124,27 +124,29 @@ pub struct LoginForm {
     password: SecretString,
 }
 
-fn valid_id(id: Option<&str>) -> Option<&str> {
-    id.filter(|s| !s.is_empty() && s.len() <= 64)
-}
+use interaction::valid_id;
 
-async fn load_flow(
+/// The pending interaction named by `id`, if any; the page that says it is over when it is.
+async fn load_interaction(
     state: &AppState,
     realm: &std::sync::Arc<Realm>,
     id: Option<&str>,
     lang: Language,
-) -> Result<Option<LoginFlow>, HttpError> {
+) -> Result<Option<View>, HttpError> {
     let Some(id) = valid_id(id) else {
         return Ok(None);
     };
-    let flow: Option<LoginFlow> = state
-        .ephemeral
-        .get_json(&flow_key(realm, id))
+    let view = state
+        .interactions
+        .view(realm, id)
         .await
         .map_err(HttpError::internal(lang))?;
-    flow.map(Some).ok_or_else(|| {
-        HttpError::page(StatusCode::BAD_REQUEST, lang, "error-flow-expired").in_realm(realm)
-    })
+    view.map(Some).ok_or_else(|| expired(realm, lang))
+}
+
+/// The page that says the login is over.
+fn expired(realm: &std::sync::Arc<Realm>, lang: Language) -> HttpError {
+    HttpError::page(StatusCode::BAD_REQUEST, lang, "error-flow-expired").in_realm(realm)
 }
 
 /// What the login form shows besides the layout.
@@ -194,11 +196,8 @@ pub async fn show(
 ) -> Result<Response, HttpError> {
     let secure = state.config.is_https();
     let fallback_lang = realm.default_language;
-    let flow = load_flow(&state, &realm, q.flow.as_deref(), fallback_lang).await?;
-    let ui_locales = flow
-        .as_ref()
-        .and_then(|f| f.request())
-        .and_then(|r| r.ui_locales.clone());
+    let pending = load_interaction(&state, &realm, q.flow.as_deref(), fallback_lang).await?;
+    let ui_locales = pending.as_ref().and_then(|p| p.ui_locales.clone());
     let (jar, lang) = page::choose_language(
         &realm,
         q.lang.as_deref(),
@@ -208,11 +207,7 @@ pub async fn show(
         secure,
     );
     let (jar, csrf) = state.csrf.token(jar, secure);
-    let hint = flow
-        .as_ref()
-        .and_then(|f| f.request())
-        .and_then(|r| r.login_hint.clone())
-        .unwrap_or_default();
+    let hint = pending.and_then(|p| p.login_hint).unwrap_or_default();
     let page = LoginPage {
         csrf: &csrf,
         flow: valid_id(q.flow.as_deref()),
@@ -237,8 +232,8 @@ pub async fn submit(
     let form = read_form(form, lang)?;
     check_csrf(&state, &jar, &form.csrf, lang)?;
     let flow_id = valid_id(form.flow.as_deref());
-    // An expired flow is told before the password is checked.
-    let flow = load_flow(&state, &realm, flow_id, lang).await?;
+    // An expired interaction is told before the password is checked.
+    load_interaction(&state, &realm, flow_id, lang).await?;
     let fail_page = |jar: CookieJar, error: &'static str, n: Option<u64>, status| {
         let (jar, csrf) = state.csrf.token(jar, secure);
         let page = LoginPage {
@@ -281,7 +276,9 @@ pub async fn submit(
             subject.as_str(),
         ),
     ];
-    if let Err(e) = limits::charge(&state, realm.id.as_str(), &per_address)
+    if let Err(e) = state
+        .limits
+        .charge(realm.id.as_str(), &per_address)
         .await
         .map_err(HttpError::internal(lang))?
     {
@@ -291,9 +288,9 @@ pub async fn submit(
         });
     }
     // The attempt is counted before its password is checked (see `throttle`).
-    let throttle = Throttle::for_address(&state, &realm, &form.email);
+    let throttle = state.login.throttles.for_address(&realm, &form.email);
     if let Some(wait) = throttle
-        .take_turn(&state, &realm, now)
+        .take_turn(now)
         .await
         .map_err(HttpError::internal(lang))?
     {
@@ -338,7 +335,7 @@ pub async fn submit(
         Some(a) if ok => a,
         account => {
             let locked = throttle
-                .failed(&state, &realm, account.as_ref(), now)
+                .failed(account.as_ref(), now)
                 .await
                 .map_err(HttpError::internal(lang))?;
             tracing::info!(realm = %realm.id, "login failed");
@@ -378,10 +375,9 @@ pub async fn submit(
         return fail_page(jar, message, None, StatusCode::FORBIDDEN);
     }
     throttle
-        .succeeded(&state, &account)
+        .succeeded(&account)
         .await
         .map_err(HttpError::internal(lang))?;
-    let request = flow.and_then(LoginFlow::into_request);
 
     let Some(stored_phone) = account.phone.as_deref() else {
         // Accounts that support created without a mobile number log in with the password only.
@@ -391,7 +387,7 @@ pub async fn submit(
             jar,
             lang,
             &account,
-            request,
+            flow_id,
             ACR_PASSWORD,
             &["pwd"],
             (addr, &headers),
@@ -425,8 +421,8 @@ pub async fn submit(
             return fail_page(jar, key, n, status);
         }
     };
-    let next = LoginFlow::Sms {
-        request,
+    let next = SmsStep {
+        interaction: flow_id.map(str::to_owned),
         account_id: account.id.clone(),
         phone: phone.as_e164().to_owned(),
         code_hash: sent.code_hash,
@@ -434,8 +430,9 @@ pub async fn submit(
         sent_at: sent.sent_at,
     };
     state
-        .ephemeral
-        .put_json(&flow_key(&realm, &id), &next, realm.lifetimes.login_flow)
+        .login
+        .steps
+        .put(realm.id.as_str(), &id, &next, realm.lifetimes.login_flow)
         .await
         .map_err(HttpError::internal(lang))?;
     Ok((
@@ -445,29 +442,26 @@ pub async fn submit(
         .into_response())
 }
 
-/// Starts the session and answers the relying party's request, or opens the account page.
+/// Starts the session, then finishes the interaction that sent the person here (the
+/// protocol answers the relying party at its resume endpoint), or opens the account page.
 #[allow(clippy::too_many_arguments)]
 async fn finish(
     state: &AppState,
-    realm: &Realm,
+    realm: &std::sync::Arc<Realm>,
     jar: CookieJar,
     lang: Language,
     account: &Account,
-    request: Option<AuthRequest>,
+    interaction: Option<&str>,
     acr: &str,
     amr: &[&str],
     origin: (ClientAddr, &HeaderMap),
 ) -> Result<Response, HttpError> {
-    let (jar, session) = session::start(
-        state,
-        realm,
-        jar,
-        &account.id,
-        acr,
-        amr.iter().map(|s| (*s).to_owned()).collect(),
-    )
-    .await
-    .map_err(HttpError::internal(lang))?;
+    let amr_owned = amr.iter().map(|s| (*s).to_owned()).collect();
+    let (jar, session) = state
+        .sessions
+        .start(realm, jar, &account.id, acr, amr_owned)
+        .await
+        .map_err(HttpError::internal(lang))?;
     tracing::info!(realm = %realm.id, account = %account.id, acr, "login succeeded");
     state
         .audit
@@ -479,23 +473,16 @@ async fn finish(
         )
         .await;
     metrics::counter!("connect_logins_total", "realm" => realm.id.to_string(), "outcome" => "success").increment(1);
-    match request {
-        Some(request) => {
-            if request
-                .expected_sub
-                .as_deref()
-                .is_some_and(|sub| sub != account.id)
-            {
-                let e = crate::protocol::error::OAuthError::login_required(
-                    "another person is logged in than the client expected",
-                );
-                return Ok((jar, authorize::deny(state, realm, &request, &e)).into_response());
-            }
-            let res =
-                authorize::complete(state, realm, request, Authentication { session: &session })
-                    .await?;
-            Ok((jar, res).into_response())
-        }
-        None => Ok((jar, Redirect::to(&format!("/{}/account", realm.id))).into_response()),
+    let Some(id) = interaction else {
+        return Ok((jar, Redirect::to(&format!("/{}/account", realm.id))).into_response());
+    };
+    let resume = state
+        .interactions
+        .finish(realm, id, (&session).into())
+        .await
+        .map_err(HttpError::internal(lang))?;
+    match resume {
+        Some(to) => Ok((jar, Redirect::to(&to)).into_response()),
+        None => Ok((jar, expired(realm, lang)).into_response()),
     }
 }

@@ -11,7 +11,7 @@ use axum_extra::extract::CookieJar;
 use minijinja::context;
 use serde::Deserialize;
 
-use super::{finish, load_flow, LoginFlow, ACR_MFA};
+use super::{expired, finish, SmsStep, ACR_MFA};
 use crate::{
     app::AppState,
     audit::{Event, Kind},
@@ -22,7 +22,7 @@ use crate::{
     },
     http::{ClientAddr, CurrentRealm, HttpError},
     otp,
-    protocol::authorize::flow_key,
+    protocol::interaction::valid_id,
     realm::Realm,
     storage::accounts,
 };
@@ -45,19 +45,23 @@ pub(super) fn purpose(flow: &str) -> String {
     format!("login-sms:{flow}")
 }
 
-/// The flow of the SMS step, or the page that says it is over.
-async fn sms_flow(
+/// The SMS step named by `id`, or the page that says the login is over.
+async fn sms_step(
     state: &AppState,
     realm: &std::sync::Arc<Realm>,
     id: &str,
     lang: Language,
-) -> Result<LoginFlow, HttpError> {
-    match load_flow(state, realm, Some(id), lang).await? {
-        Some(f @ LoginFlow::Sms { .. }) => Ok(f),
-        _ => Err(
-            HttpError::page(StatusCode::BAD_REQUEST, lang, "error-flow-expired").in_realm(realm),
-        ),
-    }
+) -> Result<SmsStep, HttpError> {
+    let Some(id) = valid_id(Some(id)) else {
+        return Err(expired(realm, lang));
+    };
+    state
+        .login
+        .steps
+        .get(realm.id.as_str(), id)
+        .await
+        .map_err(HttpError::internal(lang))?
+        .ok_or_else(|| expired(realm, lang))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -67,17 +71,14 @@ fn sms_page(
     lang: Language,
     jar: CookieJar,
     id: &str,
-    flow: &LoginFlow,
+    step: &SmsStep,
     problem: Option<(&str, Option<u64>)>,
     status: StatusCode,
 ) -> Result<Response, HttpError> {
     let (jar, csrf) = state.csrf.token(jar, state.config.is_https());
-    let masked = match flow {
-        LoginFlow::Sms { phone, .. } => PhoneNumber::parse(phone)
-            .map(|p| p.masked())
-            .unwrap_or_default(),
-        LoginFlow::Password { .. } => String::new(),
-    };
+    let masked = PhoneNumber::parse(&step.phone)
+        .map(|p| p.masked())
+        .unwrap_or_default();
     let path = format!("/{}/login/sms?flow={id}", realm.id);
     let ctx = context! {
         ..page::layout(realm, lang, &path),
@@ -106,8 +107,16 @@ pub async fn show_sms(
     headers: HeaderMap,
     jar: CookieJar,
 ) -> Result<Response, HttpError> {
-    let flow = sms_flow(&state, &realm, &q.flow, realm.default_language).await?;
-    let ui_locales = flow.request().and_then(|r| r.ui_locales.clone());
+    let step = sms_step(&state, &realm, &q.flow, realm.default_language).await?;
+    let pending = match &step.interaction {
+        Some(id) => state
+            .interactions
+            .view(&realm, id)
+            .await
+            .map_err(HttpError::internal(realm.default_language))?,
+        None => None,
+    };
+    let ui_locales = pending.and_then(|p| p.ui_locales);
     let (jar, lang) = page::choose_language(
         &realm,
         q.lang.as_deref(),
@@ -122,7 +131,7 @@ pub async fn show_sms(
         lang,
         jar,
         &q.flow,
-        &flow,
+        &step,
         None,
         StatusCode::OK,
     )
@@ -139,47 +148,33 @@ pub async fn resend_sms(
     let lang = crate::http::language::negotiate(&realm, None, &jar, &headers);
     let form = read_form(form, lang)?;
     check_csrf(&state, &jar, &form.csrf, lang)?;
-    let flow = sms_flow(&state, &realm, &form.flow, lang).await?;
-    let LoginFlow::Sms {
-        request,
-        account_id,
-        phone,
-        sent_at,
-        ..
-    } = flow.clone()
-    else {
-        return Err(HttpError::page(
-            StatusCode::BAD_REQUEST,
-            lang,
-            "error-flow-expired",
-        ));
-    };
-    let number = PhoneNumber::parse(&phone).map_err(HttpError::internal(lang))?;
+    let step = sms_step(&state, &realm, &form.flow, lang).await?;
+    let number = PhoneNumber::parse(&step.phone).map_err(HttpError::internal(lang))?;
     let sent = send_sms::send_code(
         &state,
         &realm,
         lang,
         &number,
-        &format!("account:{account_id}"),
+        &format!("account:{}", step.account_id),
         &addr,
-        Some(sent_at),
+        Some(step.sent_at),
         &purpose(&form.flow),
     )
     .await?;
     match sent {
         Ok(sent) => {
-            let next = LoginFlow::Sms {
-                request,
-                account_id,
-                phone,
+            let next = SmsStep {
                 code_hash: sent.code_hash,
                 expires_at: sent.expires_at,
                 sent_at: sent.sent_at,
+                ..step.clone()
             };
             state
-                .ephemeral
-                .put_json(
-                    &flow_key(&realm, &form.flow),
+                .login
+                .steps
+                .put(
+                    realm.id.as_str(),
+                    &form.flow,
                     &next,
                     realm.lifetimes.login_flow,
                 )
@@ -204,7 +199,7 @@ pub async fn resend_sms(
                 lang,
                 jar,
                 &form.flow,
-                &flow,
+                &step,
                 Some((key, n)),
                 status,
             )
@@ -223,85 +218,74 @@ pub async fn submit_sms(
     let lang = crate::http::language::negotiate(&realm, None, &jar, &headers);
     let form = read_form(form, lang)?;
     check_csrf(&state, &jar, &form.csrf, lang)?;
-    let flow = sms_flow(&state, &realm, &form.flow, lang).await?;
-    let key = flow_key(&realm, &form.flow);
+    let step = sms_step(&state, &realm, &form.flow, lang).await?;
+    let scope = realm.id.as_str();
     // Wrong codes count per login; a new code does not reset the count.
     let attempts = state
-        .ephemeral
-        .hit(&format!("{key}:sms-attempts"), realm.lifetimes.login_flow)
+        .login
+        .wrong_codes
+        .hit(scope, &form.flow, realm.lifetimes.login_flow)
         .await
         .map_err(HttpError::internal(lang))?;
     if attempts > realm.sms.code_attempts {
         state
-            .ephemeral
-            .delete(&key)
+            .login
+            .steps
+            .delete(scope, &form.flow)
             .await
             .map_err(HttpError::internal(lang))?;
         tracing::warn!(realm = %realm.id, "login ended: too many wrong SMS codes");
         let page = HttpError::page(StatusCode::TOO_MANY_REQUESTS, lang, "error-login-too-many");
         return Err(page.in_realm(&realm));
     }
-    let LoginFlow::Sms {
-        code_hash,
-        expires_at,
-        ..
-    } = &flow
-    else {
-        return Err(HttpError::page(
-            StatusCode::BAD_REQUEST,
-            lang,
-            "error-flow-expired",
-        ));
-    };
     if !otp::matches(
         &state.secret_hasher,
         &purpose(&form.flow),
-        code_hash,
+        &step.code_hash,
         &form.code,
     ) {
-        if let LoginFlow::Sms { account_id, .. } = &flow {
-            state
-                .audit
-                .record(
-                    Event::new(Kind::LoginFailed, &realm.id)
-                        .account(account_id)
-                        .origin(addr, &headers)
-                        .detail(serde_json::json!({ "factor": "sms" })),
-                )
-                .await;
-        }
+        state
+            .audit
+            .record(
+                Event::new(Kind::LoginFailed, &realm.id)
+                    .account(&step.account_id)
+                    .origin(addr, &headers)
+                    .detail(serde_json::json!({ "factor": "sms" })),
+            )
+            .await;
         return sms_page(
             &state,
             &realm,
             lang,
             jar,
             &form.flow,
-            &flow,
+            &step,
             Some(("error-sms-code-wrong", None)),
             StatusCode::UNAUTHORIZED,
         );
     }
-    if *expires_at <= state.clock.unix() {
+    if step.expires_at <= state.clock.unix() {
         return sms_page(
             &state,
             &realm,
             lang,
             jar,
             &form.flow,
-            &flow,
+            &step,
             Some(("error-sms-code-expired", None)),
             StatusCode::UNAUTHORIZED,
         );
     }
-    // Taking the flow is the single step that may complete it: of two racing submissions,
-    // only one reaches the relying party.
-    let taken: Option<LoginFlow> = state
-        .ephemeral
-        .take_json(&key)
+    // Taking the step is the single act that may finish the login: of two racing
+    // submissions, only one goes on.
+    let taken = state
+        .login
+        .steps
+        .take(scope, &form.flow)
         .await
         .map_err(HttpError::internal(lang))?;
-    let Some(LoginFlow::Sms {
-        request,
+    let Some(SmsStep {
+        interaction,
         account_id,
         phone,
         ..
@@ -329,7 +313,7 @@ pub async fn submit_sms(
         jar,
         lang,
         &account,
-        request,
+        interaction.as_deref(),
         ACR_MFA,
         &["pwd", "sms", "mfa"],
         (addr, &headers),

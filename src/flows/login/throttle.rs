@@ -15,9 +15,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    app::AppState,
+    keys::SecretHasher,
     realm::Realm,
-    storage::{accounts, accounts::Account, StoreError},
+    storage::{accounts, accounts::Account, ephemeral::Record, Db, Ephemeral, StoreError},
 };
 
 /// Failures are remembered for a day; a success forgets them.
@@ -26,9 +26,35 @@ const FAILURE_MEMORY: Duration = Duration::from_secs(86400);
 /// Compare-and-set rounds before an attempt gives up its turn under contention.
 const ROUNDS: usize = 16;
 
+/// The throttles of every typed address: their turns, by the keyed hash of the address.
+#[derive(Clone)]
+pub struct Throttles {
+    turns: Record<Turns>,
+    db: Db,
+}
+
+impl Throttles {
+    pub fn new(store: &Ephemeral, hasher: &SecretHasher, db: &Db) -> Self {
+        Throttles {
+            turns: Record::hashed(store, "login-turns", hasher, "login:"),
+            db: db.clone(),
+        }
+    }
+
+    pub fn for_address<'a>(&'a self, realm: &'a Realm, typed: &str) -> Throttle<'a> {
+        Throttle {
+            throttles: self,
+            realm,
+            address: typed.trim().to_lowercase(),
+        }
+    }
+}
+
 /// The throttle of one typed address.
-pub struct Throttle {
-    key: String,
+pub struct Throttle<'a> {
+    throttles: &'a Throttles,
+    realm: &'a Realm,
+    address: String,
 }
 
 /// What the store holds for one address: failures counted (in-flight attempts included) and
@@ -49,36 +75,16 @@ fn password_delay(free: u64, max: Duration, failures: u64) -> Duration {
     Duration::from_secs(1u64 << exp).min(max)
 }
 
-fn corrupt(e: serde_json::Error) -> StoreError {
-    StoreError::Corrupt(e.to_string())
-}
-
-impl Throttle {
-    pub fn for_address(state: &AppState, realm: &Realm, typed: &str) -> Throttle {
-        let subject = state
-            .secret_hasher
-            .hash(&format!("login:{}", typed.trim().to_lowercase()));
-        Throttle {
-            key: format!("login-turns:{}:{subject}", realm.id),
-        }
-    }
-
+impl Throttle<'_> {
     /// Takes this attempt's turn, counting it as a failure until [`Throttle::succeeded`] says
     /// otherwise. `Some(seconds)` when the turn is not yet due: then nothing was counted and
     /// the password must not be checked.
-    pub async fn take_turn(
-        &self,
-        state: &AppState,
-        realm: &Realm,
-        now: i64,
-    ) -> Result<Option<u64>, StoreError> {
-        let rules = &realm.login;
+    pub async fn take_turn(&self, now: i64) -> Result<Option<u64>, StoreError> {
+        let rules = &self.realm.login;
+        let (scope, id) = (self.realm.id.as_str(), self.address.as_str());
         for _ in 0..ROUNDS {
-            let stored = state.ephemeral.get(&self.key).await?;
-            let turns: Turns = match &stored {
-                Some(raw) => serde_json::from_slice(raw).map_err(corrupt)?,
-                None => Turns::default(),
-            };
+            let stored = self.throttles.turns.read(scope, id).await?;
+            let turns = stored.value.unwrap_or_default();
             if now < turns.not_before {
                 return Ok(Some((turns.not_before - now) as u64));
             }
@@ -92,10 +98,10 @@ impl Throttle {
                 failures,
                 not_before: now + delay.as_secs() as i64,
             };
-            let value = serde_json::to_vec(&next).map_err(corrupt)?;
-            if state
-                .ephemeral
-                .swap(&self.key, stored.as_deref(), &value, FAILURE_MEMORY)
+            if self
+                .throttles
+                .turns
+                .swap(scope, id, &stored, &next, FAILURE_MEMORY)
                 .await?
             {
                 return Ok(None);
@@ -108,17 +114,12 @@ impl Throttle {
     /// A wrong password (already counted for the address by its turn): for the account it
     /// names, one more consecutive failure, which at the realm's limit locks it. True when
     /// this failure locked the account.
-    pub async fn failed(
-        &self,
-        state: &AppState,
-        realm: &Realm,
-        account: Option<&Account>,
-        now: i64,
-    ) -> Result<bool, StoreError> {
+    pub async fn failed(&self, account: Option<&Account>, now: i64) -> Result<bool, StoreError> {
+        let (realm, db) = (self.realm, &self.throttles.db);
         // The same statement runs for an unknown address (it matches no row), so both take
         // the same time.
         let id = account.map_or("", |a| a.id.as_str());
-        let n = accounts::record_failed_login(&state.db, id, now).await?;
+        let n = accounts::record_failed_login(db, id, now).await?;
         let Some(a) = account else {
             return Ok(false);
         };
@@ -126,7 +127,7 @@ impl Throttle {
             return Ok(false);
         }
         let until = now + realm.login.lock_duration.as_secs() as i64;
-        let locked = accounts::lock(&state.db, &a.id, Some(until), now).await?;
+        let locked = accounts::lock(db, &a.id, Some(until), now).await?;
         if locked {
             tracing::warn!(realm = %realm.id, account = %a.id, "account locked after consecutive password failures");
         }
@@ -134,9 +135,10 @@ impl Throttle {
     }
 
     /// The right password: the counts start again.
-    pub async fn succeeded(&self, state: &AppState, account: &Account) -> Result<(), StoreError> {
-        state.ephemeral.delete(&self.key).await?;
-        accounts::clear_failed_logins(&state.db, &account.id).await
+    pub async fn succeeded(&self, account: &Account) -> Result<(), StoreError> {
+        let scope = self.realm.id.as_str();
+        self.throttles.turns.delete(scope, &self.address).await?;
+        accounts::clear_failed_logins(&self.throttles.db, &account.id).await
     }
 }
 
