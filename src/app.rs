@@ -24,7 +24,9 @@ use crate::{
     clock::Clock,
     config::Config,
     domain::Language,
-    http::{csrf::CsrfKey, drain::DrainLayer, headers, server, templates, HttpError},
+    http::{
+        csrf::CsrfKey, drain::DrainLayer, headers, page::PageSettings, server, templates, HttpError,
+    },
     keys::{KeyRing, MasterKey, SecretHasher},
     notify::Notifier,
     passwords::Passwords,
@@ -116,12 +118,26 @@ impl AppState {
         })
     }
 
+    /// What pages need of the server besides the realm (`http::page`).
+    pub fn page_settings(&self) -> PageSettings {
+        PageSettings {
+            csrf: self.csrf.clone(),
+            secure: self.config.is_https(),
+        }
+    }
+
     /// The language of pages that belong to no realm.
     pub fn default_language(&self) -> Language {
         self.realms
             .iter()
             .next()
             .map_or(Language::Fr, |r| r.default_language)
+    }
+}
+
+impl axum::extract::FromRef<AppState> for PageSettings {
+    fn from_ref(state: &AppState) -> PageSettings {
+        state.page_settings()
     }
 }
 

@@ -7,6 +7,7 @@ pub mod error;
 pub mod headers;
 pub mod language;
 pub mod outbound;
+pub mod page;
 pub mod params;
 pub mod realm;
 pub mod server;
@@ -14,4 +15,5 @@ pub mod templates;
 
 pub use client_addr::ClientAddr;
 pub use error::HttpError;
+pub use page::{Page, PageError};
 pub use realm::CurrentRealm;
