@@ -182,7 +182,10 @@ impl Failure {
 /// Where the page's realm and language wait for a failure to be rendered. The portal leaves
 /// no realm: its error pages name no caisse address of the IdP.
 #[derive(Clone, Default)]
-pub struct PageContext(Arc<Mutex<Option<(Option<Arc<Realm>>, Language)>>>);
+pub struct PageContext(Arc<Mutex<Option<Speaker>>>);
+
+/// The realm (if any) and language a page's failures are rendered in.
+type Speaker = (Option<Arc<Realm>>, Language);
 
 impl PageContext {
     /// Records the page's realm and language for its failures.
@@ -202,7 +205,7 @@ impl PageContext {
         }
     }
 
-    fn get(&self) -> Option<(Option<Arc<Realm>>, Language)> {
+    fn get(&self) -> Option<Speaker> {
         self.0.lock().ok().and_then(|slot| slot.clone())
     }
 }
