@@ -19,7 +19,7 @@ use crate::{
     domain::Language,
     flows::{enrol::Enrolments, login::LoginStore},
     http::{
-        self, client_addr::ClientAddrSettings, csrf::CsrfKey, health::Readiness, server, templates,
+        self, client_addr::ClientAddrSettings, csrf::CsrfKey, health::Readiness, page::PageSettings, server, templates,
         BodyLimit, HttpError, StackSettings,
     },
     keys::{KeyRing, MasterKey, SecretHasher},
@@ -121,6 +121,14 @@ impl AppState {
         })
     }
 
+    /// What pages need of the server besides the realm (`http::page`).
+    pub fn page_settings(&self) -> PageSettings {
+        PageSettings {
+            csrf: self.csrf.clone(),
+            secure: self.config.is_https(),
+        }
+    }
+
     /// The language of pages that belong to no realm.
     pub fn default_language(&self) -> Language {
         http::realm::default_language(&self.realms)
@@ -139,6 +147,12 @@ impl FromRef<AppState> for ClientAddrSettings {
             header: state.config.client_ip_header.clone(),
             trusted_proxies: state.config.trusted_proxies.clone(),
         }
+    }
+}
+
+impl axum::extract::FromRef<AppState> for PageSettings {
+    fn from_ref(state: &AppState) -> PageSettings {
+        state.page_settings()
     }
 }
 

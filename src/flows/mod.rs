@@ -7,11 +7,12 @@ pub(crate) mod page;
 mod sms;
 
 use axum::{
+    middleware,
     routing::{get, post},
     Router,
 };
 
-use crate::app::AppState;
+use crate::{app::AppState, http::page as pages};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -22,6 +23,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/{realm}/login/sms/resend", post(login::resend_sms))
         .route("/{realm}/account", get(account::show))
-        .route("/{realm}/logo", get(page::logo))
+        .route("/{realm}/logo", get(pages::logo))
         .merge(enrol::router())
+        .layer(middleware::from_fn(pages::render_failures))
 }

@@ -136,41 +136,28 @@ impl From<OAuthError> for HttpError {
     }
 }
 
-fn error_page(status: StatusCode, lang: Language, message: &str) -> Response {
-    render_error(status, lang, message, None)
-}
-
-fn realm_error_page(
-    realm: &crate::realm::Realm,
-    status: StatusCode,
-    lang: Language,
-    message: &str,
-) -> Response {
-    let ctx = minijinja::context! {
-        lang => lang.code(),
-        message => message,
-        realm => realm.id.as_str(),
-        realm_name => realm.display_name,
-        support_phone => realm.support_phone,
-        support_hours => realm.support_hours,
-        logo => realm.logo.as_ref().map(|_| format!("/{}/logo", realm.id)),
-    };
-    match templates::render("error.html", ctx) {
-        Ok(html) => (status, Html(html)).into_response(),
-        Err(e) => {
-            log_internal(&e);
-            error_page(status, lang, message)
-        }
-    }
-}
-
-fn render_error(
+/// The translated error page saying `message`; inside `realm`, with the caisse's name, logo
+/// and support contact. `minutes` fills a message that says when to try again.
+pub(crate) fn error_response(
+    realm: Option<&crate::realm::Realm>,
     status: StatusCode,
     lang: Language,
     message: &str,
     minutes: Option<u64>,
 ) -> Response {
-    let ctx = minijinja::context! { lang => lang.code(), message => message, minutes => minutes };
+    let ctx = match realm {
+        Some(realm) => minijinja::context! {
+            lang => lang.code(),
+            message => message,
+            minutes => minutes,
+            realm => realm.id.as_str(),
+            realm_name => realm.display_name,
+            support_phone => realm.support_phone,
+            support_hours => realm.support_hours,
+            logo => realm.logo.as_ref().map(|_| format!("/{}/logo", realm.id)),
+        },
+        None => minijinja::context! { lang => lang.code(), message => message, minutes => minutes },
+    };
     match templates::render("error.html", ctx) {
         Ok(html) => (status, Html(html)).into_response(),
         Err(e) => {
@@ -219,19 +206,24 @@ impl IntoResponse for HttpError {
                 status,
                 lang,
                 message,
-            } => error_page(status, lang, message),
+            } => error_response(None, status, lang, message, None),
             HttpError::RealmPage {
                 realm,
                 status,
                 lang,
                 message,
-            } => realm_error_page(&realm, status, lang, message),
-            HttpError::Internal { lang } => {
-                error_page(StatusCode::INTERNAL_SERVER_ERROR, lang, "error-internal")
-            }
+            } => error_response(Some(&realm), status, lang, message, None),
+            HttpError::Internal { lang } => error_response(
+                None,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                lang,
+                "error-internal",
+                None,
+            ),
             HttpError::Limited { lang, retry_after } => {
                 let minutes = retry_after.as_secs().div_ceil(60).max(1);
-                let mut res = render_error(
+                let mut res = error_response(
+                    None,
                     StatusCode::TOO_MANY_REQUESTS,
                     lang,
                     "error-limit",

@@ -10,6 +10,7 @@ pub mod health;
 pub mod language;
 pub mod metrics;
 pub mod outbound;
+pub mod page;
 pub mod params;
 pub mod realm;
 pub mod server;
@@ -18,5 +19,6 @@ pub mod templates;
 
 pub use client_addr::ClientAddr;
 pub use error::HttpError;
+pub use page::{Page, PageError};
 pub use realm::CurrentRealm;
 pub use stack::{stack, BodyLimit, StackSettings};

@@ -3,135 +3,119 @@
 
 use axum::{
     body::Body,
-    extract::{OriginalUri, Path, State},
-    http::{header, HeaderMap, StatusCode},
-    response::{Html, IntoResponse, Redirect, Response},
+    extract::{FromRequestParts, Path, State},
+    http::{header, request::Parts, StatusCode},
+    response::{Html, IntoResponse, Response},
 };
 use axum_extra::extract::CookieJar;
 use minijinja::{context, Value};
 use serde::Deserialize;
 
 use super::{
-    session::{self, PortalSession},
+    session::{PersonSession, PortalSession},
     PortalState,
 };
 use crate::{
     domain::{AhvNumber, DocumentCategory, Language},
-    flows::page,
     http::{
+        page::{self, PageContext},
         params::{FormRejection, Query},
-        templates, HttpError,
+        templates, PageError,
     },
     storage::documents::{self, Document},
 };
 
+/// What every portal page starts with: the person, the page's language (`?lang=`,
+/// remembered; else the remembered choice; else the person's language) and the cookies.
+/// The query is read strictly first: invalid UTF-8 or a repeated parameter is a 400 page.
+pub struct PortalPage {
+    pub person: PortalSession,
+    pub lang: Language,
+    pub jar: CookieJar,
+}
+
 #[derive(Deserialize)]
-pub struct LangQuery {
+struct LangQuery {
     lang: Option<String>,
 }
 
-/// The person's session, or the way through the login back to this page.
-pub async fn require(
-    state: &PortalState,
-    jar: &CookieJar,
-    uri: &OriginalUri,
-) -> Result<Result<PortalSession, Response>, HttpError> {
-    let lang = state.realm.default_language;
-    match session::current(state, jar)
-        .await
-        .map_err(HttpError::internal(lang))?
-    {
-        Some(s) => Ok(Ok(s)),
-        None => {
-            let here = uri.0.path_and_query().map_or("/", |p| p.as_str());
-            let mut to = url::form_urlencoded::Serializer::new(String::new());
-            to.append_pair("return_to", here);
-            Ok(Err(
-                Redirect::to(&format!("/login?{}", to.finish())).into_response()
-            ))
-        }
+impl FromRequestParts<PortalState> for PortalPage {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &PortalState) -> Result<Self, PageError> {
+        PageContext::set(parts, None, state.realm.default_language);
+        let Query(q) = Query::<LangQuery>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| PageError::new(StatusCode::BAD_REQUEST, "error-bad-request"))?;
+        let PersonSession(person) = PersonSession::from_request_parts(parts, state).await?;
+        let jar = CookieJar::from_headers(&parts.headers);
+        let secure = state.config.portal_url.scheme() == "https";
+        let (jar, lang) = if q.lang.is_some() {
+            page::choose_language(
+                &state.realm,
+                q.lang.as_deref(),
+                None,
+                jar,
+                &parts.headers,
+                secure,
+            )
+        } else {
+            let remembered = jar
+                .get(crate::http::language::COOKIE)
+                .and_then(|c| Language::from_tag(c.value()))
+                .filter(|l| state.realm.offers(*l));
+            (jar, remembered.unwrap_or(person.language))
+        };
+        PageContext::set(parts, None, lang);
+        Ok(PortalPage { person, lang, jar })
     }
 }
 
-/// The page's language: `?lang=` (remembered), else the person's language.
-fn language(
-    state: &PortalState,
-    s: &PortalSession,
-    asked: Option<&str>,
-    jar: CookieJar,
-    headers: &HeaderMap,
-) -> (CookieJar, Language) {
-    let secure = state.config.portal_url.scheme() == "https";
-    if asked.is_some() {
-        return page::choose_language(&state.realm, asked, None, jar, headers, secure);
+impl PortalPage {
+    /// `template` on the layout with the portal's menu; `path` is the page's own, for the
+    /// language switcher.
+    fn render(
+        self,
+        state: &PortalState,
+        path: &str,
+        nav: &str,
+        template: &str,
+        ctx: Value,
+    ) -> Result<Response, PageError> {
+        let secure = state.config.portal_url.scheme() == "https";
+        let (jar, csrf) = state.csrf.token(self.jar, secure);
+        // The portal serves the caisse's logo itself, at its own address.
+        let logo = state.realm.logo.as_ref().map(|_| "/logo");
+        let ctx = context! {
+            ..context! { nav => nav, csrf => csrf, logo => logo },
+            ..page::layout(&state.realm, self.lang, path),
+            ..ctx
+        };
+        let html = templates::render(template, ctx)?;
+        Ok((StatusCode::OK, jar, Html(html)).into_response())
     }
-    let remembered = jar
-        .get(crate::http::language::COOKIE)
-        .and_then(|c| Language::from_tag(c.value()))
-        .filter(|l| state.realm.offers(*l));
-    (jar, remembered.unwrap_or(s.language))
 }
 
-/// Renders a portal page on the layout with the portal's menu.
-pub fn render(
-    state: &PortalState,
-    jar: CookieJar,
-    lang: Language,
-    path: &str,
-    nav: &str,
-    template: &str,
-    ctx: Value,
-) -> Result<Response, HttpError> {
-    let secure = state.config.portal_url.scheme() == "https";
-    let (jar, csrf) = state.csrf.token(jar, secure);
-    // The portal serves the caisse's logo itself, at its own address.
-    let logo = state.realm.logo.as_ref().map(|_| "/logo");
-    let ctx = context! {
-        ..context! { nav => nav, csrf => csrf, logo => logo },
-        ..page::layout(&state.realm, lang, path),
-        ..ctx
-    };
-    let html = templates::render(template, ctx).map_err(HttpError::internal(lang))?;
-    Ok((StatusCode::OK, jar, Html(html)).into_response())
-}
-
-/// A page's query, read strictly: invalid UTF-8 or a repeated parameter is a 400 page.
-fn read_query<T>(state: &PortalState, q: Result<Query<T>, FormRejection>) -> Result<T, HttpError> {
-    q.map(|Query(q)| q).map_err(|_| {
-        HttpError::page(
-            StatusCode::BAD_REQUEST,
-            state.realm.default_language,
-            "error-bad-request",
-        )
-    })
+/// A page's own query; [`PortalPage`] has already refused one that is not strictly readable.
+fn read_query<T>(q: Result<Query<T>, FormRejection>) -> Result<T, PageError> {
+    q.map(|Query(q)| q)
+        .map_err(|_| PageError::new(StatusCode::BAD_REQUEST, "error-bad-request"))
 }
 
 pub async fn overview(
     State(state): State<PortalState>,
-    q: Result<Query<LangQuery>, FormRejection>,
-    uri: OriginalUri,
-    headers: HeaderMap,
-    jar: CookieJar,
-) -> Result<Response, HttpError> {
-    let q = read_query(&state, q)?;
-    let s = match require(&state, &jar, &uri).await? {
-        Ok(s) => s,
-        Err(login) => return Ok(login),
-    };
-    let (jar, lang) = language(&state, &s, q.lang.as_deref(), jar, &headers);
+    page: PortalPage,
+) -> Result<Response, PageError> {
+    let (s, lang) = (&page.person, page.lang);
     let fallback = state.realm.default_language;
-    let (counts, latest) = match person_ahv(&s) {
+    let (counts, latest) = match person_ahv(s) {
         Some(ahv) => {
-            let counts = documents::counts(&state.db, &state.realm.id, &ahv)
-                .await
-                .map_err(HttpError::internal(lang))?;
+            let counts = documents::counts(&state.db, &state.realm.id, &ahv).await?;
             let all = documents::Filter {
                 year: None,
                 category: None,
             };
-            let mut latest = documents::list(&state.db, &state.realm.id, &ahv, all)
-                .await
-                .map_err(HttpError::internal(lang))?;
+            let mut latest = documents::list(&state.db, &state.realm.id, &ahv, all).await?;
             latest.truncate(5);
             (counts, latest)
         }
@@ -154,20 +138,11 @@ pub async fn overview(
         support_phone => &state.realm.support_phone,
         support_hours => &state.realm.support_hours,
     };
-    render(
-        &state,
-        jar,
-        lang,
-        "/",
-        "overview",
-        "portal/overview.html",
-        ctx,
-    )
+    page.render(&state, "/", "overview", "portal/overview.html", ctx)
 }
 
 #[derive(Deserialize)]
 pub struct DocumentsQuery {
-    lang: Option<String>,
     year: Option<String>,
     category: Option<String>,
 }
@@ -216,17 +191,11 @@ fn person_ahv(s: &PortalSession) -> Option<AhvNumber> {
 
 pub async fn documents(
     State(state): State<PortalState>,
+    page: PortalPage,
     q: Result<Query<DocumentsQuery>, FormRejection>,
-    uri: OriginalUri,
-    headers: HeaderMap,
-    jar: CookieJar,
-) -> Result<Response, HttpError> {
-    let q = read_query(&state, q)?;
-    let s = match require(&state, &jar, &uri).await? {
-        Ok(s) => s,
-        Err(login) => return Ok(login),
-    };
-    let (jar, lang) = language(&state, &s, q.lang.as_deref(), jar, &headers);
+) -> Result<Response, PageError> {
+    let q = read_query(q)?;
+    let lang = page.lang;
     // Filters that do not parse, or name a year no document can have, are ignored, as an
     // empty choice would be (issue 9, defect 18: `year=2147483647` overflowed).
     let year = q
@@ -237,15 +206,11 @@ pub async fn documents(
         .category
         .as_deref()
         .and_then(|c| c.parse::<DocumentCategory>().ok());
-    let (docs, years) = match person_ahv(&s) {
+    let (docs, years) = match person_ahv(&page.person) {
         Some(ahv) => {
             let filter = documents::Filter { year, category };
-            let docs = documents::list(&state.db, &state.realm.id, &ahv, filter)
-                .await
-                .map_err(HttpError::internal(lang))?;
-            let years = documents::years(&state.db, &state.realm.id, &ahv)
-                .await
-                .map_err(HttpError::internal(lang))?;
+            let docs = documents::list(&state.db, &state.realm.id, &ahv, filter).await?;
+            let years = documents::years(&state.db, &state.realm.id, &ahv).await?;
             (docs, years)
         }
         None => (Vec::new(), Vec::new()),
@@ -270,10 +235,8 @@ pub async fn documents(
         categories => DocumentCategory::ALL.map(DocumentCategory::as_str),
         retention_years => state.realm.documents.retention_years,
     };
-    render(
+    page.render(
         &state,
-        jar,
-        lang,
         "/documents",
         "documents",
         "portal/documents.html",
@@ -303,30 +266,18 @@ fn file_name(title: &str, date: chrono::NaiveDate) -> String {
 /// or no document, is a 404 like any unknown page.
 pub async fn download(
     State(state): State<PortalState>,
+    PersonSession(s): PersonSession,
     Path(id): Path<String>,
-    uri: OriginalUri,
-    jar: CookieJar,
-) -> Result<Response, HttpError> {
-    let s = match require(&state, &jar, &uri).await? {
-        Ok(s) => s,
-        Err(login) => return Ok(login),
-    };
+) -> Result<Response, PageError> {
     let lang = s.language;
-    let not_found = || HttpError::page(StatusCode::NOT_FOUND, lang, "error-not-found");
+    let not_found = || PageError::new(StatusCode::NOT_FOUND, "error-not-found");
     let ahv = person_ahv(&s).ok_or_else(not_found)?;
     let id: uuid::Uuid = id.parse().map_err(|_| not_found())?;
     let doc = documents::get_for_person(&state.db, &state.realm.id, &ahv, id)
-        .await
-        .map_err(HttpError::internal(lang))?
+        .await?
         .ok_or_else(not_found)?;
-    let body = state
-        .blobs
-        .get(&doc.object_key)
-        .await
-        .map_err(HttpError::internal(lang))?;
-    documents::mark_read(&state.db, &state.realm.id, &ahv, id, state.clock.unix())
-        .await
-        .map_err(HttpError::internal(lang))?;
+    let body = state.blobs.get(&doc.object_key).await?;
+    documents::mark_read(&state.db, &state.realm.id, &ahv, id, state.clock.unix()).await?;
     let name = file_name(
         doc.titles.get(lang, state.realm.default_language),
         doc.issue_date,

@@ -2,12 +2,18 @@
 //! ephemeral store, a fresh one at every login. Sessions are also listed by the IdP's `sid`,
 //! so that a back-channel logout ends them at once.
 
+use axum::{
+    extract::{FromRequestParts, OriginalUri},
+    http::request::Parts,
+    response::Redirect,
+};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use serde::{Deserialize, Serialize};
 
 use super::PortalState;
 use crate::{
     domain::Language,
+    http::{page::PageContext, PageError},
     session::random_token,
     storage::{ephemeral::Record, StoreError},
 };
@@ -27,6 +33,32 @@ pub struct PortalSession {
     /// For the logout request to the IdP (`id_token_hint`).
     pub id_token: String,
     pub expires_at: i64,
+}
+
+/// The logged-in person of a portal page. Without a session, the browser goes through the
+/// login and comes back to the page it asked for.
+pub struct PersonSession(pub PortalSession);
+
+impl FromRequestParts<PortalState> for PersonSession {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &PortalState) -> Result<Self, PageError> {
+        // Until the page knows its language, a failure speaks the caisse's.
+        PageContext::set(parts, None, state.realm.default_language);
+        let jar = CookieJar::from_headers(&parts.headers);
+        if let Some(s) = current(state, &jar).await? {
+            PageContext::set(parts, None, s.language);
+            return Ok(PersonSession(s));
+        }
+        let Ok(OriginalUri(uri)) = OriginalUri::from_request_parts(parts, state).await;
+        let here = uri.path_and_query().map_or("/", |p| p.as_str());
+        let mut to = url::form_urlencoded::Serializer::new(String::new());
+        to.append_pair("return_to", here);
+        Err(PageError::answered(Redirect::to(&format!(
+            "/login?{}",
+            to.finish()
+        ))))
+    }
 }
 
 /// Whether the portal's cookies may carry `Secure` and the `__Host-` prefix.

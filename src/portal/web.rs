@@ -2,25 +2,27 @@
 //! « Mes documents ».
 
 use axum::{
+    extract::State,
+    middleware,
     routing::{get, post},
     Router,
 };
 
 use super::{auth, pages, PortalState};
+use crate::http::page::{logo_response, render_failures};
 
 pub fn router() -> Router<PortalState> {
-    Router::new()
+    let pages = Router::new()
         .route("/", get(pages::overview))
-        .route(
-            "/logo",
-            get(
-                |axum::extract::State(state): axum::extract::State<PortalState>| async move {
-                    crate::flows::page::logo_response(&state.realm)
-                },
-            ),
-        )
         .route("/documents", get(pages::documents))
         .route("/documents/{id}", get(pages::download))
+        .layer(middleware::from_fn(render_failures));
+    Router::new()
+        .merge(pages)
+        .route(
+            "/logo",
+            get(|State(state): State<PortalState>| async move { logo_response(&state.realm) }),
+        )
         .route("/login", get(auth::login))
         .route("/callback", get(auth::callback))
         .route("/logout", post(auth::logout))

@@ -7,17 +7,18 @@ use std::sync::Arc;
 use axum::{
     body::Bytes,
     extract::{RawQuery, State},
-    http::{HeaderMap, Method, StatusCode},
-    response::{Html, IntoResponse, Redirect, Response},
+    http::{Method, StatusCode},
+    middleware,
+    response::Response,
+    routing::{get, MethodRouter},
 };
-use axum_extra::extract::CookieJar;
 use url::Url;
 
 use super::backchannel;
 use crate::{
     app::AppState,
     audit,
-    http::{language, params::Params, templates, ClientAddr, CurrentRealm, HttpError},
+    http::{page, params::Params, ClientAddr, Page, PageError},
     realm::Realm,
     session::Session,
     storage::{grants, StoreError},
@@ -46,26 +47,30 @@ pub async fn session_ended(
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The logout endpoint, GET and POST; its pages are rendered by the page layer.
+pub fn route() -> MethodRouter<AppState> {
+    get(logout)
+        .post(logout)
+        .layer(middleware::from_fn(page::render_failures))
+}
+
 pub async fn logout(
     State(state): State<AppState>,
-    CurrentRealm(realm): CurrentRealm,
+    mut page: Page,
     addr: ClientAddr,
     method: Method,
-    jar: CookieJar,
-    headers: HeaderMap,
     RawQuery(query): RawQuery,
     body: Bytes,
-) -> Result<Response, HttpError> {
+) -> Result<Response, PageError> {
     let raw: &[u8] = if method == Method::POST {
         &body
     } else {
         query.as_deref().unwrap_or_default().as_bytes()
     };
-    let lang = language::negotiate(&realm, None, &jar, &headers);
-    let page = |message| HttpError::page(StatusCode::BAD_REQUEST, lang, message);
-    let params = Params::parse(raw).map_err(|_| page("error-bad-request"))?;
-    let lang = language::negotiate(&realm, params.get("ui_locales"), &jar, &headers);
+    let refused = |message| PageError::new(StatusCode::BAD_REQUEST, message);
+    let params = Params::parse(raw).map_err(|_| refused("error-bad-request"))?;
+    page.prefer(params.get("ui_locales"));
+    let realm = page.realm.clone();
 
     let hint = match params.get("id_token_hint") {
         Some(h) => Some(
@@ -73,7 +78,7 @@ pub async fn logout(
                 .tokens
                 .read_id_token_hint(&realm, h)
                 .await
-                .ok_or_else(|| page("error-bad-logout"))?,
+                .ok_or_else(|| refused("error-bad-logout"))?,
         ),
         None => None,
     };
@@ -83,7 +88,7 @@ pub async fn logout(
         .or_else(|| hint.as_ref().and_then(|h| h.aud.first().cloned()));
     if let (Some(id), Some(h)) = (params.get("client_id"), &hint) {
         if !h.aud.iter().any(|a| a == id) {
-            return Err(page("error-bad-logout"));
+            return Err(refused("error-bad-logout"));
         }
     }
     let target = match params.get("post_logout_redirect_uri") {
@@ -91,11 +96,11 @@ pub async fn logout(
             let client = client_id
                 .as_deref()
                 .and_then(|id| realm.clients.get(id))
-                .ok_or_else(|| page("error-bad-logout"))?;
+                .ok_or_else(|| refused("error-bad-logout"))?;
             if !client.post_logout_redirect_uris.iter().any(|u| u == uri) {
-                return Err(page("error-bad-logout"));
+                return Err(refused("error-bad-logout"));
             }
-            let mut url = Url::parse(uri).map_err(|_| page("error-bad-logout"))?;
+            let mut url = Url::parse(uri).map_err(|_| refused("error-bad-logout"))?;
             if let Some(st) = params.get("state") {
                 url.query_pairs_mut().append_pair("state", st);
             }
@@ -104,17 +109,11 @@ pub async fn logout(
         None => None,
     };
 
-    let current = state
-        .sessions
-        .current(&realm, &jar)
-        .await
-        .map_err(HttpError::internal(lang))?;
+    let current = state.sessions.current(&realm, &page.jar).await?;
     // Without a hint naming this session, a third-party page could log people out at will;
     // ask first (RP-Initiated Logout §2, "SHOULD ask the End-User").
-    let confirmed = method == Method::POST
-        && params
-            .get("confirm")
-            .is_some_and(|t| state.csrf.verify(&jar, state.config.is_https(), t));
+    let confirmed =
+        method == Method::POST && params.get("confirm").is_some_and(|t| page.csrf_matches(t));
     // Only a hint of this very session counts: an ID token of the same person from another
     // session (another browser, an older login) would let a page that holds one log the
     // person out here. Its `aud` was checked against `client_id` above.
@@ -124,45 +123,46 @@ pub async fn logout(
         (None, Some(_)) => false,
     };
     if !hinted && !confirmed {
-        let (jar, csrf) = state.csrf.token(jar, state.config.is_https());
+        // The language switcher asks again, with what the form carries (never the hint).
+        let mut again = url::form_urlencoded::Serializer::new(String::new());
+        for name in ["client_id", "post_logout_redirect_uri", "state"] {
+            if let Some(value) = params.get(name) {
+                again.append_pair(name, value);
+            }
+        }
+        let again = again.finish();
+        page.at(if again.is_empty() {
+            format!("/{}/logout", realm.id)
+        } else {
+            format!("/{}/logout?{again}", realm.id)
+        });
         let ctx = minijinja::context! {
-            lang => lang.code(),
-            realm => realm.id.as_str(),
-            realm_name => realm.display_name,
-            csrf => csrf,
+            csrf => page.csrf(),
             post_logout_redirect_uri => params.get("post_logout_redirect_uri"),
             state => params.get("state"),
             client_id => client_id,
         };
-        let html =
-            templates::render("logout/confirm.html", ctx).map_err(HttpError::internal(lang))?;
-        return Ok((jar, Html(html)).into_response());
+        return page.render(StatusCode::OK, "logout/confirm.html", ctx);
     }
-    let (jar, ended) = state
-        .sessions
-        .end(&realm, jar)
-        .await
-        .map_err(HttpError::internal(lang))?;
+    let jar = std::mem::take(&mut page.jar);
+    let (jar, ended) = state.sessions.end(&realm, jar).await?;
+    page.jar = jar;
     if let Some(s) = ended {
         let mut event = audit::Event::new(audit::Kind::Logout, &realm.id)
             .account(&s.account_id)
-            .origin(addr, &headers)
+            .origin(addr, page.headers())
             .detail(serde_json::json!({"confirmed": !hinted}));
         if let Some(id) = &client_id {
             event = event.client(id);
         }
         state.audit.record(event).await;
-        session_ended(&state, &realm, &s)
-            .await
-            .map_err(HttpError::internal(lang))?;
+        session_ended(&state, &realm, &s).await?;
     }
     match target {
-        Some(url) => Ok((jar, Redirect::to(url.as_str())).into_response()),
+        Some(url) => Ok(page.redirect(url.as_str())),
         None => {
-            let ctx = minijinja::context! { lang => lang.code(), realm => realm.id.as_str(), realm_name => realm.display_name };
-            let html =
-                templates::render("logout/done.html", ctx).map_err(HttpError::internal(lang))?;
-            Ok((jar, Html(html)).into_response())
+            page.at(format!("/{}/logout", realm.id));
+            page.render(StatusCode::OK, "logout/done.html", minijinja::context! {})
         }
     }
 }

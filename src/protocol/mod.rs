@@ -58,5 +58,5 @@ pub fn router() -> Router<AppState> {
             axum::routing::post(introspect::introspect),
         )
         .route("/{realm}/revoke", axum::routing::post(introspect::revoke))
-        .route("/{realm}/logout", get(logout::logout).post(logout::logout))
+        .route("/{realm}/logout", logout::route())
 }

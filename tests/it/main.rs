@@ -25,6 +25,7 @@ mod negative;
 mod notify;
 mod oidc_flow;
 mod oidc_security;
+mod pages;
 mod portal;
 mod receivers;
 mod service;

@@ -1,29 +1,20 @@
 //! Step 4 « Ouverture de compte » (names, language, terms of use) and step 5 « Création du
 //! mot de passe »; and the terms of use themselves.
 
-use crate::http::params::{Form, FormRejection};
-use axum::{
-    extract::{Query, State},
-    http::{HeaderMap, StatusCode},
-    response::{IntoResponse, Response},
-};
-use axum_extra::extract::CookieJar;
+use axum::{http::StatusCode, response::Response};
 use minijinja::context;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use super::{Detour, Enrolment, Step, StepForm, StepRequest};
+use super::{Enrolment, Step, StepRequest};
 use crate::{
-    app::AppState,
     domain::{Language, Password, PasswordContext, PasswordError},
-    flows::page,
-    http::{CurrentRealm, HttpError},
+    http::{
+        page::CsrfForm,
+        params::{Form, FormRejection},
+        Page, PageError,
+    },
 };
-
-#[derive(Deserialize)]
-pub struct LangQuery {
-    lang: Option<String>,
-}
 
 #[derive(Deserialize)]
 pub struct ProfileForm {
@@ -41,13 +32,13 @@ pub struct PasswordForm {
     confirm: SecretString,
 }
 
-impl StepForm for ProfileForm {
+impl CsrfForm for ProfileForm {
     fn csrf(&self) -> &str {
         &self.csrf
     }
 }
 
-impl StepForm for PasswordForm {
+impl CsrfForm for PasswordForm {
     fn csrf(&self) -> &str {
         &self.csrf
     }
@@ -79,8 +70,9 @@ fn profile_page(
     e: &Enrolment,
     values: Profile<'_>,
     error: Option<FieldError>,
-) -> Result<Response, Detour> {
+) -> Result<Response, PageError> {
     let languages: Vec<_> = req
+        .page
         .realm
         .languages
         .iter()
@@ -92,7 +84,7 @@ fn profile_page(
         accepted => values.accepted,
         email => e.email.as_deref().unwrap_or_default(),
         languages => languages,
-        terms_link => format!("/{}/terms", req.realm.id),
+        terms_link => format!("/{}/terms", req.page.realm.id),
         error_field => error.map(|e| e.0),
         error => error.map(|e| e.1),
     };
@@ -104,7 +96,7 @@ fn profile_page(
     req.page(Step::Account, status, ctx)
 }
 
-pub async fn show_profile(req: StepRequest) -> Result<Response, Detour> {
+pub async fn show_profile(req: StepRequest) -> Result<Response, PageError> {
     let e = req.open(Step::Account).await?;
     let values = Profile {
         given_name: &e.given_name,
@@ -118,14 +110,14 @@ pub async fn show_profile(req: StepRequest) -> Result<Response, Detour> {
 pub async fn submit_profile(
     req: StepRequest,
     form: Result<Form<ProfileForm>, FormRejection>,
-) -> Result<Response, Detour> {
+) -> Result<Response, PageError> {
     let form = req.read(form)?;
     let mut e = req.open(Step::Account).await?;
     let chosen = form
         .language
         .parse::<Language>()
         .ok()
-        .filter(|l| req.realm.offers(*l));
+        .filter(|l| req.page.realm.offers(*l));
     let accepted = form.terms.as_deref() == Some("accept");
     let (given, family) = (clean_name(&form.given_name), clean_name(&form.family_name));
     let error = match (&given, &family, chosen) {
@@ -149,13 +141,13 @@ pub async fn submit_profile(
         e.family_name = family;
         e.language = language;
     }
-    e.terms_version = Some(req.realm.terms.version.clone());
+    e.terms_version = Some(req.page.realm.terms.version.clone());
     e.terms_accepted_at = Some(req.state.clock.unix());
     req.advance(&e, Step::Account).await
 }
 
-fn password_page(req: StepRequest, error: Option<FieldError>) -> Result<Response, Detour> {
-    let policy = req.realm.password_policy;
+fn password_page(req: StepRequest, error: Option<FieldError>) -> Result<Response, PageError> {
+    let policy = req.page.realm.password_policy;
     let ctx = context! {
         min => policy.min_length,
         max => policy.max_length,
@@ -170,7 +162,7 @@ fn password_page(req: StepRequest, error: Option<FieldError>) -> Result<Response
     req.page(Step::Password, status, ctx)
 }
 
-pub async fn show_password(req: StepRequest) -> Result<Response, Detour> {
+pub async fn show_password(req: StepRequest) -> Result<Response, PageError> {
     req.open(Step::Password).await?;
     password_page(req, None)
 }
@@ -178,7 +170,7 @@ pub async fn show_password(req: StepRequest) -> Result<Response, Detour> {
 pub async fn submit_password(
     req: StepRequest,
     form: Result<Form<PasswordForm>, FormRejection>,
-) -> Result<Response, Detour> {
+) -> Result<Response, PageError> {
     let form = req.read(form)?;
     let mut e = req.open(Step::Password).await?;
     let context = PasswordContext {
@@ -189,7 +181,7 @@ pub async fn submit_password(
             .map(str::to_owned),
         names: vec![e.given_name.clone(), e.family_name.clone()],
     };
-    let policy = &req.realm.password_policy;
+    let policy = &req.page.realm.password_policy;
     let password = match Password::new(form.password.expose_secret(), policy, &context) {
         Ok(p) => p,
         Err(err) => {
@@ -214,44 +206,24 @@ pub async fn submit_password(
         .await
     {
         Ok(hash) => hash,
-        Err(crate::passwords::PasswordError::Busy) => {
-            return Err(Detour::to(crate::flows::login::busy(&req.realm, req.lang)))
-        }
-        Err(e) => return Err(HttpError::internal(req.lang)(e).into()),
+        Err(crate::passwords::PasswordError::Busy) => return Err(PageError::busy(&req.page.realm)),
+        Err(e) => return Err(e.into()),
     };
     e.password_hash = Some(hash);
     req.advance(&e, Step::Password).await
 }
 
 /// « Afficher les conditions d'utilisation »: the version in force, in the page's language.
-pub async fn terms(
-    State(state): State<AppState>,
-    CurrentRealm(realm): CurrentRealm,
-    Query(q): Query<LangQuery>,
-    headers: HeaderMap,
-    jar: CookieJar,
-) -> Result<Response, HttpError> {
-    let (jar, lang) = page::choose_language(
-        &realm,
-        q.lang.as_deref(),
-        None,
-        jar,
-        &headers,
-        state.config.is_https(),
-    );
+pub async fn terms(mut page: Page) -> Result<Response, PageError> {
+    let realm = page.realm.clone();
     let paragraphs: Vec<&str> = realm
         .terms
-        .text(lang)
+        .text(page.lang)
         .split("\n\n")
         .map(str::trim)
         .filter(|p| !p.is_empty())
         .collect();
-    let path = format!("/{}/terms", realm.id);
-    let ctx = minijinja::context! {
-        ..page::layout(&realm, lang, &path),
-        ..context! { version => &realm.terms.version, paragraphs => paragraphs }
-    };
-    let html = crate::http::templates::render("register/terms.html", ctx)
-        .map_err(HttpError::internal(lang))?;
-    Ok((jar, axum::response::Html(html)).into_response())
+    page.at(format!("/{}/terms", realm.id));
+    let ctx = context! { version => &realm.terms.version, paragraphs => paragraphs };
+    page.render(StatusCode::OK, "register/terms.html", ctx)
 }

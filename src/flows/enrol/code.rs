@@ -1,26 +1,26 @@
 //! Step 1: « Entrez le code d'accès » — the code of the activation letter.
 
-use crate::http::params::{Form, FormRejection};
 use axum::{
     extract::{Query, State},
-    http::{HeaderMap, StatusCode},
-    response::{IntoResponse, Response},
+    http::StatusCode,
+    response::Response,
 };
-use axum_extra::extract::CookieJar;
 use minijinja::context;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{bind_browser, render, Enrolment, Step, StepPage};
+use super::{bind_browser, render, Enrolment, Step};
 use crate::{
     activation,
     app::AppState,
     audit::{Event, Kind},
-    domain::{ActivationCode, Language},
-    flows::page::{self, check_csrf, read_form},
-    http::{ClientAddr, CurrentRealm, HttpError},
+    domain::ActivationCode,
+    http::{
+        page::CsrfForm,
+        params::{Form, FormRejection},
+        ClientAddr, Page, PageError,
+    },
     limits::Limit,
-    realm::Realm,
     session::random_token,
     storage::{
         accounts,
@@ -31,7 +31,6 @@ use crate::{
 
 #[derive(Deserialize)]
 pub struct StartQuery {
-    lang: Option<String>,
     /// The login flow of a relying party's request, when the person came from its login page.
     flow: Option<String>,
 }
@@ -43,75 +42,58 @@ pub struct CodeForm {
     code: String,
 }
 
+impl CsrfForm for CodeForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+fn valid_flow(flow: Option<&str>) -> Option<&str> {
+    flow.filter(|f| !f.is_empty() && f.len() <= 64)
+}
+
+/// Step 1's page; `code` and `error` refill it after a refused code.
 fn page(
-    state: &AppState,
-    realm: &Realm,
-    lang: Language,
-    jar: CookieJar,
+    mut page: Page,
     flow: Option<&str>,
     (code, error): (&str, Option<&str>),
-) -> Result<Response, HttpError> {
+) -> Result<Response, PageError> {
     let status = if error.is_some() {
         StatusCode::BAD_REQUEST
     } else {
         StatusCode::OK
     };
-    let (jar, csrf) = state.csrf.token(jar, state.config.is_https());
-    let path = match flow {
-        Some(f) => format!("/{}/register?flow={f}", realm.id),
-        None => format!("/{}/register", realm.id),
-    };
+    let realm = page.realm.id.clone();
+    page.at(match flow {
+        Some(f) => format!("/{realm}/register?flow={f}"),
+        None => format!("/{realm}/register"),
+    });
     let ctx = context! {
-        csrf => csrf,
+        csrf => page.csrf(),
         flow => flow,
         code => code,
         error => error,
-        action => format!("/{}/register", realm.id),
-        login => format!("/{}/login", realm.id),
+        action => format!("/{realm}/register"),
+        login => format!("/{realm}/login"),
     };
-    render(
-        realm,
-        lang,
-        jar,
-        StepPage {
-            template: "register/code.html",
-            path: &path,
-            step: 1,
-            ctx,
-            status,
-        },
-    )
+    render(page, "register/code.html", 1, status, ctx)
 }
 
-pub async fn show(
-    State(state): State<AppState>,
-    CurrentRealm(realm): CurrentRealm,
-    Query(q): Query<StartQuery>,
-    headers: HeaderMap,
-    jar: CookieJar,
-) -> Result<Response, HttpError> {
-    let secure = state.config.is_https();
-    let (jar, lang) = page::choose_language(&realm, q.lang.as_deref(), None, jar, &headers, secure);
-    let flow = q.flow.as_deref().filter(|f| !f.is_empty() && f.len() <= 64);
-    page(&state, &realm, lang, jar, flow, ("", None))
+pub async fn show(p: Page, Query(q): Query<StartQuery>) -> Result<Response, PageError> {
+    page(p, valid_flow(q.flow.as_deref()), ("", None))
 }
 
 pub async fn submit(
     State(state): State<AppState>,
-    CurrentRealm(realm): CurrentRealm,
+    mut p: Page,
     addr: ClientAddr,
-    headers: HeaderMap,
-    jar: CookieJar,
     form: Result<Form<CodeForm>, FormRejection>,
-) -> Result<Response, HttpError> {
-    let lang = crate::http::language::negotiate(&realm, None, &jar, &headers);
-    let form = read_form(form, lang)?;
-    check_csrf(&state, &jar, &form.csrf, lang)?;
-    let flow = form
-        .flow
-        .as_deref()
-        .filter(|f| !f.is_empty() && f.len() <= 64);
-    let refuse = |jar, key: &'static str| {
+) -> Result<Response, PageError> {
+    let form = p.read(form)?;
+    let flow = valid_flow(form.flow.as_deref());
+    let realm = p.realm.clone();
+    let headers = p.headers().clone();
+    let refuse = |p, key: &'static str| {
         let (state, realm, headers, form) = (&state, &realm, &headers, &form);
         async move {
             state
@@ -122,7 +104,7 @@ pub async fn submit(
                         .detail(json!({ "step": 1, "reason": key })),
                 )
                 .await;
-            page(state, realm, lang, jar, flow, (&form.code, Some(key)))
+            page(p, flow, (&form.code, Some(key)))
         }
     };
 
@@ -132,58 +114,42 @@ pub async fn submit(
         realm.enrolment.code_guesses_per_address_per_hour,
     );
     let subject = addr.subject();
-    state
-        .limits
-        .charge(realm.id.as_str(), &[(guesses, &subject)])
-        .await
-        .map_err(HttpError::internal(lang))?
-        .map_err(|e| HttpError::Limited {
-            lang,
-            retry_after: e.retry_after,
-        })?;
+    state.limits.charge(realm.id.as_str(), &[(guesses, &subject)])
+        .await?
+        .map_err(|e| PageError::Limited(e.retry_after))?;
 
     let Ok(code) = form.code.parse::<ActivationCode>() else {
-        return refuse(jar, "error-code-format").await;
+        return refuse(p, "error-code-format").await;
     };
     let now = state.clock.unix();
     let stored =
-        activation_codes::find(&state.db, &realm.id, &activation::hash(&state, &code), now)
-            .await
-            .map_err(HttpError::internal(lang))?;
+        activation_codes::find(&state.db, &realm.id, &activation::hash(&state, &code), now).await?;
     let Some(stored) = stored else {
         tracing::info!(realm = %realm.id, "wrong activation code");
-        return refuse(jar, "error-code-wrong").await;
+        return refuse(p, "error-code-wrong").await;
     };
     match stored.state {
         CodeState::Usable => {}
-        CodeState::Expired => return refuse(jar, "error-code-expired").await,
-        CodeState::Revoked => return refuse(jar, "error-code-revoked").await,
-        CodeState::Used => return refuse(jar, "error-code-used").await,
+        CodeState::Expired => return refuse(p, "error-code-expired").await,
+        CodeState::Revoked => return refuse(p, "error-code-revoked").await,
+        CodeState::Used => return refuse(p, "error-code-used").await,
     }
     if accounts::by_ahv(&state.db, &realm.id, &stored.ahv)
-        .await
-        .map_err(HttpError::internal(lang))?
+        .await?
         .is_some()
     {
-        return refuse(jar, "error-code-used").await;
+        return refuse(p, "error-code-used").await;
     }
     let per_code = Limit::per_day(
         "enrolments-per-code",
         realm.enrolment.enrolments_per_code_per_day,
     );
-    state
-        .limits
-        .charge(realm.id.as_str(), &[(per_code, &stored.id)])
-        .await
-        .map_err(HttpError::internal(lang))?
-        .map_err(|e| HttpError::Limited {
-            lang,
-            retry_after: e.retry_after,
-        })?;
+    state.limits.charge(realm.id.as_str(), &[(per_code, &stored.id)])
+        .await?
+        .map_err(|e| PageError::Limited(e.retry_after))?;
     let person = persons::by_ahv(&state.db, &realm.id, &stored.ahv)
-        .await
-        .map_err(HttpError::internal(lang))?
-        .ok_or_else(|| HttpError::page(StatusCode::BAD_REQUEST, lang, "error-code-wrong"))?;
+        .await?
+        .ok_or(PageError::new(StatusCode::BAD_REQUEST, "error-code-wrong"))?;
 
     let mut enrolment = Enrolment {
         ahv: stored.ahv,
@@ -195,7 +161,7 @@ pub async fn submit(
         language: if realm.offers(person.language) {
             person.language
         } else {
-            lang
+            p.lang
         },
         email: None,
         email_code: None,
@@ -212,7 +178,7 @@ pub async fn submit(
         sms_sent_at: None,
     };
     let tx = random_token();
-    let jar = bind_browser(&state, &realm, jar, &mut enrolment);
+    bind_browser(&mut p, &state.secret_hasher, &mut enrolment);
     state
         .enrolments
         .records
@@ -222,8 +188,7 @@ pub async fn submit(
             &enrolment,
             realm.enrolment.transaction,
         )
-        .await
-        .map_err(HttpError::internal(lang))?;
+        .await?;
     tracing::info!(realm = %realm.id, "enrolment started");
     state
         .audit
@@ -235,5 +200,5 @@ pub async fn submit(
         .await;
     metrics::counter!("connect_enrolments_total", "realm" => realm.id.to_string(), "outcome" => "started").increment(1);
     let next = format!("/{}/register/{tx}/{}", realm.id, Step::Email.path());
-    Ok((jar, axum::response::Redirect::to(&next)).into_response())
+    Ok(p.redirect(&next))
 }

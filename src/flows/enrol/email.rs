@@ -2,15 +2,18 @@
 //! d'accès » (the code of the mail, which proves the address; the mail's link may open it on
 //! another device).
 
-use crate::http::params::{Form, FormRejection};
 use axum::{http::StatusCode, response::Response};
 use minijinja::context;
 use serde::Deserialize;
 
-use super::{Detour, Enrolment, Step, StepForm, StepRequest};
+use super::{Enrolment, Step, StepRequest};
 use crate::{
     domain::{ActivationCode, Email},
-    http::HttpError,
+    http::{
+        page::CsrfForm,
+        params::{Form, FormRejection},
+        PageError,
+    },
     notify::messages,
     otp,
     storage::accounts,
@@ -28,13 +31,13 @@ pub struct CodeForm {
     code: String,
 }
 
-impl StepForm for AddressForm {
+impl CsrfForm for AddressForm {
     fn csrf(&self) -> &str {
         &self.csrf
     }
 }
 
-impl StepForm for CodeForm {
+impl CsrfForm for CodeForm {
     fn csrf(&self) -> &str {
         &self.csrf
     }
@@ -48,7 +51,7 @@ fn address_page(
     req: StepRequest,
     email: &str,
     error: Option<(&str, StatusCode)>,
-) -> Result<Response, Detour> {
+) -> Result<Response, PageError> {
     let status = error.map_or(StatusCode::OK, |e| e.1);
     req.page(
         Step::Email,
@@ -57,7 +60,7 @@ fn address_page(
     )
 }
 
-fn code_page(req: StepRequest, e: &Enrolment, error: Option<&str>) -> Result<Response, Detour> {
+fn code_page(req: StepRequest, e: &Enrolment, error: Option<&str>) -> Result<Response, PageError> {
     let status = if error.is_some() {
         StatusCode::BAD_REQUEST
     } else {
@@ -71,7 +74,7 @@ fn code_page(req: StepRequest, e: &Enrolment, error: Option<&str>) -> Result<Res
     req.page(Step::Confirm, status, ctx)
 }
 
-pub async fn show_address(req: StepRequest) -> Result<Response, Detour> {
+pub async fn show_address(req: StepRequest) -> Result<Response, PageError> {
     let e = req.open(Step::Email).await?;
     if e.email_verified {
         return Ok(req.go(e.step()));
@@ -83,7 +86,7 @@ pub async fn show_address(req: StepRequest) -> Result<Response, Detour> {
 pub async fn submit_address(
     req: StepRequest,
     form: Result<Form<AddressForm>, FormRejection>,
-) -> Result<Response, Detour> {
+) -> Result<Response, PageError> {
     let form = req.read(form)?;
     let mut e = req.open(Step::Email).await?;
     if e.email_verified {
@@ -96,17 +99,12 @@ pub async fn submit_address(
             Some(("error-email-format", StatusCode::BAD_REQUEST)),
         );
     };
-    let (state, realm, lang) = (&req.state, &req.realm, req.lang);
+    let (state, realm, lang) = (&req.state, &req.page.realm, req.page.lang);
     if e.mails_sent >= realm.enrolment.email_sends {
-        return Err(HttpError::Limited {
-            lang,
-            retry_after: realm.enrolment.transaction,
-        }
-        .into());
+        return Err(PageError::Limited(realm.enrolment.transaction));
     }
     let taken = accounts::by_email(&state.db, &realm.id, &email)
-        .await
-        .map_err(HttpError::internal(lang))?
+        .await?
         .is_some();
     // The same page follows either way; only the owner of the address learns, by mail, that
     // it already has an account.
@@ -147,7 +145,7 @@ pub async fn submit_address(
     req.advance(&e, Step::Email).await
 }
 
-pub async fn show_code(req: StepRequest) -> Result<Response, Detour> {
+pub async fn show_code(req: StepRequest) -> Result<Response, PageError> {
     // The mail's link may be opened on another device: the code decides, not the browser.
     let e = req.open_anywhere(Step::Confirm).await?;
     if e.email_verified {
@@ -159,13 +157,13 @@ pub async fn show_code(req: StepRequest) -> Result<Response, Detour> {
 pub async fn submit_code(
     req: StepRequest,
     form: Result<Form<CodeForm>, FormRejection>,
-) -> Result<Response, Detour> {
+) -> Result<Response, PageError> {
     let form = req.read(form)?;
     let mut e = req.open_anywhere(Step::Confirm).await?;
     if e.email_verified {
         return Ok(req.go(e.step()));
     }
-    let max = req.realm.enrolment.email_code_attempts;
+    let max = req.page.realm.enrolment.email_code_attempts;
     let mut req = req.count_attempt("mail", max).await?;
     let presented = form.code.parse::<ActivationCode>().ok();
     let matches = match (&e.email_code, presented) {

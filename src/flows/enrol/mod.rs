@@ -8,13 +8,10 @@ mod code;
 mod email;
 mod phone;
 
-use std::sync::Arc;
-
-use crate::http::params::{Form, FormRejection};
 use axum::{
-    extract::{FromRequestParts, Path, Query},
-    http::{request::Parts, HeaderMap, Method, StatusCode},
-    response::{Html, IntoResponse, Redirect, Response},
+    extract::{FromRequestParts, Path},
+    http::{request::Parts, StatusCode},
+    response::{IntoResponse, Redirect, Response},
     routing::{get, post},
     Router,
 };
@@ -26,12 +23,15 @@ use minijinja::Value;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
-use super::page::{self, check_csrf, read_form};
 use crate::{
     app::AppState,
     audit::{Event, Kind},
     domain::{AhvNumber, Language},
-    http::{templates, ClientAddr, CurrentRealm, HttpError},
+    http::{
+        page::CsrfForm,
+        params::{Form, FormRejection},
+        ClientAddr, HttpError, Page, PageError,
+    },
     keys::SecretHasher,
     realm::Realm,
     session::random_token,
@@ -175,8 +175,8 @@ fn cookie_name(realm: &Realm, secure: bool) -> String {
     }
 }
 
-fn browser_hash(state: &AppState, value: &str) -> String {
-    state.secret_hasher.hash(&format!("enrol-browser:{value}"))
+fn browser_hash(hasher: &SecretHasher, value: &str) -> String {
+    hasher.hash(&format!("enrol-browser:{value}"))
 }
 
 fn enrol_cookie(realm: &Realm, secure: bool, value: String) -> Cookie<'static> {
@@ -189,208 +189,140 @@ fn enrol_cookie(realm: &Realm, secure: bool, value: String) -> Cookie<'static> {
 }
 
 /// Binds the enrolment to this browser with a fresh cookie; an earlier browser loses it.
-fn bind_browser(state: &AppState, realm: &Realm, jar: CookieJar, e: &mut Enrolment) -> CookieJar {
-    let secure = state.config.is_https();
+fn bind_browser(page: &mut Page, hasher: &SecretHasher, e: &mut Enrolment) {
     let value = random_token();
-    e.browser = browser_hash(state, &value);
-    jar.add(enrol_cookie(realm, secure, value))
+    e.browser = browser_hash(hasher, &value);
+    let jar = std::mem::take(&mut page.jar);
+    page.jar = jar.add(enrol_cookie(&page.realm, page.secure(), value));
 }
 
-/// Where a step's handler goes instead of its own page: an error page, or a redirect to
-/// the step the enrolment stands at.
-pub struct Detour(Box<Response>);
-
-impl Detour {
-    fn to(res: Response) -> Self {
-        Detour(Box::new(res))
-    }
-}
-
-impl From<HttpError> for Detour {
-    fn from(e: HttpError) -> Self {
-        Detour::to(e.into_response())
-    }
-}
-
-impl StepRequest {
-    /// An error page of this realm (its support contact in the footer).
-    fn refuse(&self, status: StatusCode, key: &'static str) -> Detour {
-        HttpError::page(status, self.lang, key)
-            .in_realm(&self.realm)
-            .into()
-    }
-}
-
-impl IntoResponse for Detour {
-    fn into_response(self) -> Response {
-        *self.0
-    }
-}
-
-#[derive(Deserialize)]
-struct LangQuery {
-    lang: Option<String>,
-}
-
-/// A form of a step: read only after its CSRF token is checked.
-pub trait StepForm {
-    fn csrf(&self) -> &str;
-}
-
-/// What every request of steps 2–7 starts with: the realm, the enrolment's id from the path,
-/// the page's language and the cookies. GET may switch the language with `?lang=`.
+/// What every request of steps 2–7 starts with: the [`Page`] and the enrolment's id from
+/// the path.
 pub struct StepRequest {
+    pub page: Page,
     pub state: AppState,
-    pub realm: Arc<Realm>,
     pub tx: String,
-    pub lang: Language,
-    pub jar: CookieJar,
     /// Where the request came from, for the audit trail.
     pub addr: ClientAddr,
-    pub headers: HeaderMap,
 }
 
 impl FromRequestParts<AppState> for StepRequest {
     type Rejection = HttpError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, HttpError> {
-        let CurrentRealm(realm) = CurrentRealm::from_request_parts(parts, state).await?;
+        let page = Page::from_request_parts(parts, state).await?;
         let Ok(Path((_, tx))) = Path::<(String, String)>::from_request_parts(parts, state).await
         else {
-            let lang = realm.default_language;
             return Err(
-                HttpError::page(StatusCode::NOT_FOUND, lang, "error-not-found").in_realm(&realm),
+                HttpError::page(StatusCode::NOT_FOUND, page.lang, "error-not-found")
+                    .in_realm(&page.realm),
             );
         };
         let Ok(addr) = ClientAddr::from_request_parts(parts, state).await;
-        let jar = CookieJar::from_headers(&parts.headers);
-        let (jar, lang) = if parts.method == Method::GET {
-            let asked = Query::<LangQuery>::try_from_uri(&parts.uri)
-                .ok()
-                .and_then(|q| q.0.lang);
-            page::choose_language(
-                &realm,
-                asked.as_deref(),
-                None,
-                jar,
-                &parts.headers,
-                state.config.is_https(),
-            )
-        } else {
-            let lang = crate::http::language::negotiate(&realm, None, &jar, &parts.headers);
-            (jar, lang)
-        };
         Ok(StepRequest {
+            page,
             state: state.clone(),
-            realm,
             tx,
-            lang,
-            jar,
             addr,
-            headers: parts.headers.clone(),
         })
     }
 }
 
 impl StepRequest {
     /// The enrolment, bound to this browser, if it has reached `step`.
-    pub async fn open(&self, step: Step) -> Result<Enrolment, Detour> {
+    pub async fn open(&self, step: Step) -> Result<Enrolment, PageError> {
         let e = self.open_anywhere(step).await?;
         let cookie = self
+            .page
             .jar
-            .get(&cookie_name(&self.realm, self.state.config.is_https()));
+            .get(&cookie_name(&self.page.realm, self.page.secure()));
         let ours = cookie.is_some_and(|c| {
             bool::from(
-                browser_hash(&self.state, c.value())
+                browser_hash(&self.state.secret_hasher, c.value())
                     .as_bytes()
                     .ct_eq(e.browser.as_bytes()),
             )
         });
         if !ours {
-            return Err(self.refuse(StatusCode::FORBIDDEN, "error-enrol-other-browser"));
+            return Err(PageError::new(
+                StatusCode::FORBIDDEN,
+                "error-enrol-other-browser",
+            ));
         }
         Ok(e)
     }
 
     /// The enrolment, in whatever browser (the mail's link), if it has reached `step`.
-    pub async fn open_anywhere(&self, step: Step) -> Result<Enrolment, Detour> {
+    pub async fn open_anywhere(&self, step: Step) -> Result<Enrolment, PageError> {
         let e = self
             .state
             .enrolments
             .records
-            .get(self.realm.id.as_str(), &self.tx)
-            .await
-            .map_err(HttpError::internal(self.lang))?;
-        let e = e.ok_or_else(|| self.refuse(StatusCode::GONE, "error-enrol-expired"))?;
+            .get(self.page.realm.id.as_str(), &self.tx)
+            .await?;
+        let e = e.ok_or(PageError::new(StatusCode::GONE, "error-enrol-expired"))?;
         if e.step() < step {
-            return Err(Detour::to(self.go(e.step())));
+            return Err(PageError::answered(self.go(e.step())));
         }
         Ok(e)
     }
 
     /// The posted form, once it could be read and its CSRF token belongs to this browser.
-    pub fn read<T: StepForm>(&self, form: Result<Form<T>, FormRejection>) -> Result<T, Detour> {
-        let form = read_form(form, self.lang)?;
-        check_csrf(&self.state, &self.jar, form.csrf(), self.lang)?;
-        Ok(form)
+    pub fn read<T: CsrfForm>(&self, form: Result<Form<T>, FormRejection>) -> Result<T, PageError> {
+        self.page.read(form)
     }
 
-    pub async fn save(&self, e: &Enrolment) -> Result<(), Detour> {
+    pub async fn save(&self, e: &Enrolment) -> Result<(), PageError> {
         self.state
             .enrolments
             .records
             .put(
-                self.realm.id.as_str(),
+                self.page.realm.id.as_str(),
                 &self.tx,
                 e,
-                self.realm.enrolment.transaction,
+                self.page.realm.enrolment.transaction,
             )
-            .await
-            .map_err(HttpError::internal(self.lang))?;
+            .await?;
         Ok(())
     }
 
     /// Counts a code entry of one kind in this enrolment; past `max` the enrolment ends with
     /// a page that says so. Asking for a new code never resets this count.
-    pub async fn count_attempt(self, kind: &str, max: u64) -> Result<Self, Detour> {
+    pub async fn count_attempt(self, kind: &str, max: u64) -> Result<Self, PageError> {
         let n = self
             .state
             .enrolments
             .attempts
             .hit(
-                self.realm.id.as_str(),
+                self.page.realm.id.as_str(),
                 &format!("{kind}:{}", self.tx),
-                self.realm.enrolment.transaction,
+                self.page.realm.enrolment.transaction,
             )
-            .await
-            .map_err(HttpError::internal(self.lang))?;
+            .await?;
         if n <= max {
             return Ok(self);
         }
-        tracing::warn!(realm = %self.realm.id, kind, "enrolment ended: too many wrong codes");
+        tracing::warn!(realm = %self.page.realm.id, kind, "enrolment ended: too many wrong codes");
         let step = if kind == "mail" {
             Step::Confirm
         } else {
             Step::Sms
         };
         self.audit_refused(step, "too_many_codes").await;
-        let page = self.refuse(StatusCode::TOO_MANY_REQUESTS, "error-enrol-too-many");
         let jar = self.end().await?;
-        Err(Detour::to((jar, page).into_response()))
+        let refused = PageError::new(StatusCode::TOO_MANY_REQUESTS, "error-enrol-too-many");
+        Err(PageError::answered((jar, refused)))
     }
 
     /// Ends the enrolment: its state and its cookie.
-    pub async fn end(self) -> Result<CookieJar, Detour> {
+    pub async fn end(self) -> Result<CookieJar, PageError> {
         self.state
             .enrolments
             .records
-            .delete(self.realm.id.as_str(), &self.tx)
-            .await
-            .map_err(HttpError::internal(self.lang))?;
-        let secure = self.state.config.is_https();
-        Ok(self
-            .jar
-            .remove(enrol_cookie(&self.realm, secure, String::new())))
+            .delete(self.page.realm.id.as_str(), &self.tx)
+            .await?;
+        let cookie = enrol_cookie(&self.page.realm, self.page.secure(), String::new());
+        Ok(self.page.jar.remove(cookie))
     }
 
     /// Records a step of this enrolment in the audit trail.
@@ -402,8 +334,8 @@ impl StepRequest {
         self.state
             .audit
             .record(
-                Event::new(kind, &self.realm.id)
-                    .origin(self.addr, &self.headers)
+                Event::new(kind, &self.page.realm.id)
+                    .origin(self.addr, self.page.headers())
                     .detail(detail),
             )
             .await;
@@ -420,7 +352,7 @@ impl StepRequest {
     }
 
     /// Saves the enrolment after step `done`, records it, and goes to the step it stands at.
-    pub async fn advance(&self, e: &Enrolment, done: Step) -> Result<Response, Detour> {
+    pub async fn advance(&self, e: &Enrolment, done: Step) -> Result<Response, PageError> {
         self.save(e).await?;
         self.audit(Kind::EnrolStepCompleted, done, serde_json::json!({}))
             .await;
@@ -429,64 +361,54 @@ impl StepRequest {
 
     /// Binds the enrolment to this browser (see [`bind_browser`]).
     pub fn bind_browser(&mut self, e: &mut Enrolment) {
-        let jar = std::mem::take(&mut self.jar);
-        self.jar = bind_browser(&self.state, &self.realm, jar, e);
+        bind_browser(&mut self.page, &self.state.secret_hasher, e);
     }
 
     pub fn path(&self, step: Step) -> String {
-        format!("/{}/register/{}/{}", self.realm.id, self.tx, step.path())
+        format!(
+            "/{}/register/{}/{}",
+            self.page.realm.id,
+            self.tx,
+            step.path()
+        )
     }
 
     /// A 303 to the step's page, with the cookies.
     pub fn go(&self, step: Step) -> Response {
-        (self.jar.clone(), Redirect::to(&self.path(step))).into_response()
+        (self.page.jar.clone(), Redirect::to(&self.path(step))).into_response()
     }
 
     /// The step's page on the layout, with the step indicator, its form's CSRF token and
     /// action, and `ctx`.
-    pub fn page(self, step: Step, status: StatusCode, ctx: Value) -> Result<Response, Detour> {
-        let (jar, csrf) = self
-            .state
-            .csrf
-            .token(self.jar, self.state.config.is_https());
-        let path = format!("/{}/register/{}/{}", self.realm.id, self.tx, step.path());
+    pub fn page(self, step: Step, status: StatusCode, ctx: Value) -> Result<Response, PageError> {
+        let path = self.path(step);
+        let mut page = self.page;
+        page.at(path.clone());
         let ctx = minijinja::context! {
-            ..minijinja::context! { csrf => csrf, action => &path },
+            ..minijinja::context! { csrf => page.csrf(), action => &path },
             ..ctx
         };
-        let page = StepPage {
-            template: &format!("register/{}.html", step.path()),
-            path: &path,
-            step: step as u8,
-            ctx,
+        render(
+            page,
+            &format!("register/{}.html", step.path()),
+            step as u8,
             status,
-        };
-        Ok(render(&self.realm, self.lang, jar, page)?)
+            ctx,
+        )
     }
 }
 
-/// A page of the enrolment: its template, its own path (for the language switcher), its
-/// number in the step indicator.
-pub struct StepPage<'a> {
-    pub template: &'a str,
-    pub path: &'a str,
-    pub step: u8,
-    pub ctx: Value,
-    pub status: StatusCode,
-}
-
-/// Renders an enrolment page on the layout, with the step indicator.
-pub fn render(
-    realm: &Realm,
-    lang: Language,
-    jar: CookieJar,
-    page: StepPage<'_>,
-) -> Result<Response, HttpError> {
+/// An enrolment page on the layout, with the step indicator (`step` of [`STEPS`]).
+fn render(
+    page: Page,
+    template: &str,
+    step: u8,
+    status: StatusCode,
+    ctx: Value,
+) -> Result<Response, PageError> {
     let ctx = minijinja::context! {
-        ..page::layout(realm, lang, page.path),
-        ..minijinja::context! { step => page.step, steps => STEPS },
-        ..page.ctx
+        ..minijinja::context! { step => step, steps => STEPS },
+        ..ctx
     };
-    let html = templates::render(page.template, ctx).map_err(HttpError::internal(lang))?;
-    Ok((page.status, jar, Html(html)).into_response())
+    page.render(status, template, ctx)
 }

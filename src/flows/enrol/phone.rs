@@ -1,7 +1,6 @@
 //! Step 6 « Numéro de portable » and step 7 « Code » — « Confirmer et conclure », where the
 //! account is opened.
 
-use crate::http::params::{Form, FormRejection};
 use axum::{
     http::StatusCode,
     response::{IntoResponse, Redirect, Response},
@@ -10,12 +9,16 @@ use minijinja::context;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{Detour, Enrolment, Step, StepForm, StepRequest};
+use super::{Enrolment, Step, StepRequest};
 use crate::{
     audit::{Event, Kind},
     domain::{Email, PhoneError, PhoneNumber},
     flows::sms,
-    http::{ClientAddr, HttpError},
+    http::{
+        page::CsrfForm,
+        params::{Form, FormRejection},
+        ClientAddr, PageError,
+    },
     otp,
     storage::{accounts, Conflict, StoreError},
 };
@@ -37,19 +40,19 @@ pub struct ResendForm {
     csrf: String,
 }
 
-impl StepForm for NumberForm {
+impl CsrfForm for NumberForm {
     fn csrf(&self) -> &str {
         &self.csrf
     }
 }
 
-impl StepForm for CodeForm {
+impl CsrfForm for CodeForm {
     fn csrf(&self) -> &str {
         &self.csrf
     }
 }
 
-impl StepForm for ResendForm {
+impl CsrfForm for ResendForm {
     fn csrf(&self) -> &str {
         &self.csrf
     }
@@ -70,7 +73,7 @@ fn number_page(
     req: StepRequest,
     phone: &str,
     problem: Option<Problem>,
-) -> Result<Response, Detour> {
+) -> Result<Response, PageError> {
     let status = problem.map_or(StatusCode::OK, |p| p.2);
     let ctx =
         context! { phone => phone, error => problem.map(|p| p.0), n => problem.and_then(|p| p.1) };
@@ -81,7 +84,7 @@ fn code_page(
     req: StepRequest,
     e: &Enrolment,
     problem: Option<Problem>,
-) -> Result<Response, Detour> {
+) -> Result<Response, PageError> {
     let masked = e
         .phone
         .as_deref()
@@ -105,12 +108,12 @@ async fn send(
     e: &mut Enrolment,
     phone: &PhoneNumber,
     addr: &ClientAddr,
-) -> Result<Option<Problem>, Detour> {
+) -> Result<Option<Problem>, PageError> {
     let subject = format!("person:{}", e.ahv.as_str());
     let sent = sms::send_code(
         &req.state,
-        &req.realm,
-        req.lang,
+        &req.page.realm,
+        req.page.lang,
         phone,
         &subject,
         addr,
@@ -131,7 +134,7 @@ async fn send(
     }
 }
 
-pub async fn show_number(req: StepRequest) -> Result<Response, Detour> {
+pub async fn show_number(req: StepRequest) -> Result<Response, PageError> {
     let e = req.open(Step::Phone).await?;
     number_page(req, e.phone.as_deref().unwrap_or_default(), None)
 }
@@ -140,10 +143,10 @@ pub async fn submit_number(
     req: StepRequest,
     addr: ClientAddr,
     form: Result<Form<NumberForm>, FormRejection>,
-) -> Result<Response, Detour> {
+) -> Result<Response, PageError> {
     let form = req.read(form)?;
     let mut e = req.open(Step::Phone).await?;
-    let rules = &req.realm.sms;
+    let rules = &req.page.realm.sms;
     let countries: Vec<&str> = rules.allowed_countries.iter().map(String::as_str).collect();
     let phone = PhoneNumber::parse(&form.phone).and_then(|p| {
         p.check_allowed(&countries, rules.mobile_only)?;
@@ -173,7 +176,7 @@ pub async fn submit_number(
     }
 }
 
-pub async fn show_code(req: StepRequest) -> Result<Response, Detour> {
+pub async fn show_code(req: StepRequest) -> Result<Response, PageError> {
     let e = req.open(Step::Sms).await?;
     code_page(req, &e, None)
 }
@@ -182,7 +185,7 @@ pub async fn resend(
     req: StepRequest,
     addr: ClientAddr,
     form: Result<Form<ResendForm>, FormRejection>,
-) -> Result<Response, Detour> {
+) -> Result<Response, PageError> {
     req.read(form)?;
     let mut e = req.open(Step::Sms).await?;
     let Some(phone) = e.phone.as_deref().and_then(|p| PhoneNumber::parse(p).ok()) else {
@@ -199,10 +202,10 @@ pub async fn resend(
 pub async fn submit_code(
     req: StepRequest,
     form: Result<Form<CodeForm>, FormRejection>,
-) -> Result<Response, Detour> {
+) -> Result<Response, PageError> {
     let form = req.read(form)?;
     let e = req.open(Step::Sms).await?;
-    let max = req.realm.sms.code_attempts;
+    let max = req.page.realm.sms.code_attempts;
     let req = req.count_attempt("sms", max).await?;
     let ok = e.sms_code.as_deref().is_some_and(|stored| {
         otp::matches(
@@ -225,8 +228,8 @@ pub async fn submit_code(
 
 /// Opens the account, ends the enrolment and sends the person to the login page (which
 /// finishes the relying party's request, when there was one).
-async fn complete(req: StepRequest, e: Enrolment) -> Result<Response, Detour> {
-    let (state, realm, lang) = (req.state.clone(), req.realm.clone(), req.lang);
+async fn complete(req: StepRequest, e: Enrolment) -> Result<Response, PageError> {
+    let (state, realm) = (req.state.clone(), req.page.realm.clone());
     let (Some(email), Some(password_hash), Some(terms_version), Some(accepted_at)) = (
         e.email.as_deref(),
         e.password_hash.as_deref(),
@@ -235,7 +238,7 @@ async fn complete(req: StepRequest, e: Enrolment) -> Result<Response, Detour> {
     ) else {
         return Ok(req.go(e.step()));
     };
-    let email: Email = email.parse().map_err(HttpError::internal(lang))?;
+    let email: Email = email.parse()?;
     let new = accounts::NewAccount {
         realm: &realm.id,
         email: &email,
@@ -265,7 +268,7 @@ async fn complete(req: StepRequest, e: Enrolment) -> Result<Response, Detour> {
                 .record(
                     Event::new(Kind::ActivationCodeSpent, &realm.id)
                         .account(&account)
-                        .origin(req.addr, &req.headers)
+                        .origin(req.addr, req.page.headers())
                         .detail(ahv.clone()),
                 )
                 .await;
@@ -276,7 +279,7 @@ async fn complete(req: StepRequest, e: Enrolment) -> Result<Response, Detour> {
             Some("error-code-used")
         }
         Err(StoreError::Conflict(Conflict::EmailTaken)) => Some("error-email-taken"),
-        Err(other) => return Err(HttpError::internal(lang)(other).into()),
+        Err(other) => return Err(other.into()),
     };
     if let Some(key) = refusal {
         req.audit_refused(Step::Sms, key).await;
@@ -290,7 +293,8 @@ async fn complete(req: StepRequest, e: Enrolment) -> Result<Response, Detour> {
     };
     metrics::counter!("connect_enrolments_total", "realm" => realm.id.to_string(), "outcome" => outcome).increment(1);
     if let Some(key) = refusal {
-        return Ok((jar, HttpError::page(StatusCode::CONFLICT, lang, key)).into_response());
+        let refused = PageError::new(StatusCode::CONFLICT, key);
+        return Err(PageError::answered((jar, refused)));
     }
     tracing::info!(realm = %realm.id, "enrolment completed, account opened");
     // The relying party's request, if it is still waiting, is finished by the login.
@@ -298,8 +302,7 @@ async fn complete(req: StepRequest, e: Enrolment) -> Result<Response, Detour> {
         Some(id) => state
             .interactions
             .view(&realm, id)
-            .await
-            .map_err(HttpError::internal(lang))?
+            .await?
             .map(|_| id),
         None => None,
     };
