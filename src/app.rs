@@ -19,8 +19,8 @@ use crate::{
     domain::Language,
     flows::{enrol::Enrolments, login::LoginStore},
     http::{
-        self, client_addr::ClientAddrSettings, csrf::CsrfKey, health::Readiness, page::PageSettings, server, templates,
-        BodyLimit, HttpError, StackSettings,
+        self, client_addr::ClientAddrSettings, csrf::CsrfKey, health::Readiness,
+        page::PageSettings, server, templates, BodyLimit, HttpError, StackSettings,
     },
     keys::{KeyRing, MasterKey, SecretHasher},
     limits::Limits,

@@ -114,7 +114,9 @@ pub async fn submit(
         realm.enrolment.code_guesses_per_address_per_hour,
     );
     let subject = addr.subject();
-    state.limits.charge(realm.id.as_str(), &[(guesses, &subject)])
+    state
+        .limits
+        .charge(realm.id.as_str(), &[(guesses, &subject)])
         .await?
         .map_err(|e| PageError::Limited(e.retry_after))?;
 
@@ -144,7 +146,9 @@ pub async fn submit(
         "enrolments-per-code",
         realm.enrolment.enrolments_per_code_per_day,
     );
-    state.limits.charge(realm.id.as_str(), &[(per_code, &stored.id)])
+    state
+        .limits
+        .charge(realm.id.as_str(), &[(per_code, &stored.id)])
         .await?
         .map_err(|e| PageError::Limited(e.retry_after))?;
     let person = persons::by_ahv(&state.db, &realm.id, &stored.ahv)

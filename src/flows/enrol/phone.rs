@@ -299,11 +299,7 @@ async fn complete(req: StepRequest, e: Enrolment) -> Result<Response, PageError>
     tracing::info!(realm = %realm.id, "enrolment completed, account opened");
     // The relying party's request, if it is still waiting, is finished by the login.
     let waiting = match e.login_flow.as_deref() {
-        Some(id) => state
-            .interactions
-            .view(&realm, id)
-            .await?
-            .map(|_| id),
+        Some(id) => state.interactions.view(&realm, id).await?.map(|_| id),
         None => None,
     };
     let to = match waiting {
