@@ -5,10 +5,12 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use crate::{
-    app::AppState,
-    audit::{Event, Kind},
+    audit::{Audit, Event, Kind},
+    clock::Clock,
     domain::{ActivationCode, AhvNumber},
+    keys::SecretHasher,
     realm::Realm,
+    storage::Db,
     storage::{accounts, activation_codes, persons, persons::Person, StoreError},
 };
 
@@ -29,64 +31,81 @@ pub enum ActivationError {
     Store(#[from] StoreError),
 }
 
-/// Issues a new code for a person of the register; their earlier unused code stops working.
-pub async fn issue(
-    state: &AppState,
-    realm: &Realm,
-    ahv: &AhvNumber,
-) -> Result<IssuedCode, ActivationError> {
-    let person = persons::by_ahv(&state.db, &realm.id, ahv)
-        .await?
-        .ok_or_else(|| ActivationError::UnknownPerson(realm.id.to_string()))?;
-    if accounts::by_ahv(&state.db, &realm.id, ahv).await?.is_some() {
-        return Err(ActivationError::AlreadyEnrolled);
-    }
-    let code = ActivationCode::generate();
-    let now = state.clock.now();
-    let validity = chrono::Duration::from_std(realm.enrolment.activation_code_validity)
-        .unwrap_or(chrono::Duration::days(30));
-    let expires_at = now + validity;
-    activation_codes::issue(
-        &state.db,
-        &realm.id,
-        ahv,
-        &hash(state, &code),
-        now.timestamp(),
-        expires_at.timestamp(),
-    )
-    .await?;
-    state
-        .audit
-        .record(
-            Event::new(Kind::ActivationCodeIssued, &realm.id)
-                .detail(json!({ "ahv": ahv.masked(), "expires_at": expires_at.timestamp() })),
-        )
-        .await;
-    Ok(IssuedCode {
-        code,
-        expires_at,
-        person,
-    })
+/// Activation codes as a service: what issuing, revoking and recognising a code needs.
+#[derive(Clone)]
+pub struct Activation {
+    db: Db,
+    secret_hasher: SecretHasher,
+    clock: Clock,
+    audit: Audit,
 }
 
-/// Revokes the person's unused code; returns how many codes stopped working (0 or 1).
-pub async fn revoke(state: &AppState, realm: &Realm, ahv: &AhvNumber) -> Result<u64, StoreError> {
-    let revoked = activation_codes::revoke(&state.db, &realm.id, ahv, state.clock.unix()).await?;
-    if revoked > 0 {
-        state
-            .audit
+impl Activation {
+    pub fn new(db: &Db, hasher: &SecretHasher, clock: &Clock, audit: &Audit) -> Self {
+        Activation {
+            db: db.clone(),
+            secret_hasher: hasher.clone(),
+            clock: clock.clone(),
+            audit: audit.clone(),
+        }
+    }
+
+    /// Issues a new code for a person of the register; their earlier unused code stops working.
+    pub async fn issue(
+        &self,
+        realm: &Realm,
+        ahv: &AhvNumber,
+    ) -> Result<IssuedCode, ActivationError> {
+        let person = persons::by_ahv(&self.db, &realm.id, ahv)
+            .await?
+            .ok_or_else(|| ActivationError::UnknownPerson(realm.id.to_string()))?;
+        if accounts::by_ahv(&self.db, &realm.id, ahv).await?.is_some() {
+            return Err(ActivationError::AlreadyEnrolled);
+        }
+        let code = ActivationCode::generate();
+        let now = self.clock.now();
+        let validity = chrono::Duration::from_std(realm.enrolment.activation_code_validity)
+            .unwrap_or(chrono::Duration::days(30));
+        let expires_at = now + validity;
+        activation_codes::issue(
+            &self.db,
+            &realm.id,
+            ahv,
+            &self.hash(&code),
+            now.timestamp(),
+            expires_at.timestamp(),
+        )
+        .await?;
+        self.audit
             .record(
-                Event::new(Kind::ActivationCodeRevoked, &realm.id)
-                    .detail(json!({ "ahv": ahv.masked() })),
+                Event::new(Kind::ActivationCodeIssued, &realm.id)
+                    .detail(json!({ "ahv": ahv.masked(), "expires_at": expires_at.timestamp() })),
             )
             .await;
+        Ok(IssuedCode {
+            code,
+            expires_at,
+            person,
+        })
     }
-    Ok(revoked)
-}
 
-/// The stored form of a code: a keyed hash, so a copy of the table gives nothing to try.
-pub fn hash(state: &AppState, code: &ActivationCode) -> String {
-    state
-        .secret_hasher
-        .hash(&format!("activation:{}", code.as_str()))
+    /// Revokes the person's unused code; returns how many codes stopped working (0 or 1).
+    pub async fn revoke(&self, realm: &Realm, ahv: &AhvNumber) -> Result<u64, StoreError> {
+        let revoked = activation_codes::revoke(&self.db, &realm.id, ahv, self.clock.unix()).await?;
+        if revoked > 0 {
+            self.audit
+                .record(
+                    Event::new(Kind::ActivationCodeRevoked, &realm.id)
+                        .detail(json!({ "ahv": ahv.masked() })),
+                )
+                .await;
+        }
+        Ok(revoked)
+    }
+
+    /// The stored form of a code: a keyed hash, so a copy of the table gives nothing to try.
+    pub fn hash(&self, code: &ActivationCode) -> String {
+        self.secret_hasher
+            .hash(&format!("activation:{}", code.as_str()))
+    }
 }

@@ -13,6 +13,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 
 use crate::{
+    activation::Activation,
     audit::Audit,
     clock::Clock,
     config::Config,
@@ -57,6 +58,7 @@ pub struct AppState {
     pub codes: Codes,
     pub login: LoginStore,
     pub enrolments: Enrolments,
+    pub activation: Activation,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -109,6 +111,7 @@ impl AppState {
             codes: Codes::new(&ephemeral, &hasher, &clock, &config),
             login: LoginStore::new(&ephemeral, &hasher, &db),
             enrolments: Enrolments::new(&ephemeral, &hasher),
+            activation: Activation::new(&db, &hasher, &clock, &audit),
             secret_hasher: hasher,
             audit,
             config,

@@ -14,7 +14,7 @@ use super::import;
 use serde_json::json;
 
 use crate::{
-    activation::{self, ActivationError, IssuedCode},
+    activation::{ActivationError, IssuedCode},
     app::AppState,
     audit::{Event, Kind},
     clock::Clock,
@@ -631,7 +631,9 @@ async fn code(state: &AppState, cmd: CodeCommand) -> anyhow::Result<()> {
     match cmd {
         CodeCommand::Issue { realm, ahv, letter } => {
             let realm = realm_named(state, &realm)?;
-            let issued = activation::issue(state, realm, &ahv)
+            let issued = state
+                .activation
+                .issue(realm, &ahv)
                 .await
                 .with_context(|| format!("no code issued for {ahv}"))?;
             if let Some(path) = &letter {
@@ -656,7 +658,7 @@ async fn code(state: &AppState, cmd: CodeCommand) -> anyhow::Result<()> {
                     realm.id
                 );
             }
-            let n = activation::revoke(state, realm, &ahv).await?;
+            let n = state.activation.revoke(realm, &ahv).await?;
             println!("{n} code(s) revoked");
         }
         CodeCommand::Letters { realm, out } => {
@@ -670,7 +672,7 @@ async fn code(state: &AppState, cmd: CodeCommand) -> anyhow::Result<()> {
             .await?;
             let (mut written, mut skipped) = (0, 0);
             for ahv in waiting {
-                let issued = match activation::issue(state, realm, &ahv).await {
+                let issued = match state.activation.issue(realm, &ahv).await {
                     Ok(issued) => issued,
                     // Enrolled or removed since the list was read.
                     Err(
@@ -725,7 +727,7 @@ async fn write_letter(
         .map_err(anyhow::Error::new)
         .and_then(|pdf| write_whole(path, &pdf));
     if let Err(e) = written {
-        activation::revoke(state, realm, &issued.person.ahv).await?;
+        state.activation.revoke(realm, &issued.person.ahv).await?;
         return Err(e.context(format!(
             "the letter for {} was not written to {}; its code is revoked",
             issued.person.ahv,

@@ -217,7 +217,7 @@ async fn demo_person(state: &AppState) -> anyhow::Result<Option<Demo>> {
         };
         persons::add(&state.db, &realm.id, &person, state.clock.unix()).await?;
     }
-    match crate::activation::issue(state, realm, &ahv).await {
+    match state.activation.issue(realm, &ahv).await {
         Ok(issued) => Ok(Some(Demo::Code(Box::new(issued)))),
         Err(crate::activation::ActivationError::AlreadyEnrolled) => Ok(Some(Demo::Enrolled)),
         Err(e) => Err(e.into()),

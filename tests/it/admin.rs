@@ -8,7 +8,6 @@ use std::{
 
 use chrono::NaiveDate;
 use connect::{
-    activation,
     domain::{ActivationCode, AhvNumber, Language},
     letter::{swiss_date, swiss_format},
     storage::{
@@ -185,7 +184,7 @@ async fn code_state(app: &TestApp, code: &str) -> (CodeState, AhvNumber, i64) {
     let stored = activation_codes::find(
         &app.state.db,
         &realm("AK00"),
-        &activation::hash(&app.state, &code),
+        &app.state.activation.hash(&code),
         app.clock().unix(),
     )
     .await

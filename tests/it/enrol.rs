@@ -391,7 +391,11 @@ async fn mistyped_wrong_expired_revoked_and_used_codes_are_told_apart() {
     assert!(page.contains("déjà été utilisé"), "used: {page}");
     // And a person with an account gets no new code.
     let realm = app.state.realms.get(&realm("AK00")).unwrap().clone();
-    let again = connect::activation::issue(&app.state, &realm, &ahv(4).parse().unwrap()).await;
+    let again = app
+        .state
+        .activation
+        .issue(&realm, &ahv(4).parse().unwrap())
+        .await;
     assert!(matches!(
         again,
         Err(connect::activation::ActivationError::AlreadyEnrolled)

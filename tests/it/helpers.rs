@@ -585,7 +585,10 @@ impl TestApp {
                 .await
                 .expect("person");
         }
-        let issued = connect::activation::issue(&self.state, &realm, &person.ahv)
+        let issued = self
+            .state
+            .activation
+            .issue(&realm, &person.ahv)
             .await
             .expect("code issued");
         issued.code.to_string()

@@ -67,7 +67,9 @@ async fn person(app: &TestApp, n: u32, given: &str, family: &str, street: &str) 
     persons::add(&app.state.db, &realm.id, &p, app.clock().unix())
         .await
         .unwrap();
-    connect::activation::issue(&app.state, &realm, &p.ahv)
+    app.state
+        .activation
+        .issue(&realm, &p.ahv)
         .await
         .expect("code issued")
         .code

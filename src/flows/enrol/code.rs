@@ -11,7 +11,6 @@ use serde_json::json;
 
 use super::{bind_browser, render, Enrolment, Step};
 use crate::{
-    activation,
     app::AppState,
     audit::{Event, Kind},
     domain::ActivationCode,
@@ -125,7 +124,7 @@ pub async fn submit(
     };
     let now = state.clock.unix();
     let stored =
-        activation_codes::find(&state.db, &realm.id, &activation::hash(&state, &code), now).await?;
+        activation_codes::find(&state.db, &realm.id, &state.activation.hash(&code), now).await?;
     let Some(stored) = stored else {
         tracing::info!(realm = %realm.id, "wrong activation code");
         return refuse(p, "error-code-wrong").await;
