@@ -136,6 +136,27 @@ impl From<OAuthError> for HttpError {
     }
 }
 
+/// 429 with `Retry-After` and a page that says in how many minutes to try again.
+pub(crate) fn limited_response(
+    realm: Option<&crate::realm::Realm>,
+    lang: Language,
+    retry_after: std::time::Duration,
+) -> Response {
+    let minutes = retry_after.as_secs().div_ceil(60).max(1);
+    let mut res = error_response(
+        realm,
+        StatusCode::TOO_MANY_REQUESTS,
+        lang,
+        "error-limit",
+        Some(minutes),
+    );
+    res.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(retry_after.as_secs()),
+    );
+    res
+}
+
 /// The translated error page saying `message`; inside `realm`, with the caisse's name, logo
 /// and support contact. `minutes` fills a message that says when to try again.
 pub(crate) fn error_response(
@@ -220,21 +241,7 @@ impl IntoResponse for HttpError {
                 "error-internal",
                 None,
             ),
-            HttpError::Limited { lang, retry_after } => {
-                let minutes = retry_after.as_secs().div_ceil(60).max(1);
-                let mut res = error_response(
-                    None,
-                    StatusCode::TOO_MANY_REQUESTS,
-                    lang,
-                    "error-limit",
-                    Some(minutes),
-                );
-                res.headers_mut().insert(
-                    header::RETRY_AFTER,
-                    HeaderValue::from(retry_after.as_secs()),
-                );
-                res
-            }
+            HttpError::Limited { lang, retry_after } => limited_response(None, lang, retry_after),
             HttpError::OAuth(e) => e.into_response(),
             HttpError::Bearer(e) => {
                 // RFC 6750 §3.1: no error code or other error information when the request

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     csrf::CsrfKey,
-    error::{error_response, log_internal},
+    error::{error_response, limited_response, log_internal},
     language,
     params::{Form, FormRejection},
     templates, CurrentRealm, HttpError,
@@ -146,21 +146,7 @@ impl Failure {
                 "error-internal",
                 None,
             ),
-            Failure::Limited(retry_after) => {
-                let minutes = retry_after.as_secs().div_ceil(60).max(1);
-                let mut res = error_response(
-                    realm,
-                    StatusCode::TOO_MANY_REQUESTS,
-                    lang,
-                    "error-limit",
-                    Some(minutes),
-                );
-                res.headers_mut().insert(
-                    header::RETRY_AFTER,
-                    HeaderValue::from(retry_after.as_secs()),
-                );
-                res
-            }
+            Failure::Limited(retry_after) => limited_response(realm, lang, retry_after),
             Failure::Busy => {
                 let mut res = error_response(
                     realm,
