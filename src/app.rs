@@ -18,7 +18,8 @@ use crate::{
     clock::Clock,
     config::Config,
     domain::Language,
-    flows::{enrol::Enrolments, login::LoginStore},
+    flows::{enrol::Enrolments, login::LoginStore, sms::SmsCodes},
+    guard::Guard,
     http::{
         self, client_addr::ClientAddrSettings, csrf::CsrfKey, health::Readiness,
         page::PageSettings, server, templates, BodyLimit, HttpError, StackSettings,
@@ -28,7 +29,8 @@ use crate::{
     notify::Notifier,
     passwords::Passwords,
     protocol::{
-        authorize::Codes, backchannel::Backchannel, interaction::Interactions, tokens::Tokens,
+        authorize::Codes, backchannel::Backchannel, interaction::Interactions, logout::Logouts,
+        token::TokenGrants, tokens::Tokens,
     },
     realm::Realms,
     session::Sessions,
@@ -59,6 +61,10 @@ pub struct AppState {
     pub login: LoginStore,
     pub enrolments: Enrolments,
     pub activation: Activation,
+    pub sms: SmsCodes,
+    pub logouts: Logouts,
+    pub guard: Guard,
+    pub grants: TokenGrants,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -99,16 +105,27 @@ impl AppState {
         let config = Arc::new(config);
         let hasher = SecretHasher::new(&master);
         let audit = Audit::new(db.clone(), clock.clone());
+        let tokens = Tokens::new(keys.clone(), clock.clone(), config.clone());
+        let notifier = Notifier::new(&config)?;
+        let backchannel = Backchannel::new(tokens.clone())?;
+        let sessions = Sessions::new(&ephemeral, &hasher, &db, &clock, config.is_https());
+        let limits = Limits::new(&ephemeral, &hasher, &audit);
+        let logouts = Logouts::new(&db, &clock, &audit, &sessions, &backchannel);
+        let codes = Codes::new(&ephemeral, &hasher, &clock, &config);
         Ok(AppState {
-            tokens: Tokens::new(keys.clone(), clock.clone(), config.clone()),
-            notifier: Notifier::new(&config)?,
-            backchannel: Backchannel::new()?,
+            grants: TokenGrants::new(&db, &hasher, &clock, &codes, &tokens, &audit),
+            codes,
+            sms: SmsCodes::new(&limits, &notifier, &hasher, &clock),
+            guard: Guard::new(&logouts, &audit, &notifier),
+            logouts,
+            tokens,
+            notifier,
+            backchannel,
             passwords: Passwords::new(&config.password_hashing)?,
             csrf: CsrfKey::new(master.derive("csrf")),
-            sessions: Sessions::new(&ephemeral, &hasher, &db, &clock, config.is_https()),
-            limits: Limits::new(&ephemeral, &hasher, &audit),
+            sessions,
+            limits,
             interactions: Interactions::new(&ephemeral, &clock),
-            codes: Codes::new(&ephemeral, &hasher, &clock, &config),
             login: LoginStore::new(&ephemeral, &hasher, &db),
             enrolments: Enrolments::new(&ephemeral, &hasher),
             activation: Activation::new(&db, &hasher, &clock, &audit),

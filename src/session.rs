@@ -2,7 +2,7 @@
 //! session in the ephemeral store. A new login always gets a new cookie (no fixation).
 //!
 //! Each account keeps an index of its sessions (expiring with them) and a `sessions_epoch`
-//! in SQL, so that [`end_all`] can end every session of an account: those it finds in the
+//! in SQL, so that `protocol::logout::Logouts::end_all` can end every session of an account: those it finds in the
 //! index are ended with back-channel logout, and any it cannot reach (another process's
 //! in-memory store, as with `connect admin` in dev) no longer count, since a session is only
 //! good under the epoch it started in and while the account may log in.
@@ -13,13 +13,11 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    app::AppState,
     clock::Clock,
     domain::RealmId,
     keys::SecretHasher,
-    protocol::logout,
     realm::Realm,
-    storage::{accounts, ephemeral::Record, grants, Db, Ephemeral, StoreError},
+    storage::{accounts, ephemeral::Record, Db, Ephemeral, StoreError},
 };
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -204,7 +202,11 @@ impl Sessions {
     }
 
     /// Takes every session in the account's index out of the store.
-    async fn take_all(&self, realm: &Realm, account_id: &str) -> Result<Vec<Session>, StoreError> {
+    pub(crate) async fn take_all(
+        &self,
+        realm: &Realm,
+        account_id: &str,
+    ) -> Result<Vec<Session>, StoreError> {
         let scope = realm.id.as_str();
         let ids = self
             .index
@@ -219,45 +221,4 @@ impl Sessions {
         }
         Ok(taken)
     }
-}
-
-/// Ends everything of an account in a realm: every SSO session (with back-channel logout to
-/// the clients that took part) and every grant, so that refresh tokens stop working and
-/// access tokens fail at userinfo and introspection. What locking, disabling, or a change of
-/// a factor or the e-mail address calls. Returns how many sessions ended.
-pub async fn end_all(
-    state: &AppState,
-    realm: &std::sync::Arc<Realm>,
-    account_id: &str,
-) -> Result<usize, StoreError> {
-    let now = state.clock.unix();
-    // First, so that no session found later, on any replica, still counts.
-    accounts::end_sessions(&state.db, account_id, now).await?;
-    let mut ended = std::collections::HashSet::new();
-    for session in state.sessions.take_all(realm, account_id).await? {
-        logout::session_ended(state, realm, &session).await?;
-        ended.insert(session.sid);
-    }
-    // Sessions this process cannot reach (expired, or in another process's memory) still
-    // have grants: each of their `sid`s ends the same way, clients told.
-    for sid in grants::live_sids_of_account(&state.db, &realm.id, account_id).await? {
-        if ended.contains(&sid) {
-            continue;
-        }
-        let session = Session {
-            account_id: account_id.to_owned(),
-            auth_time: now,
-            acr: String::new(),
-            amr: Vec::new(),
-            sid: sid.clone(),
-            expires_at: now,
-            epoch: 0,
-        };
-        logout::session_ended(state, realm, &session).await?;
-        ended.insert(sid);
-    }
-    grants::revoke_account(&state.db, &realm.id, account_id, now).await?;
-    metrics::counter!("connect_account_sessions_ended_total", "realm" => realm.id.to_string())
-        .increment(ended.len() as u64);
-    Ok(ended.len())
 }

@@ -20,7 +20,6 @@ use crate::{
     clock::Clock,
     config::Config,
     domain::{AhvNumber, Email, Language, Password, PasswordContext, PhoneNumber, RealmId},
-    guard,
     letter::{swiss_date, ActivationLetter},
     notify::messages::AccountNotice,
     portal::{PortalStartError, PortalState},
@@ -527,7 +526,10 @@ async fn account(state: &AppState, cmd: AccountCommand, actor: &Actor) -> anyhow
                 bail!("the account is not locked");
             }
             state.audit.record(event(Kind::AccountUnlocked)).await;
-            guard::tell(state, realm, &account, AccountNotice::Unlocked).await;
+            state
+                .guard
+                .tell(realm, &account, AccountNotice::Unlocked)
+                .await;
             println!("unlocked");
         }
         AccountCommand::Lock { .. } => {
@@ -538,7 +540,10 @@ async fn account(state: &AppState, cmd: AccountCommand, actor: &Actor) -> anyhow
                 .audit
                 .record(event(Kind::AccountLocked).detail(json!({ "by": "support" })))
                 .await;
-            guard::restrict(state, realm, &account, AccountNotice::LockedBySupport).await?;
+            state
+                .guard
+                .restrict(realm, &account, AccountNotice::LockedBySupport)
+                .await?;
             println!("locked; sessions and grants ended");
         }
         AccountCommand::Disable { .. } => {
@@ -546,7 +551,10 @@ async fn account(state: &AppState, cmd: AccountCommand, actor: &Actor) -> anyhow
                 bail!("the account is already disabled");
             }
             state.audit.record(event(Kind::AccountDisabled)).await;
-            guard::restrict(state, realm, &account, AccountNotice::Disabled).await?;
+            state
+                .guard
+                .restrict(realm, &account, AccountNotice::Disabled)
+                .await?;
             println!("disabled; sessions and grants ended");
         }
         AccountCommand::Enable { .. } => {
@@ -554,7 +562,10 @@ async fn account(state: &AppState, cmd: AccountCommand, actor: &Actor) -> anyhow
                 bail!("the account is not disabled");
             }
             state.audit.record(event(Kind::AccountEnabled)).await;
-            guard::tell(state, realm, &account, AccountNotice::Enabled).await;
+            state
+                .guard
+                .tell(realm, &account, AccountNotice::Enabled)
+                .await;
             println!("enabled");
         }
         AccountCommand::Phone { phone, .. } => {
@@ -568,7 +579,7 @@ async fn account(state: &AppState, cmd: AccountCommand, actor: &Actor) -> anyhow
                 )
                 .await;
             let notice = AccountNotice::PhoneChanged { masked: &masked };
-            guard::restrict(state, realm, &account, notice).await?;
+            state.guard.restrict(realm, &account, notice).await?;
             println!("{masked}");
         }
     }

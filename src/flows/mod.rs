@@ -3,8 +3,7 @@
 pub mod account;
 pub mod enrol;
 pub mod login;
-pub(crate) mod page;
-mod sms;
+pub mod sms;
 
 use axum::{
     middleware,

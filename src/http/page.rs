@@ -101,6 +101,13 @@ impl From<HttpError> for PageError {
     }
 }
 
+/// An OAuth error answers as it would at any endpoint (its own status and body).
+impl From<crate::protocol::error::OAuthError> for PageError {
+    fn from(e: crate::protocol::error::OAuthError) -> Self {
+        PageError::Http(e.into())
+    }
+}
+
 /// A failure waiting for [`render_failures`] to know its language.
 #[derive(Clone, Copy, Debug)]
 enum Failure {

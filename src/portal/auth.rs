@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     idp::IdpError,
+    pages::PortalVisit,
     session::{self, PortalSession},
     web, PortalState,
 };
@@ -35,14 +36,19 @@ use crate::{
     domain::Language,
     http::{
         params::{Form, FormRejection, Query},
-        HttpError,
+        PageError,
     },
     storage::{documents, ephemeral::Record},
 };
 
 /// A query or form that could not be read strictly (invalid UTF-8, a repeated parameter).
-fn bad_request(lang: Language) -> HttpError {
-    HttpError::page(StatusCode::BAD_REQUEST, lang, "error-bad-request")
+fn bad_request() -> PageError {
+    PageError::new(StatusCode::BAD_REQUEST, "error-bad-request")
+}
+
+/// The login could not be completed; the cause is logged, never shown.
+fn login_failed() -> PageError {
+    PageError::new(StatusCode::BAD_REQUEST, "portal-login-failed")
 }
 
 /// The IdP's claim with the AHV number (scope `ahv`).
@@ -124,11 +130,9 @@ fn safe_return(path: Option<&str>) -> String {
         .unwrap_or_else(|| "/".to_owned())
 }
 
-fn unavailable(lang: Language) -> impl FnOnce(IdpError) -> HttpError {
-    move |e| {
-        tracing::error!(error = %e, "the IdP is not available");
-        HttpError::page(StatusCode::BAD_GATEWAY, lang, "portal-idp-unavailable")
-    }
+fn unavailable(e: IdpError) -> PageError {
+    tracing::error!(error = %e, "the IdP is not available");
+    PageError::new(StatusCode::BAD_GATEWAY, "portal-idp-unavailable")
 }
 
 /// The `sid` claim of Front-/Back-Channel Logout, which `openidconnect` leaves to us.
@@ -176,10 +180,9 @@ type PortalClient = CoreClient<
 /// verifier trusts.
 async fn idp_client(
     state: &PortalState,
-    lang: Language,
     keys: Option<CoreJsonWebKeySet>,
-) -> Result<PortalClient, HttpError> {
-    let mut provider = state.idp.provider().await.map_err(unavailable(lang))?;
+) -> Result<PortalClient, PageError> {
+    let mut provider = state.idp.provider().await.map_err(unavailable)?;
     if let Some(keys) = keys {
         provider = provider.set_jwks(keys);
     }
@@ -187,7 +190,7 @@ async fn idp_client(
         "{}/callback",
         state.config.portal_url.as_str().trim_end_matches('/')
     );
-    let redirect = RedirectUrl::new(redirect).map_err(HttpError::internal(lang))?;
+    let redirect = RedirectUrl::new(redirect)?;
     Ok(CoreClient::from_provider_metadata(
         provider,
         ClientId::new(state.idp.client_id.clone()),
@@ -206,12 +209,11 @@ pub struct LoginQuery {
 /// Sends the browser to the IdP; comes back to `return_to` after the login.
 pub async fn login(
     State(state): State<PortalState>,
+    PortalVisit { jar, .. }: PortalVisit,
     q: Result<Query<LoginQuery>, FormRejection>,
-    jar: CookieJar,
-) -> Result<Response, HttpError> {
-    let lang = state.realm.default_language;
-    let Query(q) = q.map_err(|_| bad_request(lang))?;
-    let client = idp_client(&state, lang, None).await?;
+) -> Result<Response, PageError> {
+    let Query(q) = q.map_err(|_| bad_request())?;
+    let client = idp_client(&state, None).await?;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (url, csrf_state, nonce) = client
         .authorize_url(
@@ -235,8 +237,7 @@ pub async fn login(
     };
     pending_logins(&state)
         .put("", csrf_state.secret(), &pending, PENDING)
-        .await
-        .map_err(HttpError::internal(lang))?;
+        .await?;
     Ok((jar, Redirect::to(url.as_str())).into_response())
 }
 
@@ -251,12 +252,11 @@ pub struct CallbackQuery {
 /// from userinfo, and a fresh portal session started.
 pub async fn callback(
     State(state): State<PortalState>,
+    PortalVisit { lang, jar }: PortalVisit,
     q: Result<Query<CallbackQuery>, FormRejection>,
-    jar: CookieJar,
-) -> Result<Response, HttpError> {
-    let lang = state.realm.default_language;
-    let Query(q) = q.map_err(|_| bad_request(lang))?;
-    let refused = || HttpError::page(StatusCode::BAD_REQUEST, lang, "portal-login-failed");
+) -> Result<Response, PageError> {
+    let Query(q) = q.map_err(|_| bad_request())?;
+    let refused = login_failed;
     let csrf_state = q
         .state
         .as_deref()
@@ -265,8 +265,7 @@ pub async fn callback(
     // Taken once: a replayed callback finds nothing.
     let pending = pending_logins(&state)
         .take("", csrf_state)
-        .await
-        .map_err(HttpError::internal(lang))?
+        .await?
         .ok_or_else(refused)?;
     // Login CSRF: an attacker's callback URL, opened in the victim's browser, finds no
     // matching cookie there and logs nobody in.
@@ -281,10 +280,9 @@ pub async fn callback(
         return Err(refused());
     }
     let code = q.code.ok_or_else(refused)?;
-    let client = idp_client(&state, lang, None).await?;
+    let client = idp_client(&state, None).await?;
     let tokens = client
-        .exchange_code(AuthorizationCode::new(code))
-        .map_err(HttpError::internal(lang))?
+        .exchange_code(AuthorizationCode::new(code))?
         .set_pkce_verifier(PkceCodeVerifier::new(pending.verifier))
         .request_async(&state.idp.http)
         .await
@@ -301,13 +299,13 @@ pub async fn callback(
         .map_err(|_| refused())?;
     let key_set = match id_token_key(&state, &id_token).await {
         Ok(keys) => keys,
-        Err(e @ IdpError::Unavailable(_)) => return Err(unavailable(lang)(e)),
+        Err(e @ IdpError::Unavailable(_)) => return Err(unavailable(e)),
         Err(e) => {
             tracing::warn!(error = %e, "ID token refused");
             return Err(refused());
         }
     };
-    let verifying = idp_client(&state, lang, Some(key_set)).await?;
+    let verifying = idp_client(&state, Some(key_set)).await?;
     let clock = state.clock.clone();
     let verifier = verifying
         .id_token_verifier()
@@ -327,18 +325,13 @@ pub async fn callback(
             acr = acr.unwrap_or("(none)"),
             "login without the SMS factor refused"
         );
-        return Err(HttpError::page(
-            StatusCode::FORBIDDEN,
-            lang,
-            "portal-login-weak",
-        ));
+        return Err(PageError::new(StatusCode::FORBIDDEN, "portal-login-weak"));
     }
     let info: UserInfoClaims<AhvClaim, CoreGenderClaim> = client
         .user_info(
             tokens.access_token().clone(),
             Some(claims.subject().clone()),
-        )
-        .map_err(HttpError::internal(lang))?
+        )?
         .request_async(&state.idp.http)
         .await
         .map_err(|e| {
@@ -383,13 +376,9 @@ pub async fn callback(
             language: session.language,
             updated_at: state.clock.unix(),
         };
-        documents::upsert_recipient(&state.db, &state.realm.id, &recipient)
-            .await
-            .map_err(HttpError::internal(lang))?;
+        documents::upsert_recipient(&state.db, &state.realm.id, &recipient).await?;
     }
-    let jar = session::start(&state, jar, &session)
-        .await
-        .map_err(HttpError::internal(lang))?;
+    let jar = session::start(&state, jar, &session).await?;
     tracing::info!("portal login");
     // Checked at /login already; checked again, as everything read back from storage is.
     let back = safe_return(Some(&pending.return_to));
@@ -404,26 +393,23 @@ pub struct LogoutForm {
 /// Ends the portal session, then the IdP's (RP-initiated logout), which comes back here.
 pub async fn logout(
     State(state): State<PortalState>,
-    jar: CookieJar,
+    PortalVisit { jar, .. }: PortalVisit,
     form: Result<Form<LogoutForm>, FormRejection>,
-) -> Result<Response, HttpError> {
-    let lang = state.realm.default_language;
-    let Form(form) = form.map_err(|r| HttpError::page(r.status(), lang, "error-bad-request"))?;
+) -> Result<Response, PageError> {
+    let Form(form) = form.map_err(|r| PageError::new(r.status(), "error-bad-request"))?;
     let secure = state.config.portal_url.scheme() == "https";
     if !state.csrf.verify(&jar, secure, &form.csrf) {
-        return Err(HttpError::page(StatusCode::FORBIDDEN, lang, "error-csrf"));
+        return Err(PageError::new(StatusCode::FORBIDDEN, "error-csrf"));
     }
-    let (jar, ended) = session::end(&state, jar)
-        .await
-        .map_err(HttpError::internal(lang))?;
+    let (jar, ended) = session::end(&state, jar).await?;
     let Some(ended) = ended else {
         return Ok((jar, Redirect::to("/")).into_response());
     };
-    let meta = state.idp.metadata().await.map_err(unavailable(lang))?;
+    let meta = state.idp.metadata().await.map_err(unavailable)?;
     let Some(end_session) = meta["end_session_endpoint"].as_str() else {
         return Ok((jar, Redirect::to("/")).into_response());
     };
-    let mut url = url::Url::parse(end_session).map_err(HttpError::internal(lang))?;
+    let mut url = url::Url::parse(end_session)?;
     url.query_pairs_mut()
         .append_pair("id_token_hint", &ended.id_token)
         .append_pair("client_id", &state.idp.client_id)

@@ -71,6 +71,29 @@ impl FromRequestParts<PortalState> for PortalPage {
     }
 }
 
+/// What the login and logout routes start with, before anyone is known: the language
+/// remembered by the browser or the realm's, in which their failures are rendered, and the
+/// cookies.
+pub struct PortalVisit {
+    pub lang: Language,
+    pub jar: CookieJar,
+}
+
+impl FromRequestParts<PortalState> for PortalVisit {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &PortalState) -> Result<Self, PageError> {
+        let jar = CookieJar::from_headers(&parts.headers);
+        let lang = jar
+            .get(crate::http::language::COOKIE)
+            .and_then(|c| Language::from_tag(c.value()))
+            .filter(|l| state.realm.offers(*l))
+            .unwrap_or(state.realm.default_language);
+        PageContext::set(parts, None, lang);
+        Ok(PortalVisit { lang, jar })
+    }
+}
+
 impl PortalPage {
     /// `template` on the layout with the portal's menu; `path` is the page's own, for the
     /// language switcher.

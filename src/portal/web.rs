@@ -16,6 +16,9 @@ pub fn router() -> Router<PortalState> {
         .route("/", get(pages::overview))
         .route("/documents", get(pages::documents))
         .route("/documents/{id}", get(pages::download))
+        .route("/login", get(auth::login))
+        .route("/callback", get(auth::callback))
+        .route("/logout", post(auth::logout))
         .layer(middleware::from_fn(render_failures));
     Router::new()
         .merge(pages)
@@ -23,9 +26,6 @@ pub fn router() -> Router<PortalState> {
             "/logo",
             get(|State(state): State<PortalState>| async move { logo_response(&state.realm) }),
         )
-        .route("/login", get(auth::login))
-        .route("/callback", get(auth::callback))
-        .route("/logout", post(auth::logout))
         .route("/backchannel-logout", post(auth::backchannel))
 }
 

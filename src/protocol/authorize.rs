@@ -11,17 +11,16 @@ use axum::{
     http::{Method, StatusCode},
     response::{IntoResponse, Redirect, Response},
 };
-use axum_extra::extract::CookieJar;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use super::{claims::ClaimsRequest, error::OAuthError, interaction::Proof};
+use super::{claims::ClaimsRequest, error::OAuthError, interaction::Proof, tokens::Tokens};
 use crate::{
     app::AppState,
     clock::Clock,
     config::Config,
     domain::acr,
-    http::{language, params::Params, ClientAddr, CurrentRealm, HttpError},
+    http::{params::Params, ClientAddr, Page, PageError},
     keys::SecretHasher,
     limits::Limit,
     realm::{Client, ClientRegistry, Realm},
@@ -96,36 +95,35 @@ struct Verified<'a> {
 #[allow(clippy::too_many_arguments)]
 pub async fn authorize(
     State(state): State<AppState>,
-    CurrentRealm(realm): CurrentRealm,
+    mut page: Page,
     addr: ClientAddr,
     method: Method,
-    jar: CookieJar,
-    headers: axum::http::HeaderMap,
     RawQuery(query): RawQuery,
     body: Bytes,
-) -> Result<Response, HttpError> {
+) -> Result<Response, PageError> {
     let raw: &[u8] = if method == Method::POST {
         &body
     } else {
         query.as_deref().unwrap_or_default().as_bytes()
     };
-    let lang = language::negotiate(&realm, None, &jar, &headers);
-    let page = |message| HttpError::page(StatusCode::BAD_REQUEST, lang, message);
+    let refused = |message| PageError::new(StatusCode::BAD_REQUEST, message);
+    let realm = page.realm.clone();
 
     // RFC 6749 §4.1.2.1: until client and redirect URI are known good, never redirect.
-    let params = Params::parse(raw).map_err(|_| page("error-bad-request"))?;
+    let params = Params::parse(raw).map_err(|_| refused("error-bad-request"))?;
+    page.prefer(params.get("ui_locales"));
     let client_id = params
         .get("client_id")
-        .ok_or_else(|| page("error-unknown-client"))?;
+        .ok_or_else(|| refused("error-unknown-client"))?;
     let client = realm
         .clients
         .get(client_id)
-        .ok_or_else(|| page("error-unknown-client"))?;
+        .ok_or_else(|| refused("error-unknown-client"))?;
     let redirect_uri = params
         .get("redirect_uri")
-        .ok_or_else(|| page("error-bad-redirect-uri"))?;
+        .ok_or_else(|| refused("error-bad-redirect-uri"))?;
     if !realm.clients.redirect_allowed(client, redirect_uri) {
-        return Err(page("error-bad-redirect-uri"));
+        return Err(refused("error-bad-redirect-uri"));
     }
     let to = Verified {
         client,
@@ -137,24 +135,19 @@ pub async fn authorize(
             .map(str::to_owned),
     };
 
-    let request = match validate(&realm, client, &params, &state).await {
+    let request = match validate(&realm, client, &params, &state.tokens).await {
         Ok(r) => r,
         Err(e) => return Ok(state.codes.redirect_error(&realm, &to, &e)),
     };
-    let session = state
-        .sessions
-        .current(&realm, &jar)
-        .await
-        .map_err(HttpError::internal(lang))?;
+    let session = state.sessions.current(&realm, &page.jar).await?;
     let prompt_none = params
         .get("prompt")
         .is_some_and(|p| p.split(' ').any(|v| v == "none"));
     let session = match session {
         Some(s) if may_reuse(state.clock.unix(), &s, &request) => {
             // A locked, disabled or deleted account keeps no access through its old session.
-            super::active_account(&state, &realm, &s.account_id)
-                .await
-                .map_err(HttpError::internal(lang))?
+            super::active_account(&state.db, &realm, &s.account_id, state.clock.unix())
+                .await?
                 .map(|_| s)
         }
         _ => None,
@@ -174,23 +167,13 @@ pub async fn authorize(
                 "login_flows_per_address",
                 realm.authorize.flows_per_address_per_hour,
             );
-            if let Err(over) = state
-                .limits
-                .charge(realm.id.as_str(), &[(limit, &addr.subject())])
-                .await
-                .map_err(HttpError::internal(lang))?
-            {
-                return Err(HttpError::Limited {
-                    lang,
-                    retry_after: over.retry_after,
-                });
+            let subject = addr.subject();
+            let checks = [(limit, subject.as_str())];
+            if let Err(over) = state.limits.charge(realm.id.as_str(), &checks).await? {
+                return Err(PageError::Limited(over.retry_after));
             }
-            let id = state
-                .interactions
-                .start(&realm, request)
-                .await
-                .map_err(HttpError::internal(lang))?;
-            Ok(Redirect::to(&format!("/{}/login?flow={id}", realm.id)).into_response())
+            let id = state.interactions.start(&realm, request).await?;
+            Ok(page.redirect(&format!("/{}/login?flow={id}", realm.id)))
         }
     }
 }
@@ -200,7 +183,7 @@ async fn validate(
     realm: &Realm,
     client: &Client,
     p: &Params,
-    state: &AppState,
+    tokens: &Tokens,
 ) -> Result<AuthRequest, OAuthError> {
     check_sizes(p)?;
     check_request_objects(p)?;
@@ -215,8 +198,7 @@ async fn validate(
     };
     let expected_sub = match p.get("id_token_hint") {
         Some(hint) => Some(
-            state
-                .tokens
+            tokens
                 .read_id_token_hint(realm, hint)
                 .await
                 .ok_or_else(|| {
@@ -370,25 +352,20 @@ fn may_reuse(now: i64, s: &Session, r: &AuthRequest) -> bool {
 /// finished interaction, once, and only in the browser whose SSO session finished it.
 pub async fn resume(
     State(state): State<AppState>,
-    CurrentRealm(realm): CurrentRealm,
     Path((_, id)): Path<(String, String)>,
-    jar: CookieJar,
-    headers: axum::http::HeaderMap,
-) -> Result<Response, HttpError> {
-    let lang = language::negotiate(&realm, None, &jar, &headers);
-    let expired =
-        || HttpError::page(StatusCode::BAD_REQUEST, lang, "error-flow-expired").in_realm(&realm);
+    page: Page,
+) -> Result<Response, PageError> {
+    let realm = page.realm.clone();
+    let expired = || PageError::new(StatusCode::BAD_REQUEST, "error-flow-expired");
     let session = state
         .sessions
-        .current(&realm, &jar)
-        .await
-        .map_err(HttpError::internal(lang))?
+        .current(&realm, &page.jar)
+        .await?
         .ok_or_else(expired)?;
     let request = state
         .interactions
         .resume(&realm, &id, &session)
-        .await
-        .map_err(HttpError::internal(lang))?
+        .await?
         .ok_or_else(expired)?;
     if request
         .expected_sub

@@ -12,8 +12,8 @@ use reqwest::{redirect::Policy, StatusCode};
 use tracing::Instrument;
 use url::Url;
 
+use super::tokens::Tokens;
 use crate::{
-    app::AppState,
     http::outbound::Attempt,
     realm::{Client, Realm},
     session::Session,
@@ -25,17 +25,18 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 /// The wait before the one retry.
 const RETRY_AFTER: Duration = Duration::from_millis(500);
 
-/// The HTTP client that posts Logout Tokens; built once, in `AppState`.
-#[derive(Clone, Debug)]
+/// What posts Logout Tokens: the HTTP client and the signer; built once, in `AppState`.
+#[derive(Clone)]
 pub struct Backchannel {
     http: reqwest::Client,
+    tokens: Tokens,
     /// The deliveries under way, so that a short-lived process (`connect admin`) can wait
     /// for them before it exits.
     deliveries: tokio_util::task::TaskTracker,
 }
 
 impl Backchannel {
-    pub fn new() -> Result<Backchannel, reqwest::Error> {
+    pub fn new(tokens: Tokens) -> Result<Backchannel, reqwest::Error> {
         let http = reqwest::Client::builder()
             .timeout(TIMEOUT)
             .connect_timeout(TIMEOUT)
@@ -45,6 +46,7 @@ impl Backchannel {
             .build()?;
         Ok(Backchannel {
             http,
+            tokens,
             deliveries: tokio_util::task::TaskTracker::new(),
         })
     }
@@ -54,79 +56,68 @@ impl Backchannel {
         self.deliveries.close();
         let _ = tokio::time::timeout(within, self.deliveries.wait()).await;
     }
-}
 
-/// Starts one background delivery per client of `participants` that has a back-channel
-/// URI; returns at once. The clients come from the grants of `session.sid`.
-pub fn notify(
-    state: &AppState,
-    realm: &Arc<Realm>,
-    session: &Session,
-    participants: Vec<Participant>,
-) {
-    for p in participants {
-        let Some(client) = realm.clients.get(&p.client_id) else {
-            // The client left the realm file since it logged in; nobody to tell.
-            continue;
-        };
-        let Some(uri) = client.backchannel_logout_uri.clone() else {
-            continue;
-        };
-        let span = tracing::info_span!(
-            "backchannel_logout",
-            realm = %realm.id,
-            client_id = %client.id,
-        );
-        let deliveries = state.backchannel.deliveries.clone();
-        let (state, realm, client) = (state.clone(), realm.clone(), client.clone());
-        let sid = session.sid.clone();
-        deliveries.spawn(
-            async move { send(&state, &realm, &client, &uri, &p.account_id, &sid).await }
-                .instrument(span),
-        );
+    /// Starts one background delivery per client of `participants` that has a back-channel
+    /// URI; returns at once. The clients come from the grants of `session.sid`.
+    pub fn notify(&self, realm: &Arc<Realm>, session: &Session, participants: Vec<Participant>) {
+        for p in participants {
+            let Some(client) = realm.clients.get(&p.client_id) else {
+                // The client left the realm file since it logged in; nobody to tell.
+                continue;
+            };
+            let Some(uri) = client.backchannel_logout_uri.clone() else {
+                continue;
+            };
+            let span = tracing::info_span!(
+                "backchannel_logout",
+                realm = %realm.id,
+                client_id = %client.id,
+            );
+            let (this, realm, client) = (self.clone(), realm.clone(), client.clone());
+            let sid = session.sid.clone();
+            self.deliveries.spawn(
+                async move { this.send(&realm, &client, &uri, &p.account_id, &sid).await }
+                    .instrument(span),
+            );
+        }
     }
-}
 
-/// Signs and posts one Logout Token, with one retry after a transient failure. Logs name the
-/// client and the status or error, never the token.
-async fn send(state: &AppState, realm: &Realm, client: &Client, uri: &Url, sub: &str, sid: &str) {
-    let Ok(token) = state
-        .tokens
-        .sign_logout_token(realm, client, sub, sid)
-        .await
-    else {
-        // `server_error` has logged the cause.
-        count("error");
-        return;
-    };
-    let http = &state.backchannel.http;
-    let mut attempt = 1;
-    loop {
-        match post(http, uri, &token).await {
-            Attempt::Delivered => {
-                count("delivered");
-                tracing::debug!(attempt, "logout token delivered");
-                return;
-            }
-            Attempt::Refused(status) => {
-                count("refused");
-                tracing::warn!(
-                    attempt,
-                    status = status.as_u16(),
-                    "client refused the logout token"
-                );
-                return;
-            }
-            Attempt::Transient(reason) if attempt >= 2 => {
-                count("failed");
-                tracing::warn!(attempt, reason = %reason, "logout token not delivered; giving up");
-                return;
-            }
-            Attempt::Transient(reason) => {
-                count("retried");
-                tracing::info!(attempt, reason = %reason, "logout token not delivered; retrying");
-                tokio::time::sleep(RETRY_AFTER).await;
-                attempt += 1;
+    /// Signs and posts one Logout Token, with one retry after a transient failure. Logs name
+    /// the client and the status or error, never the token.
+    async fn send(&self, realm: &Realm, client: &Client, uri: &Url, sub: &str, sid: &str) {
+        let Ok(token) = self.tokens.sign_logout_token(realm, client, sub, sid).await else {
+            // `server_error` has logged the cause.
+            count("error");
+            return;
+        };
+        let mut attempt = 1;
+        loop {
+            match post(&self.http, uri, &token).await {
+                Attempt::Delivered => {
+                    count("delivered");
+                    tracing::debug!(attempt, "logout token delivered");
+                    return;
+                }
+                Attempt::Refused(status) => {
+                    count("refused");
+                    tracing::warn!(
+                        attempt,
+                        status = status.as_u16(),
+                        "client refused the logout token"
+                    );
+                    return;
+                }
+                Attempt::Transient(reason) if attempt >= 2 => {
+                    count("failed");
+                    tracing::warn!(attempt, reason = %reason, "logout token not delivered; giving up");
+                    return;
+                }
+                Attempt::Transient(reason) => {
+                    count("retried");
+                    tracing::info!(attempt, reason = %reason, "logout token not delivered; retrying");
+                    tokio::time::sleep(RETRY_AFTER).await;
+                    attempt += 1;
+                }
             }
         }
     }

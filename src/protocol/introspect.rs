@@ -14,7 +14,7 @@ use crate::{
     app::AppState,
     http::{params::Params, CurrentRealm},
     realm::{Client, Realm},
-    storage::grants,
+    storage::{grants, Db},
 };
 
 async fn read(
@@ -57,10 +57,10 @@ pub async fn introspect(
     let now = state.clock.unix();
     // RFC 7662 §2.2 lets us say `active: false` to a client that may not learn about a token:
     // only its own client, or a resource server the realm names, learns about it.
-    if let Ok((c, _)) = live_access(&state, &realm, &token).await {
+    if let Ok((c, _)) = live_access(&state.tokens, &state.db, &realm, &token).await {
         let person = c.gid.is_some();
         if !(c.client_id == client.id || client.resource_server)
-            || (person && !account_stands(&state, &realm, &c.sub).await?)
+            || (person && !account_stands(&state.db, &realm, &c.sub, now).await?)
         {
             return Ok(inactive());
         }
@@ -78,7 +78,7 @@ pub async fn introspect(
                 && r.used_at.is_none()
                 && r.expires_at > now
                 && g.revoked_at.is_none()
-                && account_stands(&state, &realm, &g.account_id).await?
+                && account_stands(&state.db, &realm, &g.account_id, now).await?
             {
                 return Ok(Json(json!({
                     "active": true, "token_type": "refresh_token", "scope": g.scope, "client_id": g.client_id,
@@ -96,11 +96,12 @@ fn inactive() -> Response {
 }
 
 async fn account_stands(
-    state: &AppState,
+    db: &Db,
     realm: &Realm,
     account_id: &str,
+    now: i64,
 ) -> Result<bool, OAuthError> {
-    Ok(super::active_account(state, realm, account_id)
+    Ok(super::active_account(db, realm, account_id, now)
         .await?
         .is_some())
 }
@@ -119,7 +120,7 @@ pub async fn revoke(
     let grant_id = match grants::refresh_by_hash(&state.db, &realm.id, &hash).await? {
         Some(r) if r.client_id == client.id => Some(r.grant_id),
         Some(_) => None,
-        None => match live_access(&state, &realm, &token).await {
+        None => match live_access(&state.tokens, &state.db, &realm, &token).await {
             Ok((c, Some(g))) if c.client_id == client.id => Some(g.id),
             _ => None,
         },

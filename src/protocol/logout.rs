@@ -1,8 +1,8 @@
 //! RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0). The post-logout
 //! redirect URI must be registered for the client, known from `client_id` or the hint.
-//! `session_ended` is what every end of a session goes through.
+//! `Logouts::session_ended` is what every end of a session goes through.
 
-use std::sync::Arc;
+use std::{collections::HashSet, sync::Arc};
 
 use axum::{
     body::Bytes,
@@ -14,37 +14,103 @@ use axum::{
 };
 use url::Url;
 
-use super::backchannel;
+use super::backchannel::Backchannel;
 use crate::{
     app::AppState,
-    audit,
+    audit::{self, Audit},
+    clock::Clock,
     http::{page, params::Params, ClientAddr, Page, PageError},
     realm::Realm,
-    session::Session,
-    storage::{grants, StoreError},
+    session::{Session, Sessions},
+    storage::{accounts, grants, Db, StoreError},
 };
 
-/// Carries out the end of a session already taken out of the store: revokes every grant
-/// with its `sid`, then tells the clients that took part and asked to hear of it
-/// (Back-Channel Logout 1.0), in the background. Whatever ends a session calls this.
-pub async fn session_ended(
-    state: &AppState,
-    realm: &Arc<Realm>,
-    session: &Session,
-) -> Result<(), StoreError> {
-    let participants = grants::session_participants(&state.db, &realm.id, &session.sid).await?;
-    let revoked =
-        grants::revoke_session(&state.db, &realm.id, &session.sid, state.clock.unix()).await?;
-    state
-        .audit
-        .record(
-            audit::Event::new(audit::Kind::SessionsEnded, &realm.id)
-                .account(&session.account_id)
-                .detail(serde_json::json!({"sid": session.sid, "grants_revoked": revoked})),
-        )
-        .await;
-    backchannel::notify(state, realm, session, participants);
-    Ok(())
+/// What ends sessions, one or all of an account: their grants revoked in SQL, the clients
+/// that took part told by back-channel logout, the audit trail written.
+#[derive(Clone)]
+pub struct Logouts {
+    db: Db,
+    clock: Clock,
+    audit: Audit,
+    sessions: Sessions,
+    backchannel: Backchannel,
+}
+
+impl Logouts {
+    pub fn new(
+        db: &Db,
+        clock: &Clock,
+        audit: &Audit,
+        sessions: &Sessions,
+        backchannel: &Backchannel,
+    ) -> Self {
+        Logouts {
+            db: db.clone(),
+            clock: clock.clone(),
+            audit: audit.clone(),
+            sessions: sessions.clone(),
+            backchannel: backchannel.clone(),
+        }
+    }
+
+    /// Carries out the end of a session already taken out of the store: revokes every grant
+    /// with its `sid`, then tells the clients that took part and asked to hear of it
+    /// (Back-Channel Logout 1.0), in the background. Whatever ends a session calls this.
+    pub async fn session_ended(
+        &self,
+        realm: &Arc<Realm>,
+        session: &Session,
+    ) -> Result<(), StoreError> {
+        let participants = grants::session_participants(&self.db, &realm.id, &session.sid).await?;
+        let revoked =
+            grants::revoke_session(&self.db, &realm.id, &session.sid, self.clock.unix()).await?;
+        self.audit
+            .record(
+                audit::Event::new(audit::Kind::SessionsEnded, &realm.id)
+                    .account(&session.account_id)
+                    .detail(serde_json::json!({"sid": session.sid, "grants_revoked": revoked})),
+            )
+            .await;
+        self.backchannel.notify(realm, session, participants);
+        Ok(())
+    }
+
+    /// Ends everything of an account in a realm: every SSO session (with back-channel logout
+    /// to the clients that took part) and every grant, so that refresh tokens stop working and
+    /// access tokens fail at userinfo and introspection. What locking, disabling, or a change
+    /// of a factor or the e-mail address calls. Returns how many sessions ended.
+    pub async fn end_all(&self, realm: &Arc<Realm>, account_id: &str) -> Result<usize, StoreError> {
+        let now = self.clock.unix();
+        // First, so that no session found later, on any replica, still counts.
+        accounts::end_sessions(&self.db, account_id, now).await?;
+        let mut ended = HashSet::new();
+        for session in self.sessions.take_all(realm, account_id).await? {
+            self.session_ended(realm, &session).await?;
+            ended.insert(session.sid);
+        }
+        // Sessions this process cannot reach (expired, or in another process's memory) still
+        // have grants: each of their `sid`s ends the same way, clients told.
+        for sid in grants::live_sids_of_account(&self.db, &realm.id, account_id).await? {
+            if ended.contains(&sid) {
+                continue;
+            }
+            let session = Session {
+                account_id: account_id.to_owned(),
+                auth_time: now,
+                acr: String::new(),
+                amr: Vec::new(),
+                sid: sid.clone(),
+                expires_at: now,
+                epoch: 0,
+            };
+            self.session_ended(realm, &session).await?;
+            ended.insert(sid);
+        }
+        grants::revoke_account(&self.db, &realm.id, account_id, now).await?;
+        metrics::counter!("connect_account_sessions_ended_total", "realm" => realm.id.to_string())
+            .increment(ended.len() as u64);
+        Ok(ended.len())
+    }
 }
 
 /// The logout endpoint, GET and POST; its pages are rendered by the page layer.
@@ -156,7 +222,7 @@ pub async fn logout(
             event = event.client(id);
         }
         state.audit.record(event).await;
-        session_ended(&state, &realm, &s).await?;
+        state.logouts.session_ended(&realm, &s).await?;
     }
     match target {
         Some(url) => Ok(page.redirect(url.as_str())),

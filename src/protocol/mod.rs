@@ -14,24 +14,25 @@ pub mod token;
 pub mod tokens;
 pub mod userinfo;
 
-use axum::{routing::get, Router};
+use axum::{middleware::from_fn, routing::get, Router};
 
 use crate::{
     app::AppState,
+    http::page,
     realm::Realm,
-    storage::{accounts, StoreError},
+    storage::{accounts, Db, StoreError},
 };
 
 /// The account behind a session, grant or token, if it still exists and may log in. Every
 /// reuse of a past login (SSO session, refresh, userinfo, introspection, code exchange) asks
 /// this first, so that locking or disabling an account ends its access at once.
 pub async fn active_account(
-    state: &AppState,
+    db: &Db,
     realm: &Realm,
     account_id: &str,
+    now: i64,
 ) -> Result<Option<accounts::Account>, StoreError> {
-    let now = state.clock.unix();
-    Ok(accounts::by_id(&state.db, &realm.id, account_id)
+    Ok(accounts::by_id(db, &realm.id, account_id)
         .await?
         .filter(|a| a.may_log_in(now)))
 }
@@ -45,9 +46,14 @@ pub fn router() -> Router<AppState> {
         .route("/{realm}/jwks", get(discovery::jwks))
         .route(
             "/{realm}/authorize",
-            get(authorize::authorize).post(authorize::authorize),
+            get(authorize::authorize)
+                .post(authorize::authorize)
+                .layer(from_fn(page::render_failures)),
         )
-        .route("/{realm}/authorize/resume/{id}", get(authorize::resume))
+        .route(
+            "/{realm}/authorize/resume/{id}",
+            get(authorize::resume).layer(from_fn(page::render_failures)),
+        )
         .route("/{realm}/token", axum::routing::post(token::token))
         .route(
             "/{realm}/userinfo",

@@ -10,12 +10,16 @@ use axum::{
 };
 use serde_json::Value;
 
-use super::{claims, error::OAuthError, tokens};
+use super::{
+    claims,
+    error::OAuthError,
+    tokens::{self, Tokens},
+};
 use crate::{
     app::AppState,
     http::{params::Params, CurrentRealm, HttpError},
     realm::Realm,
-    storage::{grants, persons},
+    storage::{grants, persons, Db},
 };
 
 /// The bearer token of a request: header or form body, never both.
@@ -61,14 +65,15 @@ pub fn bearer_token(
 
 /// An access token that is valid now, with its grant still standing.
 pub async fn live_access(
-    state: &AppState,
+    tokens: &Tokens,
+    db: &Db,
     realm: &Realm,
     token: &str,
 ) -> Result<(tokens::AccessClaims, Option<grants::Grant>), OAuthError> {
-    let claims = state.tokens.verify_access_token(realm, token).await?;
+    let claims = tokens.verify_access_token(realm, token).await?;
     let grant = match &claims.gid {
         Some(gid) => {
-            let grant = grants::by_id(&state.db, &realm.id, gid).await?;
+            let grant = grants::by_id(db, &realm.id, gid).await?;
             match grant {
                 Some(g) if g.revoked_at.is_none() => Some(g),
                 _ => {
@@ -91,7 +96,7 @@ pub async fn userinfo(
     body: Bytes,
 ) -> Result<Response, HttpError> {
     let token = bearer_token(&method, &headers, &body).map_err(HttpError::Bearer)?;
-    let (access, grant) = live_access(&state, &realm, &token)
+    let (access, grant) = live_access(&state.tokens, &state.db, &realm, &token)
         .await
         .map_err(HttpError::Bearer)?;
     let Some(grant) = grant else {
@@ -104,7 +109,7 @@ pub async fn userinfo(
             "the token lacks the openid scope",
         )));
     }
-    let account = super::active_account(&state, &realm, &access.sub)
+    let account = super::active_account(&state.db, &realm, &access.sub, state.clock.unix())
         .await
         .map_err(OAuthError::from)?
         .ok_or_else(|| {

@@ -465,9 +465,7 @@ async fn ending_everything_of_an_account_tells_each_client_and_ends_its_tokens()
         .to_owned();
 
     let realm = app.state.realms.get(&realm("AK00")).unwrap().clone();
-    let ended = connect::session::end_all(&app.state, &realm, &sub)
-        .await
-        .unwrap();
+    let ended = app.state.logouts.end_all(&realm, &sub).await.unwrap();
     assert_eq!(ended, 1);
     let got = rx.wait_for("portal", 1).await;
     let c = verify(&app, got[0].logout_token.as_deref().unwrap(), "portal").await;

@@ -110,17 +110,18 @@ async fn send(
     addr: &ClientAddr,
 ) -> Result<Option<Problem>, PageError> {
     let subject = format!("person:{}", e.ahv.as_str());
-    let sent = sms::send_code(
-        &req.state,
-        &req.page.realm,
-        req.page.lang,
+    let purpose = purpose(&req.tx);
+    let to = sms::CodeFor {
         phone,
-        &subject,
-        addr,
-        e.sms_sent_at,
-        &purpose(&req.tx),
-    )
-    .await?;
+        account: &subject,
+        purpose: &purpose,
+        last_sent_at: e.sms_sent_at,
+    };
+    let sent = req
+        .state
+        .sms
+        .send(&req.page.realm, req.page.lang, addr, to)
+        .await?;
     match sent {
         Ok(sent) => {
             e.phone = Some(phone.as_e164().to_owned());

@@ -9,13 +9,11 @@
 //! logs in without its SMS code: when the stored number no longer parses, the person is sent
 //! to support.
 
-use crate::http::params::{Form, FormRejection};
 use axum::{
     extract::{Query, State},
-    http::{HeaderMap, StatusCode},
-    response::{Html, IntoResponse, Redirect, Response},
+    http::StatusCode,
+    response::Response,
 };
-use axum_extra::extract::CookieJar;
 use minijinja::context;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
@@ -26,23 +24,23 @@ mod throttle;
 pub use sms::{resend_sms, show_sms, submit_sms};
 use throttle::Throttles;
 
-use super::{
-    page::{self, check_csrf, read_form},
-    sms as send_sms,
-};
+use super::sms::CodeFor;
 use crate::{
     app::AppState,
-    audit::{Event, Kind},
-    domain::{Email, Language, Password, PhoneNumber},
-    guard,
-    http::{ClientAddr, CurrentRealm, HttpError},
+    audit::{Audit, Event, Kind},
+    domain::{Email, Password, PhoneNumber},
+    http::{
+        page::CsrfForm,
+        params::{Form, FormRejection},
+        ClientAddr, Page, PageError,
+    },
     keys::SecretHasher,
     limits::Limit,
     notify::messages::AccountNotice,
     passwords::PasswordError,
-    protocol::interaction::{self, View},
+    protocol::interaction::{self, Interactions, View},
     realm::Realm,
-    session::random_token,
+    session::{random_token, Sessions},
     storage::{
         accounts::{self, Account, AccountStatus},
         ephemeral::{Counter, Record},
@@ -50,30 +48,10 @@ use crate::{
     },
 };
 
-/// How long a person is asked to wait when every place in the hashing queue is taken.
-const BUSY_RETRY_AFTER_SECONDS: u64 = 5;
-
-/// 503 with `Retry-After` and a page that says to try again in a moment: every place in the
-/// password hashing queue is taken (see `passwords`).
-pub fn busy(realm: &std::sync::Arc<Realm>, lang: Language) -> Response {
-    metrics::counter!("connect_password_queue_full_total", "realm" => realm.id.to_string())
-        .increment(1);
-    let mut res = HttpError::page(StatusCode::SERVICE_UNAVAILABLE, lang, "error-hashing-busy")
-        .in_realm(realm)
-        .into_response();
-    res.headers_mut().insert(
-        axum::http::header::RETRY_AFTER,
-        axum::http::HeaderValue::from(BUSY_RETRY_AFTER_SECONDS),
-    );
-    res
-}
-
 /// The page that sends a person whose stored number no longer works to support.
-fn phone_unusable(realm: &Realm, lang: Language, jar: CookieJar) -> Result<Response, HttpError> {
-    let ctx = page::layout(realm, lang, &format!("/{}/login", realm.id));
-    let html = crate::http::templates::render("login/support.html", ctx)
-        .map_err(HttpError::internal(lang))?;
-    Ok((StatusCode::FORBIDDEN, jar, Html(html)).into_response())
+fn phone_unusable(mut page: Page) -> Result<Response, PageError> {
+    page.at(format!("/{}/login", page.realm.id));
+    page.render(StatusCode::FORBIDDEN, "login/support.html", context! {})
 }
 
 pub use crate::domain::acr::{MFA as ACR_MFA, PASSWORD as ACR_PASSWORD};
@@ -112,7 +90,6 @@ impl LoginStore {
 #[derive(Deserialize)]
 pub struct LoginQuery {
     flow: Option<String>,
-    lang: Option<String>,
     enrolled: Option<String>,
 }
 
@@ -124,34 +101,34 @@ pub struct LoginForm {
     password: SecretString,
 }
 
+impl CsrfForm for LoginForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 use interaction::valid_id;
 
 /// The pending interaction named by `id`, if any; the page that says it is over when it is.
 async fn load_interaction(
-    state: &AppState,
-    realm: &std::sync::Arc<Realm>,
+    interactions: &Interactions,
+    realm: &Realm,
     id: Option<&str>,
-    lang: Language,
-) -> Result<Option<View>, HttpError> {
+) -> Result<Option<View>, PageError> {
     let Some(id) = valid_id(id) else {
         return Ok(None);
     };
-    let view = state
-        .interactions
-        .view(realm, id)
-        .await
-        .map_err(HttpError::internal(lang))?;
-    view.map(Some).ok_or_else(|| expired(realm, lang))
+    let view = interactions.view(realm, id).await?;
+    view.map(Some).ok_or_else(expired)
 }
 
 /// The page that says the login is over.
-fn expired(realm: &std::sync::Arc<Realm>, lang: Language) -> HttpError {
-    HttpError::page(StatusCode::BAD_REQUEST, lang, "error-flow-expired").in_realm(realm)
+fn expired() -> PageError {
+    PageError::new(StatusCode::BAD_REQUEST, "error-flow-expired")
 }
 
 /// What the login form shows besides the layout.
 struct LoginPage<'a> {
-    csrf: &'a str,
     flow: Option<&'a str>,
     email: &'a str,
     error: Option<&'a str>,
@@ -159,92 +136,63 @@ struct LoginPage<'a> {
     enrolled: bool,
 }
 
-fn render(
-    realm: &Realm,
-    lang: Language,
-    jar: CookieJar,
-    page: LoginPage<'_>,
-    status: StatusCode,
-) -> Result<Response, HttpError> {
-    let path = match page.flow {
-        Some(f) => format!("/{}/login?flow={f}", realm.id),
-        None => format!("/{}/login", realm.id),
+fn render(mut page: Page, form: LoginPage<'_>, status: StatusCode) -> Result<Response, PageError> {
+    let realm = page.realm.id.clone();
+    let (path, register) = match form.flow {
+        Some(f) => (
+            format!("/{realm}/login?flow={f}"),
+            format!("/{realm}/register?flow={f}"),
+        ),
+        None => (format!("/{realm}/login"), format!("/{realm}/register")),
     };
-    let register = match page.flow {
-        Some(f) => format!("/{}/register?flow={f}", realm.id),
-        None => format!("/{}/register", realm.id),
-    };
+    page.at(path);
     let ctx = context! {
-        ..page::layout(realm, lang, &path),
-        ..context! {
-            csrf => page.csrf, flow => page.flow, email => page.email, error => page.error,
-            n => page.n, enrolled => page.enrolled, register => register,
-            action => format!("/{}/login", realm.id),
-        }
+        csrf => page.csrf(), flow => form.flow, email => form.email, error => form.error,
+        n => form.n, enrolled => form.enrolled, register => register,
+        action => format!("/{realm}/login"),
     };
-    let html = crate::http::templates::render("login/login.html", ctx)
-        .map_err(HttpError::internal(lang))?;
-    Ok((status, jar, Html(html)).into_response())
+    page.render(status, "login/login.html", ctx)
 }
 
 pub async fn show(
     State(state): State<AppState>,
-    CurrentRealm(realm): CurrentRealm,
+    mut page: Page,
     Query(q): Query<LoginQuery>,
-    headers: HeaderMap,
-    jar: CookieJar,
-) -> Result<Response, HttpError> {
-    let secure = state.config.is_https();
-    let fallback_lang = realm.default_language;
-    let pending = load_interaction(&state, &realm, q.flow.as_deref(), fallback_lang).await?;
-    let ui_locales = pending.as_ref().and_then(|p| p.ui_locales.clone());
-    let (jar, lang) = page::choose_language(
-        &realm,
-        q.lang.as_deref(),
-        ui_locales.as_deref(),
-        jar,
-        &headers,
-        secure,
-    );
-    let (jar, csrf) = state.csrf.token(jar, secure);
+) -> Result<Response, PageError> {
+    let pending = load_interaction(&state.interactions, &page.realm, q.flow.as_deref()).await?;
+    page.prefer(pending.as_ref().and_then(|p| p.ui_locales.as_deref()));
     let hint = pending.and_then(|p| p.login_hint).unwrap_or_default();
-    let page = LoginPage {
-        csrf: &csrf,
+    let form = LoginPage {
         flow: valid_id(q.flow.as_deref()),
         email: &hint,
         error: None,
         n: None,
         enrolled: q.enrolled.is_some(),
     };
-    render(&realm, lang, jar, page, StatusCode::OK)
+    render(page, form, StatusCode::OK)
 }
 
 pub async fn submit(
     State(state): State<AppState>,
-    CurrentRealm(realm): CurrentRealm,
+    page: Page,
     addr: ClientAddr,
-    headers: HeaderMap,
-    jar: CookieJar,
     form: Result<Form<LoginForm>, FormRejection>,
-) -> Result<Response, HttpError> {
-    let secure = state.config.is_https();
-    let lang = crate::http::language::negotiate(&realm, None, &jar, &headers);
-    let form = read_form(form, lang)?;
-    check_csrf(&state, &jar, &form.csrf, lang)?;
+) -> Result<Response, PageError> {
+    let form = page.read(form)?;
+    let realm = page.realm.clone();
+    let headers = page.headers().clone();
     let flow_id = valid_id(form.flow.as_deref());
     // An expired interaction is told before the password is checked.
-    load_interaction(&state, &realm, flow_id, lang).await?;
-    let fail_page = |jar: CookieJar, error: &'static str, n: Option<u64>, status| {
-        let (jar, csrf) = state.csrf.token(jar, secure);
-        let page = LoginPage {
-            csrf: &csrf,
+    load_interaction(&state.interactions, &realm, flow_id).await?;
+    let fail_page = |page: Page, error: &'static str, n: Option<u64>, status| {
+        let form = LoginPage {
             flow: flow_id,
             email: &form.email,
             error: Some(error),
             n,
             enrolled: false,
         };
-        render(&realm, lang, jar, page, status)
+        render(page, form, status)
     };
 
     let now = state.clock.unix();
@@ -276,26 +224,14 @@ pub async fn submit(
             subject.as_str(),
         ),
     ];
-    if let Err(e) = state
-        .limits
-        .charge(realm.id.as_str(), &per_address)
-        .await
-        .map_err(HttpError::internal(lang))?
-    {
-        return Err(HttpError::Limited {
-            lang,
-            retry_after: e.retry_after,
-        });
+    if let Err(e) = state.limits.charge(realm.id.as_str(), &per_address).await? {
+        return Err(PageError::Limited(e.retry_after));
     }
     // The attempt is counted before its password is checked (see `throttle`).
     let throttle = state.login.throttles.for_address(&realm, &form.email);
-    if let Some(wait) = throttle
-        .take_turn(now)
-        .await
-        .map_err(HttpError::internal(lang))?
-    {
+    if let Some(wait) = throttle.take_turn(now).await? {
         return fail_page(
-            jar,
+            page,
             "error-login-delay",
             Some(wait),
             StatusCode::TOO_MANY_REQUESTS,
@@ -304,19 +240,13 @@ pub async fn submit(
 
     // Unknown e-mail, malformed e-mail and wrong password look and take the same.
     let mut account = match form.email.parse::<Email>() {
-        Ok(email) => accounts::by_email(&state.db, &realm.id, &email)
-            .await
-            .map_err(HttpError::internal(lang))?,
+        Ok(email) => accounts::by_email(&state.db, &realm.id, &email).await?,
         Err(_) => None,
     };
     if let Some(a) = account.as_ref().filter(|a| !a.active && a.may_log_in(now)) {
         // Its lock has ended by itself: lifted before this password counts.
-        accounts::lift_ended_lock(&state.db, &a.id, now)
-            .await
-            .map_err(HttpError::internal(lang))?;
-        account = accounts::by_id(&state.db, &realm.id, &a.id)
-            .await
-            .map_err(HttpError::internal(lang))?;
+        accounts::lift_ended_lock(&state.db, &a.id, now).await?;
+        account = accounts::by_id(&state.db, &realm.id, &a.id).await?;
     }
     let verified = state
         .passwords
@@ -327,17 +257,14 @@ pub async fn submit(
         .await;
     let ok = match verified {
         Ok(ok) => ok,
-        Err(PasswordError::Busy) => return Ok(busy(&realm, lang)),
-        Err(e) => return Err(HttpError::internal(lang)(e)),
+        Err(PasswordError::Busy) => return Err(PageError::busy(&realm)),
+        Err(e) => return Err(e.into()),
     };
     metrics::counter!("connect_logins_total", "realm" => realm.id.to_string(), "outcome" => if ok { "password_ok" } else { "failure" }).increment(1);
     let account = match account {
         Some(a) if ok => a,
         account => {
-            let locked = throttle
-                .failed(account.as_ref(), now)
-                .await
-                .map_err(HttpError::internal(lang))?;
+            let locked = throttle.failed(account.as_ref(), now).await?;
             tracing::info!(realm = %realm.id, "login failed");
             let id = account.as_ref().map(|a| a.id.as_str());
             let failed = serde_json::json!({ "factor": "password" });
@@ -351,16 +278,10 @@ pub async fn submit(
                 let detail = serde_json::json!({ "by": "password_failures", "until": until });
                 let locked = event(Kind::AccountLocked, Some(&a.id), detail);
                 state.audit.record(locked).await;
-                guard::restrict(
-                    &state,
-                    &realm,
-                    a,
-                    AccountNotice::LockedAfterFailures { hours },
-                )
-                .await
-                .map_err(HttpError::internal(lang))?;
+                let notice = AccountNotice::LockedAfterFailures { hours };
+                state.guard.restrict(&realm, a, notice).await?;
             }
-            return fail_page(jar, "login-failed", None, StatusCode::UNAUTHORIZED);
+            return fail_page(page, "login-failed", None, StatusCode::UNAUTHORIZED);
         }
     };
     if !account.may_log_in(now) {
@@ -372,27 +293,20 @@ pub async fn submit(
         let detail = serde_json::json!({ "factor": "password", "refused": message });
         let refused = event(Kind::LoginFailed, Some(&account.id), detail);
         state.audit.record(refused).await;
-        return fail_page(jar, message, None, StatusCode::FORBIDDEN);
+        return fail_page(page, message, None, StatusCode::FORBIDDEN);
     }
-    throttle
-        .succeeded(&account)
-        .await
-        .map_err(HttpError::internal(lang))?;
+    throttle.succeeded(&account).await?;
 
     let Some(stored_phone) = account.phone.as_deref() else {
         // Accounts that support created without a mobile number log in with the password only.
-        return finish(
-            &state,
-            &realm,
-            jar,
-            lang,
-            &account,
-            flow_id,
-            ACR_PASSWORD,
-            &["pwd"],
-            (addr, &headers),
-        )
-        .await;
+        let proof = Proved {
+            account: &account,
+            interaction: flow_id,
+            acr: ACR_PASSWORD,
+            amr: &["pwd"],
+            addr,
+        };
+        return finish(&(&state).into(), page, proof).await;
     };
     let Ok(phone) = PhoneNumber::parse(stored_phone) else {
         // A number that no longer parses must not turn the login into a password-only one.
@@ -400,25 +314,20 @@ pub async fn submit(
         let detail = serde_json::json!({ "factor": "sms", "refused": "phone_unusable" });
         let refused = event(Kind::LoginFailed, Some(&account.id), detail);
         state.audit.record(refused).await;
-        return phone_unusable(&realm, lang, jar);
+        return phone_unusable(page);
     };
     let id = flow_id.map_or_else(random_token, str::to_owned);
-    let sent = send_sms::send_code(
-        &state,
-        &realm,
-        lang,
-        &phone,
-        &format!("account:{}", account.id),
-        &addr,
-        None,
-        &sms::purpose(&id),
-    )
-    .await?;
-    let sent = match sent {
+    let to = CodeFor {
+        phone: &phone,
+        account: &format!("account:{}", account.id),
+        purpose: &sms::purpose(&id),
+        last_sent_at: None,
+    };
+    let sent = match state.sms.send(&realm, page.lang, &addr, to).await? {
         Ok(s) => s,
         Err(r) => {
             let (key, n, status) = r.message();
-            return fail_page(jar, key, n, status);
+            return fail_page(page, key, n, status);
         }
     };
     let next = SmsStep {
@@ -433,56 +342,79 @@ pub async fn submit(
         .login
         .steps
         .put(realm.id.as_str(), &id, &next, realm.lifetimes.login_flow)
-        .await
-        .map_err(HttpError::internal(lang))?;
-    Ok((
-        jar,
-        Redirect::to(&format!("/{}/login/sms?flow={id}", realm.id)),
-    )
-        .into_response())
+        .await?;
+    Ok(page.redirect(&format!("/{}/login/sms?flow={id}", realm.id)))
+}
+
+/// What a login proved, for [`finish`].
+struct Proved<'a> {
+    account: &'a Account,
+    /// The protocol's interaction this login finishes, if any.
+    interaction: Option<&'a str>,
+    acr: &'a str,
+    amr: &'a [&'a str],
+    addr: ClientAddr,
+}
+
+/// What a login ends with: the SSO session, the audit trail, the protocol's interaction.
+struct LoginEnds<'a> {
+    sessions: &'a Sessions,
+    audit: &'a Audit,
+    interactions: &'a Interactions,
+}
+
+impl<'a> From<&'a AppState> for LoginEnds<'a> {
+    fn from(state: &'a AppState) -> Self {
+        LoginEnds {
+            sessions: &state.sessions,
+            audit: &state.audit,
+            interactions: &state.interactions,
+        }
+    }
 }
 
 /// Starts the session, then finishes the interaction that sent the person here (the
 /// protocol answers the relying party at its resume endpoint), or opens the account page.
-#[allow(clippy::too_many_arguments)]
 async fn finish(
-    state: &AppState,
-    realm: &std::sync::Arc<Realm>,
-    jar: CookieJar,
-    lang: Language,
-    account: &Account,
-    interaction: Option<&str>,
-    acr: &str,
-    amr: &[&str],
-    origin: (ClientAddr, &HeaderMap),
-) -> Result<Response, HttpError> {
+    ends: &LoginEnds<'_>,
+    mut page: Page,
+    proved: Proved<'_>,
+) -> Result<Response, PageError> {
+    let Proved {
+        account,
+        interaction,
+        acr,
+        amr,
+        addr,
+    } = proved;
+    let realm = page.realm.clone();
     let amr_owned = amr.iter().map(|s| (*s).to_owned()).collect();
-    let (jar, session) = state
+    let jar = std::mem::take(&mut page.jar);
+    let (jar, session) = ends
         .sessions
-        .start(realm, jar, &account.id, acr, amr_owned)
-        .await
-        .map_err(HttpError::internal(lang))?;
+        .start(&realm, jar, &account.id, acr, amr_owned)
+        .await?;
+    page.jar = jar;
     tracing::info!(realm = %realm.id, account = %account.id, acr, "login succeeded");
-    state
-        .audit
+    ends.audit
         .record(
             Event::new(Kind::LoginSucceeded, &realm.id)
                 .account(&account.id)
-                .origin(origin.0, origin.1)
+                .origin(addr, page.headers())
                 .detail(serde_json::json!({ "acr": acr, "amr": amr })),
         )
         .await;
     metrics::counter!("connect_logins_total", "realm" => realm.id.to_string(), "outcome" => "success").increment(1);
     let Some(id) = interaction else {
-        return Ok((jar, Redirect::to(&format!("/{}/account", realm.id))).into_response());
+        return Ok(page.redirect(&format!("/{}/account", realm.id)));
     };
-    let resume = state
+    match ends
         .interactions
-        .finish(realm, id, (&session).into())
-        .await
-        .map_err(HttpError::internal(lang))?;
-    match resume {
-        Some(to) => Ok((jar, Redirect::to(&to)).into_response()),
-        None => Ok((jar, expired(realm, lang)).into_response()),
+        .finish(&realm, id, (&session).into())
+        .await?
+    {
+        Some(to) => Ok(page.redirect(&to)),
+        // The session stands (its cookie goes out); only the relying party's request is over.
+        None => Err(PageError::answered((page.jar, expired()))),
     }
 }
