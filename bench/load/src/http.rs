@@ -229,7 +229,10 @@ pub fn percent_decode(s: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
-            b'%' => match s.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok()) {
+            b'%' => match s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
                 Some(b) => {
                     out.push(b);
                     i += 3;
@@ -267,14 +270,46 @@ pub fn form_action(html: &str) -> Option<String> {
     })
 }
 
+/// Undoes the entities that HTML escaping writes: the named five and numeric ones
+/// (`&#x2f;`, `&#X2F;`, `&#47;`).
 fn unescape(s: &str) -> String {
-    s.replace("&#x2F;", "/")
-        .replace("&#x3D;", "=")
-        .replace("&#39;", "'")
-        .replace("&quot;", "\"")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(at) = rest.find('&') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        let decoded = rest.find(';').and_then(|end| {
+            let entity = &rest[1..end];
+            let ch = match entity {
+                "amp" => Some('&'),
+                "lt" => Some('<'),
+                "gt" => Some('>'),
+                "quot" => Some('"'),
+                "apos" => Some('\''),
+                _ => {
+                    let num = entity.strip_prefix('#')?;
+                    let code = match num.strip_prefix(['x', 'X']) {
+                        Some(hex) => u32::from_str_radix(hex, 16).ok()?,
+                        None => num.parse().ok()?,
+                    };
+                    char::from_u32(code)
+                }
+            }?;
+            Some((ch, end + 1))
+        });
+        match decoded {
+            Some((ch, len)) => {
+                out.push(ch);
+                rest = &rest[len..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
@@ -289,8 +324,8 @@ mod tests {
             Some("a/b")
         );
         assert_eq!(query_param("http://x/cb?state=s", "code"), None);
-        let html = r#"<form action="/lang"><form method="post" action="/R/login?flow=a&amp;b"><input type="hidden" name="csrf" value="x&#x2F;y">"#;
-        assert_eq!(form_value(html, "csrf").as_deref(), Some("x/y"));
+        let html = r#"<form action="/lang"><form method="post" action="/R/login?flow=a&amp;b"><input type="hidden" name="csrf" value="x&#x2F;y&#x2f;&#39;&amp;z&">"#;
+        assert_eq!(form_value(html, "csrf").as_deref(), Some("x/y/'&z&"));
         assert_eq!(form_action(html).as_deref(), Some("/R/login?flow=a&b"));
     }
 

@@ -99,7 +99,8 @@ impl Target {
                 .map(str::to_owned)
                 .ok_or_else(|| anyhow!("{key} {url} is not on the server under test"))
         };
-        let basic = base64::engine::general_purpose::STANDARD.encode(format!("{client_id}:{secret}"));
+        let basic =
+            base64::engine::general_purpose::STANDARD.encode(format!("{client_id}:{secret}"));
         Ok(Target {
             jwks: path("jwks_uri")?,
             authorize: path("authorization_endpoint")?,
@@ -214,7 +215,10 @@ impl Worker {
         outbox: &Outbox,
         first: bool,
     ) -> anyhow::Result<String> {
-        let account = self.account.clone().context("a worker without an account")?;
+        let account = self
+            .account
+            .clone()
+            .context("a worker without an account")?;
         let res = self
             .http
             .get(&t.authorize_url(self, first), None)
@@ -271,7 +275,10 @@ impl Worker {
         let mut res = self.http.get(&t.authorize_url(self, true), None).await?;
         for _ in 0..12 {
             if res.status.is_redirection() {
-                let to = res.location.clone().context("a redirect without Location")?;
+                let to = res
+                    .location
+                    .clone()
+                    .context("a redirect without Location")?;
                 if to.starts_with(&t.redirect_uri) {
                     return self.code_of(&res, t);
                 }
@@ -295,7 +302,10 @@ impl Worker {
     }
 
     fn follow(&self, res: &Response) -> anyhow::Result<String> {
-        let to = res.location.as_deref().context("a redirect without Location")?;
+        let to = res
+            .location
+            .as_deref()
+            .context("a redirect without Location")?;
         self.http
             .path_of(to)
             .map(str::to_owned)
@@ -339,7 +349,10 @@ impl Worker {
         let ok = StatusCode::OK;
         match figure {
             Figure::Discovery => {
-                self.http.get(&t.discovery, None).await?.expect(ok, "discovery")?;
+                self.http
+                    .get(&t.discovery, None)
+                    .await?
+                    .expect(ok, "discovery")?;
             }
             Figure::Jwks => {
                 self.http.get(&t.jwks, None).await?.expect(ok, "JWKS")?;
@@ -349,7 +362,10 @@ impl Worker {
                     .post_form(
                         &t.token,
                         Some(&t.basic),
-                        &[("grant_type", "client_credentials"), ("scope", "documents:read")],
+                        &[
+                            ("grant_type", "client_credentials"),
+                            ("scope", "documents:read"),
+                        ],
                     )
                     .await?
                     .expect(ok, "client_credentials")?;

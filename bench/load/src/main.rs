@@ -64,7 +64,7 @@ pub struct Args {
 const REDIRECT_URI: &str = "http://127.0.0.1:9/callback";
 const REALM: &str = "BENCH";
 const CLIENT_ID: &str = "bench";
-const PASSWORD: &str = "bench-Passw0rd-Pr8s";
+const PASSWORD: &str = "Kx7-Pferd-Lampe-29";
 const DISCOVERY_CONCURRENCY: usize = 64;
 
 /// One server's part of the run.
@@ -140,7 +140,11 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         Err(e) => format!("\n(no chart: {e:#})\n"),
     };
     std::fs::write(&md, format!("{text}{chart_note}"))?;
-    eprintln!("connect-bench: wrote {} and {}", md.display(), png.display());
+    eprintln!(
+        "connect-bench: wrote {} and {}",
+        md.display(),
+        png.display()
+    );
     if !args.keep {
         let _ = std::fs::remove_dir_all(&work);
     } else {
@@ -214,7 +218,13 @@ async fn connect_run(args: &Args, plan: &Plan, work: &Path, key: &str) -> Server
 }
 
 async fn run_psql(url: &str, sql: &str) -> anyhow::Result<String> {
-    run(Path::new("psql"), &[url, "-v", "ON_ERROR_STOP=1", "-qc", sql], &[], None).await
+    run(
+        Path::new("psql"),
+        &[url, "-v", "ON_ERROR_STOP=1", "-qc", sql],
+        &[],
+        None,
+    )
+    .await
 }
 
 async fn connect_measure(
@@ -277,9 +287,24 @@ async fn connect_measure(
         run(
             &args.connect,
             &[
-                "--config", &cfg, "admin", "--operator", "bench", "account", "create",
-                "--realm", REALM, "--email", &a.email, "--password-stdin",
-                "--given-name", "Bench", "--family-name", &family, "--phone", &a.phone,
+                "--config",
+                &cfg,
+                "admin",
+                "--operator",
+                "bench",
+                "account",
+                "create",
+                "--realm",
+                REALM,
+                "--email",
+                &a.email,
+                "--password-stdin",
+                "--given-name",
+                "Bench",
+                "--family-name",
+                &family,
+                "--phone",
+                &a.phone,
             ],
             &[],
             Some(&format!("{PASSWORD}\n")),
@@ -351,7 +376,11 @@ async fn peer_measure(
     let node = PathBuf::from("node");
     run(
         &node,
-        &[&server_file.to_string_lossy(), "--keys", &keys.to_string_lossy()],
+        &[
+            &server_file.to_string_lossy(),
+            "--keys",
+            &keys.to_string_lossy(),
+        ],
         &[],
         None,
     )

@@ -125,11 +125,9 @@ mod tests {
 
     #[test]
     fn finds_the_code_of_a_line() {
-        let line = r#"{"to":"+41795550001","text":"Votre code: 123456 (valable 5 min, 2026)","at":"x"}"#;
-        assert_eq!(
-            parse(line),
-            Some(("+41795550001".into(), "123456".into()))
-        );
+        let line =
+            r#"{"to":"+41795550001","text":"Votre code: 123456 (valable 5 min, 2026)","at":"x"}"#;
+        assert_eq!(parse(line), Some(("+41795550001".into(), "123456".into())));
         assert_eq!(six_digits("1234567 12345 654321"), Some("654321".into()));
         assert_eq!(parse("not json"), None);
     }

@@ -47,12 +47,22 @@ impl Meta {
         let machine = format!(
             "{cpu}, {cores} cores, {mem_gib:.1} GiB, Linux {}{}",
             kernel.trim(),
-            if plan.pinned { "" } else { " (NOT pinned: one core)" }
+            if plan.pinned {
+                ""
+            } else {
+                " (NOT pinned: one core)"
+            }
         );
         let repo = args.bench_dir.parent().unwrap_or(Path::new("."));
         let rev = run(
             Path::new("git"),
-            &["-C", &repo.to_string_lossy(), "rev-parse", "--short", "HEAD"],
+            &[
+                "-C",
+                &repo.to_string_lossy(),
+                "rev-parse",
+                "--short",
+                "HEAD",
+            ],
             &[],
             None,
         )
@@ -60,12 +70,24 @@ impl Meta {
         .unwrap_or_default();
         let dirty = run(
             Path::new("git"),
-            &["-C", &repo.to_string_lossy(), "status", "--porcelain", "--untracked-files=no"],
+            &[
+                "-C",
+                &repo.to_string_lossy(),
+                "status",
+                "--porcelain",
+                "--untracked-files=no",
+            ],
             &[],
             None,
         )
         .await
-        .map(|s| if s.trim().is_empty() { "" } else { " + local changes" })
+        .map(|s| {
+            if s.trim().is_empty() {
+                ""
+            } else {
+                " + local changes"
+            }
+        })
         .unwrap_or_default();
         let size = std::fs::metadata(&args.connect).map_or(0, |m| m.len());
         let node = run(Path::new("node"), &["--version"], &[], None)
@@ -150,8 +172,14 @@ pub fn markdown(meta: &Meta, plan: &Plan, runs: &[ServerRun]) -> String {
     let peer = runs.iter().find(|r| r.key == "peer");
     let connects: Vec<&ServerRun> = runs.iter().filter(|r| r.key != "peer").collect();
     let mut s = String::new();
-    s.push_str(&format!("# connect beside node oidc-provider, {}\n\n", meta.date));
-    s.push_str(&format!("- machine: {}\n- versions: {}\n", meta.machine, meta.versions));
+    s.push_str(&format!(
+        "# connect beside node oidc-provider, {}\n\n",
+        meta.date
+    ));
+    s.push_str(&format!(
+        "- machine: {}\n- versions: {}\n",
+        meta.machine, meta.versions
+    ));
     s.push_str(&format!(
         "- method: each server alone, pinned to core 0 (`taskset -c 0`), the load generator \
          (`bench/load`, one thread) on core 1; every figure a closed loop of a fixed number of \
@@ -186,7 +214,11 @@ pub fn markdown(meta: &Meta, plan: &Plan, runs: &[ServerRun]) -> String {
                     count(m.rate()),
                     ms(m.latency.value_at_quantile(0.5)),
                     ms(m.latency.value_at_quantile(0.99)),
-                    if m.errors > 0 { format!(", **{} errors**", m.errors) } else { String::new() }
+                    if m.errors > 0 {
+                        format!(", **{} errors**", m.errors)
+                    } else {
+                        String::new()
+                    }
                 )),
                 None => s.push_str(" — |"),
             }
@@ -275,14 +307,19 @@ pub fn markdown(meta: &Meta, plan: &Plan, runs: &[ServerRun]) -> String {
          introspection use the access token of each worker's code flow; ID tokens are ES256 on \
          both.\n- storage: connect keeps grants and refresh tokens in SQL (SQLite or PostgreSQL) \
          and short-lived state in process or in Redis; the peer keeps everything in its \
-         in-memory development adapter (it ships no other).\n- logins: connect only (the \
+         own in-memory adapter (it ships no other), over a map that forgets a record only \
+         when it expires instead of its LRU of 1,000 entries, which loses live tokens under \
+         load.\n- logins: connect only (the \
          peer's login is a development form); e-mail and password, then the SMS code read \
          from the outbox, through the HTML forms, with Argon2id at connect's configured \
          parameters; one account per worker.\n",
     );
     for r in runs {
         if let Some(f) = &r.failure {
-            s.push_str(&format!("- **{} could not be measured to the end**: {f}\n", r.name));
+            s.push_str(&format!(
+                "- **{} could not be measured to the end**: {f}\n",
+                r.name
+            ));
         }
         for m in &r.figures {
             if let Some(e) = &m.first_error {
@@ -350,7 +387,10 @@ pub fn chart(path: &Path, meta: &Meta, runs: &[ServerRun]) -> anyhow::Result<()>
     let (title, rest) = root.split_vertically(40);
     title
         .titled(
-            &format!("connect beside node oidc-provider, {} ({})", meta.date, meta.versions),
+            &format!(
+                "connect beside node oidc-provider, {} ({})",
+                meta.date, meta.versions
+            ),
             ("sans-serif", 18),
         )
         .map_err(|e| anyhow!("{e}"))?;
@@ -415,8 +455,11 @@ pub fn chart(path: &Path, meta: &Meta, runs: &[ServerRun]) -> anyhow::Result<()>
         .map_err(|e| anyhow!("{e}"))?;
 
     let peer = runs.iter().find(|r| r.key == "peer");
-    let connects: Vec<(usize, &ServerRun)> =
-        runs.iter().enumerate().filter(|(_, r)| r.key != "peer").collect();
+    let connects: Vec<(usize, &ServerRun)> = runs
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.key != "peer")
+        .collect();
     let ratios: Vec<(usize, usize, f64)> = connects
         .iter()
         .enumerate()
@@ -461,7 +504,10 @@ pub fn chart(path: &Path, meta: &Meta, runs: &[ServerRun]) -> anyhow::Result<()>
         chart.draw_series(bars).map_err(|e| anyhow!("{e}"))?;
     }
     chart
-        .draw_series(LineSeries::new([(-0.5, 1.0), (n - 0.5, 1.0)], BLACK.stroke_width(2)))
+        .draw_series(LineSeries::new(
+            [(-0.5, 1.0), (n - 0.5, 1.0)],
+            BLACK.stroke_width(2),
+        ))
         .map_err(|e| anyhow!("{e}"))?;
     let dashes: Vec<PathElement<(f64, f64)>> = (0..(n as usize * 8))
         .map(|s| {

@@ -150,11 +150,20 @@ pub fn free_addr() -> anyhow::Result<SocketAddr> {
 }
 
 /// Runs a command to its end; its output in the error when it fails.
-pub async fn run(program: &Path, args: &[&str], env: &[(String, String)], stdin: Option<&str>) -> anyhow::Result<String> {
+pub async fn run(
+    program: &Path,
+    args: &[&str],
+    env: &[(String, String)],
+    stdin: Option<&str>,
+) -> anyhow::Result<String> {
     let mut cmd = Command::new(program);
     cmd.args(args)
         .envs(env.iter().map(|(k, v)| (k, v)))
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = cmd
