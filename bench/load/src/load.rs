@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use crate::{
     http::{form_action, form_value, query_param, Client, Response},
     outbox::Outbox,
-    servers::Server,
+    servers::{cpu_time, Server},
 };
 
 /// What is measured, in the order the bench runs it.
@@ -438,6 +438,10 @@ pub struct Measured {
     pub rss_before: u64,
     pub rss_peak: u64,
     pub rss_after: u64,
+    /// Share of one core the server used in the measured window.
+    pub server_cpu: f64,
+    /// The same for the load generator: near 1.0 it would be the bottleneck.
+    pub load_cpu: f64,
 }
 
 impl Measured {
@@ -487,6 +491,18 @@ pub async fn measure(
     for w in workers.iter_mut() {
         w.side = histogram();
     }
+    // The CPU both used in the measured window, read when it opens and when it closes.
+    let window = {
+        let pid = server.pid;
+        tokio::task::spawn_local(async move {
+            tokio::time::sleep_until(from.into()).await;
+            let (s0, l0) = (cpu_time(Some(pid)), cpu_time(None));
+            tokio::time::sleep_until(until.into()).await;
+            let (s1, l1) = (cpu_time(Some(pid)), cpu_time(None));
+            let share = |a: Duration, b: Duration| (b - a).as_secs_f64() / duration.as_secs_f64();
+            (share(s0, s1), share(l0, l1))
+        })
+    };
     let runs = workers.iter_mut().map(|w| async move {
         let mut h = histogram();
         let (mut errors, mut first_error) = (0u64, None::<String>);
@@ -511,6 +527,7 @@ pub async fn measure(
         (h, errors, first_error)
     });
     let results = join_all(runs).await;
+    let (server_cpu, load_cpu) = window.await.unwrap_or((0.0, 0.0));
     let seconds = duration.as_secs_f64();
     tokio::time::sleep(settle).await;
     sampling.set(false);
@@ -548,5 +565,7 @@ pub async fn measure(
         rss_before,
         rss_peak: peak,
         rss_after: server.rss(),
+        server_cpu,
+        load_cpu,
     }
 }

@@ -488,13 +488,15 @@ async fn run_figure(
     )
     .await;
     eprintln!(
-        "connect-bench:   {:<36} c={:<3} {:>9.0}/s  p50 {:>7.2} ms  p99 {:>7.2} ms  errors {}",
+        "connect-bench:   {:<36} c={:<3} {:>9.0}/s  p50 {:>7.2} ms  p99 {:>7.2} ms  errors {}  cpu server {:.0}% load {:.0}%",
         m.figure.label(),
         m.concurrency,
         m.rate(),
         m.latency.value_at_quantile(0.5) as f64 / 1000.0,
         m.latency.value_at_quantile(0.99) as f64 / 1000.0,
-        m.errors
+        m.errors,
+        m.server_cpu * 100.0,
+        m.load_cpu * 100.0
     );
     if let Some(e) = &m.first_error {
         eprintln!("connect-bench:     first error: {e}");

@@ -255,6 +255,29 @@ pub fn markdown(meta: &Meta, plan: &Plan, runs: &[ServerRun]) -> String {
         }
         s.push('\n');
     }
+    s.push_str("\n## CPU per figure (share of one core: server / load generator)\n\nThe server near 100 % is the bottleneck, as it should be; the load generator near 100 % would be.\n\n| figure | workers |");
+    for r in runs {
+        s.push_str(&format!(" {} |", r.name));
+    }
+    s.push_str("\n|---|---:|");
+    for _ in runs {
+        s.push_str("---:|");
+    }
+    s.push('\n');
+    for row in rows(runs) {
+        s.push_str(&format!("| {} | {} |", row.0.label(), row.1));
+        for r in runs {
+            match find(r, row) {
+                Some(m) => s.push_str(&format!(
+                    " {:.0} % / {:.0} % |",
+                    m.server_cpu * 100.0,
+                    m.load_cpu * 100.0
+                )),
+                None => s.push_str(" — |"),
+            }
+        }
+        s.push('\n');
+    }
     s.push_str("\n## Memory per figure (RSS in MB: before / peak / after)\n\n| figure | workers |");
     for r in runs {
         s.push_str(&format!(" {} |", r.name));
@@ -486,6 +509,7 @@ pub fn chart(path: &Path, meta: &Meta, runs: &[ServerRun]) -> anyhow::Result<()>
         .disable_x_mesh()
         .x_labels(rows.len())
         .x_label_formatter(&label)
+        .y_labels(6)
         .y_label_formatter(&|v| format!("{v:.1}"))
         .label_style(("sans-serif", 15))
         .draw()
