@@ -5,7 +5,9 @@
 use std::{cell::RefCell, collections::HashMap, path::PathBuf, rc::Rc, time::Duration};
 
 use anyhow::{anyhow, Context};
-use tokio::{io::AsyncReadExt, sync::watch};
+use std::io::Read;
+
+use tokio::sync::watch;
 
 /// Per number: how many SMS it got, and the code of the last.
 #[derive(Default)]
@@ -22,23 +24,25 @@ pub struct Outbox {
 
 impl Outbox {
     /// Starts following `file` (which may not exist yet) on the current thread's runtime.
-    pub fn follow(file: PathBuf) -> Outbox {
+    pub fn follow(file_path: PathBuf) -> Outbox {
         let seen: Rc<RefCell<HashMap<String, Seen>>> = Rc::default();
         let (tx, rx) = watch::channel(0u64);
         let map = seen.clone();
         tokio::task::spawn_local(async move {
-            let mut offset = 0u64;
+            // Plain blocking reads of a local file: a few microseconds a tick, where tokio::fs
+            // would hand each call to another thread.
+            let mut file: Option<std::fs::File> = None;
             let mut partial = String::new();
             let mut generation = 0u64;
-            loop {
-                if let Ok(mut f) = tokio::fs::File::open(&file).await {
-                    use tokio::io::AsyncSeekExt;
-                    if f.seek(std::io::SeekFrom::Start(offset)).await.is_ok() {
-                        let mut buf = Vec::new();
-                        if let Ok(n) = f.read_to_end(&mut buf).await {
-                            offset += n as u64;
-                            partial.push_str(&String::from_utf8_lossy(&buf));
-                        }
+            // Ends when every Outbox handle is gone (its server measured).
+            while !tx.is_closed() {
+                if file.is_none() {
+                    file = std::fs::File::open(&file_path).ok();
+                }
+                if let Some(f) = &mut file {
+                    let mut buf = Vec::new();
+                    if f.read_to_end(&mut buf).is_ok() {
+                        partial.push_str(&String::from_utf8_lossy(&buf));
                     }
                 }
                 let mut any = false;
@@ -54,9 +58,7 @@ impl Outbox {
                 }
                 if any {
                     generation += 1;
-                    if tx.send(generation).is_err() {
-                        return;
-                    }
+                    let _ = tx.send(generation);
                 }
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }

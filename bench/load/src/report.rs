@@ -338,6 +338,15 @@ pub fn markdown(meta: &Meta, plan: &Plan, runs: &[ServerRun]) -> String {
          parameters; one account per worker.\n",
     );
     for r in runs {
+        for m in r.figures.iter().filter(|m| m.load_cpu > 0.8) {
+            s.push_str(&format!(
+                "- **{}, {}: the load generator used {:.0} % of its core; it may have limited \
+                 this figure**\n",
+                r.name,
+                m.figure.label(),
+                m.load_cpu * 100.0
+            ));
+        }
         if let Some(f) = &r.failure {
             s.push_str(&format!(
                 "- **{} could not be measured to the end**: {f}\n",
