@@ -518,7 +518,7 @@ pub fn chart(path: &Path, meta: &Meta, runs: &[ServerRun]) -> anyhow::Result<()>
         .disable_x_mesh()
         .x_labels(rows.len())
         .x_label_formatter(&label)
-        .y_labels(6)
+        .y_labels(12)
         .y_label_formatter(&|v| format!("{v:.1}"))
         .label_style(("sans-serif", 15))
         .draw()
