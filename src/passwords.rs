@@ -210,7 +210,9 @@ fn verify_into(
         .unwrap_or_default();
     let params = Params::try_from(&parsed)?;
     let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
-        return Err(PasswordError::Argon2("the stored hash has no salt or output".into()));
+        return Err(PasswordError::Argon2(
+            "the stored hash has no salt or output".into(),
+        ));
     };
     let mut salt_buf = [0u8; 64];
     let salt_bytes = salt.decode_b64(&mut salt_buf)?;
@@ -312,8 +314,14 @@ mod tests {
                 .to_string();
             // A small memory that must grow, then the same memory reused.
             let mut memory = vec![Block::default(); 8];
-            assert!(verify_into(b"old one", &stored, &mut memory).unwrap(), "{stored}");
-            assert!(!verify_into(b"old onf", &stored, &mut memory).unwrap(), "{stored}");
+            assert!(
+                verify_into(b"old one", &stored, &mut memory).unwrap(),
+                "{stored}"
+            );
+            assert!(
+                !verify_into(b"old onf", &stored, &mut memory).unwrap(),
+                "{stored}"
+            );
         }
     }
 
@@ -344,9 +352,16 @@ mod tests {
             &mut Vec::new(),
         )
         .unwrap();
-        assert!(p.verify("x".to_owned().into(), Some(&bigger)).await.unwrap());
+        assert!(p
+            .verify("x".to_owned().into(), Some(&bigger))
+            .await
+            .unwrap());
         let pool = p.memory.lock().unwrap();
-        assert!(!pool.is_empty() && pool.len() <= 2, "{} buffers", pool.len());
+        assert!(
+            !pool.is_empty() && pool.len() <= 2,
+            "{} buffers",
+            pool.len()
+        );
         assert!(pool.iter().all(|m| m.len() == p.params.block_count()));
     }
 

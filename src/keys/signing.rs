@@ -181,9 +181,12 @@ mod tests {
     #[test]
     fn a_token_signed_by_another_key_or_altered_is_refused() {
         let der = generate(SigningAlg::ES256).unwrap();
-        let key =
-            SigningKey::from_parts(SigningAlg::ES256, &der, public_jwk(SigningAlg::ES256, &der).unwrap())
-                .unwrap();
+        let key = SigningKey::from_parts(
+            SigningAlg::ES256,
+            &der,
+            public_jwk(SigningAlg::ES256, &der).unwrap(),
+        )
+        .unwrap();
         let other = generate(SigningAlg::ES256).unwrap();
         let header = jsonwebtoken::Header::new(key.algorithm());
         let claims = json!({"sub": "x"});

@@ -651,7 +651,8 @@ mod tests {
         crate::keys::install_jwt_crypto();
         let private = include_bytes!("../../tests/fixtures/keys/AK00-ES256.der");
         let rng = ring::rand::SystemRandom::new();
-        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, private, &rng).unwrap();
+        let pair =
+            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, private, &rng).unwrap();
         let public = pair.public_key();
         let mut header = Header::new(Algorithm::ES256);
         header.typ = Some("logout+jwt".into());
