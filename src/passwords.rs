@@ -1,10 +1,20 @@
 //! Argon2id hashing off the async workers, with a bound on how many run at once so that
 //! memory stays bounded under a login storm, and on how many may wait for their turn, so
 //! that anonymous requests cannot pile up without limit: beyond it, [`PasswordError::Busy`].
+//!
+//! Each hash needs `m_cost` KiB of working memory (19 MiB with the OWASP parameters). Taking a
+//! fresh block each time left the process at about 500 MB after a burst of logins: glibc
+//! raises its mmap threshold once such a block is freed, so the next ones come from the heaps
+//! of the blocking threads and stay there. The blocks are kept instead, one per permit, and
+//! reused: the memory is `concurrency × m_cost` at most, and never more after a burst
+//! (figures in docs/decisions.md, "Argon2 memory is reused").
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier, Version};
+use argon2::{
+    password_hash::{Output, ParamsString, SaltString},
+    Algorithm, Argon2, Block, Params, PasswordHash, Version,
+};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Semaphore;
 
@@ -16,6 +26,9 @@ pub struct Passwords {
     permits: Arc<Semaphore>,
     /// Running and waiting hashes together: `concurrency + queue` places.
     places: Arc<Semaphore>,
+    /// The working memory of finished hashes, for the next ones: at most one per permit.
+    memory: Arc<Mutex<Vec<Vec<Block>>>>,
+    concurrency: usize,
     /// Verified when the account does not exist, so that both cases take the same time.
     dummy_hash: Arc<String>,
 }
@@ -31,23 +44,45 @@ pub enum PasswordError {
     Busy,
 }
 
+impl From<argon2::Error> for PasswordError {
+    fn from(e: argon2::Error) -> Self {
+        PasswordError::Argon2(e.to_string())
+    }
+}
+
+impl From<argon2::password_hash::Error> for PasswordError {
+    fn from(e: argon2::password_hash::Error) -> Self {
+        PasswordError::Argon2(e.to_string())
+    }
+}
+
 impl Passwords {
     pub fn new(cfg: &PasswordHashing) -> Result<Self, PasswordError> {
-        let params = Params::new(cfg.memory_kib, cfg.iterations, cfg.parallelism, None)
-            .map_err(|e| PasswordError::Argon2(e.to_string()))?;
-        let dummy = hash_with(&params, "not a password anyone has")?;
+        let params = Params::new(cfg.memory_kib, cfg.iterations, cfg.parallelism, None)?;
+        let salt = SaltString::generate(&mut rand::rngs::OsRng);
+        let dummy = hash_into(
+            &params,
+            b"not a password anyone has",
+            &salt,
+            &mut Vec::new(),
+        )?;
         Ok(Self {
             params,
             permits: Arc::new(Semaphore::new(cfg.concurrency)),
             places: Arc::new(Semaphore::new(cfg.concurrency.saturating_add(cfg.queue))),
+            memory: Arc::default(),
+            concurrency: cfg.concurrency,
             dummy_hash: Arc::new(dummy),
         })
     }
 
     pub async fn hash(&self, password: SecretString) -> Result<String, PasswordError> {
         let params = self.params.clone();
-        self.blocking(move || hash_with(&params, password.expose_secret()))
-            .await?
+        self.blocking(move |memory| {
+            let salt = SaltString::generate(&mut rand::rngs::OsRng);
+            hash_into(&params, password.expose_secret().as_bytes(), &salt, memory)
+        })
+        .await?
     }
 
     /// True when `password` matches `stored`; with no stored hash, checks a dummy and says false.
@@ -59,42 +94,136 @@ impl Passwords {
         let known = stored.is_some();
         let stored = stored.unwrap_or(&self.dummy_hash).to_owned();
         let ok = self
-            .blocking(move || {
-                let parsed =
-                    PasswordHash::new(&stored).map_err(|e| PasswordError::Argon2(e.to_string()))?;
-                Ok::<_, PasswordError>(
-                    Argon2::default()
-                        .verify_password(password.expose_secret().as_bytes(), &parsed)
-                        .is_ok(),
-                )
+            .blocking(move |memory| {
+                verify_into(password.expose_secret().as_bytes(), &stored, memory)
             })
             .await??;
         Ok(known && ok)
     }
 
+    /// Runs `f` on a blocking thread with a working memory from the pool, once a place in the
+    /// queue and then a permit are ours. Both are held by the blocking task itself, so that a
+    /// request given up by its client frees its permit only when its hash has ended: the
+    /// bound on running hashes, and so on their memory, holds even then.
     async fn blocking<T: Send + 'static>(
         &self,
-        f: impl FnOnce() -> T + Send + 'static,
+        f: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
     ) -> Result<T, PasswordError> {
-        let _place = self.places.try_acquire().map_err(|_| PasswordError::Busy)?;
-        let _permit = self
+        let place = self
+            .places
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| PasswordError::Busy)?;
+        let permit = self
             .permits
-            .acquire()
+            .clone()
+            .acquire_owned()
             .await
             .map_err(|e| PasswordError::Task(e.to_string()))?;
+        let pool = self.memory.clone();
+        let (keep, concurrency) = (self.params.block_count(), self.concurrency);
         let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || span.in_scope(f))
-            .await
-            .map_err(|e| PasswordError::Task(e.to_string()))
+        tokio::task::spawn_blocking(move || {
+            let mut memory = take(&pool);
+            let out = span.in_scope(|| f(&mut memory));
+            give_back(&pool, memory, keep, concurrency);
+            drop((permit, place));
+            out
+        })
+        .await
+        .map_err(|e| PasswordError::Task(e.to_string()))
     }
 }
 
-fn hash_with(params: &Params, password: &str) -> Result<String, PasswordError> {
-    let salt = argon2::password_hash::SaltString::generate(&mut rand::rngs::OsRng);
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| PasswordError::Argon2(e.to_string()))
+fn take(pool: &Mutex<Vec<Vec<Block>>>) -> Vec<Block> {
+    pool.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .pop()
+        .unwrap_or_default()
+}
+
+/// Returns a working memory to the pool, cut back to what the configured parameters need (a
+/// stored hash made with a larger `m_cost` may have grown it).
+fn give_back(pool: &Mutex<Vec<Vec<Block>>>, mut memory: Vec<Block>, keep: usize, max: usize) {
+    if memory.len() > keep {
+        memory.truncate(keep);
+        memory.shrink_to_fit();
+    }
+    let mut pool = pool.lock().unwrap_or_else(|p| p.into_inner());
+    // Never more than one per permit, whatever happens.
+    if pool.len() < max {
+        pool.push(memory);
+    }
+}
+
+/// At least `blocks` blocks of working memory. Reused blocks are not cleared: Argon2 writes
+/// every block before it reads it.
+fn room(memory: &mut Vec<Block>, blocks: usize) -> &mut [Block] {
+    if memory.len() < blocks {
+        memory.resize(blocks, Block::default());
+    }
+    &mut memory[..blocks]
+}
+
+/// The PHC string of `password` hashed with Argon2id v19 and `params`, exactly as
+/// `PasswordHasher::hash_password` of the argon2 crate writes it, in the given memory.
+fn hash_into(
+    params: &Params,
+    password: &[u8],
+    salt: &SaltString,
+    memory: &mut Vec<Block>,
+) -> Result<String, PasswordError> {
+    let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    let mut salt_buf = [0u8; 64];
+    let salt_bytes = salt.as_salt().decode_b64(&mut salt_buf)?;
+    let len = params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN);
+    let memory = room(memory, params.block_count());
+    let output = Output::init_with(len, |out| {
+        argon2
+            .hash_password_into_with_memory(password, salt_bytes, out, &mut *memory)
+            .map_err(Into::into)
+    })?;
+    let hash = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(params)?,
+        salt: Some(salt.as_salt()),
+        hash: Some(output),
+    };
+    Ok(hash.to_string())
+}
+
+/// Whether `password` gives the hash of the PHC string `stored`, with the algorithm, version
+/// and parameters it names (older hashes keep theirs), compared in constant time by
+/// `Output`'s `PartialEq`, as `PasswordVerifier::verify_password` of the argon2 crate does.
+fn verify_into(
+    password: &[u8],
+    stored: &str,
+    memory: &mut Vec<Block>,
+) -> Result<bool, PasswordError> {
+    let parsed = PasswordHash::new(stored)?;
+    let algorithm = Algorithm::try_from(parsed.algorithm)?;
+    let version = parsed
+        .version
+        .map(Version::try_from)
+        .transpose()?
+        .unwrap_or_default();
+    let params = Params::try_from(&parsed)?;
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return Err(PasswordError::Argon2(
+            "the stored hash has no salt or output".into(),
+        ));
+    };
+    let mut salt_buf = [0u8; 64];
+    let salt_bytes = salt.decode_b64(&mut salt_buf)?;
+    let argon2 = Argon2::new(algorithm, version, params.clone());
+    let memory = room(memory, params.block_count());
+    let computed = Output::init_with(expected.len(), |out| {
+        argon2
+            .hash_password_into_with_memory(password, salt_bytes, out, &mut *memory)
+            .map_err(Into::into)
+    })?;
+    Ok(computed == expected)
 }
 
 #[cfg(test)]
@@ -153,6 +282,87 @@ mod tests {
         assert!(matches!(refused, Err(PasswordError::Busy)), "{refused:?}");
         drop(held);
         assert!(waiting.await.unwrap().is_ok(), "the one in line is served");
+    }
+
+    #[test]
+    fn the_phc_string_is_the_one_of_the_argon2_crate() {
+        use argon2::PasswordHasher;
+        let params = Params::new(256, 2, 1, None).unwrap();
+        let salt = SaltString::encode_b64(b"sixteen byte slt").unwrap();
+        let ours = hash_into(&params, b"pass phrase", &salt, &mut Vec::new()).unwrap();
+        let theirs = Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+            .hash_password(b"pass phrase", &salt)
+            .unwrap()
+            .to_string();
+        assert_eq!(ours, theirs);
+    }
+
+    #[test]
+    fn hashes_of_the_argon2_crate_verify_with_their_own_parameters() {
+        use argon2::PasswordHasher;
+        let salt = SaltString::encode_b64(b"sixteen byte slt").unwrap();
+        // Other parameters, versions and variants than ours, as older rows may have.
+        for (alg, version, m, t, p) in [
+            (Algorithm::Argon2id, Version::V0x13, 64, 1, 1),
+            (Algorithm::Argon2id, Version::V0x13, 512, 3, 2),
+            (Algorithm::Argon2i, Version::V0x10, 128, 2, 1),
+        ] {
+            let params = Params::new(m, t, p, None).unwrap();
+            let stored = Argon2::new(alg, version, params)
+                .hash_password(b"old one", &salt)
+                .unwrap()
+                .to_string();
+            // A small memory that must grow, then the same memory reused.
+            let mut memory = vec![Block::default(); 8];
+            assert!(
+                verify_into(b"old one", &stored, &mut memory).unwrap(),
+                "{stored}"
+            );
+            assert!(
+                !verify_into(b"old onf", &stored, &mut memory).unwrap(),
+                "{stored}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn working_memory_is_reused_one_per_permit() {
+        let p = Passwords::new(&PasswordHashing {
+            memory_kib: 64,
+            iterations: 1,
+            parallelism: 1,
+            concurrency: 2,
+            queue: 16,
+        })
+        .unwrap();
+        let hashes: Vec<_> = (0..12)
+            .map(|i| {
+                let p = p.clone();
+                tokio::spawn(async move { p.hash(format!("password {i}").into()).await })
+            })
+            .collect();
+        for h in hashes {
+            assert!(h.await.unwrap().is_ok());
+        }
+        // A stored hash that needs more memory than ours grows one buffer for its check only.
+        let bigger = hash_into(
+            &Params::new(1024, 1, 1, None).unwrap(),
+            b"x",
+            &SaltString::generate(&mut rand::rngs::OsRng),
+            &mut Vec::new(),
+        )
+        .unwrap();
+        assert!(p
+            .verify("x".to_owned().into(), Some(&bigger))
+            .await
+            .unwrap());
+        let pool = p.memory.lock().unwrap();
+        assert!(
+            !pool.is_empty() && pool.len() <= 2,
+            "{} buffers",
+            pool.len()
+        );
+        assert!(pool.iter().all(|m| m.len() == p.params.block_count()));
     }
 
     #[test]

@@ -42,6 +42,8 @@ enum Command {
 }
 
 pub fn main() -> ExitCode {
+    // Before anything signs or checks a JWT (see `keys::jwt_crypto`).
+    crate::keys::install_jwt_crypto();
     let cli = Cli::parse();
     let config = match Config::load(cli.config.as_deref()) {
         Ok(c) => c,

@@ -1,4 +1,5 @@
-//! One signing key: its private half for jsonwebtoken and its public half as a JWK.
+//! One signing key: its private half for jsonwebtoken and its public half as a JWK. The
+//! signatures themselves are ring's (`super::jwt_crypto`).
 
 use jsonwebtoken::{
     jwk::{Jwk, PublicKeyUse, ThumbprintHash},
@@ -26,19 +27,20 @@ impl std::fmt::Debug for SigningKey {
 
 /// A new private key as DER: PKCS#8 for EC, PKCS#1 for RSA.
 pub(super) fn generate(alg: SigningAlg) -> Result<Vec<u8>, KeyError> {
-    let mut rng = rand::rngs::OsRng;
     let der = match alg {
-        SigningAlg::ES256 => {
-            use p256::pkcs8::EncodePrivateKey;
-            p256::SecretKey::random(&mut rng)
-                .to_pkcs8_der()
-                .map_err(|e| KeyError::Generate(e.to_string()))?
-                .as_bytes()
-                .to_vec()
-        }
+        SigningAlg::ES256 => ring::signature::EcdsaKeyPair::generate_pkcs8(
+            &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+            &ring::rand::SystemRandom::new(),
+        )
+        .map_err(|e| KeyError::Generate(e.to_string()))?
+        .as_ref()
+        .to_vec(),
+        // ring cannot make RSA keys; the `rsa` crate makes them, once per rotation, and ring
+        // signs with them. RUSTSEC-2023-0071 (a timing leak when `rsa` decrypts or signs) does
+        // not concern generation.
         SigningAlg::RS256 => {
             use rsa::pkcs1::EncodeRsaPrivateKey;
-            rsa::RsaPrivateKey::new(&mut rng, 2048)
+            rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048)
                 .map_err(|e| KeyError::Generate(e.to_string()))?
                 .to_pkcs1_der()
                 .map_err(|e| KeyError::Generate(e.to_string()))?
@@ -52,6 +54,7 @@ pub(super) fn generate(alg: SigningAlg) -> Result<Vec<u8>, KeyError> {
 /// The public JWK of a private key in the DER form of [`generate`], with `alg`, `use` and its
 /// RFC 7638 thumbprint as `kid`.
 pub(super) fn public_jwk(alg: SigningAlg, der: &[u8]) -> Result<Value, KeyError> {
+    super::install_jwt_crypto();
     let encoding = encoding_key(alg, der);
     let mut jwk = Jwk::from_encoding_key(&encoding, algorithm(alg))
         .map_err(|e| KeyError::Malformed(e.to_string()))?;
@@ -85,6 +88,7 @@ impl SigningKey {
         der: &[u8],
         jwk: Value,
     ) -> Result<SigningKey, KeyError> {
+        super::install_jwt_crypto();
         let public: Jwk =
             serde_json::from_value(jwk.clone()).map_err(|e| KeyError::Malformed(e.to_string()))?;
         let kid = public
@@ -139,6 +143,64 @@ mod tests {
                 Some(key.kid.as_str())
             );
         }
+    }
+
+    /// The public JWKs (and so the kids and the JWKS) of the fixture keys are the ones
+    /// jsonwebtoken made with RustCrypto before ring did the work (`public-jwks.tsv`, written
+    /// then), and each key still signs what its JWK verifies.
+    #[test]
+    fn stored_keys_keep_their_jwk_and_kid() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/keys");
+        let expected = std::fs::read_to_string(format!("{dir}/public-jwks.tsv")).unwrap();
+        let mut seen = 0;
+        for line in expected.lines() {
+            let (name, json) = line.split_once('\t').unwrap();
+            let alg = if name.ends_with("ES256") {
+                SigningAlg::ES256
+            } else {
+                SigningAlg::RS256
+            };
+            let der = std::fs::read(format!("{dir}/{name}.der")).unwrap();
+            let jwk = public_jwk(alg, &der).unwrap();
+            assert_eq!(jwk, serde_json::from_str::<Value>(json).unwrap(), "{name}");
+            let key = SigningKey::from_parts(alg, &der, jwk).unwrap();
+            let token = jsonwebtoken::encode(
+                &jsonwebtoken::Header::new(key.algorithm()),
+                &json!({"sub": name}),
+                &key.encoding,
+            )
+            .unwrap();
+            let mut v = jsonwebtoken::Validation::new(key.algorithm());
+            v.required_spec_claims.clear();
+            assert!(jsonwebtoken::decode::<Value>(&token, &key.decoding, &v).is_ok());
+            seen += 1;
+        }
+        assert_eq!(seen, 4);
+    }
+
+    #[test]
+    fn a_token_signed_by_another_key_or_altered_is_refused() {
+        let der = generate(SigningAlg::ES256).unwrap();
+        let key = SigningKey::from_parts(
+            SigningAlg::ES256,
+            &der,
+            public_jwk(SigningAlg::ES256, &der).unwrap(),
+        )
+        .unwrap();
+        let other = generate(SigningAlg::ES256).unwrap();
+        let header = jsonwebtoken::Header::new(key.algorithm());
+        let claims = json!({"sub": "x"});
+        let mut v = jsonwebtoken::Validation::new(key.algorithm());
+        v.required_spec_claims.clear();
+        let foreign =
+            jsonwebtoken::encode(&header, &claims, &EncodingKey::from_ec_der(&other)).unwrap();
+        assert!(jsonwebtoken::decode::<Value>(&foreign, &key.decoding, &v).is_err());
+        let good = jsonwebtoken::encode(&header, &claims, &key.encoding).unwrap();
+        assert!(jsonwebtoken::decode::<Value>(&good, &key.decoding, &v).is_ok());
+        let mut parts: Vec<&str> = good.split('.').collect();
+        // {"sub":"y"} in place of the signed claims.
+        parts[1] = "eyJzdWIiOiJ5In0";
+        assert!(jsonwebtoken::decode::<Value>(&parts.join("."), &key.decoding, &v).is_err());
     }
 
     #[test]

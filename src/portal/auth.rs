@@ -625,7 +625,7 @@ pub fn check_logout_token(
 #[cfg(test)]
 mod tests {
     use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
-    use p256::{elliptic_curve::sec1::ToEncodedPoint, pkcs8::EncodePrivateKey};
+    use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
     use serde_json::json;
 
     use super::*;
@@ -634,16 +634,19 @@ mod tests {
     const NOW: i64 = 1_800_000_000;
 
     fn sign_and_check(claims: serde_json::Value) -> Result<ValidLogout, String> {
-        let secret = p256::SecretKey::from_slice(&[7; 32]).unwrap();
-        let private = secret.to_pkcs8_der().unwrap();
-        let public = secret.public_key().to_encoded_point(false);
+        crate::keys::install_jwt_crypto();
+        let private = include_bytes!("../../tests/fixtures/keys/AK00-ES256.der");
+        let rng = ring::rand::SystemRandom::new();
+        let pair =
+            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, private, &rng).unwrap();
+        let public = pair.public_key();
         let mut header = Header::new(Algorithm::ES256);
         header.typ = Some("logout+jwt".into());
         header.kid = Some("k1".into());
-        let key = EncodingKey::from_ec_der(private.as_bytes());
+        let key = EncodingKey::from_ec_der(private);
         let token = jsonwebtoken::encode(&header, &claims, &key).unwrap();
         assert_eq!(logout_token_kid(&token).as_deref(), Ok("k1"));
-        let key = DecodingKey::from_ec_der(public.as_bytes());
+        let key = DecodingKey::from_ec_der(public.as_ref());
         check_logout_token(&token, &key, Algorithm::ES256, ISSUER, "portal", NOW)
     }
 

@@ -58,6 +58,8 @@ struct Cache {
 
 impl Idp {
     pub fn new(config: &PortalConfig, client_secret: SecretString, clock: Clock) -> Idp {
+        // Every key the portal verifies with comes from here (`verifying_key`).
+        crate::keys::install_jwt_crypto();
         let http = reqwest::Client::builder()
             // SSRF and mix-up defence: the IdP's answers are never followed elsewhere.
             .redirect(reqwest::redirect::Policy::none())

@@ -628,22 +628,24 @@ async fn tokens_are_checked_and_never_echoed() {
 
 /// The token's header and claims, signed again with a fresh P-256 key (the kid kept).
 fn resign(token: &str, edit: impl FnOnce(&mut Value)) -> String {
-    use p256::pkcs8::EncodePrivateKey;
     let mut parts = token.split('.');
     let header: Value =
         serde_json::from_slice(&B64.decode(parts.next().unwrap()).unwrap()).unwrap();
     let mut claims: Value =
         serde_json::from_slice(&B64.decode(parts.next().unwrap()).unwrap()).unwrap();
     edit(&mut claims);
-    let key = p256::SecretKey::random(&mut rand::rngs::OsRng);
-    let der = key.to_pkcs8_der().unwrap();
+    let der = ring::signature::EcdsaKeyPair::generate_pkcs8(
+        &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+        &ring::rand::SystemRandom::new(),
+    )
+    .unwrap();
     let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
     h.kid = header["kid"].as_str().map(str::to_owned);
     h.typ = Some("at+jwt".into());
     jsonwebtoken::encode(
         &h,
         &claims,
-        &jsonwebtoken::EncodingKey::from_ec_der(der.as_bytes()),
+        &jsonwebtoken::EncodingKey::from_ec_der(der.as_ref()),
     )
     .unwrap()
 }

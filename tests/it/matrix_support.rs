@@ -197,21 +197,27 @@ pub async fn hs256_with_public_key(app: &TestApp, realm: &str, token: &str) -> V
     let bytes = |name: &str| B64.decode(jwk[name].as_str().expect(name)).expect("b64");
     let mut secrets: Vec<Vec<u8>> = vec![jwk.to_string().into_bytes()];
     if jwk["kty"] == "EC" {
-        use p256::pkcs8::EncodePublicKey;
-        let (x, y) = (bytes("x"), bytes("y"));
-        let point = p256::EncodedPoint::from_affine_coordinates(
-            p256::FieldBytes::from_slice(&x),
-            p256::FieldBytes::from_slice(&y),
-            false,
+        // SEC 1 uncompressed point, and the same in a SubjectPublicKeyInfo (RFC 5480: the DER
+        // header for id-ecPublicKey on prime256v1 is fixed), as DER and as PEM.
+        let point = [&[4u8][..], &bytes("x"), &bytes("y")].concat();
+        let spki = [
+            &hex::decode("3059301306072a8648ce3d020106082a8648ce3d030107034200").expect("hex")[..],
+            &point,
+        ]
+        .concat();
+        let body = base64::engine::general_purpose::STANDARD.encode(&spki);
+        let lines: Vec<&str> = body
+            .as_bytes()
+            .chunks(64)
+            .map(|l| std::str::from_utf8(l).expect("base64"))
+            .collect();
+        let pem = format!(
+            "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+            lines.join("\n")
         );
-        let key = p256::PublicKey::from_sec1_bytes(point.as_bytes()).expect("P-256 point");
-        secrets.push(point.as_bytes().to_vec());
-        secrets.push(
-            key.to_public_key_pem(Default::default())
-                .expect("PEM")
-                .into_bytes(),
-        );
-        secrets.push(key.to_public_key_der().expect("DER").as_bytes().to_vec());
+        secrets.push(point);
+        secrets.push(pem.into_bytes());
+        secrets.push(spki);
     } else {
         use rsa::{pkcs1::EncodeRsaPublicKey, pkcs8::EncodePublicKey};
         let key = rsa::RsaPublicKey::new(
