@@ -713,7 +713,8 @@ mod tests {
         let fonts = Fonts::new().unwrap();
         let mut batch = LetterBatch::new(fonts.clone(), "batch".into(), "AK00".into());
         let people: Vec<Person> = (1..=3).map(|n| person(n, Some("1000"), "CH")).collect();
-        let codes: Vec<ActivationCode> = people.iter().map(|_| ActivationCode::generate()).collect();
+        let codes: Vec<ActivationCode> =
+            people.iter().map(|_| ActivationCode::generate()).collect();
         let mut single = Vec::new();
         for (person, code) in people.iter().zip(&codes) {
             let letter = ActivationLetter {
@@ -735,7 +736,10 @@ mod tests {
         for (page, (person, code)) in (1..=3).zip(people.iter().zip(&codes)) {
             let text = doc.extract_text(&[page]).unwrap();
             let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
-            assert!(text.contains(&format!("Person {}", person.family_name)), "{text}");
+            assert!(
+                text.contains(&format!("Person {}", person.family_name)),
+                "{text}"
+            );
             assert!(text.contains(&code.to_string()), "page {page}: {text}");
         }
         // Two embedded font programs (regular and bold) for the whole batch, as in one letter.

@@ -622,14 +622,11 @@ async fn import_persons(state: &AppState, realm: &Realm, file: &Path) -> anyhow:
     }
     let people: Vec<_> = rows.into_iter().filter_map(|r| r.person).collect();
     progress::stage(&bar, people.len() as u64, "importing");
-    let added = persons::add_many_reporting(
-        &state.db,
-        &realm.id,
-        &people,
-        state.clock.unix(),
-        |n| bar.set_position(n),
-    )
-    .await;
+    let added =
+        persons::add_many_reporting(&state.db, &realm.id, &people, state.clock.unix(), |n| {
+            bar.set_position(n)
+        })
+        .await;
     bar.finish_and_clear();
     match added {
         Ok(n) => println!("imported {n} person(s) into {}", realm.id),
