@@ -13,7 +13,7 @@ use krilla::{
     metadata::Metadata,
     page::PageSettings,
     surface::Surface,
-    text::{Font, TextDirection},
+    text::{Font, GlyphId, KrillaGlyph},
     Data, Document,
 };
 
@@ -88,6 +88,30 @@ fn last_sunday(year: i32, month: u32) -> NaiveDate {
     };
     let last = next.and_then(|d| d.pred_opt()).unwrap_or_default();
     last - Duration::days(i64::from(last.weekday().num_days_from_sunday()))
+}
+
+/// Sorts persons as the mailroom posts their letters: Swiss addresses by postal code (then
+/// locality), then addresses abroad by country and postal code, then persons without a postal
+/// code; within one place by name and AHV number, so that the order never depends on the
+/// database. Swiss postal codes are four digits, so text order is numeric order.
+pub fn postal_order(persons: &mut [Person]) {
+    persons.sort_by_cached_key(|p| {
+        let a = &p.address;
+        let abroad = a
+            .country
+            .as_deref()
+            .is_some_and(|c| !c.eq_ignore_ascii_case("CH"));
+        (
+            a.postal_code.is_none(),
+            abroad,
+            a.country.as_deref().unwrap_or_default().to_uppercase(),
+            a.postal_code.clone(),
+            a.locality.clone(),
+            p.family_name.clone(),
+            p.given_name.clone(),
+            p.ahv.as_str().to_owned(),
+        )
+    });
 }
 
 /// DD.MM.YYYY, as dates are written in Switzerland.
@@ -223,13 +247,14 @@ impl ActivationLetter<'_> {
         ]
     }
 
-    /// The letter as PDF bytes.
+    /// The letter alone as PDF bytes.
     pub fn pdf(&self) -> Result<Vec<u8>, LetterError> {
-        let regular = Face::new(REGULAR)?;
-        let bold = Face::new(BOLD)?;
-        let face = |w: Weight| if w == Weight::Bold { &bold } else { &regular };
-        let width = PAGE_WIDTH - LEFT - RIGHT;
+        self.pdf_with(&Fonts::new()?)
+    }
 
+    /// The letter alone as PDF bytes, with fonts already parsed (a run of many letters parses
+    /// them once).
+    pub fn pdf_with(&self, fonts: &Fonts) -> Result<Vec<u8>, LetterError> {
         let mut document = Document::new();
         document.set_metadata(
             Metadata::new()
@@ -238,16 +263,27 @@ impl ActivationLetter<'_> {
                 .authors(vec![self.realm.display_name.clone()])
                 .creator("connect".to_owned()),
         );
+        self.draw(&mut document, fonts)?;
+        finish(document)
+    }
+
+    /// Lays the letter out on new pages of `document`; returns how many pages it took.
+    fn draw(&self, document: &mut Document, fonts: &Fonts) -> Result<usize, LetterError> {
+        let (regular, bold) = (&fonts.regular, &fonts.bold);
+        let face = |w: Weight| if w == Weight::Bold { bold } else { regular };
+        let width = PAGE_WIDTH - LEFT - RIGHT;
+
         let settings = || {
             PageSettings::from_wh(PAGE_WIDTH, PAGE_HEIGHT)
                 .ok_or_else(|| LetterError::Pdf("page size".into()))
         };
+        let mut pages = 1;
         let mut page = document.start_page_with(settings()?);
         let mut surface = page.surface();
         // The sender, at the top.
         draw(
             &mut surface,
-            &bold,
+            bold,
             13.0,
             LEFT,
             20.0 * MM,
@@ -256,7 +292,7 @@ impl ActivationLetter<'_> {
         // The recipient, in the window.
         let mut y = WINDOW_TOP;
         for line in self.address_lines() {
-            draw(&mut surface, &regular, BODY_SIZE, LEFT, y, &line);
+            draw(&mut surface, regular, BODY_SIZE, LEFT, y, &line);
             y += LINE;
         }
         // The body, below the window.
@@ -279,6 +315,7 @@ impl ActivationLetter<'_> {
                     page.finish();
                     page = document.start_page_with(settings()?);
                     surface = page.surface();
+                    pages += 1;
                     y = 25.0 * MM;
                 }
                 draw(&mut surface, face(weight), size, LEFT, y, &line);
@@ -287,29 +324,106 @@ impl ActivationLetter<'_> {
         }
         surface.finish();
         page.finish();
-        document
-            .finish()
-            .map_err(|e| LetterError::Pdf(format!("{e:?}")))
+        Ok(pages)
+    }
+}
+
+fn finish(document: Document) -> Result<Vec<u8>, LetterError> {
+    document
+        .finish()
+        .map_err(|e| LetterError::Pdf(format!("{e:?}")))
+}
+
+/// The two faces of the letters, parsed once for a whole run (krilla hashes the font bytes on
+/// every `Font::new`). Cloning shares them.
+#[derive(Clone)]
+pub struct Fonts {
+    regular: Arc<Face>,
+    bold: Arc<Face>,
+}
+
+impl Fonts {
+    pub fn new() -> Result<Fonts, LetterError> {
+        Ok(Fonts {
+            regular: Arc::new(Face::regular()?),
+            bold: Arc::new(Face::bold()?),
+        })
+    }
+}
+
+/// The letters of a run in one PDF for the mailroom: each letter starts on a new page and
+/// keeps its own pages, in the order they are added. krilla subsets and embeds each font once
+/// per document, so the batch carries the font once instead of once per letter.
+pub struct LetterBatch {
+    document: Document,
+    fonts: Fonts,
+    letters: usize,
+    pages: usize,
+}
+
+impl LetterBatch {
+    /// An empty batch titled `title` (e.g. "AK00 activation letters 07.05.2026").
+    pub fn new(fonts: Fonts, title: String, author: String) -> LetterBatch {
+        let mut document = Document::new();
+        document.set_metadata(
+            Metadata::new()
+                .title(title)
+                .authors(vec![author])
+                .creator("connect".to_owned()),
+        );
+        LetterBatch {
+            document,
+            fonts,
+            letters: 0,
+            pages: 0,
+        }
+    }
+
+    pub fn add(&mut self, letter: &ActivationLetter<'_>) -> Result<(), LetterError> {
+        self.pages += letter.draw(&mut self.document, &self.fonts)?;
+        self.letters += 1;
+        Ok(())
+    }
+
+    pub fn letters(&self) -> usize {
+        self.letters
+    }
+
+    pub fn pages(&self) -> usize {
+        self.pages
+    }
+
+    pub fn pdf(self) -> Result<Vec<u8>, LetterError> {
+        finish(self.document)
     }
 }
 
 /// Draws one line of text with its baseline at `y` points from the top.
 pub(crate) fn draw(surface: &mut Surface<'_>, face: &Face, size: f32, x: f32, y: f32, text: &str) {
-    surface.draw_text(
+    let text = text.replace(GLUE, " ");
+    let glyphs = face.shape(&text);
+    surface.draw_glyphs(
         Point::from_xy(x, y),
+        &glyphs,
         face.font.clone(),
+        &text,
         size,
-        &text.replace(GLUE, " "),
         false,
-        TextDirection::LeftToRight,
     );
 }
 
-/// A font for krilla to embed, with the metrics to measure lines (also used by the portal's
-/// demo documents).
+/// A font for krilla to embed, with what it takes to measure and shape lines (also used by
+/// the portal's demo documents).
+///
+/// Lines are shaped here, with a rustybuzz face and plan made once, rather than by krilla's
+/// `draw_text`, which parses the font's layout tables again for every line: that was a sixth
+/// of the time of a run of letters.
 pub(crate) struct Face {
     font: Font,
-    metrics: ttf_parser::Face<'static>,
+    shaper: rustybuzz::Face<'static>,
+    plan: rustybuzz::ShapePlan,
+    /// Font units per em.
+    em: f32,
 }
 
 impl Face {
@@ -323,42 +437,98 @@ impl Face {
 
     fn new(bytes: &'static [u8]) -> Result<Face, LetterError> {
         let data: Arc<dyn AsRef<[u8]> + Send + Sync> = Arc::new(bytes);
+        let shaper = rustybuzz::Face::from_slice(bytes, 0).ok_or(LetterError::Font)?;
+        let plan = rustybuzz::ShapePlan::new(
+            &shaper,
+            rustybuzz::Direction::LeftToRight,
+            Some(rustybuzz::script::LATIN),
+            None,
+            &[],
+        );
         Ok(Face {
             font: Font::new(Data::from(data), 0).ok_or(LetterError::Font)?,
-            metrics: ttf_parser::Face::parse(bytes, 0).map_err(|_| LetterError::Font)?,
+            em: f32::from(rustybuzz::ttf_parser::Face::units_per_em(&shaper)),
+            shaper,
+            plan,
         })
+    }
+
+    /// The glyphs of one line of the letters' Latin text, left to right, with kerning; each
+    /// glyph names the bytes of `text` it stands for, so that the PDF's text can be copied.
+    fn shape(&self, text: &str) -> Vec<KrillaGlyph> {
+        let mut buffer = rustybuzz::UnicodeBuffer::new();
+        buffer.push_str(text);
+        // The properties of the plan, which `shape_with_plan` requires.
+        buffer.set_direction(rustybuzz::Direction::LeftToRight);
+        buffer.set_script(rustybuzz::script::LATIN);
+        let shaped = rustybuzz::shape_with_plan(&self.shaper, &self.plan, buffer);
+        let em = self.em;
+        let infos = shaped.glyph_infos();
+        infos
+            .iter()
+            .zip(shaped.glyph_positions())
+            .enumerate()
+            .map(|(i, (info, at))| {
+                let start = info.cluster as usize;
+                let end = infos[i + 1..]
+                    .iter()
+                    .map(|next| next.cluster as usize)
+                    .find(|c| *c != start)
+                    .unwrap_or(text.len());
+                KrillaGlyph::new(
+                    GlyphId::new(info.glyph_id),
+                    at.x_advance as f32 / em,
+                    at.x_offset as f32 / em,
+                    at.y_offset as f32 / em,
+                    at.y_advance as f32 / em,
+                    start..end,
+                    None,
+                )
+            })
+            .collect()
+    }
+
+    /// Width in font units, without kerning (which only narrows Latin text).
+    fn units(&self, text: &str) -> u32 {
+        text.chars()
+            .map(|c| {
+                let glyph = self
+                    .shaper
+                    .glyph_index(c)
+                    .unwrap_or(rustybuzz::ttf_parser::GlyphId(0));
+                u32::from(self.shaper.glyph_hor_advance(glyph).unwrap_or(0))
+            })
+            .sum()
+    }
+
+    fn points(&self, units: u32, size: f32) -> f32 {
+        units as f32 * size / self.em
     }
 
     /// Width in points, without kerning (which only narrows Latin text).
     pub(crate) fn width(&self, text: &str, size: f32) -> f32 {
-        let units: u32 = text
-            .chars()
-            .map(|c| {
-                let glyph = self
-                    .metrics
-                    .glyph_index(c)
-                    .unwrap_or(ttf_parser::GlyphId(0));
-                u32::from(self.metrics.glyph_hor_advance(glyph).unwrap_or(0))
-            })
-            .sum();
-        units as f32 * size / f32::from(self.metrics.units_per_em())
+        self.points(self.units(text), size)
     }
 
     /// Breaks at spaces so that lines fit `width`; a word longer than a line (a long link)
-    /// gets a line of its own rather than being cut.
+    /// gets a line of its own rather than being cut. Each word is measured once.
     pub(crate) fn wrap(&self, text: &str, size: f32, width: f32) -> Vec<String> {
+        let space = self.units(" ");
         let mut lines = Vec::new();
         let mut line = String::new();
+        let mut line_units = 0;
         for word in text.split(' ').filter(|w| !w.is_empty()) {
-            let candidate = if line.is_empty() {
-                word.to_owned()
-            } else {
-                format!("{line} {word}")
-            };
-            if self.width(&candidate, size) <= width || line.is_empty() {
-                line = candidate;
+            let word_units = self.units(word);
+            if line.is_empty() {
+                line.push_str(word);
+                line_units = word_units;
+            } else if self.points(line_units + space + word_units, size) <= width {
+                line.push(' ');
+                line.push_str(word);
+                line_units += space + word_units;
             } else {
                 lines.push(std::mem::replace(&mut line, word.to_owned()));
+                line_units = word_units;
             }
         }
         if !line.is_empty() {
@@ -492,5 +662,101 @@ mod tests {
         );
         let glued = format!("code:{GLUE}ABCD{GLUE}EFGH{GLUE}JKMN");
         assert_eq!(face.wrap(&glued, BODY_SIZE, 1.0), vec![glued.clone()]);
+    }
+
+    fn person(n: u64, postal_code: Option<&str>, country: &str) -> Person {
+        // 756 and nine digits, with the EAN-13 check digit.
+        let body = format!("756{n:09}");
+        let sum: u32 = body
+            .bytes()
+            .enumerate()
+            .map(|(i, b)| u32::from(b - b'0') * if i % 2 == 0 { 1 } else { 3 })
+            .sum();
+        Person {
+            ahv: format!("{body}{}", (10 - sum % 10) % 10).parse().unwrap(),
+            given_name: "Person".into(),
+            family_name: format!("Nr{n}"),
+            birth_date: NaiveDate::from_ymd_opt(1950, 3, 14).unwrap(),
+            language: Language::Fr,
+            address: crate::storage::persons::PostalAddress {
+                street: Some("Rue 1".into()),
+                postal_code: postal_code.map(str::to_owned),
+                locality: Some("Ville".into()),
+                country: Some(country.into()),
+            },
+        }
+    }
+
+    #[test]
+    fn the_mailroom_order_is_swiss_postal_codes_then_abroad_then_unknown() {
+        let mut persons = vec![
+            person(1, None, "CH"),
+            person(2, Some("75001"), "FR"),
+            person(3, Some("8001"), "CH"),
+            person(4, Some("1000"), "CH"),
+            person(5, Some("10115"), "DE"),
+            person(6, Some("3000"), "ch"),
+            person(7, Some("1000"), "CH"),
+        ];
+        postal_order(&mut persons);
+        let order: Vec<String> = persons.iter().map(|p| p.family_name.clone()).collect();
+        assert_eq!(order, ["Nr4", "Nr7", "Nr6", "Nr3", "Nr5", "Nr2", "Nr1"]);
+    }
+
+    #[test]
+    fn a_batch_holds_each_letter_on_its_own_pages_with_the_font_embedded_once() {
+        let realms = crate::realm::Realms::load_dir(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("realm-config"),
+        )
+        .unwrap();
+        let realm = realms.get(&"AK00".parse().unwrap()).unwrap();
+        let fonts = Fonts::new().unwrap();
+        let mut batch = LetterBatch::new(fonts.clone(), "batch".into(), "AK00".into());
+        let people: Vec<Person> = (1..=3).map(|n| person(n, Some("1000"), "CH")).collect();
+        let codes: Vec<ActivationCode> =
+            people.iter().map(|_| ActivationCode::generate()).collect();
+        let mut single = Vec::new();
+        for (person, code) in people.iter().zip(&codes) {
+            let letter = ActivationLetter {
+                realm,
+                person,
+                code,
+                registration_link: "https://login.example.ch/AK00/register",
+                date: NaiveDate::from_ymd_opt(2026, 5, 7).unwrap(),
+                valid_until: NaiveDate::from_ymd_opt(2026, 6, 6).unwrap(),
+                validity_days: 30,
+            };
+            batch.add(&letter).unwrap();
+            single.push(letter.pdf_with(&fonts).unwrap());
+        }
+        assert_eq!((batch.letters(), batch.pages()), (3, 3));
+        let pdf = batch.pdf().unwrap();
+        let doc = lopdf::Document::load_mem(&pdf).unwrap();
+        assert_eq!(doc.get_pages().len(), 3);
+        for (page, (person, code)) in (1..=3).zip(people.iter().zip(&codes)) {
+            let text = doc.extract_text(&[page]).unwrap();
+            let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+            assert!(
+                text.contains(&format!("Person {}", person.family_name)),
+                "{text}"
+            );
+            assert!(text.contains(&code.to_string()), "page {page}: {text}");
+        }
+        // Two embedded font programs (regular and bold) for the whole batch, as in one letter.
+        let font_files = |doc: &lopdf::Document| {
+            doc.objects
+                .values()
+                .filter_map(|o| o.as_dict().ok())
+                .filter(|d| d.has(b"FontFile2") || d.has(b"FontFile3"))
+                .count()
+        };
+        assert_eq!(font_files(&doc), 2);
+        let one = lopdf::Document::load_mem(&single[0]).unwrap();
+        assert_eq!(font_files(&one), 2);
+        assert!(
+            pdf.len() < single.iter().map(Vec::len).sum::<usize>(),
+            "the batch ({} bytes) is smaller than its letters apart",
+            pdf.len()
+        );
     }
 }

@@ -10,11 +10,11 @@ use clap::Subcommand;
 use secrecy::SecretString;
 use sha2::{Digest, Sha256};
 
-use super::import;
+use super::{import, letters, progress};
 use serde_json::json;
 
 use crate::{
-    activation::{ActivationError, IssuedCode},
+    activation::IssuedCode,
     app::AppState,
     audit::{Event, Kind},
     clock::Clock,
@@ -24,7 +24,7 @@ use crate::{
     notify::messages::AccountNotice,
     portal::{PortalStartError, PortalState},
     realm::Realm,
-    storage::{accounts, activation_codes, persons, Conflict, StoreError},
+    storage::{accounts, persons, Conflict, StoreError},
 };
 
 /// `connect admin [--operator WHO] [--reason WHY] <command>`: every command that changes
@@ -594,13 +594,16 @@ fn realm_named<'a>(state: &'a AppState, id: &RealmId) -> anyhow::Result<&'a Real
         .with_context(|| format!("no realm {id}"))
 }
 
-/// Checks the whole file, then the register, and writes only when nothing is wrong.
+/// Checks the whole file, then the register, and writes only when nothing is wrong. A bar on
+/// a terminal follows the register lookups and the writes.
 async fn import_persons(state: &AppState, realm: &Realm, file: &Path) -> anyhow::Result<()> {
     let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     let mut rows = import::read(&bytes, swiss_date(state.clock.now()))
         .with_context(|| format!("{}: nothing imported", file.display()))?;
     let ahvs: Vec<AhvNumber> = rows.iter().filter_map(|r| r.ahv.clone()).collect();
-    let registered = persons::registered(&state.db, &realm.id, &ahvs).await?;
+    let bar = progress::bar(ahvs.len() as u64, "checking");
+    let registered =
+        persons::registered(&state.db, &realm.id, &ahvs, |n| bar.set_position(n)).await?;
     for row in &mut rows {
         if let Some(ahv) = row.ahv.as_ref().filter(|a| registered.contains(*a)) {
             row.problems.push(format!(
@@ -612,6 +615,7 @@ async fn import_persons(state: &AppState, realm: &Realm, file: &Path) -> anyhow:
     }
     let bad: Vec<_> = rows.iter().filter(|r| !r.problems.is_empty()).collect();
     if !bad.is_empty() {
+        bar.finish_and_clear();
         for row in &bad {
             eprintln!(
                 "{}: line {}: {}",
@@ -628,7 +632,14 @@ async fn import_persons(state: &AppState, realm: &Realm, file: &Path) -> anyhow:
         );
     }
     let people: Vec<_> = rows.into_iter().filter_map(|r| r.person).collect();
-    match persons::add_many(&state.db, &realm.id, &people, state.clock.unix()).await {
+    progress::stage(&bar, people.len() as u64, "importing");
+    let added =
+        persons::add_many_reporting(&state.db, &realm.id, &people, state.clock.unix(), |n| {
+            bar.set_position(n)
+        })
+        .await;
+    bar.finish_and_clear();
+    match added {
         Ok(n) => println!("imported {n} person(s) into {}", realm.id),
         Err(StoreError::Conflict(Conflict::PersonExists)) => {
             bail!("a person of the file was added to the register meanwhile; nothing imported")
@@ -655,7 +666,7 @@ async fn code(state: &AppState, cmd: CodeCommand) -> anyhow::Result<()> {
             println!(
                 "valid until {} ({} days)",
                 swiss_date(issued.expires_at),
-                validity_days(realm)
+                letters::validity_days(realm)
             );
             if let Some(path) = letter {
                 println!("letter written to {}", path.display());
@@ -673,45 +684,14 @@ async fn code(state: &AppState, cmd: CodeCommand) -> anyhow::Result<()> {
             println!("{n} code(s) revoked");
         }
         CodeCommand::Letters { realm, out } => {
-            let realm = realm_named(state, &realm)?;
-            std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-            let waiting = activation_codes::persons_waiting_for_a_code(
-                &state.db,
-                &realm.id,
-                state.clock.unix(),
-            )
-            .await?;
-            let (mut written, mut skipped) = (0, 0);
-            for ahv in waiting {
-                let issued = match state.activation.issue(realm, &ahv).await {
-                    Ok(issued) => issued,
-                    // Enrolled or removed since the list was read.
-                    Err(
-                        e @ (ActivationError::AlreadyEnrolled | ActivationError::UnknownPerson(_)),
-                    ) => {
-                        eprintln!("{ahv}: skipped: {e}");
-                        skipped += 1;
-                        continue;
-                    }
-                    Err(e) => return Err(e.into()),
-                };
-                let path = out.join(format!("{}.pdf", ahv.as_str().replace('.', "")));
-                write_letter(state, realm, &issued, &path)
-                    .await
-                    .with_context(|| format!("stopped after {written} letter(s)"))?;
-                written += 1;
-            }
-            println!(
-                "{written} letter(s) written to {}, {skipped} person(s) skipped",
-                out.display()
-            );
+            let realm = state
+                .realms
+                .get(&realm)
+                .with_context(|| format!("no realm {realm}"))?;
+            letters::write_letters(state, realm.clone(), &out).await?;
         }
     }
     Ok(())
-}
-
-fn validity_days(realm: &Realm) -> u64 {
-    realm.enrolment.activation_code_validity.as_secs() / 86_400
 }
 
 /// Renders the letter of a code just issued and writes it whole (a temporary file, then a
@@ -731,12 +711,12 @@ async fn write_letter(
         registration_link: &link,
         date: swiss_date(state.clock.now()),
         valid_until: swiss_date(issued.expires_at),
-        validity_days: validity_days(realm),
+        validity_days: letters::validity_days(realm),
     };
     let written = letter
         .pdf()
         .map_err(anyhow::Error::new)
-        .and_then(|pdf| write_whole(path, &pdf));
+        .and_then(|pdf| letters::write_whole(path, &pdf));
     if let Err(e) = written {
         state.activation.revoke(realm, &issued.person.ahv).await?;
         return Err(e.context(format!(
@@ -745,24 +725,6 @@ async fn write_letter(
             path.display()
         )));
     }
-    Ok(())
-}
-
-/// Writes a temporary file and renames it into place. A letter holds a code in clear, so on
-/// Unix only its owner may read it (as with the master key file).
-fn write_whole(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write;
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(&tmp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    drop(file);
-    std::fs::rename(&tmp, path)?;
     Ok(())
 }
 

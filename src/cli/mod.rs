@@ -2,6 +2,8 @@
 
 pub mod admin;
 mod import;
+mod letters;
+mod progress;
 mod serve;
 
 pub use admin::parse_address;

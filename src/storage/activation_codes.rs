@@ -1,7 +1,11 @@
 //! Activation codes of the letters, kept only as keyed hashes. A person has at most one usable
 //! code: issuing a new one revokes the earlier unused one in the same transaction.
 
-use super::{exec_db, in_tx, on_db, Db, StoreError};
+use super::{
+    exec_db, in_tx, on_db,
+    persons::{Person, PersonRow},
+    Db, StoreError,
+};
 use crate::domain::{AhvNumber, RealmId};
 
 /// Where a stored code stands at a given time.
@@ -118,26 +122,23 @@ pub async fn find(
     row.map(|r| r.into_code(now)).transpose()
 }
 
-/// AHV numbers of the realm's persons who have neither an account nor a usable code: whom a
+/// The realm's persons who have neither an account nor a usable code, by AHV number: whom a
 /// batch of letters is for.
 pub async fn persons_waiting_for_a_code(
     db: &Db,
     realm: &RealmId,
     now: i64,
-) -> Result<Vec<AhvNumber>, StoreError> {
-    const SQL: &str = "SELECT p.ahv FROM persons p WHERE p.realm = $1 \
+) -> Result<Vec<Person>, StoreError> {
+    const SQL: &str = "SELECT p.ahv, p.given_name, p.family_name, p.birth_date, p.language, \
+                           p.street, p.postal_code, p.locality, p.country \
+                       FROM persons p WHERE p.realm = $1 \
                        AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.realm = p.realm AND a.ahv = p.ahv) \
                        AND NOT EXISTS (SELECT 1 FROM activation_codes c WHERE c.realm = p.realm AND c.ahv = p.ahv \
                            AND c.used_at IS NULL AND c.revoked_at IS NULL AND c.expires_at > $2) \
                        ORDER BY p.ahv";
-    let rows: Vec<(String,)> = on_db!(db, |pool| sqlx::query_as(SQL)
+    let rows: Vec<PersonRow> = on_db!(db, |pool| sqlx::query_as(SQL)
         .bind(realm.as_str())
         .bind(now)
         .fetch_all(pool))?;
-    rows.into_iter()
-        .map(|(ahv,)| {
-            ahv.parse()
-                .map_err(|_| StoreError::Corrupt("person: ahv".into()))
-        })
-        .collect()
+    rows.into_iter().map(Person::try_from).collect()
 }

@@ -351,6 +351,43 @@ async fn add_many_writes_all_rows_or_none() {
         2
     );
     assert_eq!(person(&app, &ahv(2)).await.unwrap().given_name, "New");
+
+    // Several statements in one transaction: a conflict in the last one undoes the first ones.
+    let many = |numbers: std::ops::RangeInclusive<u64>| -> Vec<Person> {
+        numbers
+            .map(|n| Person {
+                ahv: ahv(n).parse().unwrap(),
+                ..batch[0].clone()
+            })
+            .collect()
+    };
+    let mut clashing = many(100..=1_300);
+    clashing.push(batch[2].clone());
+    let err = persons::add_many(db, &realm, &clashing, 0)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict(Conflict::PersonExists)),
+        "{err}"
+    );
+    assert!(person(&app, &ahv(100)).await.is_none());
+    let mut reported = Vec::new();
+    let fine = many(100..=1_300);
+    let added = persons::add_many_reporting(db, &realm, &fine, 0, |n| reported.push(n))
+        .await
+        .unwrap();
+    assert_eq!((added, reported.last()), (1_201, Some(&1_201)));
+    assert!(reported.len() > 1, "one statement for {reported:?}");
+    assert!(reported.windows(2).all(|w| w[0] < w[1]), "{reported:?}");
+    let ahvs: Vec<AhvNumber> = fine.iter().map(|p| p.ahv.clone()).collect();
+    let found = persons::registered(db, &realm, &ahvs, |_| {})
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1_201);
+    assert_eq!(
+        person(&app, &ahv(1_300)).await.unwrap().family_name,
+        "Comer"
+    );
 }
 
 #[tokio::test]
@@ -495,13 +532,12 @@ async fn letters_go_to_every_waiting_person_and_nobody_else() {
 
     let out = admin.ok(&["code", "letters", "--realm", "AK00", "--out", "batch"]);
     assert!(out.starts_with("2 letter(s) written"), "{out}");
-    let mut files: Vec<String> = std::fs::read_dir(admin.path("batch"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    files.sort();
     let name = |n| format!("{}.pdf", ahv(n).replace('.', ""));
-    assert_eq!(files, vec![name(1), name(2)]);
+    let mailroom = format!("batch-{}.pdf", swiss_date(app.clock().now()));
+    assert_eq!(
+        files_in(&admin.path("batch")),
+        vec![name(1), name(2), mailroom]
+    );
 
     for n in [1, 2] {
         let text = pdf_text(&admin.path("batch").join(name(n)));
@@ -520,6 +556,158 @@ async fn letters_go_to_every_waiting_person_and_nobody_else() {
 
     let out = admin.ok(&["code", "letters", "--realm", "AK00", "--out", "batch"]);
     assert!(out.starts_with("0 letter(s) written"), "{out}");
+    assert_eq!(files_in(&admin.path("batch")).len(), 3, "no empty batch");
+}
+
+/// The names of the files in `dir`, sorted.
+fn files_in(dir: &Path) -> Vec<String> {
+    let mut files: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    files
+}
+
+/// The code a French letter prints.
+fn code_in(text: &str) -> String {
+    text.split("est le: ")
+        .nth(1)
+        .map(|rest| rest.chars().take(14).collect())
+        .expect("a code in the letter")
+}
+
+#[tokio::test]
+async fn the_mailroom_pdf_holds_every_letter_once_in_postal_code_order() {
+    let app = spawn_app().await;
+    let admin = Admin::new(&app);
+    // Postal codes in another order than the AHV numbers.
+    for (n, postal_code) in [(1, "8001"), (2, "1000"), (3, "3000"), (4, "1700")] {
+        let p = Person {
+            ahv: ahv(n).parse().unwrap(),
+            given_name: "Person".into(),
+            family_name: format!("Nr{n}"),
+            birth_date: NaiveDate::from_ymd_opt(1950, 3, 14).unwrap(),
+            language: Language::Fr,
+            address: PostalAddress {
+                street: Some("Rue du Marché 1".into()),
+                postal_code: Some(postal_code.into()),
+                locality: Some("Ville".into()),
+                country: Some("CH".into()),
+            },
+        };
+        persons::add(&app.state.db, &realm("AK00"), &p, app.clock().unix())
+            .await
+            .unwrap();
+    }
+
+    let out = admin.ok(&["code", "letters", "--realm", "AK00", "--out", "batch"]);
+    let dir = admin.path("batch");
+    let mailroom = dir.join(format!("batch-{}.pdf", swiss_date(app.clock().now())));
+    let day = swiss_date(app.clock().now());
+    assert!(
+        out.contains(&format!(
+            "4 letter(s) on 4 page(s) in postal-code order in batch/batch-{day}.pdf"
+        )),
+        "{out}"
+    );
+    let doc = lopdf::Document::load(&mailroom).expect("the mailroom's PDF");
+    assert_eq!(doc.get_pages().len(), 4, "one page per letter");
+    for (page, n) in [(1, 2), (2, 4), (3, 3), (4, 1)] {
+        let text = doc.extract_text(&[page]).unwrap();
+        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(
+            text.contains(&format!("Person Nr{n}")),
+            "page {page}: {text}"
+        );
+        let own = pdf_text(&dir.join(format!("{}.pdf", ahv(n).replace('.', ""))));
+        let code = code_in(&text);
+        assert_eq!(
+            code,
+            code_in(&own),
+            "page {page}: the code of the person's own file"
+        );
+        let (state, owner, _) = code_state(&app, &code).await;
+        assert_eq!(
+            (state, owner.as_str()),
+            (CodeState::Usable, ahv(n).as_str())
+        );
+    }
+
+    // A second batch on the same day gets a name of its own.
+    add_person(&app, &ahv(5), "Person", "Nr5", Language::Fr).await;
+    let out = admin.ok(&["code", "letters", "--realm", "AK00", "--out", "batch"]);
+    let second = dir.join(format!("batch-{}-2.pdf", swiss_date(app.clock().now())));
+    assert!(
+        out.contains(&format!("in batch/batch-{day}-2.pdf")),
+        "{out}"
+    );
+    let doc = lopdf::Document::load(&second).unwrap();
+    assert_eq!(doc.get_pages().len(), 1);
+    assert_eq!(
+        lopdf::Document::load(&mailroom).unwrap().get_pages().len(),
+        4
+    );
+}
+
+/// Runs the command under script(1), which gives it a pseudo-terminal for its standard streams;
+/// returns what the terminal showed.
+fn on_a_terminal(command: &Command) -> String {
+    let quote = |s: &std::ffi::OsStr| format!("'{}'", s.to_str().unwrap().replace('\'', r"'\''"));
+    let line = std::iter::once(quote(command.get_program()))
+        .chain(command.get_args().map(quote))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut script = Command::new("script");
+    script.args(["-qefc", &line, "/dev/null"]);
+    script.current_dir(command.get_current_dir().unwrap());
+    for (key, value) in command.get_envs() {
+        match value {
+            Some(v) => script.env(key, v),
+            None => script.env_remove(key),
+        };
+    }
+    let out = script.output().expect("script(1) from util-linux");
+    let shown = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{shown}");
+    shown
+}
+
+#[tokio::test]
+async fn bulk_commands_draw_progress_on_a_terminal_and_nowhere_else() {
+    let app = spawn_app().await;
+    let admin = Admin::new(&app);
+    let rows = |ns: std::ops::Range<u64>| {
+        ns.map(|n| row(&ahv(n), "Anne", &format!("Nr{n}"), "1950-03-14", "fr"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+
+    // Piped, as from cron or a script: the result line and nothing on standard error.
+    let out = admin.import(&format!("{HEADER}\n{}\n", rows(1..4)));
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    let out = admin.run(&["code", "letters", "--realm", "AK00", "--out", "piped"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("3 letter(s) written"));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+
+    // On a terminal: the bars, then the same result lines.
+    let file = admin.path("more.csv");
+    std::fs::write(&file, format!("{HEADER}\n{}\n", rows(4..7))).unwrap();
+    let shown = on_a_terminal(&admin.command(&[
+        "person",
+        "import",
+        "--realm",
+        "AK00",
+        file.to_str().unwrap(),
+    ]));
+    assert!(shown.contains("importing"), "{shown:?}");
+    assert!(shown.contains("imported 3 person(s)"), "{shown:?}");
+    let shown =
+        on_a_terminal(&admin.command(&["code", "letters", "--realm", "AK00", "--out", "shown"]));
+    assert!(shown.contains("letters "), "{shown:?}");
+    assert!(shown.contains("3 letter(s) written"), "{shown:?}");
 }
 
 #[tokio::test]

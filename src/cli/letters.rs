@@ -1,0 +1,329 @@
+//! `connect admin code letters`: a new code and a letter for every person of the register who
+//! waits for one; each letter in a file of its own, and all of them, in postal-code order, in
+//! one PDF for the mailroom.
+//!
+//! Codes are issued one after the other on the database while the letters are rendered and
+//! written on blocking threads, as many at a time as there are cores. At most that many letters
+//! are in flight, so memory stays flat however long the register is; the mailroom PDF grows by
+//! a few kilobytes a page in a thread of its own.
+
+use std::{
+    collections::BTreeMap,
+    panic::AssertUnwindSafe,
+    path::{Path, PathBuf},
+    sync::Arc,
+};
+
+use anyhow::{anyhow, Context};
+use chrono::NaiveDate;
+use indicatif::ProgressBar;
+use tokio::{sync::mpsc, task::JoinSet};
+
+use super::progress;
+use crate::{
+    activation::{ActivationError, IssuedCode},
+    app::AppState,
+    letter::{postal_order, swiss_date, swiss_format, ActivationLetter, Fonts, LetterBatch},
+    realm::Realm,
+    storage::activation_codes,
+};
+
+/// What every letter of the run shares.
+struct Run {
+    realm: Arc<Realm>,
+    link: String,
+    date: NaiveDate,
+    validity_days: u64,
+    out: PathBuf,
+}
+
+/// One letter whose code is issued: `seq` is its place in the mailroom's order.
+struct Job {
+    seq: usize,
+    issued: IssuedCode,
+    run: Arc<Run>,
+}
+
+impl Job {
+    fn letter(&self) -> ActivationLetter<'_> {
+        ActivationLetter {
+            realm: &self.run.realm,
+            person: &self.issued.person,
+            code: &self.issued.code,
+            registration_link: &self.run.link,
+            date: self.run.date,
+            valid_until: swiss_date(self.issued.expires_at),
+            validity_days: self.run.validity_days,
+        }
+    }
+
+    fn path(&self) -> PathBuf {
+        self.run.out.join(file_name(&self.issued))
+    }
+
+    /// Renders and writes the person's own file. A panic in the PDF library becomes an error
+    /// here, so that the code of this letter is revoked like after any other failure.
+    fn write(&self, fonts: &Fonts) -> anyhow::Result<()> {
+        std::panic::catch_unwind(AssertUnwindSafe(|| {
+            let pdf = self.letter().pdf_with(fonts)?;
+            write_whole(&self.path(), &pdf)
+        }))
+        .unwrap_or_else(|_| Err(anyhow!("the PDF library failed")))
+    }
+}
+
+/// `DIR/<AHV digits>.pdf`.
+pub(super) fn file_name(issued: &IssuedCode) -> String {
+    format!("{}.pdf", issued.person.ahv.as_str().replace('.', ""))
+}
+
+pub(super) fn validity_days(realm: &Realm) -> u64 {
+    realm.enrolment.activation_code_validity.as_secs() / 86_400
+}
+
+/// The mailroom's file for today beside the letters, never one of an earlier run:
+/// `batch-YYYY-MM-DD.pdf`, then `batch-YYYY-MM-DD-2.pdf`, ...
+fn batch_path(out: &Path, date: NaiveDate) -> PathBuf {
+    let day = date.format("%Y-%m-%d");
+    (1..)
+        .map(|n| match n {
+            1 => out.join(format!("batch-{day}.pdf")),
+            n => out.join(format!("batch-{day}-{n}.pdf")),
+        })
+        .find(|p| !p.exists())
+        .unwrap_or_else(|| out.join(format!("batch-{day}.pdf")))
+}
+
+/// What the mailroom's file holds once written.
+struct Batch {
+    path: PathBuf,
+    letters: usize,
+    pages: usize,
+}
+
+/// Adds the letters in the order they arrive (the mailroom's), then writes the file.
+fn write_batch(
+    mut letters: mpsc::Receiver<Arc<Job>>,
+    fonts: Fonts,
+    run: Arc<Run>,
+) -> anyhow::Result<Option<Batch>> {
+    let title = format!(
+        "{} – activation letters – {}",
+        run.realm.id,
+        swiss_format(run.date)
+    );
+    let mut batch = LetterBatch::new(fonts, title, run.realm.display_name.clone());
+    while let Some(job) = letters.blocking_recv() {
+        std::panic::catch_unwind(AssertUnwindSafe(|| batch.add(&job.letter())))
+            .unwrap_or_else(|_| Err(crate::letter::LetterError::Pdf("panic".into())))
+            .with_context(|| format!("adding the letter for {}", job.issued.person.ahv))?;
+    }
+    if batch.letters() == 0 {
+        return Ok(None);
+    }
+    let (letters, pages) = (batch.letters(), batch.pages());
+    let path = batch_path(&run.out, run.date);
+    let pdf = std::panic::catch_unwind(AssertUnwindSafe(|| batch.pdf()))
+        .unwrap_or_else(|_| Err(crate::letter::LetterError::Pdf("panic".into())))?;
+    write_whole(&path, &pdf)?;
+    Ok(Some(Batch {
+        path,
+        letters,
+        pages,
+    }))
+}
+
+/// Letters written, and passed on to the mailroom's file in their order once every letter
+/// before them is done.
+struct Progress {
+    bar: ProgressBar,
+    /// Finished letters waiting for one before them: `None` for a letter that failed.
+    done: BTreeMap<usize, Option<Arc<Job>>>,
+    next: usize,
+    to_batch: mpsc::Sender<Arc<Job>>,
+    written: usize,
+    failure: Option<anyhow::Error>,
+}
+
+impl Progress {
+    async fn settle(
+        &mut self,
+        state: &AppState,
+        finished: Result<(Arc<Job>, anyhow::Result<()>), tokio::task::JoinError>,
+    ) {
+        let (job, result) = match finished {
+            Ok(done) => done,
+            // Never aborted, and panics are caught in `Job::write`.
+            Err(e) => {
+                self.fail(anyhow!("a letter task ended: {e}"));
+                return;
+            }
+        };
+        match result {
+            Ok(()) => {
+                self.written += 1;
+                self.bar.inc(1);
+                self.done.insert(job.seq, Some(job));
+            }
+            Err(e) => {
+                // A code nobody can read must not keep the person out of the next batch.
+                let ahv = &job.issued.person.ahv;
+                let revoked = state.activation.revoke(&job.run.realm, ahv).await;
+                let mut e = e.context(format!(
+                    "the letter for {ahv} was not written to {}; its code is revoked",
+                    job.path().display()
+                ));
+                if let Err(r) = revoked {
+                    e = e.context(format!("and revoking its code failed too: {r}"));
+                }
+                self.fail(e);
+                self.done.insert(job.seq, None);
+            }
+        }
+        while let Some(job) = self.done.remove(&self.next) {
+            self.next += 1;
+            if let Some(job) = job {
+                if self.to_batch.send(job).await.is_err() {
+                    // The mailroom's file failed; its error is read when it is joined.
+                    self.fail(anyhow!("the mailroom's file could not be written"));
+                }
+            }
+        }
+    }
+
+    fn fail(&mut self, e: anyhow::Error) {
+        self.failure.get_or_insert(e);
+    }
+}
+
+/// Issues a code and writes a letter for every person waiting for one; see the module doc.
+pub(super) async fn write_letters(
+    state: &AppState,
+    realm: Arc<Realm>,
+    out: &Path,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let mut waiting =
+        activation_codes::persons_waiting_for_a_code(&state.db, &realm.id, state.clock.unix())
+            .await?;
+    postal_order(&mut waiting);
+    let fonts = Fonts::new()?;
+    let run = Arc::new(Run {
+        link: format!("{}/register", state.config.issuer(&realm.id)),
+        date: swiss_date(state.clock.now()),
+        validity_days: validity_days(&realm),
+        out: out.to_owned(),
+        realm,
+    });
+
+    let (to_batch, from_letters) = mpsc::channel(64);
+    let batch = tokio::task::spawn_blocking({
+        let (fonts, run) = (fonts.clone(), run.clone());
+        move || write_batch(from_letters, fonts, run)
+    });
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let mut progress = Progress {
+        bar: progress::bar(waiting.len() as u64, "letters"),
+        done: BTreeMap::new(),
+        next: 0,
+        to_batch,
+        written: 0,
+        failure: None,
+    };
+    let mut rendering = JoinSet::new();
+    let (mut seq, mut skipped) = (0, 0);
+    for person in waiting {
+        if progress.failure.is_some() {
+            break;
+        }
+        while rendering.len() >= workers {
+            if let Some(finished) = rendering.join_next().await {
+                progress.settle(state, finished).await;
+            }
+        }
+        let issued = match state.activation.issue(&run.realm, &person.ahv).await {
+            Ok(issued) => issued,
+            // Enrolled or removed since the list was read.
+            Err(e @ (ActivationError::AlreadyEnrolled | ActivationError::UnknownPerson(_))) => {
+                progress
+                    .bar
+                    .suspend(|| eprintln!("{}: skipped: {e}", person.ahv));
+                progress.bar.inc(1);
+                skipped += 1;
+                continue;
+            }
+            Err(e) => {
+                progress.fail(anyhow::Error::new(e).context(format!("issuing for {}", person.ahv)));
+                break;
+            }
+        };
+        let job = Arc::new(Job {
+            seq,
+            issued,
+            run: run.clone(),
+        });
+        seq += 1;
+        let fonts = fonts.clone();
+        rendering.spawn_blocking(move || {
+            let result = job.write(&fonts);
+            (job, result)
+        });
+    }
+    while let Some(finished) = rendering.join_next().await {
+        progress.settle(state, finished).await;
+    }
+    let Progress {
+        bar,
+        to_batch,
+        written,
+        failure,
+        ..
+    } = progress;
+    drop(to_batch);
+    let batch = batch
+        .await
+        .map_err(|e| anyhow!("the mailroom's file: {e}"))
+        .and_then(|b| b.context("the mailroom's file was not written"));
+    bar.finish_and_clear();
+
+    println!(
+        "{written} letter(s) written to {}, {skipped} person(s) skipped",
+        out.display()
+    );
+    match &batch {
+        Ok(Some(b)) => println!(
+            "{} letter(s) on {} page(s) in postal-code order in {}",
+            b.letters,
+            b.pages,
+            b.path.display()
+        ),
+        Ok(None) => {}
+        Err(e) if failure.is_some() => eprintln!("{e:#}"),
+        Err(_) => eprintln!("every letter is in its own file; print those"),
+    }
+    if let Some(e) = failure {
+        return Err(e.context(format!("stopped after {written} letter(s)")));
+    }
+    batch.map(|_| ())
+}
+
+/// Writes a temporary file and renames it into place, so that no half letter is ever read. A
+/// letter holds a code in clear, so on Unix only its owner may read it (as with the master key
+/// file).
+pub(super) fn write_whole(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let write = || -> std::io::Result<()> {
+        let mut file = options.open(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        drop(file);
+        std::fs::rename(&tmp, path)
+    };
+    write().with_context(|| format!("writing {}", path.display()))
+}
