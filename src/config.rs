@@ -335,10 +335,14 @@ impl Config {
             Some(path) => figment = figment.merge(Toml::file(path)),
             None => figment = figment.merge(Toml::file("connect.toml")),
         }
-        // CONNECT_TEST_* belong to the test suite, not to the server.
+        // CONNECT_TEST_* belong to the test suite and CONNECT_OPERATOR to `connect admin`
+        // (who runs a command), not to the server's settings.
         figment = figment.merge(
             Env::prefixed("CONNECT_")
-                .filter(|k| !k.as_str().to_ascii_lowercase().starts_with("test_"))
+                .filter(|k| {
+                    let k = k.as_str().to_ascii_lowercase();
+                    !k.starts_with("test_") && k != "operator"
+                })
                 .split("__"),
         );
         Self::extract(&figment)
@@ -946,6 +950,8 @@ mod tests {
         figment::Jail::expect_with(|jail| {
             jail.set_env("CONNECT_CLIENT_IP_HEADER", "x-forwarded-for");
             jail.set_env("CONNECT_TRUSTED_PROXIES", "10.1.0.0/16,10.2.0.1");
+            // Who runs `connect admin`, not a setting: no unknown-key error.
+            jail.set_env("CONNECT_OPERATOR", "m.muster");
             let c = Config::load(None).unwrap();
             assert_eq!(c.trusted_proxies.len(), 2);
             jail.create_file("dev.toml", "dev = true")?;
