@@ -665,15 +665,8 @@ mod tests {
     }
 
     fn person(n: u64, postal_code: Option<&str>, country: &str) -> Person {
-        // 756 and nine digits, with the EAN-13 check digit.
-        let body = format!("756{n:09}");
-        let sum: u32 = body
-            .bytes()
-            .enumerate()
-            .map(|(i, b)| u32::from(b - b'0') * if i % 2 == 0 { 1 } else { 3 })
-            .sum();
         Person {
-            ahv: format!("{body}{}", (10 - sum % 10) % 10).parse().unwrap(),
+            ahv: crate::domain::ahv_for_test(n),
             given_name: "Person".into(),
             family_name: format!("Nr{n}"),
             birth_date: NaiveDate::from_ymd_opt(1950, 3, 14).unwrap(),

@@ -25,6 +25,17 @@ impl AhvNumber {
     }
 }
 
+/// A valid number for unit tests elsewhere in the crate: 756, nine digits from `n`, and the
+/// check digit.
+#[cfg(test)]
+pub(crate) fn for_test(n: u64) -> AhvNumber {
+    let body = format!("756{n:09}");
+    let digits: Vec<u8> = body.bytes().map(|b| b - b'0').collect();
+    format!("{body}{}", ean13_check_digit(&digits))
+        .parse()
+        .expect("a valid AHV number")
+}
+
 fn ean13_check_digit(first12: &[u8]) -> u8 {
     let sum: u32 = first12
         .iter()

@@ -11,6 +11,8 @@ mod phone;
 mod realm_id;
 
 pub use activation_code::{ActivationCode, ActivationCodeError};
+#[cfg(test)]
+pub(crate) use ahv::for_test as ahv_for_test;
 pub use ahv::{AhvError, AhvNumber};
 pub use document::{
     DocumentCategory, DocumentCategoryError, DocumentTitles, DocumentTitlesError, MAX_TITLE_CHARS,

@@ -44,6 +44,18 @@ pub trait CsrfForm {
     fn csrf(&self) -> &str;
 }
 
+/// Implements [`CsrfForm`] for forms that carry their token in a field `csrf`.
+macro_rules! csrf_forms {
+    ($($form:ty),+ $(,)?) => {
+        $(impl $crate::http::page::CsrfForm for $form {
+            fn csrf(&self) -> &str {
+                &self.csrf
+            }
+        })+
+    };
+}
+pub(crate) use csrf_forms;
+
 /// How long a person is asked to wait when every place in the hashing queue is taken.
 const BUSY_RETRY_AFTER_SECONDS: u64 = 5;
 

@@ -138,18 +138,6 @@ impl<'a> Admin<'a> {
     }
 }
 
-/// A valid AHV number: 756, nine digits from `n`, and the EAN-13 check digit.
-fn ahv(n: u64) -> String {
-    let body = format!("756{n:09}");
-    let sum: u32 = body
-        .bytes()
-        .enumerate()
-        .map(|(i, b)| u32::from(b - b'0') * if i % 2 == 0 { 1 } else { 3 })
-        .sum();
-    let d = format!("{body}{}", (10 - sum % 10) % 10);
-    format!("{}.{}.{}.{}", &d[..3], &d[3..7], &d[7..11], &d[11..])
-}
-
 fn row(ahv: &str, given: &str, family: &str, birth: &str, lang: &str) -> String {
     format!("{ahv},{given},{family},{birth},{lang},Rue du Marché 1,3000,Berne")
 }
@@ -353,7 +341,7 @@ async fn add_many_writes_all_rows_or_none() {
     assert_eq!(person(&app, &ahv(2)).await.unwrap().given_name, "New");
 
     // Several statements in one transaction: a conflict in the last one undoes the first ones.
-    let many = |numbers: std::ops::RangeInclusive<u64>| -> Vec<Person> {
+    let many = |numbers: std::ops::RangeInclusive<u32>| -> Vec<Person> {
         numbers
             .map(|n| Person {
                 ahv: ahv(n).parse().unwrap(),
@@ -677,7 +665,7 @@ fn on_a_terminal(command: &Command) -> String {
 async fn bulk_commands_draw_progress_on_a_terminal_and_nowhere_else() {
     let app = spawn_app().await;
     let admin = Admin::new(&app);
-    let rows = |ns: std::ops::Range<u64>| {
+    let rows = |ns: std::ops::Range<u32>| {
         ns.map(|n| row(&ahv(n), "Anne", &format!("Nr{n}"), "1950-03-14", "fr"))
             .collect::<Vec<_>>()
             .join("\n")

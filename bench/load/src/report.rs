@@ -255,53 +255,32 @@ pub fn markdown(meta: &Meta, plan: &Plan, runs: &[ServerRun]) -> String {
         }
         s.push('\n');
     }
-    s.push_str("\n## CPU per figure (share of one core: server / load generator)\n\nThe server near 100 % is the bottleneck, as it should be; the load generator near 100 % would be.\n\n| figure | workers |");
-    for r in runs {
-        s.push_str(&format!(" {} |", r.name));
-    }
-    s.push_str("\n|---|---:|");
-    for _ in runs {
-        s.push_str("---:|");
-    }
-    s.push('\n');
-    for row in rows(runs) {
-        s.push_str(&format!("| {} | {} |", row.0.label(), row.1));
-        for r in runs {
-            match find(r, row) {
-                Some(m) => s.push_str(&format!(
-                    " {:.0} % / {:.0} % |",
-                    m.server_cpu * 100.0,
-                    m.load_cpu * 100.0
-                )),
-                None => s.push_str(" — |"),
-            }
-        }
-        s.push('\n');
-    }
-    s.push_str("\n## Memory per figure (RSS in MB: before / peak / after)\n\n| figure | workers |");
-    for r in runs {
-        s.push_str(&format!(" {} |", r.name));
-    }
-    s.push_str("\n|---|---:|");
-    for _ in runs {
-        s.push_str("---:|");
-    }
-    s.push('\n');
-    for row in rows(runs) {
-        s.push_str(&format!("| {} | {} |", row.0.label(), row.1));
-        for r in runs {
-            match find(r, row) {
-                Some(m) => s.push_str(&format!(
-                    " {} / {} / {} |",
-                    mb(m.rss_before),
-                    mb(m.rss_peak),
-                    mb(m.rss_after)
-                )),
-                None => s.push_str(" — |"),
-            }
-        }
-        s.push('\n');
-    }
+    per_figure(
+        &mut s,
+        runs,
+        "CPU per figure (share of one core: server / load generator)\n\nThe server near 100 % is \
+         the bottleneck, as it should be; the load generator near 100 % would be.",
+        |m| {
+            format!(
+                "{:.0} % / {:.0} %",
+                m.server_cpu * 100.0,
+                m.load_cpu * 100.0
+            )
+        },
+    );
+    per_figure(
+        &mut s,
+        runs,
+        "Memory per figure (RSS in MB: before / peak / after)",
+        |m| {
+            format!(
+                "{} / {} / {}",
+                mb(m.rss_before),
+                mb(m.rss_peak),
+                mb(m.rss_after)
+            )
+        },
+    );
     s.push_str("\n## Notes\n\n");
     s.push_str(
         "- code exchange: one iteration is `/authorize` with the SSO session cookie (303 with a \
@@ -367,6 +346,29 @@ pub fn markdown(meta: &Meta, plan: &Plan, runs: &[ServerRun]) -> String {
         }
     }
     s
+}
+
+/// A section with one row per figure and one column per server, each cell from `cell`.
+fn per_figure(s: &mut String, runs: &[ServerRun], title: &str, cell: impl Fn(&Measured) -> String) {
+    s.push_str(&format!("\n## {title}\n\n| figure | workers |"));
+    for r in runs {
+        s.push_str(&format!(" {} |", r.name));
+    }
+    s.push_str("\n|---|---:|");
+    for _ in runs {
+        s.push_str("---:|");
+    }
+    s.push('\n');
+    for row in rows(runs) {
+        s.push_str(&format!("| {} | {} |", row.0.label(), row.1));
+        for r in runs {
+            match find(r, row) {
+                Some(m) => s.push_str(&format!(" {} |", cell(m))),
+                None => s.push_str(" — |"),
+            }
+        }
+        s.push('\n');
+    }
 }
 
 fn secs(d: Duration) -> String {

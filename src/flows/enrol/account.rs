@@ -10,7 +10,7 @@ use super::{Enrolment, Step, StepRequest};
 use crate::{
     domain::{Language, Password, PasswordContext, PasswordError},
     http::{
-        page::CsrfForm,
+        page::csrf_forms,
         params::{Form, FormRejection},
         Page, PageError,
     },
@@ -32,17 +32,7 @@ pub struct PasswordForm {
     confirm: SecretString,
 }
 
-impl CsrfForm for ProfileForm {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
-}
-
-impl CsrfForm for PasswordForm {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
-}
+csrf_forms!(ProfileForm, PasswordForm);
 
 /// The longest name we keep; longer input is refused, not cut.
 const MAX_NAME: usize = 100;

@@ -15,7 +15,7 @@ use crate::{
     audit::{Event, Kind},
     domain::ActivationCode,
     http::{
-        page::CsrfForm,
+        page::csrf_forms,
         params::{Form, FormRejection},
         ClientAddr, Page, PageError,
     },
@@ -41,11 +41,7 @@ pub struct CodeForm {
     code: String,
 }
 
-impl CsrfForm for CodeForm {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
-}
+csrf_forms!(CodeForm);
 
 fn valid_flow(flow: Option<&str>) -> Option<&str> {
     flow.filter(|f| !f.is_empty() && f.len() <= 64)

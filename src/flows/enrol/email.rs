@@ -10,7 +10,7 @@ use super::{Enrolment, Step, StepRequest};
 use crate::{
     domain::{ActivationCode, Email},
     http::{
-        page::CsrfForm,
+        page::csrf_forms,
         params::{Form, FormRejection},
         PageError,
     },
@@ -31,17 +31,7 @@ pub struct CodeForm {
     code: String,
 }
 
-impl CsrfForm for AddressForm {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
-}
-
-impl CsrfForm for CodeForm {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
-}
+csrf_forms!(AddressForm, CodeForm);
 
 fn purpose(tx: &str) -> String {
     format!("enrol-mail:{tx}")

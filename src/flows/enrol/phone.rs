@@ -15,7 +15,7 @@ use crate::{
     domain::{Email, PhoneError, PhoneNumber},
     flows::sms,
     http::{
-        page::CsrfForm,
+        page::csrf_forms,
         params::{Form, FormRejection},
         ClientAddr, PageError,
     },
@@ -40,23 +40,7 @@ pub struct ResendForm {
     csrf: String,
 }
 
-impl CsrfForm for NumberForm {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
-}
-
-impl CsrfForm for CodeForm {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
-}
-
-impl CsrfForm for ResendForm {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
-}
+csrf_forms!(NumberForm, CodeForm, ResendForm);
 
 fn purpose(tx: &str) -> String {
     format!("enrol-sms:{tx}")

@@ -30,7 +30,7 @@ use crate::{
     audit::{Audit, Event, Kind},
     domain::{Email, Password, PhoneNumber},
     http::{
-        page::CsrfForm,
+        page::csrf_forms,
         params::{Form, FormRejection},
         ClientAddr, Page, PageError,
     },
@@ -101,11 +101,7 @@ pub struct LoginForm {
     password: SecretString,
 }
 
-impl CsrfForm for LoginForm {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
-}
+csrf_forms!(LoginForm);
 
 use interaction::valid_id;
 

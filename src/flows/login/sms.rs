@@ -16,7 +16,7 @@ use crate::{
     domain::PhoneNumber,
     flows::sms::CodeFor,
     http::{
-        page::CsrfForm,
+        page::csrf_forms,
         params::{Form, FormRejection},
         ClientAddr, Page, PageError,
     },
@@ -39,17 +39,7 @@ pub struct ResendForm {
     flow: String,
 }
 
-impl CsrfForm for SmsForm {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
-}
-
-impl CsrfForm for ResendForm {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
-}
+csrf_forms!(SmsForm, ResendForm);
 
 #[derive(Deserialize)]
 pub struct SmsQuery {
