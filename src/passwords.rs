@@ -26,9 +26,14 @@ pub struct Passwords {
     permits: Arc<Semaphore>,
     /// Running and waiting hashes together: `concurrency + queue` places.
     places: Arc<Semaphore>,
-    /// The working memory of finished hashes, for the next ones: at most one per permit.
+    /// The working memory of finished hashes, for the hashes waiting for a permit: at most
+    /// one per waiting hash, none once nobody waits (`give_back`).
     memory: Arc<Mutex<Vec<Vec<Block>>>>,
     concurrency: usize,
+    /// `concurrency + queue`.
+    places_total: usize,
+    /// Working memories allocated, not taken from the pool (for the tests).
+    fresh: Arc<std::sync::atomic::AtomicUsize>,
     /// Verified when the account does not exist, so that both cases take the same time.
     dummy_hash: Arc<String>,
 }
@@ -72,6 +77,8 @@ impl Passwords {
             places: Arc::new(Semaphore::new(cfg.concurrency.saturating_add(cfg.queue))),
             memory: Arc::default(),
             concurrency: cfg.concurrency,
+            places_total: cfg.concurrency.saturating_add(cfg.queue),
+            fresh: Arc::default(),
             dummy_hash: Arc::new(dummy),
         })
     }
@@ -120,13 +127,12 @@ impl Passwords {
             .acquire_owned()
             .await
             .map_err(|e| PasswordError::Task(e.to_string()))?;
-        let pool = self.memory.clone();
-        let (keep, concurrency) = (self.params.block_count(), self.concurrency);
+        let this = self.clone();
         let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {
-            let mut memory = take(&pool);
+            let mut memory = this.take();
             let out = span.in_scope(|| f(&mut memory));
-            give_back(&pool, memory, keep, concurrency);
+            this.give_back(memory);
             drop((permit, place));
             out
         })
@@ -135,24 +141,40 @@ impl Passwords {
     }
 }
 
-fn take(pool: &Mutex<Vec<Vec<Block>>>) -> Vec<Block> {
-    pool.lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .pop()
-        .unwrap_or_default()
-}
-
-/// Returns a working memory to the pool, cut back to what the configured parameters need (a
-/// stored hash made with a larger `m_cost` may have grown it).
-fn give_back(pool: &Mutex<Vec<Vec<Block>>>, mut memory: Vec<Block>, keep: usize, max: usize) {
-    if memory.len() > keep {
-        memory.truncate(keep);
-        memory.shrink_to_fit();
+impl Passwords {
+    fn take(&self) -> Vec<Block> {
+        let reused = self.memory.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        reused.unwrap_or_else(|| {
+            self.fresh
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Vec::new()
+        })
     }
-    let mut pool = pool.lock().unwrap_or_else(|p| p.into_inner());
-    // Never more than one per permit, whatever happens.
-    if pool.len() < max {
-        pool.push(memory);
+
+    /// Hashes holding a place in the queue but no permit yet, seen from a running hash (which
+    /// holds one of each, as every other running hash does).
+    fn waiting(&self) -> usize {
+        let queued = self.places_total - self.places.available_permits();
+        let running = self.concurrency - self.permits.available_permits();
+        queued.saturating_sub(running)
+    }
+
+    /// Keeps a finished hash's working memory for a hash that waits for a permit, cut back to
+    /// what the configured parameters need (a stored hash made with a larger `m_cost` may have
+    /// grown it); with nobody waiting, frees it. A storm of logins reuses a few buffers, and
+    /// once it is over the process gives the memory back instead of keeping
+    /// `concurrency` × `memory_kib` for the next one (docs/performance.md).
+    fn give_back(&self, mut memory: Vec<Block>) {
+        let keep = self.params.block_count();
+        if memory.len() > keep {
+            memory.truncate(keep);
+            memory.shrink_to_fit();
+        }
+        let waiting = self.waiting();
+        let mut pool = self.memory.lock().unwrap_or_else(|p| p.into_inner());
+        if pool.len() < waiting.min(self.concurrency) {
+            pool.push(memory);
+        }
     }
 }
 
@@ -325,11 +347,12 @@ mod tests {
         }
     }
 
+    // Hashes long enough (milliseconds) that all twelve are queued before the first ends.
     #[tokio::test]
-    async fn working_memory_is_reused_one_per_permit() {
+    async fn working_memory_is_reused_while_hashes_wait_and_freed_after() {
         let p = Passwords::new(&PasswordHashing {
-            memory_kib: 64,
-            iterations: 1,
+            memory_kib: 4096,
+            iterations: 3,
             parallelism: 1,
             concurrency: 2,
             queue: 16,
@@ -344,6 +367,10 @@ mod tests {
         for h in hashes {
             assert!(h.await.unwrap().is_ok());
         }
+        // Twelve hashes two at a time: the waiting ones took the memory of those before them.
+        let fresh = p.fresh.load(std::sync::atomic::Ordering::Relaxed);
+        assert!((1..=2).contains(&fresh), "{fresh} buffers allocated");
+        assert!(p.memory.lock().unwrap().is_empty());
         // A stored hash that needs more memory than ours grows one buffer for its check only.
         let bigger = hash_into(
             &Params::new(1024, 1, 1, None).unwrap(),
@@ -356,13 +383,8 @@ mod tests {
             .verify("x".to_owned().into(), Some(&bigger))
             .await
             .unwrap());
-        let pool = p.memory.lock().unwrap();
-        assert!(
-            !pool.is_empty() && pool.len() <= 2,
-            "{} buffers",
-            pool.len()
-        );
-        assert!(pool.iter().all(|m| m.len() == p.params.block_count()));
+        // Nobody waits any more: nothing is kept.
+        assert!(p.memory.lock().unwrap().is_empty());
     }
 
     #[test]

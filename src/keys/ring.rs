@@ -8,7 +8,8 @@ use std::{
 };
 
 use base64::{engine::general_purpose::STANDARD, Engine};
-use serde_json::Value;
+use bytes::Bytes;
+use serde_json::{json, Value};
 
 use super::{signing, KeyError, MasterKey, SigningKey};
 use crate::{
@@ -36,6 +37,8 @@ struct RealmKeys {
     active: HashMap<SigningAlg, Arc<SigningKey>>,
     /// Every key still published: what verifies, and the JWKS.
     published: Vec<Arc<SigningKey>>,
+    /// The JWKS document of `published`, serialized once per load: serving it is writing bytes.
+    jwks: Bytes,
     loaded: Instant,
 }
 
@@ -159,8 +162,10 @@ impl KeyRing {
             }
             published.push(key);
         }
+        let jwks = json!({ "keys": published.iter().map(|k| &k.jwk).collect::<Vec<_>>() });
         let keys = Arc::new(RealmKeys {
             active,
+            jwks: Bytes::from(jwks.to_string()),
             published,
             loaded: Instant::now(),
         });
@@ -214,14 +219,8 @@ impl KeyRing {
         Ok(find(&*self.reload(realm).await?))
     }
 
-    /// The public keys of a realm, for its JWKS document.
-    pub async fn public_jwks(&self, realm: &RealmId) -> Result<Vec<Value>, RingError> {
-        Ok(self
-            .current(realm)
-            .await?
-            .published
-            .iter()
-            .map(|k| k.jwk.clone())
-            .collect())
+    /// The realm's JWKS document (`{"keys": [...]}`, every published key), as served.
+    pub async fn jwks_document(&self, realm: &RealmId) -> Result<Bytes, RingError> {
+        Ok(self.current(realm).await?.jwks.clone())
     }
 }

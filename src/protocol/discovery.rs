@@ -1,27 +1,33 @@
 //! Discovery (OpenID Connect Discovery 1.0 §3) and the JWKS of a realm.
 
+use std::{collections::HashMap, sync::Arc};
+
 use axum::{
     extract::State,
     http::{header, HeaderValue},
     response::{IntoResponse, Response},
-    Json,
 };
+use bytes::Bytes;
 use openidconnect::{
     core::{
         CoreAuthDisplay, CoreClaimName, CoreClaimType, CoreClientAuthMethod, CoreGrantType,
-        CoreJsonWebKey, CoreJsonWebKeySet, CoreJweContentEncryptionAlgorithm,
-        CoreJweKeyManagementAlgorithm, CoreResponseMode, CoreResponseType,
-        CoreSubjectIdentifierType,
+        CoreJsonWebKey, CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm,
+        CoreResponseMode, CoreResponseType, CoreSubjectIdentifierType,
     },
     AdditionalProviderMetadata, AuthUrl, AuthenticationContextClass, EndSessionUrl,
     IntrospectionUrl, IssuerUrl, JsonWebKeySetUrl, LanguageTag, PkceCodeChallengeMethod,
     ProviderMetadata, ResponseTypes, RevocationUrl, Scope, TokenUrl, UserInfoUrl,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use super::{claims, error::OAuthError, tokens::jws_alg};
-use crate::{app::AppState, http::CurrentRealm, realm::SigningAlg};
+use crate::{
+    app::AppState,
+    config::Config,
+    domain::RealmId,
+    http::CurrentRealm,
+    realm::{Realm, Realms, SigningAlg},
+};
 
 /// The members of our discovery document that OpenID Connect Discovery 1.0 §3 leaves out:
 /// RP-initiated and back-channel logout, revocation (RFC 7009), introspection (RFC 7662),
@@ -55,13 +61,31 @@ type Metadata = ProviderMetadata<
     CoreSubjectIdentifierType,
 >;
 
-pub async fn configuration(
-    State(state): State<AppState>,
-    CurrentRealm(realm): CurrentRealm,
-) -> Result<Response, OAuthError> {
-    let issuer = state.config.issuer(&realm.id);
+/// The discovery document of every realm, serialized once at start: issuer, realms and the
+/// classes we issue do not change while the server runs, so a request only writes bytes.
+#[derive(Clone)]
+pub struct Documents(Arc<HashMap<RealmId, Bytes>>);
+
+impl Documents {
+    pub fn new(config: &Config, realms: &Realms) -> Result<Documents, DocumentError> {
+        let mut docs = HashMap::new();
+        for realm in realms.iter() {
+            let doc = serde_json::to_vec(&metadata(config, realm)?)
+                .map_err(|e| DocumentError(realm.id.clone(), e.to_string()))?;
+            docs.insert(realm.id.clone(), Bytes::from(doc));
+        }
+        Ok(Documents(Arc::new(docs)))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the discovery document of {0}: {1}")]
+pub struct DocumentError(RealmId, String);
+
+fn metadata(config: &Config, realm: &Realm) -> Result<Metadata, DocumentError> {
+    let issuer = config.issuer(&realm.id);
     let url = |path: &str| format!("{issuer}/{path}");
-    let bad = |e: url::ParseError| OAuthError::server_error(&e);
+    let bad = |e: url::ParseError| DocumentError(realm.id.clone(), e.to_string());
     let client_auth = vec![
         CoreClientAuthMethod::ClientSecretBasic,
         CoreClientAuthMethod::ClientSecretPost,
@@ -139,22 +163,37 @@ pub async fn configuration(
             .map(|l| LanguageTag::new(l.code().into()))
             .collect(),
     ));
-    Ok(cached(Json(metadata).into_response(), 300))
+    Ok(metadata)
+}
+
+pub async fn configuration(
+    State(state): State<AppState>,
+    CurrentRealm(realm): CurrentRealm,
+) -> Result<Response, OAuthError> {
+    // Every loaded realm has its document; a realm without one is a bug, not the caller's.
+    let doc = state.discovery.0.get(&realm.id).cloned().ok_or_else(|| {
+        OAuthError::server_error(&DocumentError(realm.id.clone(), "not prepared".into()))
+    })?;
+    Ok(json_bytes(doc, 300))
 }
 
 pub async fn jwks(
     State(state): State<AppState>,
     CurrentRealm(realm): CurrentRealm,
 ) -> Result<Response, OAuthError> {
-    let keys = state.keys.public_jwks(&realm.id).await?;
-    // Parsed through openidconnect's JWK set type, so that what we publish is what a
-    // relying party library reads.
-    let set: CoreJsonWebKeySet = serde_json::from_value(json!({ "keys": keys }))
-        .map_err(|e| OAuthError::server_error(&e))?;
-    Ok(cached(Json(set).into_response(), 60))
+    Ok(json_bytes(state.keys.jwks_document(&realm.id).await?, 60))
 }
 
-fn cached(mut res: Response, seconds: u32) -> Response {
+/// A prepared JSON document, cacheable by anyone for `seconds`.
+fn json_bytes(doc: Bytes, seconds: u32) -> Response {
+    let mut res = (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        doc,
+    )
+        .into_response();
     if let Ok(v) = HeaderValue::from_str(&format!("public, max-age={seconds}")) {
         res.headers_mut().insert(header::CACHE_CONTROL, v);
     }

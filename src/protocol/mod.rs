@@ -13,6 +13,7 @@ pub mod logout;
 pub mod token;
 pub mod tokens;
 pub mod userinfo;
+pub mod verified;
 
 use axum::{middleware::from_fn, routing::get, Router};
 

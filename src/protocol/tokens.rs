@@ -15,7 +15,10 @@ use openidconnect::{
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::error::OAuthError;
+use super::{
+    error::OAuthError,
+    verified::{Verified, VerifiedTokens},
+};
 use crate::{
     clock::Clock,
     config::Config,
@@ -30,6 +33,7 @@ pub struct Tokens {
     clock: Clock,
     /// For the issuer of each realm.
     config: Arc<Config>,
+    verified: VerifiedTokens,
 }
 
 /// The `sid` claim of OIDC Front-/Back-Channel Logout, which `openidconnect` leaves to us.
@@ -76,6 +80,7 @@ impl Tokens {
             keys,
             clock,
             config,
+            verified: VerifiedTokens::default(),
         }
     }
 
@@ -198,6 +203,16 @@ impl Tokens {
     /// Checks a JWT of this realm: known `kid`, its algorithm, signature and issuer.
     /// Expiry is the caller's business, against the injected clock.
     async fn verify_jwt(&self, realm: &Realm, token: &str, typ: &str) -> Option<Value> {
+        self.verify_jwt_by(realm, token, typ).await.map(|(v, _)| v)
+    }
+
+    /// The claims of a token signed by a published key of the realm, and that key's `kid`.
+    async fn verify_jwt_by(
+        &self,
+        realm: &Realm,
+        token: &str,
+        typ: &str,
+    ) -> Option<(Value, String)> {
         let header = jsonwebtoken::decode_header(token).ok()?;
         if !header
             .typ
@@ -206,11 +221,8 @@ impl Tokens {
         {
             return None;
         }
-        let key = self
-            .keys
-            .verifier(&realm.id, header.kid.as_deref()?)
-            .await
-            .ok()??;
+        let kid = header.kid?;
+        let key = self.keys.verifier(&realm.id, &kid).await.ok()??;
         if header.alg != key.algorithm() {
             return None;
         }
@@ -221,25 +233,43 @@ impl Tokens {
         validation.set_issuer(&[self.config.issuer(&realm.id)]);
         jsonwebtoken::decode::<Value>(token, &key.decoding, &validation)
             .ok()
-            .map(|d| d.claims)
+            .map(|d| (d.claims, kid))
     }
 
-    /// An access token of this realm that has not expired, or `invalid_token`.
+    /// An access token of this realm that has not expired, or `invalid_token`. A token seen
+    /// before is not checked again while the key that signed it is still published
+    /// (`verified`); the caller checks its grant either way.
     pub async fn verify_access_token(
         &self,
         realm: &Realm,
         token: &str,
     ) -> Result<AccessClaims, OAuthError> {
         let invalid = || OAuthError::invalid_token("the access token is not valid");
-        let value = self
-            .verify_jwt(realm, token, "at+jwt")
+        let now = self.clock.unix();
+        let seen = VerifiedTokens::key(&realm.id, token);
+        if let Some(v) = self.verified.get(&seen, now) {
+            if let Ok(Some(_)) = self.keys.verifier(&realm.id, &v.kid).await {
+                return Ok((*v.claims).clone());
+            }
+        }
+        let (value, kid) = self
+            .verify_jwt_by(realm, token, "at+jwt")
             .await
             .ok_or_else(invalid)?;
         let claims: AccessClaims = serde_json::from_value(value).map_err(|_| invalid())?;
-        if claims.exp <= self.clock.unix() {
+        if claims.exp <= now {
             return Err(OAuthError::invalid_token("the access token has expired"));
         }
-        Ok(claims)
+        let claims = Arc::new(claims);
+        self.verified.put(
+            seen,
+            Verified {
+                claims: claims.clone(),
+                kid,
+            },
+            now,
+        );
+        Ok((*claims).clone())
     }
 
     pub async fn read_id_token_hint(&self, realm: &Realm, token: &str) -> Option<IdTokenHint> {
