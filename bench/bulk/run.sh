@@ -80,14 +80,14 @@ generate() { # first count file
     }' > "$3"
 }
 
-# step NAME command...: runs it, prints wall seconds and peak RSS.
+# step NAME command...: runs it, prints wall seconds, CPU seconds (user + system) and peak RSS.
 step() {
     local name="$1"; shift
-    /usr/bin/time -f "%e %M" -o "$work/time" "$@" > "$work/out" 2> "$work/err" || {
+    /usr/bin/time -f "%e %M %U %S" -o "$work/time" "$@" > "$work/out" 2> "$work/err" || {
         cat "$work/err" >&2; exit 1; }
-    read -r seconds kb < "$work/time"
-    printf "%-34s %7.2f s  %5d MB peak  %s\n" "$name" "$seconds" $((kb / 1024)) \
-        "$(tr '\n' ' ' < "$work/out")"
+    read -r seconds kb user sys < "$work/time"
+    printf "%-34s %7.2f s  (CPU %6.2f s)  %5d MB peak  %s\n" "$name" "$seconds" \
+        "$(awk -v u="$user" -v s="$sys" 'BEGIN { print u + s }')" $((kb / 1024)) "$(tr '\n' ' ' < "$work/out")"
 }
 
 mkdir -p "$CONNECT_DATA_DIR"

@@ -66,7 +66,8 @@ impl Job {
     fn write(&self, fonts: &Fonts) -> anyhow::Result<()> {
         std::panic::catch_unwind(AssertUnwindSafe(|| {
             let pdf = self.letter().pdf_with(fonts)?;
-            write_whole(&self.path(), &pdf)
+            // Made durable all at once at the end of the run (`sync_filesystem`).
+            write_whole_unsynced(&self.path(), &pdf)
         }))
         .unwrap_or_else(|_| Err(anyhow!("the PDF library failed")))
     }
@@ -285,6 +286,9 @@ pub(super) async fn write_letters(
         .map_err(|e| anyhow!("the mailroom's file: {e}"))
         .and_then(|b| b.context("the mailroom's file was not written"));
     bar.finish_and_clear();
+    // The letters were written without waiting for the disk; nothing is reported done before
+    // they are on it.
+    sync_filesystem(out)?;
 
     println!(
         "{written} letter(s) written to {}, {skipped} person(s) skipped",
@@ -311,6 +315,16 @@ pub(super) async fn write_letters(
 /// letter holds a code in clear, so on Unix only its owner may read it (as with the master key
 /// file).
 pub(super) fn write_whole(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    write_file(path, bytes, true)
+}
+
+/// [`write_whole`] without waiting for the disk: a run of many letters syncs once at its end
+/// (`sync_filesystem`), since one fsync per file cost more than rendering the letter.
+fn write_whole_unsynced(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    write_file(path, bytes, false)
+}
+
+fn write_file(path: &Path, bytes: &[u8], sync: bool) -> anyhow::Result<()> {
     use std::io::Write;
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
@@ -321,9 +335,39 @@ pub(super) fn write_whole(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let write = || -> std::io::Result<()> {
         let mut file = options.open(&tmp)?;
         file.write_all(bytes)?;
-        file.sync_all()?;
+        if sync {
+            file.sync_all()?;
+        }
         drop(file);
         std::fs::rename(&tmp, path)
     };
     write().with_context(|| format!("writing {}", path.display()))
+}
+
+/// Puts everything written in `dir` on the disk: one `syncfs` for the whole run on Linux, a
+/// sync of every file elsewhere.
+fn sync_filesystem(dir: &Path) -> anyhow::Result<()> {
+    let failed = || format!("writing the letters in {} to disk", dir.display());
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let handle = std::fs::File::open(dir).with_context(failed)?;
+        // SAFETY: syncfs only reads the descriptor, which `handle` keeps open for the call.
+        if unsafe { libc::syncfs(handle.as_raw_fd()) } != 0 {
+            return Err(std::io::Error::last_os_error()).with_context(failed);
+        }
+        Ok(())
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        for entry in std::fs::read_dir(dir).with_context(failed)? {
+            let path = entry.with_context(failed)?.path();
+            if path.is_file() {
+                std::fs::File::open(&path)
+                    .and_then(|f| f.sync_all())
+                    .with_context(failed)?;
+            }
+        }
+        Ok(())
+    }
 }
