@@ -11,7 +11,7 @@ use crate::{
     keys::SecretHasher,
     realm::Realm,
     storage::Db,
-    storage::{accounts, activation_codes, persons, persons::Person, StoreError},
+    storage::{accounts, activation_codes, letter_requests, persons, persons::Person, StoreError},
 };
 
 /// A code just issued: the only moment it exists in clear.
@@ -19,6 +19,8 @@ pub struct IssuedCode {
     pub code: ActivationCode,
     pub expires_at: DateTime<Utc>,
     pub person: Person,
+    /// The letter request (a lost phone) this code answers; `None` for an enrolment.
+    pub request: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -63,10 +65,7 @@ impl Activation {
             return Err(ActivationError::AlreadyEnrolled);
         }
         let code = ActivationCode::generate();
-        let now = self.clock.now();
-        let validity = chrono::Duration::from_std(realm.enrolment.activation_code_validity)
-            .unwrap_or(chrono::Duration::days(30));
-        let expires_at = now + validity;
+        let (now, expires_at) = self.validity(realm);
         activation_codes::issue(
             &self.db,
             &realm.id,
@@ -86,7 +85,56 @@ impl Activation {
             code,
             expires_at,
             person,
+            request: None,
         })
+    }
+
+    /// Issues the code of a letter a person who lost their phone asked for: their earlier
+    /// unused code stops working, and the request names the new one, so that the code
+    /// registers a new mobile number instead of opening an account.
+    pub async fn issue_for_request(
+        &self,
+        realm: &Realm,
+        waiting: letter_requests::WaitingLetter,
+    ) -> Result<IssuedCode, StoreError> {
+        let code = ActivationCode::generate();
+        let (now, expires_at) = self.validity(realm);
+        let ahv = &waiting.person.ahv;
+        letter_requests::issue_code(
+            &self.db,
+            &realm.id,
+            &waiting.id,
+            ahv,
+            &self.hash(&code),
+            now.timestamp(),
+            expires_at.timestamp(),
+        )
+        .await?;
+        self.audit
+            .record(
+                Event::new(Kind::ActivationCodeIssued, &realm.id)
+                    .account(&waiting.account_id)
+                    .detail(json!({
+                        "ahv": ahv.masked(),
+                        "expires_at": expires_at.timestamp(),
+                        "for": "lost_phone",
+                    })),
+            )
+            .await;
+        Ok(IssuedCode {
+            code,
+            expires_at,
+            person: waiting.person,
+            request: Some(waiting.id),
+        })
+    }
+
+    /// Now, and when a code issued now expires.
+    fn validity(&self, realm: &Realm) -> (DateTime<Utc>, DateTime<Utc>) {
+        let now = self.clock.now();
+        let validity = chrono::Duration::from_std(realm.enrolment.activation_code_validity)
+            .unwrap_or(chrono::Duration::days(30));
+        (now, now + validity)
     }
 
     /// Revokes the person's unused code; returns how many codes stopped working (0 or 1).

@@ -18,7 +18,14 @@ use crate::{
     clock::Clock,
     config::Config,
     domain::Language,
-    flows::{enrol::Enrolments, login::LoginStore, sms::SmsCodes},
+    factors::{recovery::RecoveryCodes, totp::Totp},
+    flows::{
+        account::AccountStore,
+        enrol::Enrolments,
+        login::{Credentials, LoginStore},
+        recovery::Recoveries,
+        sms::SmsCodes,
+    },
     guard::Guard,
     http::{
         self, client_addr::ClientAddrSettings, csrf::CsrfKey, health::Readiness,
@@ -27,6 +34,7 @@ use crate::{
     keys::{KeyRing, MasterKey, SecretHasher},
     limits::Limits,
     notify::Notifier,
+    passkeys::Passkeys,
     passwords::Passwords,
     protocol::{
         authorize::Codes, backchannel::Backchannel, discovery, interaction::Interactions,
@@ -72,6 +80,8 @@ pub struct Services {
     pub interactions: Interactions,
     pub codes: Codes,
     pub login: LoginStore,
+    pub credentials: Credentials,
+    pub recoveries: Recoveries,
     pub enrolments: Enrolments,
     pub activation: Activation,
     pub sms: SmsCodes,
@@ -79,6 +89,10 @@ pub struct Services {
     pub guard: Guard,
     pub grants: TokenGrants,
     pub discovery: discovery::Documents,
+    pub account: AccountStore,
+    pub totp: Totp,
+    pub recovery_codes: RecoveryCodes,
+    pub passkeys: Passkeys,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -128,24 +142,34 @@ impl AppState {
         let limits = Limits::new(&ephemeral, &hasher, &audit);
         let logouts = Logouts::new(&db, &clock, &audit, &sessions, &backchannel);
         let codes = Codes::new(&ephemeral, &hasher, &clock, &config);
+        let guard = Guard::new(&logouts, &audit, &notifier);
+        let passwords = Passwords::new(&config.password_hashing)?;
         Ok(AppState(Arc::new(Services {
             discovery: discovery::Documents::new(&config, &realms)?,
+            credentials: Credentials::new(
+                &db, &ephemeral, &hasher, &passwords, &limits, &audit, &guard, &clock,
+            ),
+            recoveries: Recoveries::new(&ephemeral, &hasher),
             grants: TokenGrants::new(&db, &hasher, &clock, &codes, &tokens, &audit),
             codes,
             sms: SmsCodes::new(&limits, &notifier, &hasher, &clock),
-            guard: Guard::new(&logouts, &audit, &notifier),
+            guard,
             logouts,
             tokens,
             notifier,
             backchannel,
-            passwords: Passwords::new(&config.password_hashing)?,
+            passwords,
             csrf: CsrfKey::new(master.derive("csrf")),
             sessions,
             limits,
             interactions: Interactions::new(&ephemeral, &clock),
-            login: LoginStore::new(&ephemeral, &hasher, &db),
+            login: LoginStore::new(&ephemeral),
             enrolments: Enrolments::new(&ephemeral, &hasher),
+            account: AccountStore::new(&ephemeral, &hasher, &clock),
+            passkeys: Passkeys::new(&config.public_url, &ephemeral, &hasher, &db, &clock),
             activation: Activation::new(&db, &hasher, &clock, &audit),
+            totp: Totp::new(&db, &master, &clock, &ephemeral),
+            recovery_codes: RecoveryCodes::new(&db, &hasher, &clock),
             secret_hasher: hasher,
             audit,
             config,
@@ -206,6 +230,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::flows::router())
         .route("/", get(index))
         .route("/static/connect.css", get(stylesheet))
+        .route("/static/passkey.js", get(passkey_script))
         .fallback(not_found);
     // `config.dev` is set by the `dev` command only, never by a setting.
     if state.config.dev {
@@ -312,6 +337,18 @@ pub async fn stylesheet() -> Response {
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
         include_str!("../static/connect.css"),
+    )
+        .into_response()
+}
+
+/// The one script of the pages (`static/passkey.js`): the WebAuthn ceremonies.
+pub async fn passkey_script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../static/passkey.js"),
     )
         .into_response()
 }

@@ -36,11 +36,36 @@ pub enum Kind {
     PhoneChanged,
     EmailChanged,
     PasswordChanged,
+    AppAdded,
+    AppRemoved,
+    RecoveryCodesIssued,
+    RecoveryCodeUsed,
+    PasskeyAdded,
+    PasskeyRenamed,
+    PasskeyRemoved,
+    /// A passkey that could not be added (its ceremony failed or the key was known).
+    PasskeyRefused,
     SessionsEnded,
     Logout,
     RefreshTokenReused,
     AbuseLimitHit,
     AdminCommand,
+    /// The person proved their factors again for a sensitive action of the account page.
+    StepUpPassed,
+    /// A wrong password or code at that proof, or too many.
+    StepUpRefused,
+    /// The person closed their account.
+    AccountClosed,
+    /// The person downloaded their data.
+    DataDownloaded,
+    /// A recovery began (« Mot de passe oublié ? », or a requested letter's code).
+    RecoveryStarted,
+    RecoveryStepCompleted,
+    RecoveryStepRefused,
+    /// A person who lost their phone asked for a new activation letter.
+    LetterRequested,
+    /// Every second factor of the account was removed (a lost phone replaced by letter).
+    SecondFactorsRemoved,
 }
 
 impl Kind {
@@ -60,11 +85,28 @@ impl Kind {
             Kind::PhoneChanged => "phone_changed",
             Kind::EmailChanged => "email_changed",
             Kind::PasswordChanged => "password_changed",
+            Kind::AppAdded => "app_added",
+            Kind::AppRemoved => "app_removed",
+            Kind::RecoveryCodesIssued => "recovery_codes_issued",
+            Kind::RecoveryCodeUsed => "recovery_code_used",
+            Kind::PasskeyAdded => "passkey_added",
+            Kind::PasskeyRenamed => "passkey_renamed",
+            Kind::PasskeyRemoved => "passkey_removed",
+            Kind::PasskeyRefused => "passkey_refused",
             Kind::SessionsEnded => "sessions_ended",
             Kind::Logout => "logout",
             Kind::RefreshTokenReused => "refresh_token_reused",
             Kind::AbuseLimitHit => "abuse_limit_hit",
             Kind::AdminCommand => "admin_command",
+            Kind::StepUpPassed => "step_up_passed",
+            Kind::StepUpRefused => "step_up_refused",
+            Kind::AccountClosed => "account_closed",
+            Kind::DataDownloaded => "data_downloaded",
+            Kind::RecoveryStarted => "recovery_started",
+            Kind::RecoveryStepCompleted => "recovery_step_completed",
+            Kind::RecoveryStepRefused => "recovery_step_refused",
+            Kind::LetterRequested => "letter_requested",
+            Kind::SecondFactorsRemoved => "second_factors_removed",
         }
     }
 }

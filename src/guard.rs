@@ -52,6 +52,29 @@ impl Guard {
         Ok(ended)
     }
 
+    /// As [`Guard::restrict`], but from the person's own session `keep` (a `sid`), which
+    /// stays with its grants: every other session and grant ends. For the changes a person
+    /// makes on their account page after proving who they are.
+    pub async fn restrict_others(
+        &self,
+        realm: &Arc<Realm>,
+        account: &Account,
+        keep: &str,
+        notice: AccountNotice<'_>,
+    ) -> Result<usize, StoreError> {
+        let ended = self.logouts.end_others(realm, &account.id, keep).await?;
+        tracing::info!(realm = %realm.id, account = %account.id, sessions = ended, "other sessions and grants of the account ended");
+        self.audit
+            .record(
+                Event::new(Kind::SessionsEnded, &realm.id)
+                    .account(&account.id)
+                    .detail(serde_json::json!({ "why": notice.why(), "sessions": ended, "kept": "current" })),
+            )
+            .await;
+        self.tell(realm, account, notice).await;
+        Ok(ended)
+    }
+
     /// Mails the notice to the account's address in its language. A mail that cannot be sent
     /// is logged and does not undo what happened: the restriction matters more than the news.
     pub async fn tell(&self, realm: &Realm, account: &Account, notice: AccountNotice<'_>) {

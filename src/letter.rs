@@ -45,6 +45,32 @@ const LINE: f32 = 15.0;
 /// a line break split them. Drawn as ordinary spaces.
 const GLUE: char = '\u{a0}';
 
+/// What a letter's code is for: opening an access, or registering a new mobile number after
+/// the person lost their phone (a letter they asked for). Only the title and the first
+/// paragraph differ.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LetterPurpose {
+    #[default]
+    Enrolment,
+    NewPhone,
+}
+
+impl LetterPurpose {
+    fn title(self) -> &'static str {
+        match self {
+            LetterPurpose::Enrolment => "letter-title",
+            LetterPurpose::NewPhone => "letter-phone-title",
+        }
+    }
+
+    fn invitation(self) -> &'static str {
+        match self {
+            LetterPurpose::Enrolment => "letter-invitation",
+            LetterPurpose::NewPhone => "letter-phone-invitation",
+        }
+    }
+}
+
 /// One letter, ready to render.
 pub struct ActivationLetter<'a> {
     pub realm: &'a Realm,
@@ -57,6 +83,7 @@ pub struct ActivationLetter<'a> {
     /// The last day the code works, in Switzerland.
     pub valid_until: NaiveDate,
     pub validity_days: u64,
+    pub purpose: LetterPurpose,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -71,13 +98,18 @@ pub enum LetterError {
 /// (since 1981): UTC+2 from 01:00 UTC on the last Sunday of March to 01:00 UTC on the last
 /// Sunday of October, UTC+1 otherwise.
 pub fn swiss_date(t: DateTime<Utc>) -> NaiveDate {
+    swiss_time(t).date()
+}
+
+/// The wall-clock time in Switzerland at an instant (see [`swiss_date`]).
+pub fn swiss_time(t: DateTime<Utc>) -> chrono::NaiveDateTime {
     let switch = |month| {
         last_sunday(t.year(), month)
             .and_hms_opt(1, 0, 0)
             .map(|d| d.and_utc())
     };
     let summer = matches!((switch(3), switch(10)), (Some(s), Some(e)) if t >= s && t < e);
-    (t + Duration::hours(if summer { 2 } else { 1 })).date_naive()
+    (t + Duration::hours(if summer { 2 } else { 1 })).naive_utc()
 }
 
 fn last_sunday(year: i32, month: u32) -> NaiveDate {
@@ -95,23 +127,27 @@ fn last_sunday(year: i32, month: u32) -> NaiveDate {
 /// code; within one place by name and AHV number, so that the order never depends on the
 /// database. Swiss postal codes are four digits, so text order is numeric order.
 pub fn postal_order(persons: &mut [Person]) {
-    persons.sort_by_cached_key(|p| {
-        let a = &p.address;
-        let abroad = a
-            .country
-            .as_deref()
-            .is_some_and(|c| !c.eq_ignore_ascii_case("CH"));
-        (
-            a.postal_code.is_none(),
-            abroad,
-            a.country.as_deref().unwrap_or_default().to_uppercase(),
-            a.postal_code.clone(),
-            a.locality.clone(),
-            p.family_name.clone(),
-            p.given_name.clone(),
-            p.ahv.as_str().to_owned(),
-        )
-    });
+    persons.sort_by_cached_key(postal_key);
+}
+
+/// Where a person's letter goes in the mailroom's order (see [`postal_order`]), for lists of
+/// other things that carry a person.
+pub fn postal_key(p: &Person) -> impl Ord {
+    let a = &p.address;
+    let abroad = a
+        .country
+        .as_deref()
+        .is_some_and(|c| !c.eq_ignore_ascii_case("CH"));
+    (
+        a.postal_code.is_none(),
+        abroad,
+        a.country.as_deref().unwrap_or_default().to_uppercase(),
+        a.postal_code.clone(),
+        a.locality.clone(),
+        p.family_name.clone(),
+        p.given_name.clone(),
+        p.ahv.as_str().to_owned(),
+    )
 }
 
 /// DD.MM.YYYY, as dates are written in Switzerland.
@@ -190,11 +226,11 @@ impl ActivationLetter<'_> {
                 BODY_SIZE,
             ),
             Gap(14.0),
-            Text(self.t("letter-title"), Bold, 14.0),
+            Text(self.t(self.purpose.title()), Bold, 14.0),
             Gap(10.0),
             Text(self.t("letter-greeting"), Regular, BODY_SIZE),
             Gap(6.0),
-            Text(self.t("letter-invitation"), Regular, BODY_SIZE),
+            Text(self.t(self.purpose.invitation()), Regular, BODY_SIZE),
             Gap(10.0),
             Text(self.t("letter-motto"), Bold, BODY_SIZE),
             Gap(10.0),
@@ -258,7 +294,7 @@ impl ActivationLetter<'_> {
         let mut document = Document::new();
         document.set_metadata(
             Metadata::new()
-                .title(self.t("letter-title"))
+                .title(self.t(self.purpose.title()))
                 .language(self.lang().code().to_owned())
                 .authors(vec![self.realm.display_name.clone()])
                 .creator("connect".to_owned()),
@@ -606,6 +642,7 @@ mod tests {
                 date: NaiveDate::from_ymd_opt(2026, 5, 7).unwrap(),
                 valid_until: NaiveDate::from_ymd_opt(2026, 6, 6).unwrap(),
                 validity_days: 30,
+                purpose: LetterPurpose::Enrolment,
             };
             let pdf = letter.pdf().unwrap();
             let doc = lopdf::Document::load_mem(&pdf).unwrap();
@@ -718,6 +755,7 @@ mod tests {
                 date: NaiveDate::from_ymd_opt(2026, 5, 7).unwrap(),
                 valid_until: NaiveDate::from_ymd_opt(2026, 6, 6).unwrap(),
                 validity_days: 30,
+                purpose: LetterPurpose::Enrolment,
             };
             batch.add(&letter).unwrap();
             single.push(letter.pdf_with(&fonts).unwrap());

@@ -7,6 +7,9 @@
 //! in-memory store, as with `connect admin` in dev) no longer count, since a session is only
 //! good under the epoch it started in and while the account may log in.
 
+use std::{net::IpAddr, time::Duration};
+
+use axum::http::{header, HeaderMap};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD as B64, Engine};
 use rand::RngCore;
@@ -15,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     clock::Clock,
     domain::RealmId,
+    http::ClientAddr,
     keys::SecretHasher,
     realm::Realm,
     storage::{accounts, ephemeral::Record, Db, Ephemeral, StoreError},
@@ -33,6 +37,46 @@ pub struct Session {
     /// The account's `sessions_epoch` when the session started.
     #[serde(default)]
     pub epoch: i64,
+    /// When the session started (`auth_time` may be older: a session kept while the others
+    /// ended keeps its proof). 0 for sessions stored before this was kept.
+    #[serde(default)]
+    pub started_at: i64,
+    /// The browser's `User-Agent` when the session started (cut, no control characters), for
+    /// the person's list of their sessions.
+    #[serde(default)]
+    pub user_agent: Option<String>,
+    /// The client address the session started from.
+    #[serde(default)]
+    pub addr: Option<IpAddr>,
+}
+
+/// The longest user agent kept with a session; real ones are shorter.
+const MAX_USER_AGENT: usize = 256;
+
+/// Where a session starts: the browser and its address, shown to the person on the account
+/// page so that they can tell their own sessions from someone else's.
+#[derive(Clone, Debug, Default)]
+pub struct Origin {
+    pub user_agent: Option<String>,
+    pub addr: Option<IpAddr>,
+}
+
+impl Origin {
+    pub fn of(addr: ClientAddr, headers: &HeaderMap) -> Origin {
+        let user_agent = headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| {
+                ua.chars()
+                    .filter(|c| !c.is_control())
+                    .take(MAX_USER_AGENT)
+                    .collect()
+            });
+        Origin {
+            user_agent,
+            addr: Some(addr.0),
+        }
+    }
 }
 
 /// The SSO sessions of every realm: what starts, finds and ends them.
@@ -108,7 +152,8 @@ impl Sessions {
             .map(|_| session))
     }
 
-    /// Starts a session after a successful login and returns the jar with its cookie.
+    /// Starts a session after a successful login and returns the jar with its cookie; the
+    /// session does not know where it started (see [`Sessions::start_from`]).
     pub async fn start(
         &self,
         realm: &Realm,
@@ -116,6 +161,21 @@ impl Sessions {
         account_id: &str,
         acr: &str,
         amr: Vec<String>,
+    ) -> Result<(CookieJar, Session), StoreError> {
+        self.start_from(realm, jar, account_id, acr, amr, Origin::default())
+            .await
+    }
+
+    /// Starts a session after a successful login, remembering the browser and address it
+    /// started from, and returns the jar with its cookie.
+    pub async fn start_from(
+        &self,
+        realm: &Realm,
+        jar: CookieJar,
+        account_id: &str,
+        acr: &str,
+        amr: Vec<String>,
+        origin: Origin,
     ) -> Result<(CookieJar, Session), StoreError> {
         let now = self.clock.unix();
         let lifetime = realm.lifetimes.session;
@@ -130,6 +190,9 @@ impl Sessions {
             sid: uuid::Uuid::new_v4().to_string(),
             expires_at: now + lifetime.as_secs() as i64,
             epoch,
+            started_at: now,
+            user_agent: origin.user_agent,
+            addr: origin.addr,
         };
         let value = random_token();
         let id = self.hasher.hash(&value);
@@ -216,6 +279,62 @@ impl Sessions {
         let mut taken = Vec::new();
         for id in ids {
             if let Some(session) = self.sessions.take(scope, &id).await? {
+                taken.push(session);
+            }
+        }
+        Ok(taken)
+    }
+
+    /// The live sessions of an account that still count (started under `epoch`, the
+    /// account's current one), oldest first.
+    pub async fn list(
+        &self,
+        realm: &Realm,
+        account_id: &str,
+        epoch: i64,
+    ) -> Result<Vec<Session>, StoreError> {
+        let scope = realm.id.as_str();
+        let now = self.clock.unix();
+        let ids = self.index.get(scope, account_id).await?.unwrap_or_default();
+        let mut live = Vec::new();
+        for id in ids {
+            if let Some(s) = self.sessions.get(scope, &id).await? {
+                if s.expires_at > now && s.epoch == epoch {
+                    live.push(s);
+                }
+            }
+        }
+        live.sort_by_key(|s| (s.started_at, s.auth_time));
+        Ok(live)
+    }
+
+    /// Takes every session in the account's index out of the store but the one named by
+    /// `keep` (a `sid`), which is stored again under the account's new `epoch`, so that it
+    /// still counts after the epoch moved on. Returns the sessions taken.
+    pub(crate) async fn take_all_but(
+        &self,
+        realm: &Realm,
+        account_id: &str,
+        keep: &str,
+        epoch: i64,
+    ) -> Result<Vec<Session>, StoreError> {
+        let scope = realm.id.as_str();
+        let now = self.clock.unix();
+        let ids = self
+            .index
+            .take(scope, account_id)
+            .await?
+            .unwrap_or_default();
+        let mut taken = Vec::new();
+        for id in ids {
+            let kept = self.sessions.get(scope, &id).await?;
+            if let Some(mut session) = kept.filter(|s| s.sid == keep && s.expires_at > now) {
+                // Written over in place, never taken: the person's next request finds it.
+                session.epoch = epoch;
+                let left = Duration::from_secs((session.expires_at - now) as u64);
+                self.sessions.put(scope, &id, &session, left).await?;
+                self.remember(realm, account_id, &id).await?;
+            } else if let Some(session) = self.sessions.take(scope, &id).await? {
                 taken.push(session);
             }
         }

@@ -10,7 +10,6 @@ login-submit = Anmelden
 login-failed = E-Mail-Adresse oder Passwort ist falsch. Bitte versuchen Sie es erneut.
 required-hint = Mit * markierte Felder sind Pflichtfelder.
 account-title = Mein Konto
-account-intro = Sie sind angemeldet.
 account-name = Name
 account-email = E-Mail-Adresse
 account-phone = Mobilnummer

@@ -10,7 +10,6 @@ login-submit = Log in
 login-failed = The e-mail address or the password is wrong. Please try again.
 required-hint = Fields marked with * are required.
 account-title = My account
-account-intro = You are logged in.
 account-name = Name
 account-email = E-mail address
 account-phone = Mobile number

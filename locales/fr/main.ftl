@@ -10,7 +10,6 @@ login-submit = Se connecter
 login-failed = L'adresse e-mail ou le mot de passe est incorrect. Veuillez réessayer.
 required-hint = Les champs marqués d'un * sont obligatoires.
 account-title = Mon compte
-account-intro = Vous êtes connecté.
 account-name = Nom
 account-email = Adresse e-mail
 account-phone = Numéro de portable

@@ -10,7 +10,6 @@ login-submit = Accedi
 login-failed = L'indirizzo e-mail o la password non sono corretti. Riprovi.
 required-hint = I campi contrassegnati con * sono obbligatori.
 account-title = Il mio conto
-account-intro = Ha effettuato l'accesso.
 account-name = Nome
 account-email = Indirizzo e-mail
 account-phone = Numero di cellulare

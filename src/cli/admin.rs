@@ -208,7 +208,8 @@ pub enum CodeCommand {
         ahv: AhvNumber,
     },
     /// Issue a code and write a letter, DIR/<AHV digits>.pdf, for every person of the register
-    /// with neither an account nor a usable code.
+    /// with neither an account nor a usable code, and for every letter asked for after a lost
+    /// phone (each then marked printed; its code replaces the person's earlier one).
     Letters {
         #[arg(long)]
         realm: RealmId,
@@ -712,6 +713,7 @@ async fn write_letter(
         date: swiss_date(state.clock.now()),
         valid_until: swiss_date(issued.expires_at),
         validity_days: letters::validity_days(realm),
+        purpose: crate::letter::LetterPurpose::Enrolment,
     };
     let written = letter
         .pdf()

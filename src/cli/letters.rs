@@ -1,6 +1,7 @@
 //! `connect admin code letters`: a new code and a letter for every person of the register who
-//! waits for one; each letter in a file of its own, and all of them, in postal-code order, in
-//! one PDF for the mailroom.
+//! waits for one, and for every letter asked for after a lost phone (the realm's queue of
+//! `letter_requests`, marked printed once written); each letter in a file of its own, and all
+//! of them, in postal-code order, in one PDF for the mailroom.
 //!
 //! Codes are issued one after the other on the database while the letters are rendered and
 //! written on blocking threads, as many at a time as there are cores. At most that many letters
@@ -23,10 +24,34 @@ use super::progress;
 use crate::{
     activation::{ActivationError, IssuedCode},
     app::AppState,
-    letter::{postal_order, swiss_date, swiss_format, ActivationLetter, Fonts, LetterBatch},
+    letter::{
+        postal_key, swiss_date, swiss_format, ActivationLetter, Fonts, LetterBatch, LetterPurpose,
+    },
     realm::Realm,
-    storage::activation_codes,
+    storage::{
+        activation_codes,
+        letter_requests::{self, WaitingLetter},
+        persons::Person,
+        Conflict, StoreError,
+    },
 };
+
+/// Whom a letter of the run is for.
+enum Waiting {
+    /// A person of the register without an account or a usable code.
+    Enrolment(Person),
+    /// A person who lost their phone and asked for a letter.
+    Request(WaitingLetter),
+}
+
+impl Waiting {
+    fn person(&self) -> &Person {
+        match self {
+            Waiting::Enrolment(p) => p,
+            Waiting::Request(r) => &r.person,
+        }
+    }
+}
 
 /// What every letter of the run shares.
 struct Run {
@@ -54,6 +79,10 @@ impl Job {
             date: self.run.date,
             valid_until: swiss_date(self.issued.expires_at),
             validity_days: self.run.validity_days,
+            purpose: match self.issued.request {
+                Some(_) => LetterPurpose::NewPhone,
+                None => LetterPurpose::Enrolment,
+            },
         }
     }
 
@@ -160,6 +189,16 @@ impl Progress {
                 return;
             }
         };
+        // A requested letter leaves the queue once it is written.
+        let result = match (result, &job.issued.request) {
+            (Ok(()), Some(request)) => {
+                let (realm, now) = (&job.run.realm.id, state.clock.unix());
+                letter_requests::mark_printed(&state.db, realm, request, now)
+                    .await
+                    .map_err(|e| anyhow::Error::new(e).context("marking the request printed"))
+            }
+            (result, _) => result,
+        };
         match result {
             Ok(()) => {
                 self.written += 1;
@@ -197,6 +236,14 @@ impl Progress {
     }
 }
 
+/// Why no code was issued for someone on the list.
+enum Issue {
+    /// Nothing to do any more (said on stderr, the run goes on).
+    Skip(String),
+    /// The run stops.
+    Fail(anyhow::Error),
+}
+
 /// Issues a code and writes a letter for every person waiting for one; see the module doc.
 pub(super) async fn write_letters(
     state: &AppState,
@@ -204,10 +251,16 @@ pub(super) async fn write_letters(
     out: &Path,
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let mut waiting =
+    let persons =
         activation_codes::persons_waiting_for_a_code(&state.db, &realm.id, state.clock.unix())
             .await?;
-    postal_order(&mut waiting);
+    let requests = letter_requests::waiting(&state.db, &realm.id).await?;
+    let mut waiting: Vec<Waiting> = persons
+        .into_iter()
+        .map(Waiting::Enrolment)
+        .chain(requests.into_iter().map(Waiting::Request))
+        .collect();
+    waiting.sort_by_cached_key(|w| postal_key(w.person()));
     let fonts = Fonts::new()?;
     let run = Arc::new(Run {
         link: format!("{}/register", state.config.issuer(&realm.id)),
@@ -232,8 +285,8 @@ pub(super) async fn write_letters(
         failure: None,
     };
     let mut rendering = JoinSet::new();
-    let (mut seq, mut skipped) = (0, 0);
-    for person in waiting {
+    let (mut seq, mut skipped, mut requested) = (0, 0, 0);
+    for waiting in waiting {
         if progress.failure.is_some() {
             break;
         }
@@ -242,22 +295,47 @@ pub(super) async fn write_letters(
                 progress.settle(state, finished).await;
             }
         }
-        let issued = match state.activation.issue(&run.realm, &person.ahv).await {
+        let ahv = waiting.person().ahv.clone();
+        let issued = match waiting {
+            Waiting::Enrolment(person) => state
+                .activation
+                .issue(&run.realm, &person.ahv)
+                .await
+                .map_err(|e| match e {
+                    // Enrolled or removed since the list was read.
+                    ActivationError::AlreadyEnrolled | ActivationError::UnknownPerson(_) => {
+                        Issue::Skip(e.to_string())
+                    }
+                    e => Issue::Fail(e.into()),
+                }),
+            Waiting::Request(request) => state
+                .activation
+                .issue_for_request(&run.realm, request)
+                .await
+                .map_err(|e| match e {
+                    // Printed by another run since the list was read.
+                    StoreError::Conflict(Conflict::CodeSpent) => {
+                        Issue::Skip("the request was printed meanwhile".into())
+                    }
+                    e => Issue::Fail(e.into()),
+                }),
+        };
+        let issued = match issued {
             Ok(issued) => issued,
-            // Enrolled or removed since the list was read.
-            Err(e @ (ActivationError::AlreadyEnrolled | ActivationError::UnknownPerson(_))) => {
-                progress
-                    .bar
-                    .suspend(|| eprintln!("{}: skipped: {e}", person.ahv));
+            Err(Issue::Skip(why)) => {
+                progress.bar.suspend(|| eprintln!("{ahv}: skipped: {why}"));
                 progress.bar.inc(1);
                 skipped += 1;
                 continue;
             }
-            Err(e) => {
-                progress.fail(anyhow::Error::new(e).context(format!("issuing for {}", person.ahv)));
+            Err(Issue::Fail(e)) => {
+                progress.fail(e.context(format!("issuing for {ahv}")));
                 break;
             }
         };
+        if issued.request.is_some() {
+            requested += 1;
+        }
         let job = Arc::new(Job {
             seq,
             issued,
@@ -294,6 +372,9 @@ pub(super) async fn write_letters(
         "{written} letter(s) written to {}, {skipped} person(s) skipped",
         out.display()
     );
+    if requested > 0 {
+        println!("{requested} of them asked for after a lost phone: a new mobile number");
+    }
     match &batch {
         Ok(Some(b)) => println!(
             "{} letter(s) on {} page(s) in postal-code order in {}",

@@ -4,7 +4,7 @@ use rand::{rngs::OsRng, seq::SliceRandom};
 
 /// The characters of an activation code: upper-case letters and digits without the look-alikes
 /// `0`/`O`, `1`/`I`/`L`. 31 characters, so a code of 12 carries 12 × log2(31) ≈ 59.45 bits.
-const ALPHABET: &[u8; 31] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
+pub(super) const ALPHABET: &[u8; 31] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
 
 const LEN: usize = 12;
 

@@ -6,9 +6,11 @@ mod ahv;
 mod document;
 mod email;
 mod language;
+mod passkey_name;
 mod password;
 mod phone;
 mod realm_id;
+mod recovery_code;
 
 pub use activation_code::{ActivationCode, ActivationCodeError};
 #[cfg(test)]
@@ -19,6 +21,8 @@ pub use document::{
 };
 pub use email::{Email, EmailError};
 pub use language::{Language, LanguageError};
+pub use passkey_name::{PasskeyName, PasskeyNameError, MAX_PASSKEY_NAME_CHARS};
 pub use password::{Password, PasswordContext, PasswordError, PasswordPolicy};
 pub use phone::{PhoneError, PhoneNumber};
 pub use realm_id::{RealmId, RealmIdError};
+pub use recovery_code::{RecoveryCode, RecoveryCodeError};

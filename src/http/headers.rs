@@ -3,8 +3,10 @@
 use axum::http::{header, HeaderName, HeaderValue};
 use tower_http::set_header::SetResponseHeaderLayer;
 
-/// No script at all, styles from our origin, no framing (clickjacking), no sniffing.
-const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'";
+/// Scripts, styles and `fetch` from our origin only, never inline: the one script is
+/// `static/passkey.js` (the WebAuthn ceremonies need the browser's API). No framing
+/// (clickjacking), no sniffing.
+const CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'";
 
 /// One year: browsers then refuse plain http for the host, even on a first typed `http://`.
 /// Not `includeSubDomains`: other hosts of the caisse's domain are not ours to decide for.

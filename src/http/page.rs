@@ -44,15 +44,33 @@ pub trait CsrfForm {
     fn csrf(&self) -> &str;
 }
 
-/// Implements [`CsrfForm`] for forms that carry their token in a field `csrf`.
+/// Declares the forms a page posts: each struct gets a `csrf: String` field first, serde's
+/// `Deserialize` and [`CsrfForm`], so that `page.read(form)` checks its token.
+///
+/// ```ignore
+/// csrf_forms! {
+///     pub struct CodeForm { flow: String, code: String }
+///     pub struct ResendForm { flow: String }
+/// }
+/// ```
 macro_rules! csrf_forms {
-    ($($form:ty),+ $(,)?) => {
-        $(impl $crate::http::page::CsrfForm for $form {
+    ($(
+        $(#[$meta:meta])*
+        $vis:vis struct $name:ident { $( $(#[$fmeta:meta])* $fvis:vis $field:ident : $ty:ty ),* $(,)? }
+    )*) => {$(
+        $(#[$meta])*
+        #[derive(serde::Deserialize)]
+        $vis struct $name {
+            csrf: String,
+            $( $(#[$fmeta])* $fvis $field: $ty, )*
+        }
+
+        impl $crate::http::page::CsrfForm for $name {
             fn csrf(&self) -> &str {
                 &self.csrf
             }
-        })+
-    };
+        }
+    )*};
 }
 pub(crate) use csrf_forms;
 

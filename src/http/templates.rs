@@ -127,6 +127,7 @@ mod tests {
         let args: HashMap<Cow<'static, str>, FluentValue> = [
             "phone", "hours", "realm", "link", "code", "minutes", "min", "max", "step", "steps",
             "time", "number", "date", "name", "count", "version", "n", "place", "days", "years",
+            "address", "browser", "system",
         ]
         .into_iter()
         .map(|k| (Cow::Borrowed(k), FluentValue::from("1")))

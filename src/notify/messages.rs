@@ -35,6 +35,21 @@ pub fn address_in_use(lang: Language, realm: &Realm, to: &Email, login_link: &st
     )
 }
 
+/// « Mot de passe oublié ? »: the code that proves the address, and the link back to the
+/// recovery that asked for it.
+pub fn password_reset_code(
+    lang: Language,
+    realm: &Realm,
+    to: &Email,
+    link: &str,
+    code: &str,
+    minutes: u64,
+) -> Mail {
+    let words = Words::new(lang, realm, "mail-reset-code-subject");
+    let ctx = context! { link => link, code => code, minutes => minutes };
+    words.mail("password_reset_code", to, ctx, &[link, code])
+}
+
 /// A new document in « Mes documents »: where to read it, never what it is. Neither title,
 /// category nor content goes into a mail, which may be read by others or kept for years.
 pub fn document_arrived(lang: Language, realm: &Realm, to: &Email, portal_url: &str) -> Mail {
@@ -45,6 +60,19 @@ pub fn document_arrived(lang: Language, realm: &Realm, to: &Email, portal_url: &
         context! { link => portal_url },
         &[portal_url],
     )
+}
+
+/// A change of address on the account page: the code that proves the new address.
+pub fn email_change_code(
+    lang: Language,
+    realm: &Realm,
+    to: &Email,
+    code: &str,
+    minutes: u64,
+) -> Mail {
+    let words = Words::new(lang, realm, "mail-email-change-subject");
+    let ctx = context! { code => code, minutes => minutes };
+    words.mail("email_change_code", to, ctx, &[code])
 }
 
 /// The SMS with a one-time code, at enrolment and at login.
@@ -76,6 +104,45 @@ pub enum AccountNotice<'a> {
     PhoneChanged {
         masked: &'a str,
     },
+    /// The person chose a new password on their account page.
+    PasswordChanged,
+    /// The person registered a new mobile number on their account page, shown masked.
+    PhoneChangedByPerson {
+        masked: &'a str,
+    },
+    /// The person moved their account to a new address, shown masked; told to the old one.
+    EmailChanged {
+        masked: &'a str,
+    },
+    /// The person closed their account.
+    Closed,
+    /// The person added an authenticator app.
+    AppAdded,
+    /// The person removed their authenticator app.
+    AppRemoved,
+    /// The person made new recovery codes; the old ones no longer work.
+    RecoveryCodesRenewed,
+    /// A recovery code was used to log in; `left` remain.
+    RecoveryCodeUsed {
+        left: usize,
+    },
+    /// The person added a passkey; their other sessions ended.
+    PasskeyAdded,
+    /// The person gave a passkey a new name.
+    PasskeyRenamed,
+    /// The person removed a passkey; their other sessions ended.
+    PasskeyRemoved,
+    /// The person replaced a forgotten password (after the mail's code and a second factor).
+    PasswordReset,
+    /// The person asked for a new activation letter; it takes about `days` to arrive.
+    LetterRequested {
+        days: u64,
+    },
+    /// With a requested letter's code, a new mobile number (shown masked) replaced every
+    /// second factor of the account.
+    PhoneReplacedByLetter {
+        masked: &'a str,
+    },
 }
 
 impl AccountNotice<'_> {
@@ -88,6 +155,20 @@ impl AccountNotice<'_> {
             AccountNotice::Disabled => "disabled",
             AccountNotice::Enabled => "enabled",
             AccountNotice::PhoneChanged { .. } => "phone_changed",
+            AccountNotice::PasswordChanged => "password_changed",
+            AccountNotice::PhoneChangedByPerson { .. } => "phone_changed_by_person",
+            AccountNotice::EmailChanged { .. } => "email_changed",
+            AccountNotice::Closed => "account_closed",
+            AccountNotice::AppAdded => "app_added",
+            AccountNotice::AppRemoved => "app_removed",
+            AccountNotice::RecoveryCodesRenewed => "recovery_codes_renewed",
+            AccountNotice::RecoveryCodeUsed { .. } => "recovery_code_used",
+            AccountNotice::PasskeyAdded => "passkey_added",
+            AccountNotice::PasskeyRenamed => "passkey_renamed",
+            AccountNotice::PasskeyRemoved => "passkey_removed",
+            AccountNotice::PasswordReset => "password_reset",
+            AccountNotice::LetterRequested { .. } => "letter_requested",
+            AccountNotice::PhoneReplacedByLetter { .. } => "phone_replaced_by_letter",
         }
     }
 
@@ -107,6 +188,48 @@ impl AccountNotice<'_> {
             AccountNotice::PhoneChanged { .. } => {
                 ("mail-account-phone-subject", "mail-account-phone")
             }
+            AccountNotice::PasswordChanged => (
+                "mail-account-password-subject",
+                "mail-account-password-by-person",
+            ),
+            AccountNotice::PhoneChangedByPerson { .. } => {
+                ("mail-account-phone-subject", "mail-account-phone-by-person")
+            }
+            AccountNotice::EmailChanged { .. } => {
+                ("mail-account-email-subject", "mail-account-email-by-person")
+            }
+            AccountNotice::Closed => ("mail-account-closed-subject", "mail-account-closed"),
+            AccountNotice::AppAdded => ("mail-factors-app-added-subject", "mail-factors-app-added"),
+            AccountNotice::AppRemoved => (
+                "mail-factors-app-removed-subject",
+                "mail-factors-app-removed",
+            ),
+            AccountNotice::RecoveryCodesRenewed => (
+                "mail-factors-codes-renewed-subject",
+                "mail-factors-codes-renewed",
+            ),
+            AccountNotice::RecoveryCodeUsed { .. } => {
+                ("mail-factors-code-used-subject", "mail-factors-code-used")
+            }
+            AccountNotice::PasskeyAdded => (
+                "mail-account-passkey-added-subject",
+                "mail-account-passkey-added",
+            ),
+            AccountNotice::PasskeyRenamed => (
+                "mail-account-passkey-renamed-subject",
+                "mail-account-passkey-renamed",
+            ),
+            AccountNotice::PasskeyRemoved => (
+                "mail-account-passkey-removed-subject",
+                "mail-account-passkey-removed",
+            ),
+            AccountNotice::PasswordReset => ("mail-reset-done-subject", "mail-reset-done"),
+            AccountNotice::LetterRequested { .. } => {
+                ("mail-letter-requested-subject", "mail-letter-requested")
+            }
+            AccountNotice::PhoneReplacedByLetter { .. } => {
+                ("mail-phone-replaced-subject", "mail-phone-replaced")
+            }
         }
     }
 }
@@ -120,13 +243,44 @@ pub fn account_notice(
 ) -> Mail {
     let (subject, body) = notice.keys();
     let words = Words::new(lang, realm, subject);
-    let (hours, number) = match notice {
-        AccountNotice::LockedAfterFailures { hours } => (hours.to_string(), String::new()),
-        AccountNotice::PhoneChanged { masked } => (String::new(), masked.to_owned()),
-        _ => (String::new(), String::new()),
+    let (hours, number, address, days) = match notice {
+        AccountNotice::LockedAfterFailures { hours } => (
+            hours.to_string(),
+            String::new(),
+            String::new(),
+            String::new(),
+        ),
+        AccountNotice::PhoneChanged { masked }
+        | AccountNotice::PhoneChangedByPerson { masked }
+        | AccountNotice::PhoneReplacedByLetter { masked } => (
+            String::new(),
+            masked.to_owned(),
+            String::new(),
+            String::new(),
+        ),
+        AccountNotice::EmailChanged { masked } => (
+            String::new(),
+            String::new(),
+            masked.to_owned(),
+            String::new(),
+        ),
+        AccountNotice::RecoveryCodeUsed { left } => (
+            String::new(),
+            left.to_string(),
+            String::new(),
+            String::new(),
+        ),
+        AccountNotice::LetterRequested { days } => (
+            String::new(),
+            String::new(),
+            String::new(),
+            days.to_string(),
+        ),
+        _ => (String::new(), String::new(), String::new(), String::new()),
     };
     let ctx = context! {
-        notice => body, hours => hours, number => number, support_hours => &realm.support_hours,
+        notice => body, hours => hours, number => number, address => address, days => days,
+        support_hours => &realm.support_hours,
     };
     words.mail("account_notice", to, ctx, &[])
 }
@@ -253,6 +407,13 @@ mod tests {
                 "{html}"
             );
 
+            let m = password_reset_code(lang, &realm, &to, link, "ABCD-EFGH", 30);
+            for needle in [link, "ABCD-EFGH", "30", realm.support_phone.as_str()] {
+                assert!(m.text.contains(needle), "{lang}: reset mail lacks {needle}");
+            }
+            assert!(!m.text.contains("mail-"), "{lang}:\n{}", m.text);
+            assert!(!m.html.expect("HTML body").contains("mail-"));
+
             let m = address_in_use(lang, &realm, &to, "https://login.example.ch/AK00/login");
             assert!(
                 m.text.contains("https://login.example.ch/AK00/login"),
@@ -308,6 +469,26 @@ mod tests {
             AccountNotice::PhoneChanged {
                 masked: "+41 79 *** ** 67",
             },
+            AccountNotice::PasswordChanged,
+            AccountNotice::PhoneChangedByPerson {
+                masked: "+41 79 *** ** 67",
+            },
+            AccountNotice::EmailChanged {
+                masked: "a***@example.org",
+            },
+            AccountNotice::Closed,
+            AccountNotice::AppAdded,
+            AccountNotice::AppRemoved,
+            AccountNotice::RecoveryCodesRenewed,
+            AccountNotice::RecoveryCodeUsed { left: 7 },
+            AccountNotice::PasswordReset,
+            AccountNotice::LetterRequested { days: 7 },
+            AccountNotice::PhoneReplacedByLetter {
+                masked: "+41 79 *** ** 67",
+            },
+            AccountNotice::PasskeyAdded,
+            AccountNotice::PasskeyRenamed,
+            AccountNotice::PasskeyRemoved,
         ];
         for lang in Language::ALL {
             for notice in notices {
@@ -329,8 +510,17 @@ mod tests {
                     AccountNotice::LockedAfterFailures { .. } => {
                         assert!(m.text.contains("24"), "{lang}:\n{}", m.text)
                     }
-                    AccountNotice::PhoneChanged { masked } => {
+                    AccountNotice::PhoneChanged { masked }
+                    | AccountNotice::PhoneChangedByPerson { masked }
+                    | AccountNotice::EmailChanged { masked }
+                    | AccountNotice::PhoneReplacedByLetter { masked } => {
                         assert!(m.text.contains(masked), "{lang}:\n{}", m.text)
+                    }
+                    AccountNotice::RecoveryCodeUsed { left } => {
+                        assert!(m.text.contains(&left.to_string()), "{lang}:\n{}", m.text)
+                    }
+                    AccountNotice::LetterRequested { days } => {
+                        assert!(m.text.contains(&days.to_string()), "{lang}:\n{}", m.text)
                     }
                     _ => {}
                 }

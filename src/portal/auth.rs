@@ -318,9 +318,11 @@ pub async fn callback(
         })?
         .clone();
     // The request asked for password and SMS, but the browser carried it and could drop the
-    // ask: the ID token must say that both factors were proved.
+    // ask: the ID token must say that both factors, or a stronger class (a passkey), were
+    // proved.
     let acr = claims.auth_context_ref().map(|a| a.as_str());
-    if acr != Some(REQUIRED_ACR) {
+    let required = [REQUIRED_ACR.to_owned()];
+    if !acr.is_some_and(|a| crate::domain::acr::satisfies(a, &required)) {
         tracing::warn!(
             acr = acr.unwrap_or("(none)"),
             "login without the SMS factor refused"

@@ -102,11 +102,65 @@ impl Logouts {
                 sid: sid.clone(),
                 expires_at: now,
                 epoch: 0,
+                started_at: 0,
+                user_agent: None,
+                addr: None,
             };
             self.session_ended(realm, &session).await?;
             ended.insert(sid);
         }
         grants::revoke_account(&self.db, &realm.id, account_id, now).await?;
+        metrics::counter!("connect_account_sessions_ended_total", "realm" => realm.id.to_string())
+            .increment(ended.len() as u64);
+        Ok(ended.len())
+    }
+}
+
+impl Logouts {
+    /// Ends every session and grant of an account but the session `keep` (a `sid`) and its
+    /// grants: what a person's own change of a factor, or « log out everywhere else », calls
+    /// from the session they are using. Returns how many sessions ended.
+    pub async fn end_others(
+        &self,
+        realm: &Arc<Realm>,
+        account_id: &str,
+        keep: &str,
+    ) -> Result<usize, StoreError> {
+        let now = self.clock.unix();
+        // First, so that no other session found later, on any replica, still counts.
+        accounts::end_sessions(&self.db, account_id, now).await?;
+        let epoch = accounts::by_id(&self.db, &realm.id, account_id)
+            .await?
+            .map_or(0, |a| a.sessions_epoch);
+        let mut ended = HashSet::new();
+        for session in self
+            .sessions
+            .take_all_but(realm, account_id, keep, epoch)
+            .await?
+        {
+            self.session_ended(realm, &session).await?;
+            ended.insert(session.sid);
+        }
+        for sid in grants::live_sids_of_account(&self.db, &realm.id, account_id).await? {
+            if sid == keep || ended.contains(&sid) {
+                continue;
+            }
+            let session = Session {
+                account_id: account_id.to_owned(),
+                auth_time: now,
+                acr: String::new(),
+                amr: Vec::new(),
+                sid: sid.clone(),
+                expires_at: now,
+                epoch: 0,
+                started_at: 0,
+                user_agent: None,
+                addr: None,
+            };
+            self.session_ended(realm, &session).await?;
+            ended.insert(sid);
+        }
+        grants::revoke_account_but_session(&self.db, &realm.id, account_id, keep, now).await?;
         metrics::counter!("connect_account_sessions_ended_total", "realm" => realm.id.to_string())
             .increment(ended.len() as u64);
         Ok(ended.len())

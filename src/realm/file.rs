@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use super::{
     AuditRules, AuthorizeRules, Client, ClientKind, ClientRegistry, DocumentRules, EnrolmentRules,
-    GrantType, Lifetimes, LoginRules, Logo, Realm, SigningAlg, SmsRules, Terms,
+    GrantType, Lifetimes, LoginRules, Logo, Realm, RecoveryRules, SigningAlg, SmsRules, Terms,
 };
 use crate::domain::{Language, PasswordPolicy, RealmId};
 
@@ -60,6 +60,8 @@ struct RawRealm {
     sms: RawSms,
     #[serde(default)]
     login: RawLogin,
+    #[serde(default)]
+    recovery: RawRecovery,
     terms: RawTerms,
     #[serde(default)]
     documents: RawDocuments,
@@ -192,6 +194,33 @@ impl Default for RawLogin {
             lock_minutes: 24 * 60,
             password_attempts_per_address_per_hour: 50,
             password_attempts_per_address_per_day: 200,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawRecovery {
+    email_code_minutes: u64,
+    code_attempts: u64,
+    transaction_minutes: u64,
+    starts_per_address_per_hour: u64,
+    starts_per_email_per_day: u64,
+    letter_requests_per_account_per_day: u64,
+    letter_days: u64,
+}
+
+impl Default for RawRecovery {
+    fn default() -> Self {
+        Self {
+            email_code_minutes: 30,
+            code_attempts: 5,
+            transaction_minutes: 60,
+            starts_per_address_per_hour: 10,
+            starts_per_email_per_day: 5,
+            letter_requests_per_account_per_day: 3,
+            // B-Post within Switzerland, plus a day or two for the mailroom's next batch.
+            letter_days: 5,
         }
     }
 }
@@ -655,6 +684,38 @@ impl RawLogin {
     }
 }
 
+impl RawRecovery {
+    fn check(&self, at: &Keys) -> Result<RecoveryRules, RealmFileError> {
+        if self.letter_days == 0 || self.letter_days > 60 {
+            return Err(at.bad("letter_days", "must be between 1 and 60"));
+        }
+        Ok(RecoveryRules {
+            email_code_validity: at.secs(
+                "email_code_minutes",
+                self.email_code_minutes.saturating_mul(60),
+                86400,
+            )?,
+            code_attempts: at.count("code_attempts", self.code_attempts)?,
+            transaction: at.secs(
+                "transaction_minutes",
+                self.transaction_minutes.saturating_mul(60),
+                86400,
+            )?,
+            starts_per_address_per_hour: at.count(
+                "starts_per_address_per_hour",
+                self.starts_per_address_per_hour,
+            )?,
+            starts_per_email_per_day: at
+                .count("starts_per_email_per_day", self.starts_per_email_per_day)?,
+            letter_requests_per_account_per_day: at.count(
+                "letter_requests_per_account_per_day",
+                self.letter_requests_per_account_per_day,
+            )?,
+            letter_days: self.letter_days,
+        })
+    }
+}
+
 impl RawTerms {
     /// The terms are needed in every language of the realm.
     fn check(self, at: &Keys, languages: &[Language]) -> Result<Terms, RealmFileError> {
@@ -727,6 +788,7 @@ fn check(path: &Path, id: RealmId, raw: RawRealm) -> Result<Realm, RealmFileErro
     let enrolment = raw.enrolment.check(&section("enrolment"))?;
     let sms = raw.sms.check(&section("sms"))?;
     let login = raw.login.check(&section("login"))?;
+    let recovery = raw.recovery.check(&section("recovery"))?;
     let terms = raw.terms.check(&section("terms"), &raw.languages)?;
     let documents = raw.documents.check(&section("documents"))?;
     let authorize = raw.authorize.check(&section("authorize"))?;
@@ -744,6 +806,7 @@ fn check(path: &Path, id: RealmId, raw: RawRealm) -> Result<Realm, RealmFileErro
         enrolment,
         sms,
         login,
+        recovery,
         terms,
         id,
         display_name: raw.display_name,
@@ -838,6 +901,33 @@ grant_types = ["authorization_code"]
         assert_eq!(e.key, "clients[0].redirect_uris", "{e}");
         let e = load_text("ak9.toml", GOOD).unwrap_err();
         assert_eq!(e.key, "(file name)", "{e}");
+    }
+
+    #[test]
+    fn the_recovery_section_has_defaults_and_checked_values() {
+        let realm = load_text("AK09.toml", GOOD).unwrap();
+        assert_eq!(realm.recovery.letter_days, 5);
+        assert_eq!(
+            realm.recovery.email_code_validity,
+            Duration::from_secs(1800)
+        );
+        let with = |line: &str| load_text("AK09.toml", &format!("{GOOD}\n[recovery]\n{line}\n"));
+        assert_eq!(with("letter_days = 10").unwrap().recovery.letter_days, 10);
+        for (line, key) in [
+            ("letter_days = 0", "recovery.letter_days"),
+            ("letter_days = 61", "recovery.letter_days"),
+            ("code_attempts = 0", "recovery.code_attempts"),
+            ("email_code_minutes = 0", "recovery.email_code_minutes"),
+            (
+                "starts_per_email_per_day = 0",
+                "recovery.starts_per_email_per_day",
+            ),
+        ] {
+            let e = with(line).unwrap_err();
+            assert_eq!(e.key, key, "{line}: {e}");
+        }
+        let e = with("letters = 1").unwrap_err();
+        assert!(e.reason.contains("letters"), "{e}");
     }
 
     #[test]

@@ -106,6 +106,25 @@ pub struct LoginRules {
     pub attempts_per_address_per_day: u64,
 }
 
+/// Recovery without a phone call: a forgotten password, a lost phone.
+#[derive(Clone, Debug)]
+pub struct RecoveryRules {
+    /// How long the code of a « mot de passe oublié » mail works.
+    pub email_code_validity: Duration,
+    /// Wrong mail codes (and, separately, wrong second-factor codes) before a recovery ends.
+    pub code_attempts: u64,
+    /// How long a recovery may stay idle between two steps.
+    pub transaction: Duration,
+    /// Recoveries one client address may start per hour.
+    pub starts_per_address_per_hour: u64,
+    /// Recoveries started per day for one e-mail address (and so for one account).
+    pub starts_per_email_per_day: u64,
+    /// Letters one account may ask for per day (each request sends a mail).
+    pub letter_requests_per_account_per_day: u64,
+    /// The days a requested letter takes to arrive, as the person is told.
+    pub letter_days: u64,
+}
+
 /// The portal's documents of this caisse.
 #[derive(Clone, Debug)]
 pub struct DocumentRules {
@@ -162,6 +181,7 @@ pub struct Realm {
     pub enrolment: EnrolmentRules,
     pub sms: SmsRules,
     pub login: LoginRules,
+    pub recovery: RecoveryRules,
     pub terms: Terms,
     pub documents: DocumentRules,
     pub audit: AuditRules,

@@ -30,6 +30,7 @@ pub struct Account {
     /// Sessions started under an older epoch are over (see [`end_sessions`]).
     pub sessions_epoch: i64,
     pub updated_at: i64,
+    pub created_at: i64,
     /// The terms of use accepted at enrolment, and when.
     pub terms_version: Option<String>,
     pub terms_accepted_at: Option<i64>,
@@ -48,6 +49,7 @@ struct AccountRow {
     language: String,
     status: String,
     updated_at: i64,
+    created_at: i64,
     terms_version: Option<String>,
     terms_accepted_at: Option<i64>,
     locked_until: Option<i64>,
@@ -115,6 +117,7 @@ impl TryFrom<AccountRow> for Account {
             family_name: r.family_name,
             phone: r.phone,
             updated_at: r.updated_at,
+            created_at: r.created_at,
             terms_version: r.terms_version,
             terms_accepted_at: r.terms_accepted_at,
         })
@@ -161,7 +164,7 @@ pub async fn create(db: &Db, new: &NewAccount<'_>, now: i64) -> Result<String, S
 
 const COLUMNS: &str =
     "id, realm, email, password_hash, given_name, family_name, ahv, phone, language, status, \
-                       updated_at, terms_version, terms_accepted_at, locked_until, email_verified_at, \
+                       updated_at, created_at, terms_version, terms_accepted_at, locked_until, email_verified_at, \
                        phone_verified_at, sessions_epoch";
 
 pub async fn by_email(
@@ -364,4 +367,146 @@ pub async fn end_sessions(db: &Db, id: &str, now: i64) -> Result<(), StoreError>
         "UPDATE accounts SET sessions_epoch = sessions_epoch + 1, updated_at = $1 WHERE id = $2";
     exec_db!(db, |pool| sqlx::query(SQL).bind(now).bind(id).execute(pool))?;
     Ok(())
+}
+
+/// The person chose a new password (its Argon2id hash).
+pub async fn set_password(db: &Db, id: &str, hash: &str, now: i64) -> Result<(), StoreError> {
+    const SQL: &str = "UPDATE accounts SET password_hash = $1, failed_logins = 0, updated_at = $2 \
+                       WHERE id = $3";
+    exec_db!(db, |pool| sqlx::query(SQL)
+        .bind(hash)
+        .bind(now)
+        .bind(id)
+        .execute(pool))?;
+    Ok(())
+}
+
+/// The person registered a new mobile number (E.164), proved by the code sent to it.
+pub async fn change_phone(db: &Db, id: &str, phone: &str, now: i64) -> Result<(), StoreError> {
+    const SQL: &str = "UPDATE accounts SET phone = $1, phone_verified_at = $2, updated_at = $2 \
+                       WHERE id = $3";
+    exec_db!(db, |pool| sqlx::query(SQL)
+        .bind(phone)
+        .bind(now)
+        .bind(id)
+        .execute(pool))?;
+    Ok(())
+}
+
+/// The person moved their account to a new address, proved by the code sent to it. An
+/// address that another account took meanwhile is [`Conflict::EmailTaken`].
+pub async fn change_email(db: &Db, id: &str, email: &Email, now: i64) -> Result<(), StoreError> {
+    const SQL: &str = "UPDATE accounts SET email = $1, email_key = $2, email_verified_at = $3, \
+                       updated_at = $3 WHERE id = $4";
+    exec_db!(db, |pool| sqlx::query(SQL)
+        .bind(email.as_str())
+        .bind(email_key(email))
+        .bind(now)
+        .bind(id)
+        .execute(pool))
+    .map_err(StoreError::on_constraint)?;
+    Ok(())
+}
+
+/// The language of the account's pages, mails and letters.
+pub async fn set_language(db: &Db, id: &str, lang: Language, now: i64) -> Result<(), StoreError> {
+    const SQL: &str = "UPDATE accounts SET language = $1, updated_at = $2 WHERE id = $3";
+    exec_db!(db, |pool| sqlx::query(SQL)
+        .bind(lang.code())
+        .bind(now)
+        .bind(id)
+        .execute(pool))?;
+    Ok(())
+}
+
+/// The person closed their account: in one transaction, its grants and their refresh tokens
+/// and the account with its factors are deleted; the person's entry in the register stays
+/// with the caisse, marked so that no activation letter goes out to them by itself again.
+/// The audit trail keeps its events (the realm's retention). True when there was an account.
+///
+/// Tables that hold more factors of an account (added by later migrations) delete their rows
+/// here too, before the account's.
+pub async fn close(db: &Db, account: &Account, now: i64) -> Result<bool, StoreError> {
+    const TOKENS: &str = "DELETE FROM refresh_tokens WHERE grant_id IN \
+                          (SELECT id FROM grants WHERE realm = $1 AND account_id = $2)";
+    const GRANTS: &str = "DELETE FROM grants WHERE realm = $1 AND account_id = $2";
+    const ACCOUNT: &str = "DELETE FROM accounts WHERE realm = $1 AND id = $2";
+    const PERSON: &str = "UPDATE persons SET account_closed_at = $1 WHERE realm = $2 AND ahv = $3";
+    let realm = account.realm.as_str();
+    let deleted = in_tx!(db, |tx| {
+        for sql in [TOKENS, GRANTS] {
+            sqlx::query(sql)
+                .bind(realm)
+                .bind(&account.id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let deleted = sqlx::query(ACCOUNT)
+            .bind(realm)
+            .bind(&account.id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if let Some(ahv) = &account.ahv {
+            sqlx::query(PERSON)
+                .bind(now)
+                .bind(realm)
+                .bind(ahv.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        deleted == 1
+    });
+    Ok(deleted)
+}
+
+/// Every second factor an account can hold, one statement each, bound to the account's id
+/// (`$1`) alone. A new kind of factor adds its statement here, so that every path that must
+/// leave an account without its factors (a lost phone registered anew with a letter) takes it
+/// away too.
+pub(super) const SECOND_FACTORS: &[&str] = &[
+    "UPDATE accounts SET phone = NULL, phone_verified_at = NULL WHERE id = $1",
+    "DELETE FROM totp_apps WHERE account_id = $1",
+    "DELETE FROM recovery_codes WHERE account_id = $1",
+    "DELETE FROM passkeys WHERE account_id = $1",
+];
+
+/// Takes every second factor away from the account (see [`SECOND_FACTORS`]) and ends its
+/// sessions, in one transaction.
+pub async fn remove_second_factors(db: &Db, id: &str, now: i64) -> Result<(), StoreError> {
+    const END_SESSIONS: &str =
+        "UPDATE accounts SET sessions_epoch = sessions_epoch + 1, updated_at = $1 WHERE id = $2";
+    in_tx!(db, |tx| {
+        for sql in SECOND_FACTORS {
+            sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+        }
+        sqlx::query(END_SESSIONS)
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+    });
+    Ok(())
+}
+
+/// A forgotten password replaced after the person proved the address and a second factor:
+/// the new hash, the failure count at zero, a lock that wrong passwords caused lifted (one
+/// that support set stays), and every session ended. False when the account is gone.
+pub async fn reset_password(
+    db: &Db,
+    id: &str,
+    password_hash: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    const SQL: &str = "UPDATE accounts SET password_hash = $1, failed_logins = 0, \
+                       status = CASE WHEN status = 'locked' AND locked_until IS NOT NULL \
+                           THEN 'active' ELSE status END, \
+                       locked_until = NULL, \
+                       sessions_epoch = sessions_epoch + 1, updated_at = $2 WHERE id = $3";
+    let n = exec_db!(db, |pool| sqlx::query(SQL)
+        .bind(password_hash)
+        .bind(now)
+        .bind(id)
+        .execute(pool))?;
+    Ok(n == 1)
 }

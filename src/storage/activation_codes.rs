@@ -54,6 +54,14 @@ impl CodeRow {
     }
 }
 
+/// Revokes a person's unused codes: `$1` now, `$2` realm, `$3` AHV number.
+pub(super) const REVOKE_UNUSED: &str = "UPDATE activation_codes SET revoked_at = $1 \
+     WHERE realm = $2 AND ahv = $3 AND used_at IS NULL AND revoked_at IS NULL";
+/// Stores a code: id, realm, AHV number, keyed hash, creation and expiry.
+pub(super) const INSERT_CODE: &str =
+    "INSERT INTO activation_codes (id, realm, ahv, code_hash, created_at, expires_at) \
+     VALUES ($1, $2, $3, $4, $5, $6)";
+
 /// Stores a new code for a person and revokes their earlier unused codes, atomically.
 /// Returns the new code's id.
 pub async fn issue(
@@ -64,20 +72,15 @@ pub async fn issue(
     now: i64,
     expires_at: i64,
 ) -> Result<String, StoreError> {
-    const REVOKE: &str = "UPDATE activation_codes SET revoked_at = $1 \
-                          WHERE realm = $2 AND ahv = $3 AND used_at IS NULL AND revoked_at IS NULL";
-    const INSERT: &str =
-        "INSERT INTO activation_codes (id, realm, ahv, code_hash, created_at, expires_at) \
-                          VALUES ($1, $2, $3, $4, $5, $6)";
     let id = uuid::Uuid::new_v4().to_string();
     in_tx!(db, |tx| {
-        sqlx::query(REVOKE)
+        sqlx::query(REVOKE_UNUSED)
             .bind(now)
             .bind(realm.as_str())
             .bind(ahv.as_str())
             .execute(&mut *tx)
             .await?;
-        sqlx::query(INSERT)
+        sqlx::query(INSERT_CODE)
             .bind(&id)
             .bind(realm.as_str())
             .bind(ahv.as_str())
@@ -123,7 +126,8 @@ pub async fn find(
 }
 
 /// The realm's persons who have neither an account nor a usable code, by AHV number: whom a
-/// batch of letters is for.
+/// batch of letters is for. A person who closed their account is left out: they asked to
+/// leave, and a letter goes to them only when support issues one.
 pub async fn persons_waiting_for_a_code(
     db: &Db,
     realm: &RealmId,
@@ -131,7 +135,7 @@ pub async fn persons_waiting_for_a_code(
 ) -> Result<Vec<Person>, StoreError> {
     const SQL: &str = "SELECT p.ahv, p.given_name, p.family_name, p.birth_date, p.language, \
                            p.street, p.postal_code, p.locality, p.country \
-                       FROM persons p WHERE p.realm = $1 \
+                       FROM persons p WHERE p.realm = $1 AND p.account_closed_at IS NULL \
                        AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.realm = p.realm AND a.ahv = p.ahv) \
                        AND NOT EXISTS (SELECT 1 FROM activation_codes c WHERE c.realm = p.realm AND c.ahv = p.ahv \
                            AND c.used_at IS NULL AND c.revoked_at IS NULL AND c.expires_at > $2) \

@@ -81,3 +81,23 @@ pub async fn purge(db: &Db, realm: &RealmId, before: i64) -> Result<u64, StoreEr
         .bind(before)
         .execute(pool))?)
 }
+
+/// The latest `limit` events of one account, newest first: what the person's account page
+/// shows.
+pub async fn recent_of_account(
+    db: &Db,
+    realm: &RealmId,
+    account_id: &str,
+    limit: i64,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    const SQL: &str = "SELECT id, realm, at, kind, account_id, client_id, client_addr, \
+                       user_agent, operator, reason, detail FROM audit_events \
+                       WHERE realm = $1 AND account_id = $2 \
+                       ORDER BY at DESC, id DESC LIMIT $3";
+    let rows: Vec<StoredEvent> = on_db!(db, |pool| sqlx::query_as(SQL)
+        .bind(realm.as_str())
+        .bind(account_id)
+        .bind(limit)
+        .fetch_all(pool))?;
+    Ok(rows)
+}

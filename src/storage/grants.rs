@@ -211,3 +211,58 @@ pub async fn revoke_account(
         .bind(account_id)
         .execute(pool))?)
 }
+
+/// Ends every grant of an account but those of the session `sid` (the person's own change
+/// from that session).
+pub async fn revoke_account_but_session(
+    db: &Db,
+    realm: &RealmId,
+    account_id: &str,
+    sid: &str,
+    now: i64,
+) -> Result<u64, StoreError> {
+    const SQL: &str = "UPDATE grants SET revoked_at = $1 \
+                       WHERE realm = $2 AND account_id = $3 AND sid <> $4 AND revoked_at IS NULL";
+    Ok(exec_db!(db, |pool| sqlx::query(SQL)
+        .bind(now)
+        .bind(realm.as_str())
+        .bind(account_id)
+        .bind(sid)
+        .execute(pool))?)
+}
+
+/// The clients an account has used: each with its first and latest grant.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct ClientUse {
+    pub client_id: String,
+    pub first_at: i64,
+    pub last_at: i64,
+}
+
+pub async fn clients_of_account(
+    db: &Db,
+    realm: &RealmId,
+    account_id: &str,
+) -> Result<Vec<ClientUse>, StoreError> {
+    const SQL: &str = "SELECT client_id, MIN(created_at) AS first_at, MAX(created_at) AS last_at \
+                       FROM grants WHERE realm = $1 AND account_id = $2 \
+                       GROUP BY client_id ORDER BY client_id";
+    Ok(on_db!(db, |pool| sqlx::query_as(SQL)
+        .bind(realm.as_str())
+        .bind(account_id)
+        .fetch_all(pool))?)
+}
+
+/// Every grant of an account, oldest first (the person's copy of their data).
+pub async fn of_account(
+    db: &Db,
+    realm: &RealmId,
+    account_id: &str,
+) -> Result<Vec<Grant>, StoreError> {
+    const SQL: &str = "SELECT id, realm, client_id, account_id, scope, claims, auth_time, acr, amr, sid, created_at, revoked_at \
+                       FROM grants WHERE realm = $1 AND account_id = $2 ORDER BY created_at, id";
+    Ok(on_db!(db, |pool| sqlx::query_as(SQL)
+        .bind(realm.as_str())
+        .bind(account_id)
+        .fetch_all(pool))?)
+}

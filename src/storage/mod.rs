@@ -8,7 +8,11 @@ pub mod documents;
 pub mod ephemeral;
 pub mod grants;
 pub mod keys;
+pub mod letter_requests;
+pub mod passkeys;
 pub mod persons;
+pub mod recovery_codes;
+pub mod totp;
 
 use std::{path::Path, str::FromStr, time::Duration};
 
@@ -97,11 +101,13 @@ pub enum Conflict {
     CodeSpent,
     /// A document with this client's Idempotency-Key exists already.
     IdempotencyKeyUsed,
+    /// The passkey's credential is registered in the realm already.
+    PasskeyTaken,
 }
 
 /// The unique constraints a write can run into, with their meaning: the name PostgreSQL
 /// reports, and the table and columns SQLite names instead (it reports no constraint name).
-const UNIQUE_RULES: [(Conflict, &str, &str); 4] = [
+const UNIQUE_RULES: [(Conflict, &str, &str); 5] = [
     (
         Conflict::IdempotencyKeyUsed,
         "documents_idempotency_key",
@@ -121,6 +127,11 @@ const UNIQUE_RULES: [(Conflict, &str, &str); 4] = [
         Conflict::PersonExists,
         "persons_realm_ahv_key",
         "persons.realm, persons.ahv",
+    ),
+    (
+        Conflict::PasskeyTaken,
+        "passkeys_realm_credential_key",
+        "passkeys.realm, passkeys.credential_id",
     ),
 ];
 
@@ -341,6 +352,17 @@ mod tests {
         assert_eq!(
             outcome(&idp, &account("a3", "b@x.ch", "756.1")).await,
             Some(Conflict::AhvTaken)
+        );
+        let passkey = |id: &str| {
+            format!(
+                "INSERT INTO passkeys (id, realm, account_id, credential_id, credential, name, \
+                 created_at) VALUES ('{id}', 'AK00', 'a1', 'cred-1', '{{}}', 'Clé', 0)"
+            )
+        };
+        assert_eq!(outcome(&idp, &passkey("k1")).await, None);
+        assert_eq!(
+            outcome(&idp, &passkey("k2")).await,
+            Some(Conflict::PasskeyTaken)
         );
         let document = |id: &str| {
             format!(

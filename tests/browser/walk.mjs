@@ -12,6 +12,8 @@ import { readFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { walkAccount } from './walks/account.mjs';
+import { passkeyWalk } from './walks/passkey.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -66,7 +68,7 @@ const failures = [];
 let checked = 0;
 
 async function axe(page, where) {
-  // Evaluated through the driver, not as a page script: the pages' CSP allows no script.
+  // Evaluated through the driver, not as a page script: the pages' CSP allows only connect's own.
   await page.evaluate(AXE);
   const result = await page.evaluate(async () =>
     // eslint-disable-next-line no-undef
@@ -215,6 +217,7 @@ async function walk(browser, lang, size, js, n) {
   if (!bytes.subarray(0, 5).equals(Buffer.from('%PDF-'))) failures.push(`${tag}: the download is not a PDF`);
   await context.close();
   console.log(`ok ${tag}: enrolled, logged in with e-mail, password and SMS, downloaded ${download.suggestedFilename()}`);
+  await walkAccount({ browser, lang, size, js, n, root, IDP, BIN, axe, failures, outbox });
 }
 
 /** A caisse system delivers a PDF for the person through the portal's API. */
@@ -248,6 +251,9 @@ try {
       }
     }
   }
+  await (await import('./walks/app.mjs')).default({ browser, IDP, BIN, outbox, axe, failures, langs: LANGS });
+  await passkeyWalk({ browser, bin: BIN, root, axe, failures, langs: LANGS, screenshots: SCREENSHOTS });
+  await (await import('./walks/recovery.mjs')).walkRecovery(browser, { IDP, outbox, axe, failures, langs: LANGS });
 } catch (e) {
   failures.push(`walk ${n} stopped: ${e.stack ?? e}`);
 } finally {

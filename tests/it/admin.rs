@@ -36,7 +36,7 @@ impl<'a> Admin<'a> {
         }
     }
 
-    fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 
@@ -66,7 +66,7 @@ impl<'a> Admin<'a> {
     }
 
     /// Runs and expects success; returns stdout.
-    fn ok(&self, args: &[&str]) -> String {
+    pub(crate) fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
         assert!(
             out.status.success(),
@@ -148,7 +148,13 @@ async fn person(app: &TestApp, ahv: &str) -> Option<Person> {
         .unwrap()
 }
 
-async fn add_person(app: &TestApp, ahv: &str, given: &str, family: &str, language: Language) {
+pub(crate) async fn add_person(
+    app: &TestApp,
+    ahv: &str,
+    given: &str,
+    family: &str,
+    language: Language,
+) {
     let p = Person {
         ahv: ahv.parse().unwrap(),
         given_name: given.into(),
@@ -194,7 +200,7 @@ fn is_printed_code(s: &str) -> bool {
 }
 
 /// The text of a PDF as a reader would copy it, with line breaks and runs of spaces as one space.
-fn pdf_text(path: &Path) -> String {
+pub(crate) fn pdf_text(path: &Path) -> String {
     let doc = lopdf::Document::load(path).expect("a PDF");
     let pages: Vec<u32> = doc.get_pages().keys().copied().collect();
     let text = doc.extract_text(&pages).expect("text");

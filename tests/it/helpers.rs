@@ -225,6 +225,19 @@ impl TestApp {
         }
     }
 
+    /// A second browser on the same server that names itself `user_agent`.
+    pub fn sharing_as(other: &TestApp, user_agent: &str) -> TestApp {
+        TestApp {
+            browser: reqwest::Client::builder()
+                .redirect(Policy::none())
+                .cookie_store(true)
+                .user_agent(user_agent)
+                .build()
+                .expect("client"),
+            ..TestApp::sharing(other)
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -552,6 +565,41 @@ impl TestApp {
             .send()
             .await
             .expect("POST form")
+    }
+
+    /// The account page's step-up gate for `action` in realm AK00, as a person passes it:
+    /// the current `password` when the gate asks for it and an SMS code (the number every
+    /// test account has). Returns the answer to the code's POST.
+    pub async fn step_up_with(&self, action: &str, password: &str) -> Response {
+        let res = self
+            .get(&self.url(&format!("/AK00/account/confirm?next={action}")))
+            .await;
+        assert_eq!(res.status(), 200, "the gate's page");
+        let html = res.text().await.expect("html");
+        let mut fields = vec![
+            ("next", form_value(&html, "next").expect("next")),
+            ("factor", "sms".to_owned()),
+        ];
+        if html.contains("name=\"password\"") {
+            fields.push(("password", password.to_owned()));
+        }
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let res = self.submit_on(&html, &fields).await;
+        assert_eq!(res.status(), 303, "the password is right: the code page");
+        let code_page = location(&res);
+        assert!(
+            code_page.starts_with("/AK00/account/confirm/code?flow="),
+            "{code_page}"
+        );
+        self.fill(&code_page, &[("code", &self.last_sms_code())])
+            .await
+    }
+
+    /// [`TestApp::step_up_with`] the test password; where the gate sends the browser.
+    pub async fn step_up(&self, action: &str) -> String {
+        let res = self.step_up_with(action, PASSWORD).await;
+        assert_eq!(res.status(), 303, "the right code opens the action");
+        location(&res)
     }
 
     /// Every mail of the outbox, oldest first.

@@ -2,6 +2,7 @@
 //! SQLite and in-process stores by default; PostgreSQL and Redis when
 //! `CONNECT_TEST_DATABASE_URL` and `CONNECT_TEST_REDIS_URL` are set.
 
+mod account_page;
 mod accounts;
 mod admin;
 mod audit;
@@ -11,6 +12,7 @@ mod documents;
 mod dump;
 mod enrol;
 mod ephemeral;
+mod factors_app;
 mod helpers;
 mod keys;
 mod limits;
@@ -26,6 +28,8 @@ mod notify;
 mod oidc_flow;
 mod oidc_security;
 mod pages;
+mod passkeys;
 mod portal;
 mod receivers;
+mod recovery;
 mod service;

@@ -389,6 +389,7 @@ async fn markup_in_register_names_is_written_literally_in_the_activation_letter(
         date: today,
         valid_until: today,
         validity_days: 30,
+        purpose: Default::default(),
     }
     .pdf()
     .expect("the letter renders");

@@ -437,7 +437,7 @@ async fn the_portal_login_callback_and_logout_refuse_invalid_utf8_and_repeated_p
 
 /// Every endpoint of the IdP that reads a body (enrolment steps with a made-up transaction:
 /// the limit applies before anything else).
-const IDP_POSTS: [&str; 17] = [
+const IDP_POSTS: [&str; 22] = [
     "/AK00/authorize",
     "/AK00/token",
     "/AK00/introspect",
@@ -447,6 +447,11 @@ const IDP_POSTS: [&str; 17] = [
     "/AK00/login",
     "/AK00/login/sms",
     "/AK00/login/sms/resend",
+    "/AK00/login/app",
+    "/AK00/login/recovery-code",
+    "/AK00/account/app",
+    "/AK00/account/app/remove",
+    "/AK00/account/recovery-codes",
     "/AK00/register",
     "/AK00/register/tx/email",
     "/AK00/register/tx/confirm",

@@ -4,7 +4,6 @@
 use axum::{http::StatusCode, response::Response};
 use minijinja::context;
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
 
 use super::{Enrolment, Step, StepRequest};
 use crate::{
@@ -16,23 +15,19 @@ use crate::{
     },
 };
 
-#[derive(Deserialize)]
-pub struct ProfileForm {
-    csrf: String,
-    given_name: String,
-    family_name: String,
-    language: String,
-    terms: Option<String>,
-}
+csrf_forms! {
+    pub struct ProfileForm {
+        given_name: String,
+        family_name: String,
+        language: String,
+        terms: Option<String>,
+    }
 
-#[derive(Deserialize)]
-pub struct PasswordForm {
-    csrf: String,
-    password: SecretString,
-    confirm: SecretString,
+    pub struct PasswordForm {
+        password: SecretString,
+        confirm: SecretString,
+    }
 }
-
-csrf_forms!(ProfileForm, PasswordForm);
 
 /// The longest name we keep; longer input is refused, not cut.
 const MAX_NAME: usize = 100;

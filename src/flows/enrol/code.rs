@@ -14,6 +14,7 @@ use crate::{
     app::AppState,
     audit::{Event, Kind},
     domain::ActivationCode,
+    flows::recovery::new_phone,
     http::{
         page::csrf_forms,
         params::{Form, FormRejection},
@@ -24,7 +25,7 @@ use crate::{
     storage::{
         accounts,
         activation_codes::{self, CodeState},
-        persons,
+        letter_requests, persons,
     },
 };
 
@@ -34,14 +35,12 @@ pub struct StartQuery {
     flow: Option<String>,
 }
 
-#[derive(Deserialize)]
-pub struct CodeForm {
-    csrf: String,
-    flow: Option<String>,
-    code: String,
+csrf_forms! {
+    pub struct CodeForm {
+        flow: Option<String>,
+        code: String,
+    }
 }
-
-csrf_forms!(CodeForm);
 
 fn valid_flow(flow: Option<&str>) -> Option<&str> {
     flow.filter(|f| !f.is_empty() && f.len() <= 64)
@@ -131,12 +130,6 @@ pub async fn submit(
         CodeState::Revoked => return refuse(p, "error-code-revoked").await,
         CodeState::Used => return refuse(p, "error-code-used").await,
     }
-    if accounts::by_ahv(&state.db, &realm.id, &stored.ahv)
-        .await?
-        .is_some()
-    {
-        return refuse(p, "error-code-used").await;
-    }
     let per_code = Limit::per_day(
         "enrolments-per-code",
         realm.enrolment.enrolments_per_code_per_day,
@@ -146,6 +139,16 @@ pub async fn submit(
         .charge(realm.id.as_str(), &[(per_code, &stored.id)])
         .await?
         .map_err(|e| PageError::Limited(e.retry_after))?;
+    if accounts::by_ahv(&state.db, &realm.id, &stored.ahv)
+        .await?
+        .is_some()
+    {
+        // The code of a letter asked for after a lost phone registers a new number.
+        return match letter_requests::printed_with_code(&state.db, &realm.id, &stored.id).await? {
+            Some(letter) => new_phone::start(&state, p, addr, letter, flow).await,
+            None => refuse(p, "error-code-used").await,
+        };
+    }
     let person = persons::by_ahv(&state.db, &realm.id, &stored.ahv)
         .await?
         .ok_or(PageError::new(StatusCode::BAD_REQUEST, "error-code-wrong"))?;

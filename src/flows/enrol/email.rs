@@ -4,7 +4,6 @@
 
 use axum::{http::StatusCode, response::Response};
 use minijinja::context;
-use serde::Deserialize;
 
 use super::{Enrolment, Step, StepRequest};
 use crate::{
@@ -19,19 +18,15 @@ use crate::{
     storage::accounts,
 };
 
-#[derive(Deserialize)]
-pub struct AddressForm {
-    csrf: String,
-    email: String,
-}
+csrf_forms! {
+    pub struct AddressForm {
+        email: String,
+    }
 
-#[derive(Deserialize)]
-pub struct CodeForm {
-    csrf: String,
-    code: String,
+    pub struct CodeForm {
+        code: String,
+    }
 }
-
-csrf_forms!(AddressForm, CodeForm);
 
 fn purpose(tx: &str) -> String {
     format!("enrol-mail:{tx}")

@@ -6,7 +6,6 @@ use axum::{
     response::{IntoResponse, Redirect, Response},
 };
 use minijinja::context;
-use serde::Deserialize;
 use serde_json::json;
 
 use super::{Enrolment, Step, StepRequest};
@@ -23,24 +22,17 @@ use crate::{
     storage::{accounts, Conflict, StoreError},
 };
 
-#[derive(Deserialize)]
-pub struct NumberForm {
-    csrf: String,
-    phone: String,
-}
+csrf_forms! {
+    pub struct NumberForm {
+        phone: String,
+    }
 
-#[derive(Deserialize)]
-pub struct CodeForm {
-    csrf: String,
-    code: String,
-}
+    pub struct CodeForm {
+        code: String,
+    }
 
-#[derive(Deserialize)]
-pub struct ResendForm {
-    csrf: String,
+    pub struct ResendForm {}
 }
-
-csrf_forms!(NumberForm, CodeForm, ResendForm);
 
 fn purpose(tx: &str) -> String {
     format!("enrol-sms:{tx}")

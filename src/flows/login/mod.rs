@@ -1,6 +1,9 @@
-//! Login: e-mail and password, then the SMS code sent to the account's mobile number. Ends by
-//! starting the SSO session and finishing the protocol's interaction that sent the person
-//! here (`protocol::interaction`), or on the account page.
+//! Login: e-mail and password, then a second factor: the SMS code sent to the account's
+//! mobile number, a code of the authenticator app (the default for a person who has one, who
+//! may still ask for an SMS), or a recovery code (`second`); or a passkey alone (`passkey`),
+//! which a relying party may demand with `acr_values`. Ends by starting the SSO session and
+//! finishing the protocol's interaction that sent the person here (`protocol::interaction`),
+//! or on the account page.
 //!
 //! Wrong passwords slow the next attempts for that address down (a growing delay, the same
 //! for known and unknown addresses) instead of locking the account; only after the realm's
@@ -18,33 +21,34 @@ use minijinja::context;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
+mod credentials;
+mod passkey;
+mod second;
 mod sms;
 mod throttle;
 
+pub use credentials::{Checked, Credentials, Presented};
+pub use passkey::{passkey_options, submit_passkey};
+pub use second::{show_app, show_recovery_code, submit_app, submit_recovery_code};
 pub use sms::{resend_sms, show_sms, submit_sms};
-use throttle::Throttles;
 
 use super::sms::CodeFor;
 use crate::{
     app::AppState,
     audit::{Audit, Event, Kind},
-    domain::{Email, Password, PhoneNumber},
+    domain::{acr, PhoneNumber},
     http::{
         page::csrf_forms,
         params::{Form, FormRejection},
         ClientAddr, Page, PageError,
     },
-    keys::SecretHasher,
-    limits::Limit,
-    notify::messages::AccountNotice,
-    passwords::PasswordError,
     protocol::interaction::{self, Interactions, View},
     realm::Realm,
-    session::{random_token, Sessions},
+    session::{random_token, Origin, Sessions},
     storage::{
-        accounts::{self, Account, AccountStatus},
+        accounts::Account,
         ephemeral::{Counter, Record},
-        Db, Ephemeral,
+        Ephemeral,
     },
 };
 
@@ -56,33 +60,52 @@ fn phone_unusable(mut page: Page) -> Result<Response, PageError> {
 
 pub use crate::domain::acr::{MFA as ACR_MFA, PASSWORD as ACR_PASSWORD};
 
-/// The password was right; the login waits for the SMS code. Kept under the interaction's
-/// id when a relying party sent the person, under its own otherwise.
+/// The password was right; the login waits for the second factor. Kept under the
+/// interaction's id when a relying party sent the person, under its own otherwise.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-struct SmsStep {
+struct SecondStep {
     /// The protocol's interaction this login finishes, if any.
     interaction: Option<String>,
     account_id: String,
-    phone: String,
+    /// The account's mobile number (E.164), when codes can be sent to it.
+    #[serde(default)]
+    phone: Option<String>,
+    /// The SMS code sent for this login, if any: a person with an app gets none unless asked.
+    #[serde(default)]
+    sms: Option<SentSms>,
+}
+
+/// The SMS code of a login: its hash bound to the login, its expiry, when it went out.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct SentSms {
     code_hash: String,
     expires_at: i64,
     sent_at: i64,
 }
 
-/// The login's own short-lived state: SMS steps, their wrong codes, password throttles.
+impl From<super::sms::Sent> for SentSms {
+    fn from(sent: super::sms::Sent) -> Self {
+        SentSms {
+            code_hash: sent.code_hash,
+            expires_at: sent.expires_at,
+            sent_at: sent.sent_at,
+        }
+    }
+}
+
+/// The login's own short-lived state: second-factor steps and their wrong codes. (The
+/// password throttles belong to [`Credentials`].)
 #[derive(Clone)]
 pub struct LoginStore {
-    steps: Record<SmsStep>,
+    steps: Record<SecondStep>,
     wrong_codes: Counter,
-    throttles: Throttles,
 }
 
 impl LoginStore {
-    pub fn new(store: &Ephemeral, hasher: &SecretHasher, db: &Db) -> Self {
+    pub fn new(store: &Ephemeral) -> Self {
         LoginStore {
             steps: Record::plain(store, "login-sms"),
             wrong_codes: Counter::plain(store, "login-sms-attempts"),
-            throttles: Throttles::new(store, hasher, db),
         }
     }
 }
@@ -93,15 +116,13 @@ pub struct LoginQuery {
     enrolled: Option<String>,
 }
 
-#[derive(Deserialize)]
-pub struct LoginForm {
-    csrf: String,
-    flow: Option<String>,
-    email: String,
-    password: SecretString,
+csrf_forms! {
+    pub struct LoginForm {
+        flow: Option<String>,
+        email: String,
+        password: SecretString,
+    }
 }
-
-csrf_forms!(LoginForm);
 
 use interaction::valid_id;
 
@@ -124,28 +145,44 @@ fn expired() -> PageError {
 }
 
 /// What the login form shows besides the layout.
-struct LoginPage<'a> {
-    flow: Option<&'a str>,
-    email: &'a str,
-    error: Option<&'a str>,
-    n: Option<u64>,
-    enrolled: bool,
+pub(super) struct LoginPage<'a> {
+    pub flow: Option<&'a str>,
+    pub email: &'a str,
+    pub error: Option<&'a str>,
+    pub n: Option<u64>,
+    pub enrolled: bool,
+    /// Whether passkeys work at this server's address (see `passkeys`): then the page offers
+    /// them, with the script that runs the ceremony.
+    pub passkeys: bool,
+    /// The relying party asked for a class that only a passkey reaches: the page offers
+    /// nothing else, and says why.
+    pub passkey_only: bool,
 }
 
-fn render(mut page: Page, form: LoginPage<'_>, status: StatusCode) -> Result<Response, PageError> {
+pub(super) fn render(
+    mut page: Page,
+    form: LoginPage<'_>,
+    status: StatusCode,
+) -> Result<Response, PageError> {
     let realm = page.realm.id.clone();
-    let (path, register) = match form.flow {
-        Some(f) => (
-            format!("/{realm}/login?flow={f}"),
-            format!("/{realm}/register?flow={f}"),
-        ),
-        None => (format!("/{realm}/login"), format!("/{realm}/register")),
-    };
+    let query = form.flow.map(|f| format!("?flow={f}")).unwrap_or_default();
+    let path = format!("/{realm}/login{query}");
+    let register = format!("/{realm}/register{query}");
     page.at(path);
+    let passkey = form.passkeys.then(|| {
+        context! {
+            action => format!("/{realm}/login/passkey"),
+            options => format!("/{realm}/login/passkey/options"),
+        }
+    });
     let ctx = context! {
         csrf => page.csrf(), flow => form.flow, email => form.email, error => form.error,
         n => form.n, enrolled => form.enrolled, register => register,
+        forgot => format!("/{realm}/password/forgot{query}"),
+        lost => format!("/{realm}/phone/lost{query}"),
         action => format!("/{realm}/login"),
+        passkey => passkey, passkey_only => form.passkey_only,
+        to_account => format!("/{realm}/login"),
     };
     page.render(status, "login/login.html", ctx)
 }
@@ -157,6 +194,9 @@ pub async fn show(
 ) -> Result<Response, PageError> {
     let pending = load_interaction(&state.interactions, &page.realm, q.flow.as_deref()).await?;
     page.prefer(pending.as_ref().and_then(|p| p.ui_locales.as_deref()));
+    let passkey_only = pending
+        .as_ref()
+        .is_some_and(|p| acr::needs_passkey(&p.acr_values));
     let hint = pending.and_then(|p| p.login_hint).unwrap_or_default();
     let form = LoginPage {
         flow: valid_id(q.flow.as_deref()),
@@ -164,6 +204,8 @@ pub async fn show(
         error: None,
         n: None,
         enrolled: q.enrolled.is_some(),
+        passkeys: state.passkeys.available(),
+        passkey_only,
     };
     render(page, form, StatusCode::OK)
 }
@@ -179,7 +221,22 @@ pub async fn submit(
     let headers = page.headers().clone();
     let flow_id = valid_id(form.flow.as_deref());
     // An expired interaction is told before the password is checked.
-    load_interaction(&state.interactions, &realm, flow_id).await?;
+    let pending = load_interaction(&state.interactions, &realm, flow_id).await?;
+    let passkeys = state.passkeys.available();
+    if pending.is_some_and(|p| acr::needs_passkey(&p.acr_values)) {
+        // The relying party asked for more than a password and an SMS code can prove: the
+        // password is not even checked, and the person is shown the passkey path.
+        let form = LoginPage {
+            flow: flow_id,
+            email: "",
+            error: None,
+            n: None,
+            enrolled: false,
+            passkeys,
+            passkey_only: true,
+        };
+        return render(page, form, StatusCode::FORBIDDEN);
+    }
     let fail_page = |page: Page, error: &'static str, n: Option<u64>, status| {
         let form = LoginPage {
             flow: flow_id,
@@ -187,159 +244,96 @@ pub async fn submit(
             error: Some(error),
             n,
             enrolled: false,
+            passkeys,
+            passkey_only: false,
         };
         render(page, form, status)
     };
 
-    let now = state.clock.unix();
+    let presented = Presented {
+        email: &form.email,
+        password: &form.password,
+        addr,
+        headers: &headers,
+    };
+    let account = match state.credentials.check(&realm, presented).await? {
+        Checked::Proved(account) => *account,
+        Checked::Refused { message, n, status } => return fail_page(page, message, n, status),
+    };
     // An event of this attempt for the audit trail, from this client.
-    let event = |kind, account: Option<&str>, detail: serde_json::Value| {
-        let e = Event::new(kind, &realm.id)
+    let event = |kind, account: &str, detail: serde_json::Value| {
+        Event::new(kind, &realm.id)
             .origin(addr, &headers)
-            .detail(detail);
-        match account {
-            Some(id) => e.account(id),
-            None => e,
-        }
+            .detail(detail)
+            .account(account)
     };
-    // Passwords checked per client address, whatever the accounts (credential stuffing).
-    let subject = addr.subject();
-    let per_address = [
-        (
-            Limit::per_hour(
-                "login_passwords_per_address_hour",
-                realm.login.attempts_per_address_per_hour,
-            ),
-            subject.as_str(),
-        ),
-        (
-            Limit::per_day(
-                "login_passwords_per_address_day",
-                realm.login.attempts_per_address_per_day,
-            ),
-            subject.as_str(),
-        ),
-    ];
-    if let Err(e) = state.limits.charge(realm.id.as_str(), &per_address).await? {
-        return Err(PageError::Limited(e.retry_after));
-    }
-    // The attempt is counted before its password is checked (see `throttle`).
-    let throttle = state.login.throttles.for_address(&realm, &form.email);
-    if let Some(wait) = throttle.take_turn(now).await? {
-        return fail_page(
-            page,
-            "error-login-delay",
-            Some(wait),
-            StatusCode::TOO_MANY_REQUESTS,
-        );
-    }
 
-    // Unknown e-mail, malformed e-mail and wrong password look and take the same.
-    let mut account = match form.email.parse::<Email>() {
-        Ok(email) => accounts::by_email(&state.db, &realm.id, &email).await?,
-        Err(_) => None,
-    };
-    if let Some(a) = account.as_ref().filter(|a| !a.active && a.may_log_in(now)) {
-        // Its lock has ended by itself: lifted before this password counts.
-        accounts::lift_ended_lock(&state.db, &a.id, now).await?;
-        account = accounts::by_id(&state.db, &realm.id, &a.id).await?;
-    }
-    let verified = state
-        .passwords
-        .verify(
-            Password::presented(&form.password),
-            account.as_ref().map(|a| a.password_hash.as_str()),
-        )
-        .await;
-    let ok = match verified {
-        Ok(ok) => ok,
-        Err(PasswordError::Busy) => return Err(PageError::busy(&realm)),
-        Err(e) => return Err(e.into()),
-    };
-    metrics::counter!("connect_logins_total", "realm" => realm.id.to_string(), "outcome" => if ok { "password_ok" } else { "failure" }).increment(1);
-    let account = match account {
-        Some(a) if ok => a,
-        account => {
-            let locked = throttle.failed(account.as_ref(), now).await?;
-            tracing::info!(realm = %realm.id, "login failed");
-            let id = account.as_ref().map(|a| a.id.as_str());
-            let failed = serde_json::json!({ "factor": "password" });
-            state
-                .audit
-                .record(event(Kind::LoginFailed, id, failed))
-                .await;
-            if let (true, Some(a)) = (locked, &account) {
-                let hours = realm.login.lock_duration.as_secs().div_ceil(3600);
-                let until = now + realm.login.lock_duration.as_secs() as i64;
-                let detail = serde_json::json!({ "by": "password_failures", "until": until });
-                let locked = event(Kind::AccountLocked, Some(&a.id), detail);
-                state.audit.record(locked).await;
-                let notice = AccountNotice::LockedAfterFailures { hours };
-                state.guard.restrict(&realm, a, notice).await?;
+    let has_app = state
+        .totp
+        .registered(&realm.id, &account.id)
+        .await?
+        .is_some();
+    let phone = match account.phone.as_deref().map(PhoneNumber::parse) {
+        None if !has_app => {
+            // Accounts that support created without a mobile number log in with the password
+            // only.
+            let proof = Proved {
+                account: &account,
+                interaction: flow_id,
+                acr: ACR_PASSWORD,
+                amr: &["pwd"],
+                addr,
+            };
+            return finish(&(&state).into(), page, proof).await;
+        }
+        None => None,
+        Some(Ok(phone)) => Some(phone),
+        Some(Err(_)) => {
+            // A number that no longer parses must not turn the login into a password-only
+            // one; with an app, the app is the second factor.
+            tracing::warn!(realm = %realm.id, account = %account.id, "the stored mobile number does not parse");
+            if !has_app {
+                let detail = serde_json::json!({ "factor": "sms", "refused": "phone_unusable" });
+                let refused = event(Kind::LoginFailed, &account.id, detail);
+                state.audit.record(refused).await;
+                return phone_unusable(page);
             }
-            return fail_page(page, "login-failed", None, StatusCode::UNAUTHORIZED);
+            None
         }
-    };
-    if !account.may_log_in(now) {
-        // Only someone who knows the password learns that the account is locked.
-        let message = match account.status {
-            AccountStatus::Disabled => "error-account-disabled",
-            _ => "error-account-locked",
-        };
-        let detail = serde_json::json!({ "factor": "password", "refused": message });
-        let refused = event(Kind::LoginFailed, Some(&account.id), detail);
-        state.audit.record(refused).await;
-        return fail_page(page, message, None, StatusCode::FORBIDDEN);
-    }
-    throttle.succeeded(&account).await?;
-
-    let Some(stored_phone) = account.phone.as_deref() else {
-        // Accounts that support created without a mobile number log in with the password only.
-        let proof = Proved {
-            account: &account,
-            interaction: flow_id,
-            acr: ACR_PASSWORD,
-            amr: &["pwd"],
-            addr,
-        };
-        return finish(&(&state).into(), page, proof).await;
-    };
-    let Ok(phone) = PhoneNumber::parse(stored_phone) else {
-        // A number that no longer parses must not turn the login into a password-only one.
-        tracing::warn!(realm = %realm.id, account = %account.id, "login refused: the stored mobile number does not parse");
-        let detail = serde_json::json!({ "factor": "sms", "refused": "phone_unusable" });
-        let refused = event(Kind::LoginFailed, Some(&account.id), detail);
-        state.audit.record(refused).await;
-        return phone_unusable(page);
     };
     let id = flow_id.map_or_else(random_token, str::to_owned);
-    let to = CodeFor {
-        phone: &phone,
-        account: &format!("account:{}", account.id),
-        purpose: &sms::purpose(&id),
-        last_sent_at: None,
-    };
-    let sent = match state.sms.send(&realm, page.lang, &addr, to).await? {
-        Ok(s) => s,
-        Err(r) => {
-            let (key, n, status) = r.message();
-            return fail_page(page, key, n, status);
-        }
-    };
-    let next = SmsStep {
+    let mut next = SecondStep {
         interaction: flow_id.map(str::to_owned),
         account_id: account.id.clone(),
-        phone: phone.as_e164().to_owned(),
-        code_hash: sent.code_hash,
-        expires_at: sent.expires_at,
-        sent_at: sent.sent_at,
+        phone: phone.as_ref().map(|p| p.as_e164().to_owned()),
+        sms: None,
+    };
+    // A person with an app uses it by default: no SMS goes out unless they ask for one.
+    let to_step = match (&phone, has_app) {
+        (Some(phone), false) => {
+            let to = CodeFor {
+                phone,
+                account: &format!("account:{}", account.id),
+                purpose: &sms::purpose(&id),
+                last_sent_at: None,
+            };
+            match state.sms.send(&realm, page.lang, &addr, to).await? {
+                Ok(sent) => next.sms = Some(sent.into()),
+                Err(r) => {
+                    let (key, n, status) = r.message();
+                    return fail_page(page, key, n, status);
+                }
+            }
+            "sms"
+        }
+        _ => "app",
     };
     state
         .login
         .steps
         .put(realm.id.as_str(), &id, &next, realm.lifetimes.login_flow)
         .await?;
-    Ok(page.redirect(&format!("/{}/login/sms?flow={id}", realm.id)))
+    Ok(page.redirect(&format!("/{}/login/{to_step}?flow={id}", realm.id)))
 }
 
 /// What a login proved, for [`finish`].
@@ -386,9 +380,10 @@ async fn finish(
     let realm = page.realm.clone();
     let amr_owned = amr.iter().map(|s| (*s).to_owned()).collect();
     let jar = std::mem::take(&mut page.jar);
+    let origin = Origin::of(addr, page.headers());
     let (jar, session) = ends
         .sessions
-        .start(&realm, jar, &account.id, acr, amr_owned)
+        .start_from(&realm, jar, &account.id, acr, amr_owned, origin)
         .await?;
     page.jar = jar;
     tracing::info!(realm = %realm.id, account = %account.id, acr, "login succeeded");

@@ -1,5 +1,6 @@
-//! The second factor of the login: the SMS code sent to the account's number, shown masked;
-//! wrong codes count per login and a new code never resets the count.
+//! The SMS code of the login, sent to the account's number (shown masked): at once after the
+//! password, or when a person with an app asks for it. Wrong codes count per login, with
+//! those of the app and recovery codes, and a new code never resets the count.
 
 use axum::{
     extract::{Query, State},
@@ -9,7 +10,10 @@ use axum::{
 use minijinja::context;
 use serde::Deserialize;
 
-use super::{expired, finish, LoginStore, Proved, SmsStep, ACR_MFA};
+use super::{
+    second::{alternatives, complete, count_attempt, second_step, Method},
+    SecondStep, SentSms,
+};
 use crate::{
     app::AppState,
     audit::{Event, Kind},
@@ -21,25 +25,19 @@ use crate::{
         ClientAddr, Page, PageError,
     },
     otp,
-    protocol::interaction::valid_id,
-    realm::Realm,
     storage::accounts,
 };
 
-#[derive(Deserialize)]
-pub struct SmsForm {
-    csrf: String,
-    flow: String,
-    code: String,
-}
+csrf_forms! {
+    pub struct SmsForm {
+        flow: String,
+        code: String,
+    }
 
-#[derive(Deserialize)]
-pub struct ResendForm {
-    csrf: String,
-    flow: String,
+    pub struct ResendForm {
+        flow: String,
+    }
 }
-
-csrf_forms!(SmsForm, ResendForm);
 
 #[derive(Deserialize)]
 pub struct SmsQuery {
@@ -51,34 +49,35 @@ pub(super) fn purpose(flow: &str) -> String {
     format!("login-sms:{flow}")
 }
 
-/// The SMS step named by `id`, or the page that says the login is over.
-async fn sms_step(login: &LoginStore, realm: &Realm, id: &str) -> Result<SmsStep, PageError> {
-    let id = valid_id(Some(id)).ok_or_else(expired)?;
-    login
-        .steps
-        .get(realm.id.as_str(), id)
-        .await?
-        .ok_or_else(expired)
-}
-
-/// The SMS form of the login `id`, with a problem to show (a message and its number).
-fn sms_page(
+/// The SMS form of the login `id` (or, before any code went out, the button that sends
+/// one), with a problem to show (a message and its number).
+async fn sms_page(
+    state: &AppState,
     mut page: Page,
     id: &str,
-    step: &SmsStep,
+    step: &SecondStep,
     problem: Option<(&str, Option<u64>)>,
     status: StatusCode,
 ) -> Result<Response, PageError> {
-    let realm = page.realm.id.clone();
-    let masked = PhoneNumber::parse(&step.phone)
+    let realm = page.realm.clone();
+    let masked = step
+        .phone
+        .as_deref()
+        .and_then(|p| PhoneNumber::parse(p).ok())
         .map(|p| p.masked())
         .unwrap_or_default();
-    page.at(format!("/{realm}/login/sms?flow={id}"));
+    let others = alternatives(state, &realm, id, step, Method::Sms).await?;
+    page.at(format!("/{}/login/sms?flow={id}", realm.id));
     let ctx = context! {
-        csrf => page.csrf(), flow => id, masked => masked,
+        csrf => page.csrf(), flow => id, masked => masked, sent => step.sms.is_some(),
         error => problem.map(|p| p.0), n => problem.and_then(|p| p.1),
-        action => format!("/{realm}/login/sms"),
-        resend => format!("/{realm}/login/sms/resend"),
+        alternatives => others,
+        action => format!("/{}/login/sms", realm.id),
+        resend => format!("/{}/login/sms/resend", realm.id),
+        lost => match &step.interaction {
+            Some(f) => format!("/{}/phone/lost?flow={f}", realm.id),
+            None => format!("/{}/phone/lost", realm.id),
+        },
     };
     page.render(status, "login/sms.html", ctx)
 }
@@ -88,15 +87,22 @@ pub async fn show_sms(
     mut page: Page,
     Query(q): Query<SmsQuery>,
 ) -> Result<Response, PageError> {
-    let step = sms_step(&state.login, &page.realm, &q.flow).await?;
+    let step = second_step(&state.login, &page.realm, &q.flow).await?;
+    if step.phone.is_none() {
+        // No number to send to: the app is the way.
+        let to = format!("/{}/login/app?flow={}", page.realm.id, q.flow);
+        return Ok(page.redirect(&to));
+    }
     let pending = match &step.interaction {
         Some(id) => state.interactions.view(&page.realm, id).await?,
         None => None,
     };
     page.prefer(pending.and_then(|p| p.ui_locales).as_deref());
-    sms_page(page, &q.flow, &step, None, StatusCode::OK)
+    sms_page(&state, page, &q.flow, &step, None, StatusCode::OK).await
 }
 
+/// Sends the login's SMS code: a new one after the cooldown, or the first one when a person
+/// with an app asks for it.
 pub async fn resend_sms(
     State(state): State<AppState>,
     page: Page,
@@ -105,20 +111,26 @@ pub async fn resend_sms(
 ) -> Result<Response, PageError> {
     let form = page.read(form)?;
     let realm = page.realm.clone();
-    let step = sms_step(&state.login, &realm, &form.flow).await?;
-    let number = PhoneNumber::parse(&step.phone)?;
+    let step = second_step(&state.login, &realm, &form.flow).await?;
+    let Some(number) = step.phone.as_deref() else {
+        return Err(PageError::new(StatusCode::BAD_REQUEST, "error-bad-request"));
+    };
+    let number = PhoneNumber::parse(number)?;
     let to = CodeFor {
         phone: &number,
         account: &format!("account:{}", step.account_id),
         purpose: &purpose(&form.flow),
-        last_sent_at: Some(step.sent_at),
+        last_sent_at: step.sms.as_ref().map(|s| s.sent_at),
     };
     match state.sms.send(&realm, page.lang, &addr, to).await? {
         Ok(sent) => {
-            let next = SmsStep {
-                code_hash: sent.code_hash,
-                expires_at: sent.expires_at,
-                sent_at: sent.sent_at,
+            let notice = if step.sms.is_some() {
+                "sms-resent"
+            } else {
+                "login-sms-sent"
+            };
+            let next = SecondStep {
+                sms: Some(SentSms::from(sent)),
                 ..step
             };
             let life = realm.lifetimes.login_flow;
@@ -128,12 +140,12 @@ pub async fn resend_sms(
                 .steps
                 .put(scope, &form.flow, &next, life)
                 .await?;
-            let resent = Some(("sms-resent", None));
-            sms_page(page, &form.flow, &next, resent, StatusCode::OK)
+            let sent = Some((notice, None));
+            sms_page(&state, page, &form.flow, &next, sent, StatusCode::OK).await
         }
         Err(r) => {
             let (key, n, status) = r.message();
-            sms_page(page, &form.flow, &step, Some((key, n)), status)
+            sms_page(&state, page, &form.flow, &step, Some((key, n)), status).await
         }
     }
 }
@@ -146,24 +158,15 @@ pub async fn submit_sms(
 ) -> Result<Response, PageError> {
     let form = page.read(form)?;
     let realm = page.realm.clone();
-    let step = sms_step(&state.login, &realm, &form.flow).await?;
-    let scope = realm.id.as_str();
+    let step = second_step(&state.login, &realm, &form.flow).await?;
     // Wrong codes count per login; a new code does not reset the count.
-    let attempts = state
-        .login
-        .wrong_codes
-        .hit(scope, &form.flow, realm.lifetimes.login_flow)
-        .await?;
-    if attempts > realm.sms.code_attempts {
-        state.login.steps.delete(scope, &form.flow).await?;
-        tracing::warn!(realm = %realm.id, "login ended: too many wrong SMS codes");
-        return Err(PageError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "error-login-too-many",
-        ));
-    }
+    count_attempt(&state.login, &realm, &form.flow).await?;
     let purpose = purpose(&form.flow);
-    if !otp::matches(&state.secret_hasher, &purpose, &step.code_hash, &form.code) {
+    let Some(sms) = step
+        .sms
+        .as_ref()
+        .filter(|sms| otp::matches(&state.secret_hasher, &purpose, &sms.code_hash, &form.code))
+    else {
         state
             .audit
             .record(
@@ -174,36 +177,33 @@ pub async fn submit_sms(
             )
             .await;
         let wrong = Some(("error-sms-code-wrong", None));
-        return sms_page(page, &form.flow, &step, wrong, StatusCode::UNAUTHORIZED);
-    }
-    if step.expires_at <= state.clock.unix() {
+        return sms_page(
+            &state,
+            page,
+            &form.flow,
+            &step,
+            wrong,
+            StatusCode::UNAUTHORIZED,
+        )
+        .await;
+    };
+    if sms.expires_at <= state.clock.unix() {
         let late = Some(("error-sms-code-expired", None));
-        return sms_page(page, &form.flow, &step, late, StatusCode::UNAUTHORIZED);
+        return sms_page(
+            &state,
+            page,
+            &form.flow,
+            &step,
+            late,
+            StatusCode::UNAUTHORIZED,
+        )
+        .await;
     }
-    // Taking the step is the single act that may finish the login: of two racing
-    // submissions, only one goes on.
-    let Some(SmsStep {
-        interaction,
-        account_id,
-        phone,
-        ..
-    }) = state.login.steps.take(scope, &form.flow).await?
-    else {
-        return Err(expired());
-    };
-    let now = state.clock.unix();
-    let account = accounts::by_id(&state.db, &realm.id, &account_id)
-        .await?
-        .filter(|a| a.may_log_in(now))
-        .ok_or_else(expired)?;
+    let (res, step) = complete(&state, page, addr, &form.flow, &["pwd", "sms", "mfa"]).await?;
     // The code came back from this number: a number support registered is proved now.
-    accounts::phone_proved(&state.db, &account.id, &phone, now).await?;
-    let proved = Proved {
-        account: &account,
-        interaction: interaction.as_deref(),
-        acr: ACR_MFA,
-        amr: &["pwd", "sms", "mfa"],
-        addr,
-    };
-    finish(&(&state).into(), page, proved).await
+    if let Some(phone) = &step.phone {
+        let now = state.clock.unix();
+        accounts::phone_proved(&state.db, &step.account_id, phone, now).await?;
+    }
+    Ok(res)
 }
