@@ -224,7 +224,7 @@ pub async fn options(
     }
     match state
         .passkeys
-        .start_registration(&page.realm, &account, &session)
+        .start_registration(&page.realm, account, session)
         .await?
     {
         Ok(started) => Ok((page.jar, Json(started)).into_response()),
@@ -266,7 +266,7 @@ pub async fn add(
     let realm = page.realm.clone();
     let added = state
         .passkeys
-        .finish_registration(&realm, &session, &form.ceremony, &form.credential, &name)
+        .finish_registration(&realm, session, &form.ceremony, &form.credential, &name)
         .await?;
     let event = |kind| {
         Event::new(kind, &realm.id)
@@ -339,7 +339,7 @@ pub async fn rename_form(
 ) -> Result<Response, PageError> {
     let me = me(&state, &mut page).await?;
     let account = &me.account;
-    let passkey = owned(&state, &page, &account, &id).await?;
+    let passkey = owned(&state, &page, account, &id).await?;
     rename_page(page, &id, passkey.name.as_str(), None, StatusCode::OK)
 }
 
@@ -353,7 +353,7 @@ pub async fn rename(
     let form = page.read(form)?;
     let me = me(&state, &mut page).await?;
     let account = &me.account;
-    let passkey = owned(&state, &page, &account, &id).await?;
+    let passkey = owned(&state, &page, account, &id).await?;
     let name = match form.name.parse::<PasskeyName>() {
         Ok(n) => n,
         Err(e) => {
@@ -388,7 +388,7 @@ pub async fn rename(
         .await;
     state
         .guard
-        .tell(&realm, &account, AccountNotice::PasskeyRenamed)
+        .tell(&realm, account, AccountNotice::PasskeyRenamed)
         .await;
     let to = format!("{}?done=renamed&key={}", list_path(&page), passkey.id);
     Ok(page.redirect(&to))
@@ -401,7 +401,7 @@ pub async fn remove_form(
 ) -> Result<Response, PageError> {
     let me = me(&state, &mut page).await?;
     let account = &me.account;
-    let passkey = owned(&state, &page, &account, &id).await?;
+    let passkey = owned(&state, &page, account, &id).await?;
     stepup::require(&state.account.stepups, &page.realm, &me, Action::Passkeys).await?;
     let base = list_path(&page);
     page.at(format!("{base}/{id}/remove"));
@@ -422,7 +422,7 @@ pub async fn remove(
     page.read(form)?;
     let me = me(&state, &mut page).await?;
     let account = &me.account;
-    let passkey = owned(&state, &page, &account, &id).await?;
+    let passkey = owned(&state, &page, account, &id).await?;
     stepup::require(&state.account.stepups, &page.realm, &me, Action::Passkeys).await?;
     let realm = page.realm.clone();
     if !passkeys::remove(&state.db, &realm.id, &account.id, &passkey.id).await? {

@@ -300,11 +300,12 @@ async fn wrong_app_codes_count_and_end_the_login() {
 
 #[tokio::test]
 async fn the_account_allows_no_more_app_codes_across_logins_than_sms_would() {
-    // One SMS per hour of five tries: five codes an hour for the account, whatever the login.
-    let (app, _realms) = spawn_with_realm(&[("per_account_per_hour", "1")]).await;
+    // Two SMS per hour (the login's and the account page's proof) of five tries each: ten
+    // codes an hour for the account, whatever the login.
+    let (app, _realms) = spawn_with_realm(&[("per_account_per_hour", "2")]).await;
     anna_logged_in(&app).await;
     let (secret, _) = add_app(&app).await;
-    for _ in 0..5 {
+    for _ in 0..10 {
         let other = TestApp::sharing(&app);
         let step = password_step(&other).await;
         let res = other.fill(&step, &[("code", "000000")]).await;
@@ -503,19 +504,31 @@ async fn new_recovery_codes_replace_the_old_ones_and_end_the_other_sessions() {
 
 #[tokio::test]
 async fn removing_the_app_brings_the_sms_back_and_is_told() {
-    let app = spawn_app().await;
+    // Four SMS: the login, two proofs at the account page, the login after.
+    let (app, _realms) = spawn_with_realm(&[
+        ("per_account_per_hour", "10"),
+        ("per_number_per_hour", "10"),
+    ])
+    .await;
     let anna = anna_logged_in(&app).await;
     add_app(&app).await;
     app.step_up("app").await;
     let res = app.fill("/AK00/account/app", &[]).await;
-    assert_eq!(location(&res), "/AK00/account/app?done=removed");
-    let page = app.get(&app.url("/AK00/account/app?done=removed")).await;
+    assert_eq!(location(&res), "/AK00/account?done=app-removed");
+    let page = app.get(&app.url("/AK00/account?done=app-removed")).await;
     let html = page.text().await.unwrap();
     assert!(
         html.contains("L&#x27;application d&#x27;authentification est supprimée"),
         "{html}"
     );
-    assert!(html.contains("<svg"), "a new app may be added");
+    assert!(
+        html.contains("href=\"&#x2f;AK00&#x2f;account/app\""),
+        "a new app may be added: {html}"
+    );
+    assert!(
+        !html.contains("<li>Application d&#x27;authentification</li>"),
+        "the factors no longer list it: {html}"
+    );
     assert!(app
         .state
         .totp

@@ -15,13 +15,28 @@ use webauthn_rs::prelude::{
 use crate::helpers::*;
 
 /// A server whose public URL has a host name: WebAuthn refuses IP addresses.
-async fn spawn_passkey_app() -> TestApp {
-    spawn_with(|c| {
+/// A server whose public URL has a host name (WebAuthn refuses IP addresses), with SMS limits
+/// that leave room for the account page's proofs; the realm files' directory beside it.
+async fn spawn_passkey_app() -> (TestApp, tempfile::TempDir) {
+    let dir = realm_dir_with(|text| {
+        [
+            ("per_account_per_hour", "50"),
+            ("per_account_per_day", "100"),
+            ("per_number_per_hour", "50"),
+            ("per_number_per_day", "100"),
+        ]
+        .into_iter()
+        .fold(text, |text, (k, v)| set_key(&text, k, v))
+    });
+    let path = dir.path().to_path_buf();
+    let app = spawn_with(|c| {
+        c.realm_dir = path;
         c.public_url = format!("http://localhost:{}", c.bind.port())
             .parse()
             .expect("url");
     })
-    .await
+    .await;
+    (app, dir)
 }
 
 fn origin(app: &TestApp) -> Url {
@@ -260,7 +275,7 @@ fn claims(jwt: &str) -> Value {
 
 #[tokio::test]
 async fn a_person_adds_a_passkey_and_then_logs_in_with_it_alone() {
-    let app = spawn_passkey_app().await;
+    let (app, _realms) = spawn_passkey_app().await;
     let anna = app.create_account("AK00", "anna@example.ch").await;
     // Anna is also logged in on her computer.
     let computer = TestApp::sharing(&app);
@@ -336,7 +351,7 @@ async fn a_person_adds_a_passkey_and_then_logs_in_with_it_alone() {
 
 #[tokio::test]
 async fn a_relying_party_asking_for_phishing_resistance_gets_the_passkey_prompt_and_that_acr() {
-    let app = spawn_passkey_app().await;
+    let (app, _realms) = spawn_passkey_app().await;
     let (_, mut device) = anna_with_a_passkey(&app).await;
     let discovery: Value = app
         .get(&app.url("/AK00/.well-known/openid-configuration"))
@@ -455,7 +470,7 @@ async fn a_relying_party_asking_for_phishing_resistance_gets_the_passkey_prompt_
 
 #[tokio::test]
 async fn a_removed_passkey_no_longer_logs_in_and_a_renamed_one_shows_its_new_name() {
-    let app = spawn_passkey_app().await;
+    let (app, _realms) = spawn_passkey_app().await;
     let (anna, mut device) = anna_with_a_passkey(&app).await;
     let realm = realm("AK00");
     let key = passkeys::of_account(&app.state.db, &realm, &anna)
@@ -535,7 +550,7 @@ async fn a_removed_passkey_no_longer_logs_in_and_a_renamed_one_shows_its_new_nam
 
 #[tokio::test]
 async fn a_challenge_answers_once_in_the_browser_that_asked_and_only_for_its_own_ceremony() {
-    let app = spawn_passkey_app().await;
+    let (app, _realms) = spawn_passkey_app().await;
     let (anna, mut device) = anna_with_a_passkey(&app).await;
     let browser = TestApp::sharing(&app);
 
@@ -607,7 +622,7 @@ async fn a_challenge_answers_once_in_the_browser_that_asked_and_only_for_its_own
 
 #[tokio::test]
 async fn a_credential_counts_for_its_own_account_and_realm_and_its_counter_must_grow() {
-    let app = spawn_passkey_app().await;
+    let (app, _realms) = spawn_passkey_app().await;
     let (anna, mut device) = anna_with_a_passkey(&app).await;
     let bob = app.create_account("AK00", "bob@example.ch").await;
 
@@ -683,7 +698,7 @@ async fn a_credential_counts_for_its_own_account_and_realm_and_its_counter_must_
 
 #[tokio::test]
 async fn adding_a_passkey_needs_a_recent_proof_a_name_and_the_same_session() {
-    let app = spawn_passkey_app().await;
+    let (app, _realms) = spawn_passkey_app().await;
     // Without a session: the login.
     let res = app.get(&app.url("/AK00/account/passkeys/new")).await;
     assert_eq!(location(&res), "/AK00/login");

@@ -21,10 +21,10 @@ const ANNA_PHONE: &str = "+41791234567";
 const ANNA_AHV: &str = "756.1234.5678.97";
 const NEW_PASSWORD: &str = "Aare-Ufer-Spaziergang";
 
-/// The recovery mail goes out after the answer: wait (briefly, on real time) until `n` mails
-/// have reached `to`, and return the latest.
+/// The recovery mail goes out after the answer: wait (at most 15 s on real time, for a
+/// loaded machine) until `n` mails have reached `to`, and return the latest.
 async fn mail_to(app: &TestApp, to: &str, n: usize) -> OutboxMail {
-    for _ in 0..250 {
+    for _ in 0..750 {
         let mut mails: Vec<OutboxMail> = app
             .mail_outbox()
             .into_iter()

@@ -228,6 +228,7 @@ fn done_message(done: Option<&str>) -> Option<&'static str> {
         "phone" => Some("account-done-phone"),
         "email" => Some("account-done-email"),
         "language" => Some("account-done-language"),
+        "app-removed" => Some("factors-app-removed"),
         _ => None,
     }
 }

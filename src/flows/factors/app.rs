@@ -80,7 +80,6 @@ pub async fn show(
     let realm = page.realm.clone();
     let done = match q.done.as_deref() {
         Some("added") => Some("factors-app-added"),
-        Some("removed") => Some("factors-app-removed"),
         _ => None,
     };
     if let Some(app) = state.totp.registered(&realm.id, &account.id).await? {
@@ -178,6 +177,7 @@ pub async fn remove(
     let detail = serde_json::json!({ "factor": "app" });
     record(&state, &page, addr, account, Kind::AppRemoved, detail).await;
     changed(&state, &page, &me, Action::App, AccountNotice::AppRemoved).await?;
-    let to = format!("{}?done=removed", path(&page));
+    // Back to the overview: a new app would need a new proof first.
+    let to = format!("/{}/account?done=app-removed", page.realm.id);
     Ok(page.redirect(&to))
 }
