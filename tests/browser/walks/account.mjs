@@ -7,7 +7,7 @@
 // Axe checks every page; no page may scroll sideways at 320 px.
 
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const escape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -24,7 +24,7 @@ function words(root, lang) {
   return out;
 }
 
-export async function walkAccount({ browser, lang, size, js, n, root, IDP, BIN, axe, failures, outbox }) {
+export async function walkAccount({ browser, lang, size, js, n, root, IDP, BIN, axe, failures, outbox, screenshots }) {
   const t = words(root, lang);
   const tag = `account ${lang}/${size}/${js ? 'js' : 'nojs'}`;
   const label = (page, text) => page.getByLabel(new RegExp(`^${escape(text)}( \\*)?$`));
@@ -46,6 +46,10 @@ export async function walkAccount({ browser, lang, size, js, n, root, IDP, BIN, 
     await axe(page, `${tag} ${name}`);
     const [scroll, client] = await page.evaluate(() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]);
     if (scroll > client) failures.push(`${tag} ${name}: the page is ${scroll}px wide on a ${client}px screen`);
+    if (screenshots && lang === 'fr') {
+      mkdirSync(screenshots, { recursive: true });
+      await page.screenshot({ path: join(screenshots, `${size}-account-${name}.png`), fullPage: true });
+    }
   };
   const sms = async (to) => (await outbox(context, to)).match(/\b\d{6}\b/)[0];
 

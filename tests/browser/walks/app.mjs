@@ -8,7 +8,7 @@
 
 import { execFileSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -51,7 +51,7 @@ const label = (page, text) => page.getByLabel(new RegExp(`^${escape(text)}( \\*)
 const button = (page, text) => page.getByRole('button', { name: text, exact: true });
 const link = (page, text) => page.getByRole('link', { name: text, exact: true });
 
-export default async function appWalk({ browser, IDP, BIN, outbox, axe, failures, langs }) {
+export default async function appWalk({ browser, IDP, BIN, outbox, axe, failures, langs, screenshots }) {
   const admin = (args, input) => execFileSync(BIN, ['admin', ...args], { encoding: 'utf8', env: process.env, input });
   let n = 0;
   for (const lang of langs) {
@@ -76,6 +76,10 @@ export default async function appWalk({ browser, IDP, BIN, outbox, axe, failures
       if (scroll > client) failures.push(`${tag} ${name}: the page is ${scroll}px wide on a ${client}px screen`);
       const html = await page.locator('html').getAttribute('lang');
       if (html !== lang) failures.push(`${tag} ${name}: <html lang="${html}">`);
+      if (screenshots && lang === 'fr') {
+        mkdirSync(screenshots, { recursive: true });
+        await page.screenshot({ path: join(screenshots, `phone-app-${name}.png`), fullPage: true });
+      }
     };
     const login = async (page) => {
       await page.goto(`${IDP}/AK00/login?lang=${lang}`);

@@ -6,7 +6,7 @@
 // Called from walk.mjs with its browser and tools: { IDP, outbox, axe, failures, langs }.
 
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -42,7 +42,7 @@ function admin(args, input) {
   return execFileSync(BIN, ['admin', ...args], { encoding: 'utf8', env: process.env, input });
 }
 
-export async function walkRecovery(browser, { IDP, outbox, axe, failures, langs }) {
+export async function walkRecovery(browser, { IDP, outbox, axe, failures, langs, screenshots }) {
   let n = 0;
   for (const lang of langs) {
     n += 1;
@@ -51,7 +51,7 @@ export async function walkRecovery(browser, { IDP, outbox, axe, failures, langs 
     const context = await browser.newContext({
       viewport: { width: 320, height: 720 },
       locale: lang === 'de' ? 'de-CH' : `${lang}-CH`,
-      extraHTTPHeaders: { 'x-forwarded-for': `10.2.${n}.1` },
+      extraHTTPHeaders: { 'x-forwarded-for': `10.4.${n}.1` },
     });
     const page = await context.newPage();
     const seen = async (name) => {
@@ -60,12 +60,16 @@ export async function walkRecovery(browser, { IDP, outbox, axe, failures, langs 
       if (scroll > client) failures.push(`${tag} ${name}: the page is ${scroll}px wide on a ${client}px screen`);
       const html = await page.locator('html').getAttribute('lang');
       if (html !== lang) failures.push(`${tag} ${name}: <html lang="${html}">`);
+      if (screenshots && lang === 'fr') {
+        mkdirSync(screenshots, { recursive: true });
+        await page.screenshot({ path: join(screenshots, `phone-recovery-${name}.png`), fullPage: true });
+      }
     };
 
     // A person of the register with an account: a long address, a double family name.
     const number = ahv(n);
     const email = `jeanne-marie.recovery-walk-${lang}.${Date.now()}@example-caisse.ch`;
-    const mobile = `+4179${String(5550000 + n)}`;
+    const mobile = `+4179${String(5560000 + n)}`;
     admin(['person', 'add', '--realm', 'AK00', '--ahv', number, '--given-name', 'Jeanne-Marie',
       '--family-name', 'Muster-Rüegsegger von Allmen', '--birth-date', '1948-11-02', '--language', lang,
       '--address', 'Chemin des Grands-Champs 128, 1700 Fribourg']);
