@@ -15,7 +15,7 @@ use minijinja::context;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    me,
+    me, started_here,
     stepup::{require, Action, Problem},
     Me,
 };
@@ -32,7 +32,6 @@ use crate::{
     limits::Limit,
     notify::messages::{self, AccountNotice},
     otp,
-    protocol::interaction::valid_id,
     realm::Realm,
     session::random_token,
     storage::{
@@ -221,15 +220,9 @@ async fn change_of(
     me: &Me,
     flow: &str,
 ) -> Result<EmailChange, PageError> {
-    let flow = valid_id(Some(flow)).ok_or_else(expired)?;
-    let change = state
-        .account
-        .emails
-        .pending
-        .get(realm.id.as_str(), flow)
-        .await?;
-    change
-        .filter(|c| c.sid == me.session.sid && c.account_id == me.account.id)
+    let owner: fn(&EmailChange) -> (&str, &str) = |r| (&r.sid, &r.account_id);
+    started_here(&state.account.emails.pending, realm, me, flow, owner)
+        .await?
         .ok_or_else(expired)
 }
 

@@ -24,7 +24,7 @@ use axum::{
     Router,
 };
 use minijinja::context;
-use serde::{Deserialize, Serialize};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 use crate::{
     app::AppState,
@@ -37,9 +37,12 @@ use crate::{
         Page, PageError,
     },
     keys::SecretHasher,
+    protocol::interaction::valid_id,
+    realm::Realm,
     session::Session,
     storage::{
         accounts::{self, Account},
+        ephemeral::Record,
         grants, passkeys, recovery_codes, totp, Db, Ephemeral, StoreError,
     },
 };
@@ -146,6 +149,23 @@ pub async fn me(state: &AppState, page: &mut Page) -> Result<Me, PageError> {
         return Err(login());
     }
     Ok(Me { session, account })
+}
+
+/// The record `flow` of `store` (a change or a proof under way), if this session started it
+/// for this account; `owner` names its session id and account. `None` when it is over, is
+/// another browser's, or the id is malformed.
+async fn started_here<T: Serialize + DeserializeOwned>(
+    store: &Record<T>,
+    realm: &Realm,
+    me: &Me,
+    flow: &str,
+    owner: fn(&T) -> (&str, &str),
+) -> Result<Option<T>, StoreError> {
+    let Some(flow) = valid_id(Some(flow)) else {
+        return Ok(None);
+    };
+    let record = store.get(realm.id.as_str(), flow).await?;
+    Ok(record.filter(|r| owner(r) == (me.session.sid.as_str(), me.account.id.as_str())))
 }
 
 /// One factor of an account as the overview lists it.

@@ -11,7 +11,7 @@ use minijinja::context;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    me,
+    me, started_here,
     stepup::{require, Action, Problem},
     Me,
 };
@@ -28,7 +28,6 @@ use crate::{
     keys::SecretHasher,
     notify::messages::AccountNotice,
     otp,
-    protocol::interaction::valid_id,
     realm::Realm,
     session::random_token,
     storage::{
@@ -226,15 +225,9 @@ async fn change_of(
     me: &Me,
     flow: &str,
 ) -> Result<PhoneChange, PageError> {
-    let flow = valid_id(Some(flow)).ok_or_else(expired)?;
-    let change = state
-        .account
-        .phones
-        .pending
-        .get(realm.id.as_str(), flow)
-        .await?;
-    change
-        .filter(|c| c.sid == me.session.sid && c.account_id == me.account.id)
+    let owner: fn(&PhoneChange) -> (&str, &str) = |r| (&r.sid, &r.account_id);
+    started_here(&state.account.phones.pending, realm, me, flow, owner)
+        .await?
         .ok_or_else(expired)
 }
 

@@ -38,7 +38,7 @@ use minijinja::context;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
-use super::{me, Me};
+use super::{me, started_here, Me};
 use crate::{
     app::AppState,
     audit::{Event, Kind},
@@ -55,7 +55,6 @@ use crate::{
     limits::Limits,
     otp,
     passwords::PasswordError,
-    protocol::interaction::valid_id,
     realm::Realm,
     session::random_token,
     storage::{
@@ -689,15 +688,9 @@ async fn pending_of(
     me: &Me,
     flow: &str,
 ) -> Result<Pending, PageError> {
-    let flow = valid_id(Some(flow)).ok_or_else(expired)?;
-    let pending = state
-        .account
-        .stepups
-        .pending
-        .get(realm.id.as_str(), flow)
-        .await?;
-    pending
-        .filter(|p| p.sid == me.session.sid && p.account_id == me.account.id)
+    let owner: fn(&Pending) -> (&str, &str) = |r| (&r.sid, &r.account_id);
+    started_here(&state.account.stepups.pending, realm, me, flow, owner)
+        .await?
         .ok_or_else(expired)
 }
 
