@@ -33,6 +33,22 @@ pub enum ActivationError {
     Store(#[from] StoreError),
 }
 
+/// Who at the caisse's support desk asked for a code, and why: named in its audit event.
+#[derive(Clone, Copy, Debug)]
+pub struct By<'a> {
+    pub operator: &'a str,
+    pub reason: &'a str,
+}
+
+impl By<'_> {
+    fn note(by: Option<By<'_>>, event: Event) -> Event {
+        match by {
+            Some(by) => event.operator(by.operator).reason(by.reason),
+            None => event,
+        }
+    }
+}
+
 /// Activation codes as a service: what issuing, revoking and recognising a code needs.
 #[derive(Clone)]
 pub struct Activation {
@@ -58,6 +74,16 @@ impl Activation {
         realm: &Realm,
         ahv: &AhvNumber,
     ) -> Result<IssuedCode, ActivationError> {
+        self.issue_by(realm, ahv, None).await
+    }
+
+    /// As [`Activation::issue`], the audit event naming the support operator and reason.
+    pub async fn issue_by(
+        &self,
+        realm: &Realm,
+        ahv: &AhvNumber,
+        by: Option<By<'_>>,
+    ) -> Result<IssuedCode, ActivationError> {
         let person = persons::by_ahv(&self.db, &realm.id, ahv)
             .await?
             .ok_or_else(|| ActivationError::UnknownPerson(realm.id.to_string()))?;
@@ -75,12 +101,9 @@ impl Activation {
             expires_at.timestamp(),
         )
         .await?;
-        self.audit
-            .record(
-                Event::new(Kind::ActivationCodeIssued, &realm.id)
-                    .detail(json!({ "ahv": ahv.masked(), "expires_at": expires_at.timestamp() })),
-            )
-            .await;
+        let event = Event::new(Kind::ActivationCodeIssued, &realm.id)
+            .detail(json!({ "ahv": ahv.masked(), "expires_at": expires_at.timestamp() }));
+        self.audit.record(By::note(by, event)).await;
         Ok(IssuedCode {
             code,
             expires_at,
@@ -97,6 +120,17 @@ impl Activation {
         realm: &Realm,
         waiting: letter_requests::WaitingLetter,
     ) -> Result<IssuedCode, StoreError> {
+        self.issue_for_request_by(realm, waiting, None).await
+    }
+
+    /// As [`Activation::issue_for_request`], the audit event naming the support operator and
+    /// reason.
+    pub async fn issue_for_request_by(
+        &self,
+        realm: &Realm,
+        waiting: letter_requests::WaitingLetter,
+        by: Option<By<'_>>,
+    ) -> Result<IssuedCode, StoreError> {
         let code = ActivationCode::generate();
         let (now, expires_at) = self.validity(realm);
         let ahv = &waiting.person.ahv;
@@ -110,17 +144,14 @@ impl Activation {
             expires_at.timestamp(),
         )
         .await?;
-        self.audit
-            .record(
-                Event::new(Kind::ActivationCodeIssued, &realm.id)
-                    .account(&waiting.account_id)
-                    .detail(json!({
-                        "ahv": ahv.masked(),
-                        "expires_at": expires_at.timestamp(),
-                        "for": "lost_phone",
-                    })),
-            )
-            .await;
+        let event = Event::new(Kind::ActivationCodeIssued, &realm.id)
+            .account(&waiting.account_id)
+            .detail(json!({
+                "ahv": ahv.masked(),
+                "expires_at": expires_at.timestamp(),
+                "for": "lost_phone",
+            }));
+        self.audit.record(By::note(by, event)).await;
         Ok(IssuedCode {
             code,
             expires_at,
@@ -139,14 +170,21 @@ impl Activation {
 
     /// Revokes the person's unused code; returns how many codes stopped working (0 or 1).
     pub async fn revoke(&self, realm: &Realm, ahv: &AhvNumber) -> Result<u64, StoreError> {
+        self.revoke_by(realm, ahv, None).await
+    }
+
+    /// As [`Activation::revoke`], the audit event naming the support operator and reason.
+    pub async fn revoke_by(
+        &self,
+        realm: &Realm,
+        ahv: &AhvNumber,
+        by: Option<By<'_>>,
+    ) -> Result<u64, StoreError> {
         let revoked = activation_codes::revoke(&self.db, &realm.id, ahv, self.clock.unix()).await?;
         if revoked > 0 {
-            self.audit
-                .record(
-                    Event::new(Kind::ActivationCodeRevoked, &realm.id)
-                        .detail(json!({ "ahv": ahv.masked() })),
-                )
-                .await;
+            let event = Event::new(Kind::ActivationCodeRevoked, &realm.id)
+                .detail(json!({ "ahv": ahv.masked() }));
+            self.audit.record(By::note(by, event)).await;
         }
         Ok(revoked)
     }

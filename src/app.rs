@@ -93,6 +93,7 @@ pub struct Services {
     pub totp: Totp,
     pub recovery_codes: RecoveryCodes,
     pub passkeys: Passkeys,
+    pub support: crate::support::Support,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -144,7 +145,22 @@ impl AppState {
         let codes = Codes::new(&ephemeral, &hasher, &clock, &config);
         let guard = Guard::new(&logouts, &audit, &notifier);
         let passwords = Passwords::new(&config.password_hashing)?;
+        let activation = Activation::new(&db, &hasher, &clock, &audit);
+        let totp = Totp::new(&db, &master, &clock, &ephemeral);
+        let recovery_codes = RecoveryCodes::new(&db, &hasher, &clock);
+        let support = crate::support::Support::new(crate::support::Parts {
+            db: &db,
+            clock: &clock,
+            audit: &audit,
+            guard: &guard,
+            logouts: &logouts,
+            sessions: &sessions,
+            activation: &activation,
+            totp: &totp,
+            recovery: &recovery_codes,
+        });
         Ok(AppState(Arc::new(Services {
+            support,
             discovery: discovery::Documents::new(&config, &realms)?,
             credentials: Credentials::new(
                 &db, &ephemeral, &hasher, &passwords, &limits, &audit, &guard, &clock,
@@ -167,9 +183,9 @@ impl AppState {
             enrolments: Enrolments::new(&ephemeral, &hasher),
             account: AccountStore::new(&ephemeral, &hasher, &clock),
             passkeys: Passkeys::new(&config.public_url, &ephemeral, &hasher, &db, &clock),
-            activation: Activation::new(&db, &hasher, &clock, &audit),
-            totp: Totp::new(&db, &master, &clock, &ephemeral),
-            recovery_codes: RecoveryCodes::new(&db, &hasher, &clock),
+            activation,
+            totp,
+            recovery_codes,
             secret_hasher: hasher,
             audit,
             config,

@@ -40,6 +40,8 @@ pub enum Kind {
     AppRemoved,
     RecoveryCodesIssued,
     RecoveryCodeUsed,
+    /// Support took the recovery codes away.
+    RecoveryCodesRemoved,
     PasskeyAdded,
     PasskeyRenamed,
     PasskeyRemoved,
@@ -89,6 +91,7 @@ impl Kind {
             Kind::AppRemoved => "app_removed",
             Kind::RecoveryCodesIssued => "recovery_codes_issued",
             Kind::RecoveryCodeUsed => "recovery_code_used",
+            Kind::RecoveryCodesRemoved => "recovery_codes_removed",
             Kind::PasskeyAdded => "passkey_added",
             Kind::PasskeyRenamed => "passkey_renamed",
             Kind::PasskeyRemoved => "passkey_removed",

@@ -209,7 +209,7 @@ impl ActivationLetter<'_> {
         let dated = match &self.realm.letter_place {
             Some(place) => self.t_with(
                 "letter-place-date",
-                &[("place", place.clone()), ("date", date)],
+                &[("place", place.get(self.lang()).to_owned()), ("date", date)],
             ),
             None => date,
         };
@@ -270,7 +270,10 @@ impl ActivationLetter<'_> {
                     "letter-support",
                     &[
                         ("phone", glued(&self.realm.support_phone)),
-                        ("hours", self.realm.support_hours.clone()),
+                        (
+                            "hours",
+                            self.realm.support_hours.get(self.lang()).to_owned(),
+                        ),
                     ],
                 ),
                 Regular,
@@ -279,7 +282,7 @@ impl ActivationLetter<'_> {
             Gap(14.0),
             Text(self.t("letter-closing"), Regular, BODY_SIZE),
             Gap(4.0),
-            Lines(vec![self.realm.display_name.clone()]),
+            Lines(vec![self.realm.display_name.get(self.lang()).to_owned()]),
         ]
     }
 
@@ -296,7 +299,7 @@ impl ActivationLetter<'_> {
             Metadata::new()
                 .title(self.t(self.purpose.title()))
                 .language(self.lang().code().to_owned())
-                .authors(vec![self.realm.display_name.clone()])
+                .authors(vec![self.realm.display_name.get(self.lang()).to_owned()])
                 .creator("connect".to_owned()),
         );
         self.draw(&mut document, fonts)?;
@@ -323,7 +326,7 @@ impl ActivationLetter<'_> {
             13.0,
             LEFT,
             20.0 * MM,
-            &self.realm.display_name,
+            self.realm.display_name.get(self.lang()),
         );
         // The recipient, in the window.
         let mut y = WINDOW_TOP;
@@ -618,7 +621,7 @@ mod tests {
         for (language, words) in [
             (Language::Fr, "Votre fenêtre sur le futur"),
             (Language::De, "Freundliche Grüsse"),
-            (Language::It, "Il suo codice di registrazione personale è:"),
+            (Language::It, "Il Suo codice di registrazione personale è:"),
             (Language::En, "Your personal registration code is:"),
         ] {
             let person = Person {

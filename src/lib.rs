@@ -24,4 +24,5 @@ pub mod protocol;
 pub mod realm;
 pub mod session;
 pub mod storage;
+pub mod support;
 pub mod telemetry;

@@ -28,10 +28,8 @@ pub struct Passwords {
     places: Arc<Semaphore>,
     /// The working memory of finished hashes, for the hashes waiting for a permit: at most
     /// one per waiting hash, none once nobody waits (`give_back`).
-    memory: Arc<Mutex<Vec<Vec<Block>>>>,
+    memory: Arc<Mutex<Pool>>,
     concurrency: usize,
-    /// `concurrency + queue`.
-    places_total: usize,
     /// Working memories allocated, not taken from the pool (for the tests).
     fresh: Arc<std::sync::atomic::AtomicUsize>,
     /// Verified when the account does not exist, so that both cases take the same time.
@@ -77,7 +75,6 @@ impl Passwords {
             places: Arc::new(Semaphore::new(cfg.concurrency.saturating_add(cfg.queue))),
             memory: Arc::default(),
             concurrency: cfg.concurrency,
-            places_total: cfg.concurrency.saturating_add(cfg.queue),
             fresh: Arc::default(),
             dummy_hash: Arc::new(dummy),
         })
@@ -121,6 +118,7 @@ impl Passwords {
             .clone()
             .try_acquire_owned()
             .map_err(|_| PasswordError::Busy)?;
+        let waiting = Waiting::enter(&self.memory);
         let permit = self
             .permits
             .clone()
@@ -130,7 +128,7 @@ impl Passwords {
         let this = self.clone();
         let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {
-            let mut memory = this.take();
+            let mut memory = this.take(waiting);
             let out = span.in_scope(|| f(&mut memory));
             this.give_back(memory);
             drop((permit, place));
@@ -141,22 +139,63 @@ impl Passwords {
     }
 }
 
+/// The buffers kept for waiting hashes, and how many hashes wait for a permit. Both change
+/// under one lock: counted from the two semaphores instead, a hash between releasing its
+/// permit and its place looked like one still waiting, and a buffer was kept for nobody.
+#[derive(Default)]
+struct Pool {
+    buffers: Vec<Vec<Block>>,
+    waiting: usize,
+}
+
+fn lock(pool: &Mutex<Pool>) -> std::sync::MutexGuard<'_, Pool> {
+    pool.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A hash counted as waiting for a permit, from its place in the queue until it takes its
+/// working memory; a request given up while waiting leaves the count on drop, and the pool
+/// gives back what it kept for it.
+struct Waiting {
+    pool: Arc<Mutex<Pool>>,
+    counted: bool,
+}
+
+impl Waiting {
+    fn enter(pool: &Arc<Mutex<Pool>>) -> Self {
+        lock(pool).waiting += 1;
+        Self {
+            pool: pool.clone(),
+            counted: true,
+        }
+    }
+
+    /// Leaves the count and, in the same lock, takes a kept buffer if there is one.
+    fn leave(mut self) -> Option<Vec<Block>> {
+        self.counted = false;
+        let mut pool = lock(&self.pool);
+        pool.waiting -= 1;
+        pool.buffers.pop()
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        if self.counted {
+            let mut pool = lock(&self.pool);
+            pool.waiting -= 1;
+            let keep = pool.waiting;
+            pool.buffers.truncate(keep);
+        }
+    }
+}
+
 impl Passwords {
-    fn take(&self) -> Vec<Block> {
-        let reused = self.memory.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        reused.unwrap_or_else(|| {
+    fn take(&self, waiting: Waiting) -> Vec<Block> {
+        waiting.leave().unwrap_or_else(|| {
             self.fresh
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             Vec::new()
         })
-    }
-
-    /// Hashes holding a place in the queue but no permit yet, seen from a running hash (which
-    /// holds one of each, as every other running hash does).
-    fn waiting(&self) -> usize {
-        let queued = self.places_total - self.places.available_permits();
-        let running = self.concurrency - self.permits.available_permits();
-        queued.saturating_sub(running)
     }
 
     /// Keeps a finished hash's working memory for a hash that waits for a permit, cut back to
@@ -170,10 +209,9 @@ impl Passwords {
             memory.truncate(keep);
             memory.shrink_to_fit();
         }
-        let waiting = self.waiting();
-        let mut pool = self.memory.lock().unwrap_or_else(|p| p.into_inner());
-        if pool.len() < waiting.min(self.concurrency) {
-            pool.push(memory);
+        let mut pool = lock(&self.memory);
+        if pool.buffers.len() < pool.waiting.min(self.concurrency) {
+            pool.buffers.push(memory);
         }
     }
 }
@@ -370,7 +408,7 @@ mod tests {
         // Twelve hashes two at a time: the waiting ones took the memory of those before them.
         let fresh = p.fresh.load(std::sync::atomic::Ordering::Relaxed);
         assert!((1..=2).contains(&fresh), "{fresh} buffers allocated");
-        assert!(p.memory.lock().unwrap().is_empty());
+        assert!(lock(&p.memory).buffers.is_empty());
         // A stored hash that needs more memory than ours grows one buffer for its check only.
         let bigger = hash_into(
             &Params::new(1024, 1, 1, None).unwrap(),
@@ -384,7 +422,26 @@ mod tests {
             .await
             .unwrap());
         // Nobody waits any more: nothing is kept.
-        assert!(p.memory.lock().unwrap().is_empty());
+        assert!(lock(&p.memory).buffers.is_empty());
+    }
+
+    #[test]
+    fn a_hash_given_up_while_waiting_leaves_no_buffer_behind() {
+        let pool = Arc::new(Mutex::new(Pool::default()));
+        let first = Waiting::enter(&pool);
+        let second = Waiting::enter(&pool);
+        lock(&pool).buffers.push(vec![Block::default(); 2]);
+        // The second request is given up: one buffer stays, for the first, which takes it.
+        drop(second);
+        assert_eq!(lock(&pool).waiting, 1);
+        assert_eq!(lock(&pool).buffers.len(), 1);
+        assert!(first.leave().is_some());
+        // The only waiter gives up: what was kept for it is freed.
+        let third = Waiting::enter(&pool);
+        lock(&pool).buffers.push(vec![Block::default(); 2]);
+        drop(third);
+        let pool = lock(&pool);
+        assert_eq!((pool.waiting, pool.buffers.len()), (0, 0));
     }
 
     #[test]

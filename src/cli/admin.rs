@@ -25,6 +25,7 @@ use crate::{
     portal::{PortalStartError, PortalState},
     realm::Realm,
     storage::{accounts, persons, Conflict, StoreError},
+    support::{Action, Actor as SupportActor, Delivery, Factor, Letter, Reason, Summary, Who},
 };
 
 /// `connect admin [--operator WHO] [--reason WHY] <command>`: every command that changes
@@ -72,6 +73,9 @@ pub enum AdminCommand {
     /// The portal's documents.
     #[command(subcommand)]
     Documents(DocumentsCommand),
+    /// Activation letters of single persons, and the mailroom's run.
+    #[command(subcommand)]
+    Letters(LettersCommand),
 }
 
 #[derive(Subcommand)]
@@ -129,6 +133,41 @@ pub enum AccountCommand {
         #[command(flatten)]
         who: Support,
     },
+    /// What support sees of an account: register data, state, e-mail, masked phone,
+    /// factors, open code's expiry, letters, sessions, applications, last logins. Never a
+    /// hash, code or token.
+    Show {
+        #[command(flatten)]
+        who: Support,
+        /// One JSON object, for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A lost phone: the mobile number and every second factor are removed and the sessions
+    /// end; at the next login, after e-mail and password, a code by e-mail, then a new number
+    /// and its SMS code.
+    ResetPhone {
+        #[command(flatten)]
+        who: Support,
+    },
+    /// Remove a lost authenticator app, one passkey or the recovery codes.
+    RemoveFactor {
+        #[command(flatten)]
+        who: Support,
+        #[command(flatten)]
+        factor: FactorArg,
+    },
+    /// End every session and grant of the account (back-channel logout).
+    EndSessions {
+        #[command(flatten)]
+        who: Support,
+    },
+    /// Close the account as the person can: account and factors deleted, sessions and grants
+    /// ended, the register entry kept.
+    Close {
+        #[command(flatten)]
+        who: Support,
+    },
     /// Register a new mobile number for the SMS codes (a lost or changed phone). Sessions and
     /// grants end, the person is told by mail at their address, and the number counts as
     /// verified only once an SMS code sent to it comes back at login.
@@ -141,14 +180,76 @@ pub enum AccountCommand {
     },
 }
 
-/// Which account a support command acts on; who acts and why are `connect admin`'s
-/// `--operator` and `--reason`, the reason required.
+/// Which account a support command acts on: by AHV number or by e-mail address, exactly one.
+/// Who acts and why are `connect admin`'s `--operator` and `--reason`, the reason required.
 #[derive(clap::Args)]
 pub struct Support {
     #[arg(long)]
     realm: RealmId,
+    /// The person's AHV number, in any usual formatting.
+    #[arg(long, conflicts_with = "email", required_unless_present = "email")]
+    ahv: Option<String>,
+    /// The account's e-mail address.
     #[arg(long)]
-    email: String,
+    email: Option<String>,
+}
+
+impl Support {
+    fn who(&self) -> anyhow::Result<Who> {
+        match (&self.ahv, &self.email) {
+            (Some(ahv), None) => Ok(Who::Ahv(ahv.parse().context("--ahv")?)),
+            (None, Some(email)) => Ok(Who::Email(email.parse().context("--email")?)),
+            _ => bail!("give exactly one of --ahv and --email"),
+        }
+    }
+}
+
+/// Which factor `remove-factor` takes away: exactly one.
+#[derive(clap::Args)]
+#[group(id = "factor", required = true, multiple = false)]
+pub struct FactorArg {
+    /// The authenticator app.
+    #[arg(long)]
+    app: bool,
+    /// One passkey, by the id `account show` lists.
+    #[arg(long, value_name = "ID")]
+    passkey: Option<String>,
+    /// Every recovery code.
+    #[arg(long)]
+    recovery_codes: bool,
+}
+
+impl FactorArg {
+    fn factor(self) -> Factor {
+        match self.passkey {
+            Some(id) => Factor::Passkey(id),
+            None if self.app => Factor::App,
+            None => Factor::RecoveryCodes,
+        }
+    }
+}
+
+#[derive(Subcommand)]
+pub enum LettersCommand {
+    /// A new activation letter for one person: their open code is revoked. A person with an
+    /// account gets the letter that registers a new mobile number and is told by mail. Queued
+    /// for the mailroom's next `letters print`, or written now with `--pdf`.
+    Queue {
+        #[command(flatten)]
+        who: Support,
+        /// Write the letter to this PDF file now instead of queueing it; prints the code,
+        /// like `code issue`.
+        #[arg(long, value_name = "FILE.pdf")]
+        pdf: Option<PathBuf>,
+    },
+    /// What `code letters` does: a letter in DIR for every person who waits for one, the
+    /// queue included, and the mailroom's batch PDF.
+    Print {
+        #[arg(long)]
+        realm: RealmId,
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
 }
 
 /// Who runs an admin command and why.
@@ -274,12 +375,32 @@ pub async fn run(config: Config, args: AdminArgs) -> anyhow::Result<()> {
     result
 }
 
-/// The operator's name when `--operator` is not given: whoever is logged in.
+/// The operator's name when `--operator` is not given: whoever is logged in (the one who
+/// became root with sudo rather than root), else the name of the process's user.
 fn default_operator() -> String {
-    ["CONNECT_OPERATOR", "SUDO_USER", "USER"]
+    ["CONNECT_OPERATOR", "SUDO_USER", "USER", "LOGNAME"]
         .iter()
         .find_map(|v| std::env::var(v).ok().filter(|s| !s.trim().is_empty()))
+        .or_else(login_name)
         .unwrap_or_else(|| "unknown".into())
+}
+
+/// The name of the process's user from the password database (a cron job or a container may
+/// have no `$USER`).
+fn login_name() -> Option<String> {
+    // SAFETY: getpwuid returns null or a pointer to a static record, read and copied at once;
+    // no other thread of this command calls getpw*, so the record is not overwritten meanwhile.
+    unsafe {
+        let pw = libc::getpwuid(libc::getuid());
+        if pw.is_null() || (*pw).pw_name.is_null() {
+            return None;
+        }
+        std::ffi::CStr::from_ptr((*pw).pw_name)
+            .to_str()
+            .ok()
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    }
 }
 
 /// The realm and name of a command that changes something (reading the audit trail does not).
@@ -291,18 +412,24 @@ fn audited(cmd: &AdminCommand) -> Option<(RealmId, &'static str)> {
         AdminCommand::Account(AccountCommand::Create { realm, .. }) => {
             (realm.clone(), "account create")
         }
-        AdminCommand::Account(AccountCommand::Unlock { who }) => {
-            (who.realm.clone(), "account unlock")
-        }
+        // The support desk's actions write their own one event, with operator and reason.
+        AdminCommand::Account(
+            AccountCommand::Show { .. }
+            | AccountCommand::Unlock { .. }
+            | AccountCommand::Lock { .. }
+            | AccountCommand::Disable { .. }
+            | AccountCommand::Enable { .. }
+            | AccountCommand::ResetPhone { .. }
+            | AccountCommand::RemoveFactor { .. }
+            | AccountCommand::EndSessions { .. }
+            | AccountCommand::Close { .. },
+        )
+        | AdminCommand::Letters(LettersCommand::Queue { .. }) => return None,
         AdminCommand::Account(AccountCommand::Phone { who, .. }) => {
             (who.realm.clone(), "account phone")
         }
-        AdminCommand::Account(AccountCommand::Lock { who }) => (who.realm.clone(), "account lock"),
-        AdminCommand::Account(AccountCommand::Disable { who }) => {
-            (who.realm.clone(), "account disable")
-        }
-        AdminCommand::Account(AccountCommand::Enable { who }) => {
-            (who.realm.clone(), "account enable")
+        AdminCommand::Letters(LettersCommand::Print { realm, .. }) => {
+            (realm.clone(), "letters print")
         }
         AdminCommand::Person(PersonCommand::Add { realm, .. }) => (realm.clone(), "person add"),
         AdminCommand::Person(PersonCommand::Import { realm, .. }) => {
@@ -448,6 +575,16 @@ async fn dispatch(state: &AppState, cmd: AdminCommand, actor: &Actor) -> anyhow:
             import_persons(state, realm, &file).await?;
         }
         AdminCommand::Code(cmd) => code(state, cmd).await?,
+        AdminCommand::Letters(LettersCommand::Print { realm, out }) => {
+            let realm = state
+                .realms
+                .get(&realm)
+                .with_context(|| format!("no realm {realm}"))?;
+            letters::write_letters(state, realm.clone(), &out).await?;
+        }
+        AdminCommand::Letters(LettersCommand::Queue { who, pdf }) => {
+            new_letter(state, &who, pdf, actor).await?
+        }
         AdminCommand::Keys(KeysCommand::Rotate { realm }) => {
             let realm = state
                 .realms
@@ -489,102 +626,283 @@ async fn documents(mut config: Config, cmd: DocumentsCommand) -> anyhow::Result<
     Ok(())
 }
 
-/// The support commands on one account. Each records its operator and reason in the audit
-/// trail; each that restricts access ends the account's sessions and grants; each tells the
-/// person.
+/// The support commands on one account, through the support desk's service
+/// (`support::Support`): each writes one audit event with its operator and reason, ends what
+/// it says and tells the person by mail. Bad input changes nothing.
 async fn account(state: &AppState, cmd: AccountCommand, actor: &Actor) -> anyhow::Result<()> {
-    let now = state.clock.unix();
-    let (who, action) = match &cmd {
+    let who = match &cmd {
         AccountCommand::Create { .. } => unreachable!("handled in dispatch"),
-        AccountCommand::Unlock { who } => (who, "unlock"),
-        AccountCommand::Lock { who } => (who, "lock"),
-        AccountCommand::Disable { who } => (who, "disable"),
-        AccountCommand::Enable { who } => (who, "enable"),
-        AccountCommand::Phone { who, .. } => (who, "phone"),
+        AccountCommand::Show { who, .. }
+        | AccountCommand::Unlock { who }
+        | AccountCommand::Lock { who }
+        | AccountCommand::Disable { who }
+        | AccountCommand::Enable { who }
+        | AccountCommand::ResetPhone { who }
+        | AccountCommand::RemoveFactor { who, .. }
+        | AccountCommand::EndSessions { who }
+        | AccountCommand::Close { who }
+        | AccountCommand::Phone { who, .. } => who,
     };
     let realm = state
         .realms
         .get(&who.realm)
         .with_context(|| format!("no realm {}", who.realm))?;
-    let Some(reason) = actor.reason.as_deref().filter(|r| !r.trim().is_empty()) else {
-        bail!("--reason is required: why support {action}s this account");
+    let person = who.who()?;
+    if let AccountCommand::Show { json, .. } = &cmd {
+        let summary = state.support.show(realm, &person).await?;
+        if *json {
+            println!("{}", serde_json::to_string_pretty(&summary)?);
+        } else {
+            print!("{}", readable(&summary));
+        }
+        return Ok(());
+    }
+    let reason = reason(actor)?;
+    let by = SupportActor {
+        operator: &actor.operator,
+        reason: &reason,
     };
-    let email: Email = who.email.parse().context("--email")?;
-    let account = accounts::by_email(&state.db, &realm.id, &email)
-        .await?
-        .with_context(|| format!("no account with this e-mail address in {}", realm.id))?;
-    tracing::info!(realm = %realm.id, account = %account.id, action, "support command");
-    let event = |kind| {
-        Event::new(kind, &realm.id)
-            .account(&account.id)
-            .operator(&actor.operator)
-            .reason(reason)
-    };
-    match &cmd {
-        AccountCommand::Create { .. } => unreachable!("handled in dispatch"),
-        AccountCommand::Unlock { .. } => {
-            if !accounts::unlock(&state.db, &account.id, now).await? {
-                bail!("the account is not locked");
-            }
-            state.audit.record(event(Kind::AccountUnlocked)).await;
-            state
-                .guard
-                .tell(realm, &account, AccountNotice::Unlocked)
-                .await;
-            println!("unlocked");
-        }
-        AccountCommand::Lock { .. } => {
-            if !accounts::lock(&state.db, &account.id, None, now).await? {
-                bail!("the account is not active (already locked or disabled)");
-            }
-            state
-                .audit
-                .record(event(Kind::AccountLocked).detail(json!({ "by": "support" })))
-                .await;
-            state
-                .guard
-                .restrict(realm, &account, AccountNotice::LockedBySupport)
-                .await?;
-            println!("locked; sessions and grants ended");
-        }
-        AccountCommand::Disable { .. } => {
-            if !accounts::disable(&state.db, &account.id, now).await? {
-                bail!("the account is already disabled");
-            }
-            state.audit.record(event(Kind::AccountDisabled)).await;
-            state
-                .guard
-                .restrict(realm, &account, AccountNotice::Disabled)
-                .await?;
-            println!("disabled; sessions and grants ended");
-        }
-        AccountCommand::Enable { .. } => {
-            if !accounts::enable(&state.db, &account.id, now).await? {
-                bail!("the account is not disabled");
-            }
-            state.audit.record(event(Kind::AccountEnabled)).await;
-            state
-                .guard
-                .tell(realm, &account, AccountNotice::Enabled)
-                .await;
-            println!("enabled");
+    let action = match cmd {
+        AccountCommand::Create { .. } | AccountCommand::Show { .. } => {
+            unreachable!("handled above")
         }
         AccountCommand::Phone { phone, .. } => {
-            let phone = mobile_number(realm, phone)?;
-            accounts::set_phone(&state.db, &account.id, phone.as_e164(), now).await?;
-            let masked = phone.masked();
-            state
-                .audit
-                .record(
-                    event(Kind::PhoneChanged).detail(json!({ "phone": masked, "verified": false })),
-                )
-                .await;
-            let notice = AccountNotice::PhoneChanged { masked: &masked };
-            state.guard.restrict(realm, &account, notice).await?;
-            println!("{masked}");
+            return set_phone(state, realm, &person, &phone, by).await
+        }
+        AccountCommand::Unlock { .. } => Action::Unlock,
+        AccountCommand::Lock { .. } => Action::Lock,
+        AccountCommand::Disable { .. } => Action::Disable,
+        AccountCommand::Enable { .. } => Action::Enable,
+        AccountCommand::ResetPhone { .. } => Action::ResetPhone,
+        AccountCommand::RemoveFactor { factor, .. } => Action::RemoveFactor(factor.factor()),
+        AccountCommand::EndSessions { .. } => Action::EndSessions,
+        AccountCommand::Close { .. } => Action::Close,
+    };
+    let done = state.support.act(realm, &person, by, action).await?;
+    let said = match done.action {
+        "lock" => "locked; sessions and grants ended",
+        "unlock" => "unlocked",
+        "disable" => "disabled; sessions and grants ended",
+        "enable" => "enabled",
+        "reset-phone" => "mobile number and second factors removed; sessions and grants ended; a new number is registered at the next login",
+        "remove-factor" => "factor removed",
+        "end-sessions" => "sessions and grants ended",
+        "close" => "closed; sessions and grants ended",
+        other => other,
+    };
+    match done.action {
+        "unlock" | "enable" | "remove-factor" if done.sessions_ended == 0 => println!("{said}"),
+        _ => println!("{said} ({} session(s) ended)", done.sessions_ended),
+    }
+    Ok(())
+}
+
+/// `--reason`, required and checked for every support action before anything is read.
+fn reason(actor: &Actor) -> anyhow::Result<Reason> {
+    Reason::parse(actor.reason.as_deref().unwrap_or_default())
+        .context("--reason is required: why support acts on this account")
+}
+
+/// `account phone`: support registers a new mobile number (kept from issue 9; the number
+/// counts as proved only once an SMS code sent to it comes back at login).
+async fn set_phone(
+    state: &AppState,
+    realm: &std::sync::Arc<Realm>,
+    person: &Who,
+    phone: &str,
+    by: SupportActor<'_>,
+) -> anyhow::Result<()> {
+    let phone = mobile_number(realm, phone)?;
+    let account = state.support.find(realm, person).await?;
+    let now = state.clock.unix();
+    accounts::set_phone(&state.db, &account.id, phone.as_e164(), now).await?;
+    let masked = phone.masked();
+    state
+        .audit
+        .record(
+            Event::new(Kind::PhoneChanged, &realm.id)
+                .account(&account.id)
+                .operator(by.operator)
+                .reason(by.reason.as_str())
+                .detail(json!({ "phone": masked, "verified": false })),
+        )
+        .await;
+    let notice = AccountNotice::PhoneChanged { masked: &masked };
+    state.guard.restrict(realm, &account, notice).await?;
+    println!("{masked}");
+    Ok(())
+}
+
+/// `letters queue`: a new letter for one person, queued for the mailroom or written now.
+async fn new_letter(
+    state: &AppState,
+    who: &Support,
+    pdf: Option<PathBuf>,
+    actor: &Actor,
+) -> anyhow::Result<()> {
+    let realm = realm_named(state, &who.realm)?;
+    let person = who.who()?;
+    let reason = reason(actor)?;
+    let by = SupportActor {
+        operator: &actor.operator,
+        reason: &reason,
+    };
+    let delivery = if pdf.is_some() {
+        Delivery::Now
+    } else {
+        Delivery::Queue
+    };
+    match state
+        .support
+        .new_letter(realm, &person, by, delivery)
+        .await?
+    {
+        Letter::Queued => println!("queued for the mailroom's next `connect admin letters print`"),
+        Letter::Issued(issued) => {
+            let path = pdf.context("a letter issued now needs --pdf")?;
+            write_letter(state, realm, &issued, &path).await?;
+            // As `code issue`: the mailroom needs the code exactly as the letter prints it.
+            println!("{}", issued.code);
+            println!(
+                "valid until {} ({} days)",
+                swiss_date(issued.expires_at),
+                letters::validity_days(realm)
+            );
+            println!("letter written to {}", path.display());
         }
     }
     Ok(())
+}
+
+/// `account show` for a person at the desk: one fact a line.
+fn readable(s: &Summary) -> String {
+    use std::fmt::Write;
+    let time = |t: Option<i64>| {
+        t.and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+            .map_or_else(
+                || "never".to_owned(),
+                |t| t.format("%Y-%m-%d %H:%M UTC").to_string(),
+            )
+    };
+    let mut out = String::new();
+    let mut line = |label: &str, value: String| {
+        let _ = writeln!(out, "{label:<22}{value}");
+    };
+    line("realm", s.realm.clone());
+    line("account", s.account.clone());
+    match &s.register {
+        Some(r) => {
+            line("AHV number", r.ahv.clone());
+            line(
+                "register",
+                format!(
+                    "{} {}, born {}, {}",
+                    r.given_name, r.family_name, r.birth_date, r.language
+                ),
+            );
+        }
+        None => line("register", "no entry".into()),
+    }
+    line("name", format!("{} {}", s.given_name, s.family_name));
+    line("language", s.language.clone());
+    let state = match (s.status, s.lock_reason) {
+        (status, Some(why)) => format!(
+            "{status} ({why}{})",
+            s.locked_until
+                .map(|t| format!(", until {}", time(Some(t))))
+                .unwrap_or_default()
+        ),
+        (status, None) => status.to_owned(),
+    };
+    line("state", state);
+    line("may log in", if s.may_log_in { "yes" } else { "no" }.into());
+    line(
+        "e-mail",
+        format!("{} (verified: {})", s.email, time(s.email_verified_at)),
+    );
+    line(
+        "mobile",
+        match &s.phone {
+            Some(p) => format!("{p} (verified: {})", time(s.phone_verified_at)),
+            None if s.phone_reset_at.is_some() => format!(
+                "none: reset by support {}, a new one is registered at the next login",
+                time(s.phone_reset_at)
+            ),
+            None => "none".into(),
+        },
+    );
+    line("authenticator app", if s.app { "yes" } else { "no" }.into());
+    if s.passkeys.is_empty() {
+        line("passkeys", "none".into());
+    }
+    for k in &s.passkeys {
+        line(
+            "passkey",
+            format!(
+                "{} \"{}\" (added {}, last used {})",
+                k.id,
+                k.name,
+                time(Some(k.created_at)),
+                time(k.last_used_at)
+            ),
+        );
+    }
+    line("recovery codes left", s.recovery_codes_left.to_string());
+    line(
+        "open activation code",
+        s.open_code_expires_at.map_or_else(
+            || "none".into(),
+            |t| format!("valid until {}", time(Some(t))),
+        ),
+    );
+    line(
+        "letters waiting",
+        if s.letters_waiting.is_empty() {
+            "none".into()
+        } else {
+            s.letters_waiting
+                .iter()
+                .map(|t| format!("asked {}", time(Some(*t))))
+                .collect::<Vec<_>>()
+                .join(", ")
+        },
+    );
+    line("sessions", s.sessions.to_string());
+    line(
+        "applications",
+        if s.applications.is_empty() {
+            "none".into()
+        } else {
+            s.applications
+                .iter()
+                .map(|a| format!("{} (last {})", a.client, time(Some(a.last_at))))
+                .collect::<Vec<_>>()
+                .join(", ")
+        },
+    );
+    for (label, events) in [
+        ("last login", &s.last_logins),
+        ("last failure", &s.last_failures),
+    ] {
+        if events.is_empty() {
+            line(label, "none".into());
+        }
+        for e in events {
+            line(
+                label,
+                format!(
+                    "{}{}",
+                    time(Some(e.at)),
+                    e.address
+                        .as_deref()
+                        .map(|a| format!(" from {a}"))
+                        .unwrap_or_default()
+                ),
+            );
+        }
+    }
+    line("created", time(Some(s.created_at)));
+    out
 }
 
 fn realm_named<'a>(state: &'a AppState, id: &RealmId) -> anyhow::Result<&'a Realm> {

@@ -142,7 +142,7 @@ fn write_batch(
         run.realm.id,
         swiss_format(run.date)
     );
-    let mut batch = LetterBatch::new(fonts, title, run.realm.display_name.clone());
+    let mut batch = LetterBatch::new(fonts, title, run.realm.display_name.to_string());
     while let Some(job) = letters.blocking_recv() {
         std::panic::catch_unwind(AssertUnwindSafe(|| batch.add(&job.letter())))
             .unwrap_or_else(|_| Err(crate::letter::LetterError::Pdf("panic".into())))

@@ -284,10 +284,10 @@ pub fn layout(realm: &Realm, lang: Language, path: &str) -> Value {
     context! {
         lang => lang.code(),
         realm => realm.id.as_str(),
-        realm_name => realm.display_name,
+        realm_name => realm.display_name.get(lang),
         logo => realm.logo.as_ref().map(|_| format!("/{}/logo", realm.id)),
         support_phone => realm.support_phone,
-        support_hours => realm.support_hours,
+        support_hours => realm.support_hours.get(lang),
         languages => languages,
     }
 }

@@ -50,6 +50,14 @@ pub fn password_reset_code(
     words.mail("password_reset_code", to, ctx, &[link, code])
 }
 
+/// The login of an account whose factors support removed: the code that proves the address
+/// before a new mobile number is registered.
+pub fn new_phone_code(lang: Language, realm: &Realm, to: &Email, code: &str, minutes: u64) -> Mail {
+    let words = Words::new(lang, realm, "mail-new-phone-code-subject");
+    let ctx = context! { code => code, minutes => minutes };
+    words.mail("new_phone_code", to, ctx, &[code])
+}
+
 /// A new document in « Mes documents »: where to read it, never what it is. Neither title,
 /// category nor content goes into a mail, which may be read by others or kept for years.
 pub fn document_arrived(lang: Language, realm: &Realm, to: &Email, portal_url: &str) -> Mail {
@@ -81,7 +89,7 @@ pub fn sms_code(lang: Language, realm: &Realm, code: &str, minutes: u64) -> Stri
         lang,
         "sms-code",
         &[
-            ("realm", realm.display_name.clone()),
+            ("realm", realm.display_name.get(lang).to_owned()),
             ("code", code.to_owned()),
             ("minutes", minutes.to_string()),
         ],
@@ -143,6 +151,23 @@ pub enum AccountNotice<'a> {
     PhoneReplacedByLetter {
         masked: &'a str,
     },
+    /// Support took the mobile number and every second factor away (a lost phone); the next
+    /// login asks for a code by e-mail and a new number.
+    PhoneResetBySupport,
+    /// Support removed the authenticator app (a lost device).
+    AppRemovedBySupport,
+    /// Support removed a passkey (a lost device).
+    PasskeyRemovedBySupport,
+    /// Support removed the recovery codes.
+    RecoveryCodesRemovedBySupport,
+    /// Support ended every session of the account.
+    SessionsEndedBySupport,
+    /// Support closed the account.
+    ClosedBySupport,
+    /// Support asked for a new activation letter; it takes about `days` to arrive.
+    LetterBySupport {
+        days: u64,
+    },
 }
 
 impl AccountNotice<'_> {
@@ -169,6 +194,13 @@ impl AccountNotice<'_> {
             AccountNotice::PasswordReset => "password_reset",
             AccountNotice::LetterRequested { .. } => "letter_requested",
             AccountNotice::PhoneReplacedByLetter { .. } => "phone_replaced_by_letter",
+            AccountNotice::PhoneResetBySupport => "phone_reset_by_support",
+            AccountNotice::AppRemovedBySupport => "app_removed_by_support",
+            AccountNotice::PasskeyRemovedBySupport => "passkey_removed_by_support",
+            AccountNotice::RecoveryCodesRemovedBySupport => "recovery_codes_removed_by_support",
+            AccountNotice::SessionsEndedBySupport => "sessions_ended_by_support",
+            AccountNotice::ClosedBySupport => "closed_by_support",
+            AccountNotice::LetterBySupport { .. } => "letter_by_support",
         }
     }
 
@@ -230,6 +262,31 @@ impl AccountNotice<'_> {
             AccountNotice::PhoneReplacedByLetter { .. } => {
                 ("mail-phone-replaced-subject", "mail-phone-replaced")
             }
+            AccountNotice::PhoneResetBySupport => (
+                "mail-support-phone-reset-subject",
+                "mail-support-phone-reset",
+            ),
+            AccountNotice::AppRemovedBySupport => (
+                "mail-support-factor-removed-subject",
+                "mail-support-app-removed",
+            ),
+            AccountNotice::PasskeyRemovedBySupport => (
+                "mail-support-factor-removed-subject",
+                "mail-support-passkey-removed",
+            ),
+            AccountNotice::RecoveryCodesRemovedBySupport => (
+                "mail-support-factor-removed-subject",
+                "mail-support-codes-removed",
+            ),
+            AccountNotice::SessionsEndedBySupport => {
+                ("mail-support-sessions-subject", "mail-support-sessions")
+            }
+            AccountNotice::ClosedBySupport => {
+                ("mail-account-closed-subject", "mail-support-closed")
+            }
+            AccountNotice::LetterBySupport { .. } => {
+                ("mail-support-letter-subject", "mail-support-letter")
+            }
         }
     }
 }
@@ -270,7 +327,7 @@ pub fn account_notice(
             String::new(),
             String::new(),
         ),
-        AccountNotice::LetterRequested { days } => (
+        AccountNotice::LetterRequested { days } | AccountNotice::LetterBySupport { days } => (
             String::new(),
             String::new(),
             String::new(),
@@ -280,7 +337,7 @@ pub fn account_notice(
     };
     let ctx = context! {
         notice => body, hours => hours, number => number, address => address, days => days,
-        support_hours => &realm.support_hours,
+        support_hours => realm.support_hours.get(lang),
     };
     words.mail("account_notice", to, ctx, &[])
 }
@@ -294,11 +351,12 @@ struct Words {
 
 impl Words {
     fn new(lang: Language, realm: &Realm, subject_key: &str) -> Words {
-        let subject = translate_with(lang, subject_key, &[("realm", realm.display_name.clone())]);
+        let name = realm.display_name.get(lang);
+        let subject = translate_with(lang, subject_key, &[("realm", name.to_owned())]);
         let common = context! {
             lang => lang.code(),
             subject => &subject,
-            realm => &realm.display_name,
+            realm => name,
             phone => &realm.support_phone,
         };
         Words { subject, common }
@@ -354,7 +412,7 @@ mod tests {
         let realms = crate::realm::Realms::load_dir(dir.path()).expect("realm loads");
         let realm = realms.iter().next().expect("a realm").clone();
         assert_eq!(
-            realm.display_name,
+            &*realm.display_name,
             display_name.unwrap_or("Caisse de compensation AK00")
         );
         realm
@@ -372,7 +430,7 @@ mod tests {
         for lang in Language::ALL {
             let m = enrolment_code(lang, &realm, &to, link, "ABCD-EFGH", 15);
             assert!(
-                m.subject.contains(&realm.display_name),
+                m.subject.contains(&*realm.display_name),
                 "{lang}: {}",
                 m.subject
             );
@@ -436,7 +494,7 @@ mod tests {
         let portal = "https://portal.example.ch/";
         for lang in Language::ALL {
             let m = document_arrived(lang, &realm, &to, portal);
-            assert!(m.subject.contains(&realm.display_name), "{lang}");
+            assert!(m.subject.contains(&*realm.display_name), "{lang}");
             assert!(!m.subject.contains("mail-"), "{lang}: {}", m.subject);
             assert!(m.text.contains(portal), "{lang}:\n{}", m.text);
             assert!(m.text.contains(&realm.support_phone), "{lang}:\n{}", m.text);
@@ -489,12 +547,19 @@ mod tests {
             AccountNotice::PasskeyAdded,
             AccountNotice::PasskeyRenamed,
             AccountNotice::PasskeyRemoved,
+            AccountNotice::PhoneResetBySupport,
+            AccountNotice::AppRemovedBySupport,
+            AccountNotice::PasskeyRemovedBySupport,
+            AccountNotice::RecoveryCodesRemovedBySupport,
+            AccountNotice::SessionsEndedBySupport,
+            AccountNotice::ClosedBySupport,
+            AccountNotice::LetterBySupport { days: 7 },
         ];
         for lang in Language::ALL {
             for notice in notices {
                 let m = account_notice(lang, &realm, &to, notice);
                 assert!(
-                    m.subject.contains(&realm.display_name),
+                    m.subject.contains(&*realm.display_name),
                     "{lang}: {}",
                     m.subject
                 );
@@ -505,7 +570,11 @@ mod tests {
                     );
                     assert!(text.contains(&realm.support_phone), "{lang}:\n{text}");
                 }
-                assert!(m.text.contains(&realm.support_hours), "{lang}:\n{}", m.text);
+                assert!(
+                    m.text.contains(&*realm.support_hours),
+                    "{lang}:\n{}",
+                    m.text
+                );
                 match notice {
                     AccountNotice::LockedAfterFailures { .. } => {
                         assert!(m.text.contains("24"), "{lang}:\n{}", m.text)

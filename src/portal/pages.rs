@@ -159,7 +159,7 @@ pub async fn overview(
         phone => s.phone.as_deref().map(crate::domain::PhoneNumber::for_display),
         language => s.language.endonym(),
         support_phone => &state.realm.support_phone,
-        support_hours => &state.realm.support_hours,
+        support_hours => state.realm.support_hours.get(lang),
     };
     page.render(&state, "/", "overview", "portal/overview.html", ctx)
 }

@@ -7,6 +7,7 @@ use serde::Deserialize;
 use super::{
     AuditRules, AuthorizeRules, Client, ClientKind, ClientRegistry, DocumentRules, EnrolmentRules,
     GrantType, Lifetimes, LoginRules, Logo, Realm, RecoveryRules, SigningAlg, SmsRules, Terms,
+    Texts,
 };
 use crate::domain::{Language, PasswordPolicy, RealmId};
 
@@ -40,14 +41,14 @@ impl RealmFileError {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawRealm {
-    display_name: String,
+    display_name: RawTexts,
     languages: Vec<Language>,
     default_language: Language,
     support_phone: String,
-    support_hours: String,
+    support_hours: RawTexts,
     /// The place printed before the date on letters, e.g. "Berne".
     #[serde(default)]
-    letter_place: Option<String>,
+    letter_place: Option<RawTexts>,
     #[serde(default)]
     tokens: RawTokens,
     #[serde(default)]
@@ -768,6 +769,52 @@ impl RawAudit {
     }
 }
 
+/// A text the caisse gives in one string for every language, or per language
+/// (`display_name = { fr = "…", de = "…" }`): then in each language of the realm.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawTexts {
+    One(String),
+    Each(BTreeMap<Language, String>),
+}
+
+impl RawTexts {
+    fn check(
+        self,
+        at: &Keys,
+        key: &str,
+        languages: &[Language],
+        default: Language,
+    ) -> Result<Texts, RealmFileError> {
+        let nonempty = |t: &str| Some(t.trim().to_owned()).filter(|t| !t.is_empty());
+        match self {
+            RawTexts::One(text) => {
+                let text = nonempty(&text).ok_or_else(|| at.bad(key, "must not be empty"))?;
+                Ok(Texts::one(text))
+            }
+            RawTexts::Each(map) => {
+                if let Some(extra) = map.keys().find(|l| !languages.contains(l)) {
+                    return Err(at.bad(
+                        &format!("{key}.{extra}"),
+                        "is not one of the realm's `languages`",
+                    ));
+                }
+                let mut texts = BTreeMap::new();
+                for lang in languages {
+                    let text = map.get(lang).and_then(|t| nonempty(t)).ok_or_else(|| {
+                        at.bad(
+                            &format!("{key}.{lang}"),
+                            "missing or empty: every language of the realm needs one",
+                        )
+                    })?;
+                    texts.insert(*lang, text);
+                }
+                Ok(Texts::each(texts, default))
+            }
+        }
+    }
+}
+
 fn check_languages(at: &Keys, raw: &RawRealm) -> Result<(), RealmFileError> {
     if raw.languages.is_empty() {
         return Err(at.bad("languages", "at least one language"));
@@ -781,7 +828,21 @@ fn check_languages(at: &Keys, raw: &RawRealm) -> Result<(), RealmFileError> {
 /// Each section checked in the order of the file's documentation; the first error stops.
 fn check(path: &Path, id: RealmId, raw: RawRealm) -> Result<Realm, RealmFileError> {
     let section = |name: &str| Keys::section(path, name);
-    check_languages(&Keys::top(path), &raw)?;
+    let top = Keys::top(path);
+    check_languages(&top, &raw)?;
+    let (langs, default) = (&raw.languages, raw.default_language);
+    let display_name = raw
+        .display_name
+        .check(&top, "display_name", langs, default)?;
+    let support_hours = raw
+        .support_hours
+        .check(&top, "support_hours", langs, default)?;
+    // An empty place (or none) prints the date alone.
+    let letter_place = match raw.letter_place {
+        Some(RawTexts::One(p)) if p.trim().is_empty() => None,
+        Some(place) => Some(place.check(&top, "letter_place", langs, default)?),
+        None => None,
+    };
     let lifetimes = raw.tokens.check(&section("tokens"))?;
     let clients = check_clients(path, raw.clients)?;
     let password_policy = check_password(&section("password"), raw.password)?;
@@ -809,15 +870,12 @@ fn check(path: &Path, id: RealmId, raw: RawRealm) -> Result<Realm, RealmFileErro
         recovery,
         terms,
         id,
-        display_name: raw.display_name,
+        display_name,
         languages: raw.languages,
         default_language: raw.default_language,
         support_phone: raw.support_phone,
-        support_hours: raw.support_hours,
-        letter_place: raw
-            .letter_place
-            .map(|p| p.trim().to_owned())
-            .filter(|p| !p.is_empty()),
+        support_hours,
+        letter_place,
         lifetimes,
         access_token_alg: raw.tokens.access_token_alg,
         clients,
@@ -853,6 +911,46 @@ type = "public"
 redirect_uris = ["http://127.0.0.1:1/cb"]
 grant_types = ["authorization_code"]
 "#;
+
+    #[test]
+    fn the_caisse_speaks_each_language_of_the_realm_or_one_for_all() {
+        let realm = load_text("AK09.toml", GOOD).unwrap();
+        assert_eq!(
+            realm.display_name.get(Language::De),
+            "Test",
+            "one string serves all"
+        );
+        let each = GOOD
+            .replace(
+                "display_name = \"Test\"",
+                "display_name = { fr = \"Caisse\", de = \"Kasse\" }",
+            )
+            .replace(
+                "support_hours = \"8-12\"",
+                "support_hours = { fr = \"lundi\", de = \"Montag\" }\nletter_place = { fr = \"Berne\", de = \"Bern\" }",
+            );
+        let realm = load_text("AK09.toml", &each).unwrap();
+        assert_eq!(realm.display_name.get(Language::Fr), "Caisse");
+        assert_eq!(realm.display_name.get(Language::De), "Kasse");
+        assert_eq!(&*realm.display_name, "Caisse", "the default language's");
+        assert_eq!(realm.support_hours.get(Language::De), "Montag");
+        assert_eq!(
+            realm.letter_place.as_ref().map(|p| p.get(Language::De)),
+            Some("Bern")
+        );
+        let missing = GOOD.replace(
+            "display_name = \"Test\"",
+            "display_name = { fr = \"Caisse\" }",
+        );
+        let e = load_text("AK09.toml", &missing).unwrap_err().to_string();
+        assert!(e.contains("display_name.de"), "{e}");
+        let foreign = GOOD.replace(
+            "support_hours = \"8-12\"",
+            "support_hours = { fr = \"a\", de = \"b\", it = \"c\" }",
+        );
+        let e = load_text("AK09.toml", &foreign).unwrap_err().to_string();
+        assert!(e.contains("support_hours.it"), "{e}");
+    }
 
     #[test]
     fn a_good_file_loads() {

@@ -163,17 +163,69 @@ impl Terms {
     }
 }
 
+/// A text of the caisse in each language of the realm (display name, support hours, the
+/// letter's place): one string for all, or one per language, complete over the realm's
+/// languages (checked when the realm file is read). Derefs to the default language's text,
+/// for what has no reader (logs, the mailroom's batch title).
+#[derive(Clone, Debug)]
+pub struct Texts {
+    default: String,
+    each: BTreeMap<Language, String>,
+}
+
+impl Texts {
+    pub fn one(text: String) -> Texts {
+        Texts {
+            default: text,
+            each: BTreeMap::new(),
+        }
+    }
+
+    /// `each` holds every language of the realm; `default` is the realm's default language.
+    pub fn each(each: BTreeMap<Language, String>, default: Language) -> Texts {
+        let text = each.get(&default).cloned().unwrap_or_default();
+        Texts {
+            default: text,
+            each,
+        }
+    }
+
+    /// The text in the reader's language.
+    pub fn get(&self, lang: Language) -> &str {
+        self.each.get(&lang).unwrap_or(&self.default)
+    }
+}
+
+impl std::ops::Deref for Texts {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.default
+    }
+}
+
+impl std::fmt::Display for Texts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.default)
+    }
+}
+
+impl serde::Serialize for Texts {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.default)
+    }
+}
+
 /// One caisse: its settings and its relying parties.
 #[derive(Debug)]
 pub struct Realm {
     pub id: RealmId,
-    pub display_name: String,
+    pub display_name: Texts,
     pub languages: Vec<Language>,
     pub default_language: Language,
     pub support_phone: String,
-    pub support_hours: String,
+    pub support_hours: Texts,
     /// The place before the date on letters; without it, letters carry the date alone.
-    pub letter_place: Option<String>,
+    pub letter_place: Option<Texts>,
     pub lifetimes: Lifetimes,
     pub access_token_alg: SigningAlg,
     pub clients: ClientRegistry,

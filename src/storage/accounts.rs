@@ -34,6 +34,9 @@ pub struct Account {
     /// The terms of use accepted at enrolment, and when.
     pub terms_version: Option<String>,
     pub terms_accepted_at: Option<i64>,
+    /// When support took every second factor away ([`reset_phone`]); until a new number is
+    /// proved at login ([`new_phone_proved`]), the password alone never logs in.
+    pub phone_reset_at: Option<i64>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -56,6 +59,7 @@ struct AccountRow {
     email_verified_at: Option<i64>,
     phone_verified_at: Option<i64>,
     sessions_epoch: i32,
+    phone_reset_at: Option<i64>,
 }
 
 /// What an account may do, as stored.
@@ -120,6 +124,7 @@ impl TryFrom<AccountRow> for Account {
             created_at: r.created_at,
             terms_version: r.terms_version,
             terms_accepted_at: r.terms_accepted_at,
+            phone_reset_at: r.phone_reset_at,
         })
     }
 }
@@ -165,7 +170,7 @@ pub async fn create(db: &Db, new: &NewAccount<'_>, now: i64) -> Result<String, S
 const COLUMNS: &str =
     "id, realm, email, password_hash, given_name, family_name, ahv, phone, language, status, \
                        updated_at, created_at, terms_version, terms_accepted_at, locked_until, email_verified_at, \
-                       phone_verified_at, sessions_epoch";
+                       phone_verified_at, sessions_epoch, phone_reset_at";
 
 pub async fn by_email(
     db: &Db,
@@ -337,7 +342,9 @@ pub async fn enable(db: &Db, id: &str, now: i64) -> Result<bool, StoreError> {
 /// Support registers a new mobile number (E.164). It counts as proved only once the person
 /// logs in with an SMS code sent to it ([`phone_proved`]).
 pub async fn set_phone(db: &Db, id: &str, phone: &str, now: i64) -> Result<(), StoreError> {
-    const SQL: &str = "UPDATE accounts SET phone = $1, phone_verified_at = NULL, updated_at = $2 \
+    const SQL: &str =
+        "UPDATE accounts SET phone = $1, phone_verified_at = NULL, phone_reset_at = NULL, \
+                       updated_at = $2 \
                        WHERE id = $3";
     exec_db!(db, |pool| sqlx::query(SQL)
         .bind(phone)
@@ -383,7 +390,9 @@ pub async fn set_password(db: &Db, id: &str, hash: &str, now: i64) -> Result<(),
 
 /// The person registered a new mobile number (E.164), proved by the code sent to it.
 pub async fn change_phone(db: &Db, id: &str, phone: &str, now: i64) -> Result<(), StoreError> {
-    const SQL: &str = "UPDATE accounts SET phone = $1, phone_verified_at = $2, updated_at = $2 \
+    const SQL: &str =
+        "UPDATE accounts SET phone = $1, phone_verified_at = $2, phone_reset_at = NULL, \
+                       updated_at = $2 \
                        WHERE id = $3";
     exec_db!(db, |pool| sqlx::query(SQL)
         .bind(phone)
@@ -509,4 +518,48 @@ pub async fn reset_password(
         .bind(id)
         .execute(pool))?;
     Ok(n == 1)
+}
+
+/// Support takes every second factor away (a lost phone): in one transaction the factors go
+/// ([`SECOND_FACTORS`]), the account's sessions end and it is marked, so that the next login
+/// asks for a code by e-mail and a new number instead of letting the password alone in.
+pub async fn reset_phone(db: &Db, id: &str, now: i64) -> Result<(), StoreError> {
+    const MARK: &str = "UPDATE accounts SET phone_reset_at = $1, \
+                        sessions_epoch = sessions_epoch + 1, updated_at = $1 WHERE id = $2";
+    in_tx!(db, |tx| {
+        for sql in SECOND_FACTORS {
+            sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+        }
+        sqlx::query(MARK)
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+    });
+    Ok(())
+}
+
+/// After support removed a factor: an account left with no factor at all (no number, no app,
+/// no passkey) is marked like after [`reset_phone`], so that it never falls back to the
+/// password alone. True when it was marked.
+pub async fn mark_reset_if_bare(db: &Db, id: &str, now: i64) -> Result<bool, StoreError> {
+    const SQL: &str = "UPDATE accounts SET phone_reset_at = $1 WHERE id = $2 \
+                       AND phone IS NULL AND phone_reset_at IS NULL \
+                       AND NOT EXISTS (SELECT 1 FROM totp_apps t WHERE t.account_id = $2) \
+                       AND NOT EXISTS (SELECT 1 FROM passkeys p WHERE p.account_id = $2)";
+    let n = exec_db!(db, |pool| sqlx::query(SQL).bind(now).bind(id).execute(pool))?;
+    Ok(n == 1)
+}
+
+/// The person registered a new number at login after support's reset, proved by its SMS
+/// code: stored as proved, the mark gone.
+pub async fn new_phone_proved(db: &Db, id: &str, phone: &str, now: i64) -> Result<(), StoreError> {
+    const SQL: &str = "UPDATE accounts SET phone = $1, phone_verified_at = $2, \
+                       phone_reset_at = NULL, updated_at = $2 WHERE id = $3";
+    exec_db!(db, |pool| sqlx::query(SQL)
+        .bind(phone)
+        .bind(now)
+        .bind(id)
+        .execute(pool))?;
+    Ok(())
 }

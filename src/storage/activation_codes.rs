@@ -146,3 +146,21 @@ pub async fn persons_waiting_for_a_code(
         .fetch_all(pool))?;
     rows.into_iter().map(Person::try_from).collect()
 }
+
+/// When the person's open code (unused, unrevoked, unexpired) expires, if they have one: what
+/// support sees, never the code.
+pub async fn open_code_expiry(
+    db: &Db,
+    realm: &RealmId,
+    ahv: &AhvNumber,
+    now: i64,
+) -> Result<Option<i64>, StoreError> {
+    const SQL: &str = "SELECT MAX(expires_at) FROM activation_codes WHERE realm = $1 AND ahv = $2 \
+                       AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $3";
+    let row: (Option<i64>,) = on_db!(db, |pool| sqlx::query_as(SQL)
+        .bind(realm.as_str())
+        .bind(ahv.as_str())
+        .bind(now)
+        .fetch_one(pool))?;
+    Ok(row.0)
+}

@@ -201,7 +201,7 @@ pub async fn register_new_phone(
     const DONE: &str = "UPDATE letter_requests SET done_at = $1 \
                         WHERE id = $2 AND realm = $3 AND done_at IS NULL";
     const PHONE: &str = "UPDATE accounts SET phone = $1, phone_verified_at = $2, \
-                         sessions_epoch = sessions_epoch + 1, updated_at = $2 \
+                         phone_reset_at = NULL, sessions_epoch = sessions_epoch + 1, updated_at = $2 \
                          WHERE id = $3 AND realm = $4";
     in_tx!(db, |tx| {
         let spent = sqlx::query(SPEND)
@@ -237,4 +237,20 @@ pub async fn register_new_phone(
         }
     });
     Ok(())
+}
+
+/// The account's requests still waiting for the printer (0 or 1), for support's summary.
+pub async fn waiting_of_account(
+    db: &Db,
+    realm: &RealmId,
+    account_id: &str,
+) -> Result<Vec<i64>, StoreError> {
+    const SQL: &str = "SELECT requested_at FROM letter_requests \
+                       WHERE realm = $1 AND account_id = $2 AND printed_at IS NULL \
+                       ORDER BY requested_at";
+    let rows: Vec<(i64,)> = on_db!(db, |pool| sqlx::query_as(SQL)
+        .bind(realm.as_str())
+        .bind(account_id)
+        .fetch_all(pool))?;
+    Ok(rows.into_iter().map(|r| r.0).collect())
 }

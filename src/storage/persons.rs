@@ -210,3 +210,13 @@ pub async fn by_ahv(
         .fetch_optional(pool))?;
     row.map(Person::try_from).transpose()
 }
+
+/// Whether the person closed an account (then no letter goes to them by itself).
+pub async fn account_closed(db: &Db, realm: &RealmId, ahv: &AhvNumber) -> Result<bool, StoreError> {
+    const SQL: &str = "SELECT account_closed_at FROM persons WHERE realm = $1 AND ahv = $2";
+    let row: Option<(Option<i64>,)> = on_db!(db, |pool| sqlx::query_as(SQL)
+        .bind(realm.as_str())
+        .bind(ahv.as_str())
+        .fetch_optional(pool))?;
+    Ok(row.is_some_and(|r| r.0.is_some()))
+}

@@ -109,7 +109,7 @@ async fn the_lock_ends_by_itself_after_lock_minutes_and_the_person_is_told() {
     assert!(mail.text.contains("dans 2 heures"), "{}", mail.text);
     let realm = app.state.realms.get(&realm("AK00")).unwrap().clone();
     assert!(mail.text.contains(&realm.support_phone), "{}", mail.text);
-    assert!(mail.text.contains(&realm.support_hours), "{}", mail.text);
+    assert!(mail.text.contains(&*realm.support_hours), "{}", mail.text);
     assert!(!mail.text.contains("wrong-wrong"));
 
     // The trail: each failure with its factor, the lock, and the sessions it ended.

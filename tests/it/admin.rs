@@ -61,7 +61,7 @@ impl<'a> Admin<'a> {
         command
     }
 
-    fn run(&self, args: &[&str]) -> Output {
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
         self.command(args).output().unwrap()
     }
 
@@ -77,7 +77,7 @@ impl<'a> Admin<'a> {
     }
 
     /// Runs and expects failure; returns stderr.
-    fn fails(&self, args: &[&str]) -> String {
+    pub(crate) fn fails(&self, args: &[&str]) -> String {
         let out = self.run(args);
         assert!(
             !out.status.success(),
@@ -491,7 +491,7 @@ async fn the_letter_says_it_in_the_persons_language() {
         format!("Votre code d'enregistrement personnel est le: {code}"),
         format!("Ce code est valable jusqu'au {until} (30 jours)."),
         format!("Assistance: {}", realm.support_phone),
-        realm.display_name.clone(),
+        realm.display_name.to_string(),
     ] {
         assert!(fr.contains(&expected), "`{expected}` missing in:\n{fr}");
     }

@@ -33,3 +33,4 @@ mod portal;
 mod receivers;
 mod recovery;
 mod service;
+mod support;

@@ -486,7 +486,7 @@ async fn dev_outbox_lists_mails_and_sms_newest_first() {
         "bruno@example.ch",
         "FIRST-CODE",
         "Votre code de confirmation – Caisse de compensation AK00",
-        "Tentativo di registrazione con il suo indirizzo",
+        "Tentativo di registrazione con il Suo indirizzo",
         "ouvrez ce lien :",
         "+41791234567",
         "246810",

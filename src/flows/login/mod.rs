@@ -274,6 +274,15 @@ pub async fn submit(
         .await?
         .is_some();
     let phone = match account.phone.as_deref().map(PhoneNumber::parse) {
+        None if !has_app && account.phone_reset_at.is_some() => {
+            // Support took every factor away (a lost phone): the password alone must not
+            // open the account. A code by e-mail, then a new number and its SMS code.
+            let page = page;
+            return crate::flows::recovery::new_phone::start_after_reset(
+                &state, page, addr, &account, flow_id,
+            )
+            .await;
+        }
         None if !has_app => {
             // Accounts that support created without a mobile number log in with the password
             // only.

@@ -65,7 +65,7 @@ fn page_with(
         title => "lost-phone-title", intro => "lost-phone-intro", submit => "lost-phone-submit",
         forgot => format!("/{realm}/password/forgot"),
         login => login_path(realm.as_str(), flow),
-        phone => &page.realm.support_phone, hours => &page.realm.support_hours,
+        phone => &page.realm.support_phone, hours => page.realm.support_hours.get(page.lang),
         days => page.realm.recovery.letter_days,
     };
     let status = problem.map_or(StatusCode::OK, |p| p.2);

@@ -101,6 +101,10 @@ pub fn router() -> Router<AppState> {
             get(new_phone::show_login).post(new_phone::submit_login),
         )
         .route(
+            "/{realm}/phone/new/{tx}/mail",
+            get(new_phone::show_mail).post(new_phone::submit_mail),
+        )
+        .route(
             "/{realm}/phone/new/{tx}/number",
             get(new_phone::show_number).post(new_phone::submit_number),
         )

@@ -3,6 +3,11 @@
 //! here), e-mail and password, the new number, and the SMS code sent to it. Then, in one SQL
 //! transaction, the code is spent, every earlier second factor of the account goes and the
 //! new number stands as proved; every session and grant ends and the person is told.
+//!
+//! The same steps serve the login of an account whose factors support removed (`connect admin
+//! account reset-phone`): after e-mail and password at the login, a 12-character code by
+//! e-mail, then the new number and its SMS code; the number is stored as proved and the
+//! account's mark lifted. Like every recovery it ends on a page that leads to the login.
 
 use axum::{
     extract::{Query, State},
@@ -23,7 +28,7 @@ use super::{
 use crate::{
     app::AppState,
     audit::Kind,
-    domain::{PhoneError, PhoneNumber},
+    domain::{ActivationCode, PhoneError, PhoneNumber},
     flows::{
         login::{Checked, Presented},
         sms::{CodeFor, Sent},
@@ -33,7 +38,7 @@ use crate::{
         params::{Form, FormRejection},
         ClientAddr, Page, PageError,
     },
-    notify::messages::AccountNotice,
+    notify::messages::{self, AccountNotice},
     otp,
     storage::{
         accounts,
@@ -42,13 +47,31 @@ use crate::{
     },
 };
 
-/// A new number being registered with a requested letter's code.
+/// A new number being registered with a requested letter's code, or after support's reset.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct NewPhone {
-    letter: Letter,
+    proof: Proof,
     /// The relying party's login flow the person came with, to go back to at the end.
     login_flow: Option<String>,
     step: Step,
+}
+
+/// What started this: a letter's code, or a login (e-mail and password) of an account whose
+/// factors support removed.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "by", rename_all = "snake_case")]
+enum Proof {
+    Letter(Letter),
+    SupportReset { account_id: String },
+}
+
+impl Proof {
+    fn account_id(&self) -> &str {
+        match self {
+            Proof::Letter(l) => &l.account_id,
+            Proof::SupportReset { account_id } => account_id,
+        }
+    }
 }
 
 /// The printed request whose code started this.
@@ -85,6 +108,9 @@ impl Letter {
 enum Step {
     /// The letter's code is accepted; e-mail and password are awaited.
     CodeAccepted,
+    /// After support's reset: e-mail and password are proved at the login, a code went to
+    /// the address; it is awaited.
+    MailSent { code_hash: String, expires_at: i64 },
     /// The account's e-mail and password are proved; the new number is awaited.
     Proved,
     /// A code went to the new number.
@@ -104,6 +130,18 @@ impl Step {
         }
     }
 
+    fn mail_proved(self) -> Option<Step> {
+        match self {
+            Step::MailSent { .. } => Some(Step::Proved),
+            _ => None,
+        }
+    }
+
+    /// Before the person proved who they are, no number may be sent a code.
+    fn awaits_proof(&self) -> bool {
+        matches!(self, Step::CodeAccepted | Step::MailSent { .. })
+    }
+
     /// A code went to `phone` (a first one, a new one, or one to another number).
     fn code_sent(self, phone: &PhoneNumber, sent: Sent) -> Option<Step> {
         match self {
@@ -113,13 +151,14 @@ impl Step {
                 expires_at: sent.expires_at,
                 sent_at: sent.sent_at,
             }),
-            Step::CodeAccepted => None,
+            Step::CodeAccepted | Step::MailSent { .. } => None,
         }
     }
 
     fn page(&self) -> &'static str {
         match self {
             Step::CodeAccepted => "login",
+            Step::MailSent { .. } => "mail",
             Step::Proved => "number",
             Step::SmsSent { .. } => "sms",
         }
@@ -187,7 +226,7 @@ pub async fn start(
     let tx = new_id();
     let account = letter.account_id.clone();
     let new = NewPhone {
-        letter: letter.into(),
+        proof: Proof::Letter(letter.into()),
         login_flow: login_flow(flow),
         step: Step::CodeAccepted,
     };
@@ -269,7 +308,7 @@ pub async fn submit_login(
         addr: req.addr,
         headers: &headers,
     };
-    let owner = flow.state.letter.account_id.clone();
+    let owner = flow.state.proof.account_id().to_owned();
     match state.credentials.check(&realm, presented).await? {
         Checked::Proved(account) if account.id == owner => {}
         Checked::Proved(_) => {
@@ -310,7 +349,7 @@ pub async fn show_number(
     req: TxPage,
 ) -> Result<Response, PageError> {
     let flow = state.recoveries.phones.open(&req.page, &req.tx).await?;
-    if matches!(flow.state.step, Step::CodeAccepted) {
+    if flow.state.step.awaits_proof() {
         return Ok(go(req, &flow.state.step));
     }
     number_page(req, "", None)
@@ -323,7 +362,7 @@ pub async fn submit_number(
 ) -> Result<Response, PageError> {
     let form = req.page.read(form)?;
     let flow = state.recoveries.phones.open(&req.page, &req.tx).await?;
-    if matches!(flow.state.step, Step::CodeAccepted) {
+    if flow.state.step.awaits_proof() {
         return Ok(go(req, &flow.state.step));
     }
     let rules = &req.page.realm.sms;
@@ -346,7 +385,7 @@ pub async fn submit_number(
         Step::SmsSent { sent_at, .. } => Some(*sent_at),
         _ => None,
     };
-    let account = flow.state.letter.account_id.clone();
+    let account = flow.state.proof.account_id().to_owned();
     let mut flow = flow;
     match send(&state, &req, &mut flow, &phone, last).await? {
         None => {
@@ -380,7 +419,7 @@ async fn send(
 ) -> Result<Option<Problem>, PageError> {
     let to = CodeFor {
         phone,
-        account: &format!("account:{}", flow.state.letter.account_id),
+        account: &format!("account:{}", flow.state.proof.account_id()),
         purpose: &sms_purpose(&req.tx),
         last_sent_at,
     };
@@ -462,7 +501,7 @@ pub async fn submit_sms(
     let flows = &state.recoveries.phones;
     let realm = req.page.realm.clone();
     let flow = flows.open(&req.page, &req.tx).await?;
-    let account = flow.state.letter.account_id.clone();
+    let account = flow.state.proof.account_id().to_owned();
     let Step::SmsSent {
         phone,
         code_hash,
@@ -500,7 +539,12 @@ pub async fn submit_sms(
     // Taking the recovery is the one act that may finish it.
     let taken = flows.take(&realm, &req.tx).await?;
     let now = state.clock.unix();
-    let letter = taken.state.letter.printed();
+    let letter = match &taken.state.proof {
+        Proof::Letter(letter) => letter.printed(),
+        Proof::SupportReset { .. } => {
+            return after_reset(&state, req, &account, &phone, taken.state.login_flow).await;
+        }
+    };
     match letter_requests::register_new_phone(&state.db, &realm.id, &letter, phone.as_e164(), now)
         .await
     {
@@ -560,4 +604,169 @@ pub async fn done(page: Page, Query(q): Query<FlowQuery>) -> Result<Response, Pa
         "new-phone-done-text",
         Some(login),
     )
+}
+
+/// What the login does for an account whose factors support removed, once e-mail and password
+/// are right: a code to the address (`MailSent`), this browser bound to the steps that follow.
+pub async fn start_after_reset(
+    state: &AppState,
+    mut page: Page,
+    addr: ClientAddr,
+    account: &accounts::Account,
+    flow: Option<&str>,
+) -> Result<Response, PageError> {
+    let realm = page.realm.clone();
+    let tx = new_id();
+    let code = ActivationCode::generate();
+    let validity = realm.recovery.email_code_validity;
+    let new = NewPhone {
+        proof: Proof::SupportReset {
+            account_id: account.id.clone(),
+        },
+        login_flow: login_flow(flow),
+        step: Step::MailSent {
+            code_hash: otp::hash(&state.secret_hasher, &mail_purpose(&tx), code.as_str()),
+            expires_at: state.clock.unix() + validity.as_secs() as i64,
+        },
+    };
+    state.recoveries.phones.start(&mut page, &tx, new).await?;
+    let mail = messages::new_phone_code(
+        page.lang,
+        &realm,
+        &account.email,
+        &code.to_string(),
+        validity.as_secs() / 60,
+    );
+    if let Err(e) = state.notifier.send_mail(mail).await {
+        tracing::error!(realm = %realm.id, account = %account.id, error = %e, "new-number mail not sent");
+        return Err(PageError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "error-mail-failed",
+        ));
+    }
+    let detail = json!({ "recovery": "new_phone", "after": "support_reset" });
+    audit(
+        &state.audit,
+        &page,
+        addr,
+        Kind::RecoveryStarted,
+        Some(&account.id),
+        detail,
+    )
+    .await;
+    let to = format!("/{}/phone/new/{tx}/mail", realm.id);
+    Ok(page.redirect(&to))
+}
+
+/// What the mail's code is bound to.
+fn mail_purpose(tx: &str) -> String {
+    format!("new-phone-mail:{tx}")
+}
+
+fn mail_page(req: TxPage, problem: Option<Problem>) -> Result<Response, PageError> {
+    let TxPage { mut page, tx, .. } = req;
+    let action = step_path(&page, &tx, "mail");
+    page.at(action.clone());
+    let ctx = context! {
+        csrf => page.csrf(), action => action,
+        title => "new-phone-mail-title", intro => "new-phone-mail-intro",
+        error => problem.map(|p| p.0), n => problem.and_then(|p| p.1),
+    };
+    let status = problem.map_or(StatusCode::OK, |p| p.2);
+    page.render(status, "recovery/mail_code.html", ctx)
+}
+
+pub async fn show_mail(State(state): State<AppState>, req: TxPage) -> Result<Response, PageError> {
+    let flow = state.recoveries.phones.open(&req.page, &req.tx).await?;
+    if !matches!(flow.state.step, Step::MailSent { .. }) {
+        return Ok(go(req, &flow.state.step));
+    }
+    mail_page(req, None)
+}
+
+pub async fn submit_mail(
+    State(state): State<AppState>,
+    mut req: TxPage,
+    form: Result<Form<CodeForm>, FormRejection>,
+) -> Result<Response, PageError> {
+    let form = req.page.read(form)?;
+    let flows = &state.recoveries.phones;
+    let realm = req.page.realm.clone();
+    let mut flow = flows.open(&req.page, &req.tx).await?;
+    let Step::MailSent {
+        code_hash,
+        expires_at,
+    } = &flow.state.step
+    else {
+        return Ok(go(req, &flow.state.step));
+    };
+    let account = flow.state.proof.account_id().to_owned();
+    if !flows
+        .attempt(&realm, &req.tx, "mail", realm.recovery.code_attempts)
+        .await?
+    {
+        refused(&state, &req, &account, "mail", "too_many_codes").await;
+        flows.end(&mut req.page, &req.tx).await?;
+        let over = PageError::new(StatusCode::TOO_MANY_REQUESTS, "error-recovery-too-many");
+        return Err(PageError::answered((req.page.jar, over)));
+    }
+    let matches = form.code.parse::<ActivationCode>().is_ok_and(|code| {
+        otp::matches(
+            &state.secret_hasher,
+            &mail_purpose(&req.tx),
+            code_hash,
+            code.as_str(),
+        )
+    });
+    if !matches {
+        refused(&state, &req, &account, "mail", "wrong_code").await;
+        return mail_page(req, Some(bad("error-mail-code-wrong")));
+    }
+    if *expires_at <= state.clock.unix() {
+        refused(&state, &req, &account, "mail", "expired_code").await;
+        return mail_page(req, Some(bad("error-mail-code-expired")));
+    }
+    let Some(step) = flow.state.step.clone().mail_proved() else {
+        return Ok(go(req, &flow.state.step));
+    };
+    flow.state.step = step;
+    flows.save(&realm, &req.tx, &flow).await?;
+    completed(&state, &req, &account, "mail").await;
+    Ok(go(req, &flow.state.step))
+}
+
+/// The end after support's reset: the new number stands as proved and the mark is lifted;
+/// the person is told and goes on to the login.
+async fn after_reset(
+    state: &AppState,
+    mut req: TxPage,
+    account: &str,
+    phone: &PhoneNumber,
+    login: Option<String>,
+) -> Result<Response, PageError> {
+    let realm = req.page.realm.clone();
+    let now = state.clock.unix();
+    accounts::new_phone_proved(&state.db, account, phone.as_e164(), now).await?;
+    tracing::info!(realm = %realm.id, account = %account, "new number registered after support's reset");
+    let masked = phone.masked();
+    let detail = json!({ "by": "login_after_support_reset", "phone": &masked });
+    audit(
+        &state.audit,
+        &req.page,
+        req.addr,
+        Kind::PhoneChanged,
+        Some(account),
+        detail,
+    )
+    .await;
+    if let Some(a) = accounts::by_id(&state.db, &realm.id, account).await? {
+        let notice = AccountNotice::PhoneChangedByPerson { masked: &masked };
+        state.guard.tell(&realm, &a, notice).await;
+    }
+    state.recoveries.phones.end(&mut req.page, &req.tx).await?;
+    let to = match login {
+        Some(f) => format!("/{}/phone/new/done?flow={f}", realm.id),
+        None => format!("/{}/phone/new/done", realm.id),
+    };
+    Ok(req.page.redirect(&to))
 }

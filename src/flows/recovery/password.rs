@@ -973,7 +973,7 @@ pub(super) fn notice(
     let login = login.unwrap_or_else(|| login_path(realm.as_str(), None));
     let ctx = context! {
         title => title, text => text, login => login,
-        phone => &page.realm.support_phone, hours => &page.realm.support_hours,
+        phone => &page.realm.support_phone, hours => page.realm.support_hours.get(page.lang),
         days => page.realm.recovery.letter_days,
     };
     page.render(StatusCode::OK, "recovery/notice.html", ctx)
