@@ -11,6 +11,7 @@ mod password;
 mod phone;
 mod realm_id;
 mod recovery_code;
+mod staff_role;
 
 pub use activation_code::{ActivationCode, ActivationCodeError};
 #[cfg(test)]
@@ -26,3 +27,4 @@ pub use password::{Password, PasswordContext, PasswordError, PasswordPolicy};
 pub use phone::{PhoneError, PhoneNumber};
 pub use realm_id::{RealmId, RealmIdError};
 pub use recovery_code::{RecoveryCode, RecoveryCodeError};
+pub use staff_role::{StaffRole, StaffRoleError};

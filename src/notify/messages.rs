@@ -398,7 +398,7 @@ mod tests {
         let sample =
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("realm-config/AK00.toml");
         // Alone in a directory: without the logo file it names.
-        let mut toml = std::fs::read_to_string(sample)
+        let mut toml = std::fs::read_to_string(&sample)
             .expect("AK00.toml")
             .replace("logo = \"logos/AK00.svg\"\n", "");
         if let Some(name) = display_name {
@@ -409,8 +409,14 @@ mod tests {
         }
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::write(dir.path().join("AK00.toml"), toml).expect("realm file");
+        // The staff realm its console names.
+        std::fs::copy(
+            sample.with_file_name("STAFF.toml"),
+            dir.path().join("STAFF.toml"),
+        )
+        .expect("STAFF.toml");
         let realms = crate::realm::Realms::load_dir(dir.path()).expect("realm loads");
-        let realm = realms.iter().next().expect("a realm").clone();
+        let realm = realms.get(&"AK00".parse().unwrap()).expect("AK00").clone();
         assert_eq!(
             &*realm.display_name,
             display_name.unwrap_or("Caisse de compensation AK00")

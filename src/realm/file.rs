@@ -5,9 +5,9 @@ use std::{collections::BTreeMap, path::Path, time::Duration};
 use serde::Deserialize;
 
 use super::{
-    AuditRules, AuthorizeRules, Client, ClientKind, ClientRegistry, DocumentRules, EnrolmentRules,
-    GrantType, Lifetimes, LoginRules, Logo, Realm, RecoveryRules, SigningAlg, SmsRules, Terms,
-    Texts,
+    AuditRules, AuthorizeRules, Client, ClientKind, ClientRegistry, ConsoleRules, DocumentRules,
+    EnrolmentRules, GrantType, Lifetimes, LoginRules, Logo, Realm, RecoveryRules, SigningAlg,
+    SmsRules, StaffRules, Terms, Texts,
 };
 use crate::domain::{Language, PasswordPolicy, RealmId};
 
@@ -21,7 +21,7 @@ pub struct RealmFileError {
 }
 
 impl RealmFileError {
-    fn new(file: &Path, key: impl Into<String>, reason: impl ToString) -> Self {
+    pub(super) fn new(file: &Path, key: impl Into<String>, reason: impl ToString) -> Self {
         Self {
             file: file.display().to_string(),
             key: key.into(),
@@ -72,6 +72,34 @@ struct RawRealm {
     logo: Option<String>,
     #[serde(default)]
     authorize: RawAuthorize,
+    /// Present in a staff realm: its accounts are the support desk's staff.
+    staff: Option<RawStaff>,
+    /// Present in a caisse that has a console (`/{realm}/console`).
+    console: Option<RawConsole>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStaff {
+    /// The client of this realm that the consoles log in with.
+    console_client: String,
+    /// How long a staff member's invitation link stays usable.
+    #[serde(default = "default_invitation_hours")]
+    invitation_hours: u64,
+    /// Whether the authenticator app may stand in for a passkey at login.
+    #[serde(default)]
+    allow_app: bool,
+}
+
+fn default_invitation_hours() -> u64 {
+    72
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConsole {
+    /// The staff realm whose members log in to this caisse's console.
+    staff_realm: RealmId,
 }
 
 #[derive(Deserialize)]
@@ -858,7 +886,19 @@ fn check(path: &Path, id: RealmId, raw: RawRealm) -> Result<Realm, RealmFileErro
         Some(name) => Some(load_logo(path, name)?),
         None => None,
     };
+    let staff = match raw.staff {
+        Some(staff) => Some(staff.check(&section("staff"), &clients)?),
+        None => None,
+    };
+    let console = raw.console.map(|c| ConsoleRules {
+        staff_realm: c.staff_realm,
+    });
+    if staff.is_some() && console.is_some() {
+        return Err(top.bad("console", "a staff realm has no console of its own"));
+    }
     Ok(Realm {
+        staff,
+        console,
         authorize,
         logo,
         documents,
@@ -880,6 +920,25 @@ fn check(path: &Path, id: RealmId, raw: RawRealm) -> Result<Realm, RealmFileErro
         access_token_alg: raw.tokens.access_token_alg,
         clients,
     })
+}
+
+impl RawStaff {
+    fn check(self, at: &Keys, clients: &ClientRegistry) -> Result<StaffRules, RealmFileError> {
+        if clients.get(&self.console_client).is_none() {
+            return Err(at.bad(
+                "console_client",
+                format!("`{}` is not a client of this realm", self.console_client),
+            ));
+        }
+        if !(1..=24 * 14).contains(&self.invitation_hours) {
+            return Err(at.bad("invitation_hours", "must be between 1 and 336 hours"));
+        }
+        Ok(StaffRules {
+            console_client: self.console_client,
+            invitation: Duration::from_secs(self.invitation_hours * 3600),
+            allow_app: self.allow_app,
+        })
+    }
 }
 
 #[cfg(test)]

@@ -239,6 +239,28 @@ pub struct Realm {
     pub audit: AuditRules,
     pub logo: Option<Logo>,
     pub authorize: AuthorizeRules,
+    /// Set in a staff realm: its accounts are the support desk's staff.
+    pub staff: Option<StaffRules>,
+    /// Set in a caisse whose console staff open at `/{realm}/console`.
+    pub console: Option<ConsoleRules>,
+}
+
+/// What makes a realm a staff realm.
+#[derive(Clone, Debug)]
+pub struct StaffRules {
+    /// The client of the staff realm that every caisse's console logs in with.
+    pub console_client: String,
+    /// How long an invitation link stays usable.
+    pub invitation: std::time::Duration,
+    /// Whether the authenticator app may stand in for a passkey at login.
+    pub allow_app: bool,
+}
+
+/// A caisse's console.
+#[derive(Clone, Debug)]
+pub struct ConsoleRules {
+    /// The staff realm whose members log in to it.
+    pub staff_realm: RealmId,
 }
 
 /// Limits at the authorization endpoint.
@@ -275,6 +297,21 @@ impl Realms {
         }
         if realms.is_empty() {
             return Err(RealmFileError::none_in(dir));
+        }
+        for realm in realms.values() {
+            if let Some(console) = &realm.console {
+                let staff = realms.get(&console.staff_realm);
+                if !staff.is_some_and(|s| s.staff.is_some()) {
+                    return Err(RealmFileError::new(
+                        &dir.join(format!("{}.toml", realm.id)),
+                        "console.staff_realm",
+                        format!(
+                            "`{}` is not a staff realm of this directory",
+                            console.staff_realm
+                        ),
+                    ));
+                }
+            }
         }
         Ok(Realms(Arc::new(realms)))
     }

@@ -12,6 +12,7 @@ pub mod letter_requests;
 pub mod passkeys;
 pub mod persons;
 pub mod recovery_codes;
+pub mod staff;
 pub mod totp;
 
 use std::{path::Path, str::FromStr, time::Duration};

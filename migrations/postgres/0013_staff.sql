@@ -1,0 +1,19 @@
+-- The support desk's staff (issue 13). A staff member is an account of a staff realm (no AHV
+-- number), with a role and the caisses whose console they may open: one row per caisse, so
+-- that taking a caisse away is one DELETE and the console's check is one indexed lookup.
+CREATE TABLE staff_members (
+    realm TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('support', 'supervisor')),
+    created_at BIGINT NOT NULL,
+    created_by TEXT NOT NULL,
+    PRIMARY KEY (realm, account_id)
+);
+
+CREATE TABLE staff_caisses (
+    realm TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    caisse TEXT NOT NULL,
+    PRIMARY KEY (realm, account_id, caisse),
+    FOREIGN KEY (realm, account_id) REFERENCES staff_members (realm, account_id) ON DELETE CASCADE
+);
