@@ -94,6 +94,7 @@ pub struct Services {
     pub recovery_codes: RecoveryCodes,
     pub passkeys: Passkeys,
     pub support: crate::support::Support,
+    pub console: crate::console::Console,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -161,6 +162,7 @@ impl AppState {
         });
         Ok(AppState(Arc::new(Services {
             support,
+            console: crate::console::Console::new(&ephemeral, &hasher, &clock)?,
             discovery: discovery::Documents::new(&config, &realms)?,
             credentials: Credentials::new(
                 &db, &ephemeral, &hasher, &passwords, &limits, &audit, &guard, &clock,
@@ -244,6 +246,7 @@ pub fn router(state: AppState) -> Router {
     let mut router = Router::new()
         .merge(crate::protocol::router())
         .merge(crate::flows::router())
+        .merge(crate::console::router())
         .route("/", get(index))
         .route("/static/connect.css", get(stylesheet))
         .route("/static/passkey.js", get(passkey_script))

@@ -97,6 +97,11 @@ pub enum LetterError {
 /// The calendar day in Switzerland at an instant. Switzerland keeps the European summer time
 /// (since 1981): UTC+2 from 01:00 UTC on the last Sunday of March to 01:00 UTC on the last
 /// Sunday of October, UTC+1 otherwise.
+/// The days an activation code of the realm is valid, as letters print it.
+pub fn validity_days(realm: &Realm) -> u64 {
+    realm.enrolment.activation_code_validity.as_secs() / 86_400
+}
+
 pub fn swiss_date(t: DateTime<Utc>) -> NaiveDate {
     swiss_time(t).date()
 }
@@ -289,6 +294,29 @@ impl ActivationLetter<'_> {
     /// The letter alone as PDF bytes.
     pub fn pdf(&self) -> Result<Vec<u8>, LetterError> {
         self.pdf_with(&Fonts::new()?)
+    }
+
+    /// The letter for a code just issued: the enrolment letter, or the new-number letter
+    /// when the code answers a lost phone's request.
+    pub fn for_issued<'a>(
+        realm: &'a Realm,
+        issued: &'a crate::activation::IssuedCode,
+        registration_link: &'a str,
+        date: NaiveDate,
+    ) -> ActivationLetter<'a> {
+        ActivationLetter {
+            realm,
+            person: &issued.person,
+            code: &issued.code,
+            registration_link,
+            date,
+            valid_until: swiss_date(issued.expires_at),
+            validity_days: validity_days(realm),
+            purpose: match issued.request {
+                Some(_) => LetterPurpose::NewPhone,
+                None => LetterPurpose::Enrolment,
+            },
+        }
     }
 
     /// The letter alone as PDF bytes, with fonts already parsed (a run of many letters parses

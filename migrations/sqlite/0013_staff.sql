@@ -17,3 +17,6 @@ CREATE TABLE staff_caisses (
     PRIMARY KEY (realm, account_id, caisse),
     FOREIGN KEY (realm, account_id) REFERENCES staff_members (realm, account_id) ON DELETE CASCADE
 );
+
+-- The console's views of what staff did: by operator, newest first.
+CREATE INDEX audit_events_operator ON audit_events (realm, operator, at);

@@ -1023,16 +1023,8 @@ async fn write_letter(
     path: &Path,
 ) -> anyhow::Result<()> {
     let link = format!("{}/register", state.config.issuer(&realm.id));
-    let letter = ActivationLetter {
-        realm,
-        person: &issued.person,
-        code: &issued.code,
-        registration_link: &link,
-        date: swiss_date(state.clock.now()),
-        valid_until: swiss_date(issued.expires_at),
-        validity_days: letters::validity_days(realm),
-        purpose: crate::letter::LetterPurpose::Enrolment,
-    };
+    // A lost phone's letter says so: the code registers a new number.
+    let letter = ActivationLetter::for_issued(realm, issued, &link, swiss_date(state.clock.now()));
     let written = letter
         .pdf()
         .map_err(anyhow::Error::new)

@@ -24,9 +24,7 @@ use super::progress;
 use crate::{
     activation::{ActivationError, IssuedCode},
     app::AppState,
-    letter::{
-        postal_key, swiss_date, swiss_format, ActivationLetter, Fonts, LetterBatch, LetterPurpose,
-    },
+    letter::{postal_key, swiss_date, swiss_format, ActivationLetter, Fonts, LetterBatch},
     realm::Realm,
     storage::{
         activation_codes,
@@ -58,7 +56,6 @@ struct Run {
     realm: Arc<Realm>,
     link: String,
     date: NaiveDate,
-    validity_days: u64,
     out: PathBuf,
 }
 
@@ -71,19 +68,7 @@ struct Job {
 
 impl Job {
     fn letter(&self) -> ActivationLetter<'_> {
-        ActivationLetter {
-            realm: &self.run.realm,
-            person: &self.issued.person,
-            code: &self.issued.code,
-            registration_link: &self.run.link,
-            date: self.run.date,
-            valid_until: swiss_date(self.issued.expires_at),
-            validity_days: self.run.validity_days,
-            purpose: match self.issued.request {
-                Some(_) => LetterPurpose::NewPhone,
-                None => LetterPurpose::Enrolment,
-            },
-        }
+        ActivationLetter::for_issued(&self.run.realm, &self.issued, &self.run.link, self.run.date)
     }
 
     fn path(&self) -> PathBuf {
@@ -107,9 +92,7 @@ pub(super) fn file_name(issued: &IssuedCode) -> String {
     format!("{}.pdf", issued.person.ahv.as_str().replace('.', ""))
 }
 
-pub(super) fn validity_days(realm: &Realm) -> u64 {
-    realm.enrolment.activation_code_validity.as_secs() / 86_400
-}
+pub(super) use crate::letter::validity_days;
 
 /// The mailroom's file for today beside the letters, never one of an earlier run:
 /// `batch-YYYY-MM-DD.pdf`, then `batch-YYYY-MM-DD-2.pdf`, ...
@@ -265,7 +248,6 @@ pub(super) async fn write_letters(
     let run = Arc::new(Run {
         link: format!("{}/register", state.config.issuer(&realm.id)),
         date: swiss_date(state.clock.now()),
-        validity_days: validity_days(&realm),
         out: out.to_owned(),
         realm,
     });

@@ -127,7 +127,8 @@ mod tests {
         let args: HashMap<Cow<'static, str>, FluentValue> = [
             "phone", "hours", "realm", "link", "code", "minutes", "min", "max", "step", "steps",
             "time", "number", "date", "name", "count", "version", "n", "place", "days", "years",
-            "address", "browser", "system",
+            "address", "browser", "system", "email", "operator", "reason", "action", "first",
+            "last",
         ]
         .into_iter()
         .map(|k| (Cow::Borrowed(k), FluentValue::from("1")))

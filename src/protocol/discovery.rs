@@ -76,6 +76,11 @@ impl Documents {
         }
         Ok(Documents(Arc::new(docs)))
     }
+
+    /// The realm's discovery document as served (for the console, a client of this server).
+    pub fn document(&self, realm: &RealmId) -> Option<Bytes> {
+        self.0.get(realm).cloned()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

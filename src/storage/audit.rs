@@ -101,3 +101,24 @@ pub async fn recent_of_account(
         .fetch_all(pool))?;
     Ok(rows)
 }
+
+/// The latest `limit` events that staff caused in the realm, newest first: of one operator,
+/// or of every operator when `operator` is `None`.
+pub async fn recent_by_operator(
+    db: &Db,
+    realm: &RealmId,
+    operator: Option<&str>,
+    limit: i64,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    const SQL: &str = "SELECT id, realm, at, kind, account_id, client_id, client_addr, \
+                       user_agent, operator, reason, detail FROM audit_events \
+                       WHERE realm = $1 AND operator IS NOT NULL \
+                       AND ($2 IS NULL OR operator = $2) \
+                       ORDER BY at DESC, id DESC LIMIT $3";
+    let rows: Vec<StoredEvent> = on_db!(db, |pool| sqlx::query_as(SQL)
+        .bind(realm.as_str())
+        .bind(operator)
+        .bind(limit)
+        .fetch_all(pool))?;
+    Ok(rows)
+}

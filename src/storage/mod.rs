@@ -9,6 +9,7 @@ pub mod ephemeral;
 pub mod grants;
 pub mod keys;
 pub mod letter_requests;
+pub mod lookup;
 pub mod passkeys;
 pub mod persons;
 pub mod recovery_codes;

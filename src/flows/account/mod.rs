@@ -10,7 +10,7 @@
 mod close;
 mod data;
 mod email;
-mod events;
+pub(crate) mod events;
 mod password;
 mod phone;
 mod sessions;
@@ -218,7 +218,7 @@ fn masked_phone(stored: &str) -> String {
 }
 
 /// A date and time as a person in Switzerland reads it: `14.03.2026 09:05`.
-fn swiss_time(at: i64) -> String {
+pub(crate) fn swiss_time(at: i64) -> String {
     chrono::DateTime::from_timestamp(at, 0)
         .map(|t| {
             crate::letter::swiss_time(t)
