@@ -20,3 +20,6 @@ CREATE TABLE staff_caisses (
 
 -- The console's views of what staff did: by operator, newest first.
 CREATE INDEX audit_events_operator ON audit_events (realm, operator, at);
+
+-- The console's search by birth date.
+CREATE INDEX persons_birth_date ON persons (realm, birth_date);

@@ -249,7 +249,10 @@ pub async fn callback(
         sid,
         seen_at: state.clock.unix(),
     };
-    let jar = state.console.start(&page, &session).await?;
+    let jar = state
+        .console
+        .start(&page.realm.id, page.secure(), page.jar.clone(), &session)
+        .await?;
     tracing::info!(caisse = %page.realm.id, "console login");
     let home = format!("/{}/console", page.realm.id);
     Ok((jar, Redirect::to(&home)).into_response())

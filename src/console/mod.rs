@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     app::AppState,
     clock::Clock,
-    domain::StaffRole,
+    domain::{RealmId, StaffRole},
     http::{page::csrf_forms, Page, PageError},
     keys::SecretHasher,
     realm::Realm,
@@ -98,34 +98,44 @@ impl Console {
         })
     }
 
-    fn cookie_name(page: &Page) -> String {
-        let name = format!("console_{}", page.realm.id);
-        if page.secure() {
+    fn cookie_name(realm: &RealmId, secure: bool) -> String {
+        let name = format!("console_{realm}");
+        if secure {
             format!("__Host-{name}")
         } else {
             name
         }
     }
 
-    /// Starts a console session for this browser and returns the jar with its cookie.
-    async fn start(&self, page: &Page, session: &ConsoleSession) -> Result<CookieJar, StoreError> {
+    /// Starts a console session of the caisse for this browser and returns the jar with its
+    /// cookie (`secure`: the server's public URL is https).
+    pub async fn start(
+        &self,
+        caisse: &RealmId,
+        secure: bool,
+        jar: CookieJar,
+        session: &ConsoleSession,
+    ) -> Result<CookieJar, StoreError> {
         let value = crate::session::random_token();
         self.sessions
-            .put(page.realm.id.as_str(), &value, session, IDLE)
+            .put(caisse.as_str(), &value, session, IDLE)
             .await?;
-        let cookie = Cookie::build((Self::cookie_name(page), value))
+        let cookie = Cookie::build((Self::cookie_name(caisse, secure), value))
             .path("/")
             .http_only(true)
-            .secure(page.secure())
+            .secure(secure)
             // Strict: no other site's link or form arrives with the console's session.
             .same_site(SameSite::Strict)
             .build();
-        Ok(page.jar.clone().add(cookie))
+        Ok(jar.add(cookie))
     }
 
     /// This browser's console session, kept alive for another [`IDLE`] period.
     async fn current(&self, page: &Page) -> Result<Option<(String, ConsoleSession)>, StoreError> {
-        let Some(cookie) = page.jar.get(&Self::cookie_name(page)) else {
+        let Some(cookie) = page
+            .jar
+            .get(&Self::cookie_name(&page.realm.id, page.secure()))
+        else {
             return Ok(None);
         };
         let scope = page.realm.id.as_str();
@@ -141,7 +151,7 @@ impl Console {
 
     /// Ends this browser's console session and clears its cookie.
     async fn end(&self, page: &Page) -> Result<CookieJar, StoreError> {
-        let name = Self::cookie_name(page);
+        let name = Self::cookie_name(&page.realm.id, page.secure());
         if let Some(cookie) = page.jar.get(&name) {
             self.sessions
                 .delete(page.realm.id.as_str(), cookie.value())

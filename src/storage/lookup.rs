@@ -35,13 +35,16 @@ pub struct Found {
     pub status: Option<String>,
 }
 
-const FROM_PERSONS: &str = "SELECT p.id AS person_id, a.id AS account_id, p.ahv, p.given_name, \
-                            p.family_name, p.birth_date, a.email, a.status \
+// Every column named, so that the union of the AHV search can order by the names.
+const FROM_PERSONS: &str = "SELECT p.id AS person_id, a.id AS account_id, p.ahv AS ahv, \
+                            p.given_name AS given_name, p.family_name AS family_name, \
+                            p.birth_date AS birth_date, a.email AS email, a.status AS status \
                             FROM persons p LEFT JOIN accounts a ON a.realm = p.realm AND a.ahv = p.ahv \
                             WHERE p.realm = $1";
 
-const FROM_ACCOUNTS: &str = "SELECT p.id AS person_id, a.id AS account_id, a.ahv, a.given_name, \
-                             a.family_name, p.birth_date, a.email, a.status \
+const FROM_ACCOUNTS: &str = "SELECT p.id AS person_id, a.id AS account_id, a.ahv AS ahv, \
+                             a.given_name AS given_name, a.family_name AS family_name, \
+                             p.birth_date AS birth_date, a.email AS email, a.status AS status \
                              FROM accounts a LEFT JOIN persons p ON p.realm = a.realm AND p.ahv = a.ahv \
                              WHERE a.realm = $1";
 
@@ -56,6 +59,28 @@ fn like_prefix(word: &str) -> String {
     }
     out.push('%');
     out
+}
+
+/// A lower-cased word as SQL's `lower()` may have stored it: PostgreSQL lowers every
+/// letter, SQLite only ASCII ones (`Éric` stays `Éric`). The second spelling keeps the
+/// other letters upper-case, so that a name with an accented capital is found on both.
+fn spellings(word: &str) -> Vec<String> {
+    let lower = word.to_lowercase();
+    let ascii_lowered: String = lower
+        .chars()
+        .flat_map(|c| {
+            if c.is_ascii() {
+                vec![c]
+            } else {
+                c.to_uppercase().collect()
+            }
+        })
+        .collect();
+    if ascii_lowered == lower {
+        vec![lower]
+    } else {
+        vec![lower, ascii_lowered]
+    }
 }
 
 /// Up to [`MAX_FOUND`] + 1 lines, by family and given name.
@@ -92,17 +117,22 @@ pub async fn search(db: &Db, realm: &RealmId, lookup: &Lookup) -> Result<Vec<Fou
                 .fetch_all(pool))?
         }
         Lookup::Name(words) => {
-            // Each word starts the given or the family name; `$2`… are the words.
+            // Each word starts the given or the family name, in either of its two spellings.
             let mut sql = String::from(FROM_PERSONS);
-            for i in 0..words.len() {
-                let n = i + 2;
-                sql.push_str(&format!(
-                    " AND (lower(p.family_name) LIKE ${n} ESCAPE '\\' \
-                     OR lower(p.given_name) LIKE ${n} ESCAPE '\\')"
-                ));
+            let mut patterns: Vec<String> = Vec::new();
+            for word in words {
+                let mut any = Vec::new();
+                for spelling in spellings(word) {
+                    patterns.push(like_prefix(&spelling));
+                    let n = patterns.len() + 1;
+                    any.push(format!(
+                        "lower(p.family_name) LIKE ${n} ESCAPE '\\' \
+                         OR lower(p.given_name) LIKE ${n} ESCAPE '\\'"
+                    ));
+                }
+                sql.push_str(&format!(" AND ({})", any.join(" OR ")));
             }
-            sql.push_str(&format!(" {order} ${}", words.len() + 2));
-            let patterns: Vec<String> = words.iter().map(|w| like_prefix(w)).collect();
+            sql.push_str(&format!(" {order} ${}", patterns.len() + 2));
             on_db!(db, |pool| {
                 let mut q = sqlx::query_as(&sql).bind(realm.as_str());
                 for p in &patterns {
@@ -152,5 +182,12 @@ mod tests {
     fn wildcards_typed_by_the_operator_match_only_themselves() {
         assert_eq!(like_prefix("mül"), "mül%");
         assert_eq!(like_prefix("a%b_c\\"), "a\\%b\\_c\\\\%");
+    }
+
+    #[test]
+    fn a_name_with_accents_is_looked_up_in_both_spellings() {
+        assert_eq!(spellings("muster"), ["muster"]);
+        assert_eq!(spellings("Éric"), ["éric", "Éric"]);
+        assert_eq!(spellings("gaëlle"), ["gaëlle", "gaËlle"]);
     }
 }
