@@ -14,6 +14,8 @@ mod pages;
 
 use std::time::Duration;
 
+pub use pages::parse_lookup;
+
 use axum::{
     http::StatusCode,
     response::Redirect,

@@ -8,6 +8,7 @@ mod admin;
 mod audit;
 mod backchannel;
 mod config_and_realms;
+mod console;
 mod documents;
 mod dump;
 mod enrol;
