@@ -191,22 +191,35 @@ async fn main() {
         .start(&caisse, false, jar, &console)
         .await
         .expect("console session");
-    let cookie = jar
-        .iter()
-        .map(|c| format!("{}={}", c.name(), c.value()))
-        .collect::<Vec<_>>()
-        .join("; ");
-
+    // The browser: the two sessions' cookies, then the CSRF cookie of the first page.
+    let cookies = std::sync::Arc::new(reqwest::cookie::Jar::default());
+    let origin: reqwest::Url = format!("http://{addr}/").parse().expect("url");
+    for c in jar.iter() {
+        cookies.add_cookie_str(&format!("{}={}; Path=/", c.name(), c.value()), &origin);
+    }
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        .cookie_provider(cookies)
         .build()
         .expect("client");
     let base = format!("http://{addr}/AK00/console");
+    let home = http
+        .get(&base)
+        .send()
+        .await
+        .expect("console")
+        .text()
+        .await
+        .expect("page");
+    let marker = "name=\"csrf\" value=\"";
+    let at = home.find(marker).expect("a CSRF token") + marker.len();
+    let csrf = home[at..].split('"').next().expect("token").to_owned();
     let middle = persons_total / 2;
+    let search = |q: String| vec![("csrf", csrf.clone()), ("q", q)];
     let person_id = {
         let res = http
-            .get(format!("{base}?q={}", ahv(middle)))
-            .header("cookie", &cookie)
+            .post(format!("{base}/search"))
+            .form(&search(ahv(middle).to_string()))
             .send()
             .await
             .expect("search");
@@ -218,41 +231,42 @@ async fn main() {
             .unwrap_or_else(|| panic!("no result: {status} {}", &body[..body.len().min(2000)]));
         body[at + 8..].split('"').next().expect("handle").to_owned()
     };
+    let get = |url: String| (url, None);
+    let post = |q: String| (format!("{base}/search"), Some(search(q)));
     let pages = [
-        ("search page, empty", base.clone()),
-        ("search by AHV number", format!("{base}?q={}", ahv(middle))),
+        ("search page", get(base.clone())),
+        ("search by AHV number", post(ahv(middle).to_string())),
         (
             "search by name",
-            format!("{base}?q=Keller-{}+Hans", tag(middle / 500)),
+            post(format!("Keller-{} Hans", tag(middle / 500))),
         ),
-        ("search by birth date", format!("{base}?q=01.02.1951")),
+        ("search by birth date", post("01.02.1951".into())),
         (
             "search by e-mail",
-            format!("{base}?q=person{}%40example.ch", middle - middle % 10),
+            post(format!("person{}@example.ch", middle - middle % 10)),
         ),
-        ("person's page", format!("{base}/people/{person_id}")),
+        ("person's page", get(format!("{base}/people/{person_id}"))),
         (
             "action page (lock)",
-            format!("{base}/people/{person_id}/lock"),
+            get(format!("{base}/people/{person_id}/lock")),
         ),
-        ("my actions", format!("{base}/audit")),
-        ("all staff actions", format!("{base}/audit?all=1")),
+        ("my actions", get(format!("{base}/audit"))),
+        ("all staff actions", get(format!("{base}/audit?all=1"))),
     ];
     println!("{ROUNDS} requests per page, one at a time (target: under 50 ms)");
     println!(
         "{:<24} {:>9} {:>9} {:>9}",
         "page", "p50 ms", "p99 ms", "max ms"
     );
-    for (name, url) in pages {
+    for (name, (url, form)) in pages {
         let mut times: Vec<Duration> = Vec::with_capacity(ROUNDS);
         for _ in 0..ROUNDS {
             let t = Instant::now();
-            let res = http
-                .get(&url)
-                .header("cookie", &cookie)
-                .send()
-                .await
-                .expect("request");
+            let request = match &form {
+                Some(form) => http.post(&url).form(form),
+                None => http.get(&url),
+            };
+            let res = request.send().await.expect("request");
             let status = res.status();
             let _ = res.bytes().await.expect("body");
             times.push(t.elapsed());

@@ -49,6 +49,7 @@ pub const IDLE: Duration = Duration::from_secs(15 * 60);
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/{realm}/console", get(pages::home))
+        .route("/{realm}/console/search", post(pages::search))
         .route("/{realm}/console/login", get(login::login))
         .route("/{realm}/console/callback", get(login::callback))
         .route("/{realm}/console/logout", post(login::logout))

@@ -14,7 +14,8 @@ use crate::{
     domain::{AhvNumber, Email, StaffRole},
     flows::account::swiss_time,
     http::{
-        params::{FormRejection, Query},
+        page::csrf_forms,
+        params::{Form, FormRejection, Query},
         Page, PageError,
     },
     storage::{
@@ -138,11 +139,6 @@ impl Dossier {
     }
 }
 
-#[derive(Deserialize)]
-pub struct SearchQuery {
-    q: Option<String>,
-}
-
 #[derive(Serialize)]
 struct ResultLine {
     href: String,
@@ -169,15 +165,37 @@ fn swiss_date(iso: &str) -> String {
         .unwrap_or_default()
 }
 
-/// The search, and its results when there is a query.
-pub async fn home(
+/// The search field.
+pub async fn home(State(state): State<AppState>, page: Page) -> Result<Response, PageError> {
+    let desk = Desk::of(&state, &page).await?;
+    results_page(&state, page, &desk, String::new()).await
+}
+
+csrf_forms! {
+    pub struct SearchForm {
+        #[serde(default)]
+        q: String,
+    }
+}
+
+/// The search's results. Posted, so that what was typed (an AHV number) stays out of
+/// addresses, access logs and the browser's history.
+pub async fn search(
     State(state): State<AppState>,
-    mut page: Page,
-    q: Result<Query<SearchQuery>, FormRejection>,
+    page: Page,
+    form: Result<Form<SearchForm>, FormRejection>,
 ) -> Result<Response, PageError> {
     let desk = Desk::of(&state, &page).await?;
-    let Query(q) = q.map_err(|_| PageError::new(StatusCode::BAD_REQUEST, "error-bad-request"))?;
-    let query = q.q.unwrap_or_default();
+    let form = page.read(form)?;
+    results_page(&state, page, &desk, form.q).await
+}
+
+async fn results_page(
+    state: &AppState,
+    mut page: Page,
+    desk: &Desk,
+    query: String,
+) -> Result<Response, PageError> {
     let base = format!("/{}/console", page.realm.id);
     let (results, more, unreadable) = match parse_lookup(&query) {
         Some(lookup) => {
@@ -202,7 +220,8 @@ pub async fn home(
         None => (None, false, !query.trim().is_empty()),
     };
     let csrf = page.csrf();
-    let console = chrome(&desk, &page.realm.id, csrf);
+    let console = chrome(desk, &page.realm.id, csrf);
+    page.at(base.clone());
     page.render(
         if unreadable {
             StatusCode::BAD_REQUEST
