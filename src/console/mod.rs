@@ -145,7 +145,14 @@ impl Console {
         let Some(mut session) = self.sessions.get(scope, cookie.value()).await? else {
             return Ok(None);
         };
-        session.seen_at = self.clock.unix();
+        // The store's expiry runs on its own clock (Redis); the idle limit is checked here
+        // too, by the server's.
+        let now = self.clock.unix();
+        if now - session.seen_at > IDLE.as_secs() as i64 {
+            self.sessions.delete(scope, cookie.value()).await?;
+            return Ok(None);
+        }
+        session.seen_at = now;
         self.sessions
             .put(scope, cookie.value(), &session, IDLE)
             .await?;
