@@ -33,4 +33,5 @@ mod portal;
 mod receivers;
 mod recovery;
 mod service;
+mod staff;
 mod support;
