@@ -163,7 +163,7 @@ async fn main() {
         &staff_realm,
         &account,
         StaffRole::Supervisor,
-        &[caisse.clone()],
+        std::slice::from_ref(&caisse),
         "bench",
         now,
     )

@@ -95,6 +95,8 @@ pub struct Services {
     pub passkeys: Passkeys,
     pub support: crate::support::Support,
     pub console: crate::console::Console,
+    pub staff: crate::staff::StaffAccounts,
+    pub staff_enrolments: crate::flows::staff::StaffEnrolments,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -160,9 +162,20 @@ impl AppState {
             totp: &totp,
             recovery: &recovery_codes,
         });
+        let staff = crate::staff::StaffAccounts::new(crate::staff::Parts {
+            db: &db,
+            hasher: &hasher,
+            clock: &clock,
+            audit: &audit,
+            notifier: &notifier,
+            passwords: &passwords,
+            realms: &realms,
+            public_url: &config.public_url,
+        });
         Ok(AppState(Arc::new(Services {
             support,
             console: crate::console::Console::new(&ephemeral, &hasher, &clock)?,
+            staff,
             discovery: discovery::Documents::new(&config, &realms)?,
             credentials: Credentials::new(
                 &db, &ephemeral, &hasher, &passwords, &limits, &audit, &guard, &clock,
@@ -183,6 +196,7 @@ impl AppState {
             interactions: Interactions::new(&ephemeral, &clock),
             login: LoginStore::new(&ephemeral),
             enrolments: Enrolments::new(&ephemeral, &hasher),
+            staff_enrolments: crate::flows::staff::StaffEnrolments::new(&ephemeral, &hasher),
             account: AccountStore::new(&ephemeral, &hasher, &clock),
             passkeys: Passkeys::new(&config.public_url, &ephemeral, &hasher, &db, &clock),
             activation,
@@ -245,7 +259,7 @@ pub fn router(state: AppState) -> Router {
     let max_body = state.config.max_body_bytes;
     let mut router = Router::new()
         .merge(crate::protocol::router())
-        .merge(crate::flows::router())
+        .merge(crate::flows::router(&state))
         .merge(crate::console::router())
         .route("/", get(index))
         .route("/static/connect.css", get(stylesheet))

@@ -68,6 +68,16 @@ pub enum Kind {
     LetterRequested,
     /// Every second factor of the account was removed (a lost phone replaced by letter).
     SecondFactorsRemoved,
+    /// `connect admin staff add`: a staff member, their role and caisses, and the invitation.
+    StaffAdded,
+    /// `connect admin staff invite`: a new invitation link; the earlier one stopped working.
+    StaffInvited,
+    /// `connect admin staff set`: a new role or new caisses.
+    StaffChanged,
+    /// `connect admin staff remove`: the staff role taken away.
+    StaffRemoved,
+    /// A staff member finished the enrolment: passkey registered, account active.
+    StaffEnrolled,
 }
 
 impl Kind {
@@ -110,6 +120,11 @@ impl Kind {
             Kind::RecoveryStepRefused => "recovery_step_refused",
             Kind::LetterRequested => "letter_requested",
             Kind::SecondFactorsRemoved => "second_factors_removed",
+            Kind::StaffAdded => "staff_added",
+            Kind::StaffInvited => "staff_invited",
+            Kind::StaffChanged => "staff_changed",
+            Kind::StaffRemoved => "staff_removed",
+            Kind::StaffEnrolled => "staff_enrolled",
         }
     }
 }

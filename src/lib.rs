@@ -24,6 +24,7 @@ pub mod portal;
 pub mod protocol;
 pub mod realm;
 pub mod session;
+pub mod staff;
 pub mod storage;
 pub mod support;
 pub mod telemetry;

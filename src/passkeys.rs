@@ -49,7 +49,7 @@ pub const MAX_PASSKEYS: usize = 10;
 /// A ceremony under way, by its id.
 #[derive(Serialize, Deserialize)]
 enum Ceremony {
-    /// Adding a passkey, from the account page of this session.
+    /// Adding a passkey, for the holder whose binding this is (see [`Holder`]).
     Register {
         account_id: String,
         sid: String,
@@ -61,6 +61,28 @@ enum Ceremony {
         interaction: Option<String>,
         state: DiscoverableAuthentication,
     },
+}
+
+/// Who adds a passkey, and so the only one who may finish the ceremony: the SSO session of
+/// the account page, or a staff member's enrolment under way (its account cannot log in yet,
+/// so there is no session; the enrolment's transaction authorises it).
+#[derive(Clone, Copy)]
+pub enum Holder<'a> {
+    Session(&'a Session),
+    Enrolment {
+        /// The enrolment's transaction id: kept only as a keyed hash with the ceremony.
+        transaction: &'a str,
+        account_id: &'a str,
+    },
+}
+
+impl Holder<'_> {
+    fn account_id(&self) -> &str {
+        match self {
+            Holder::Session(s) => &s.account_id,
+            Holder::Enrolment { account_id, .. } => account_id,
+        }
+    }
 }
 
 /// What a browser needs to run a ceremony: its id, and the options for
@@ -214,14 +236,17 @@ impl Passkeys {
         passkeys::of_account(&self.db, &realm.id, account_id).await
     }
 
-    /// Starts adding a passkey to the account of `session`; `None` when the account holds
+    /// Starts adding a passkey to the account of `holder`; `None` when the account holds
     /// [`MAX_PASSKEYS`] already.
     pub async fn start_registration(
         &self,
         realm: &Realm,
         account: &Account,
-        session: &Session,
+        holder: Holder<'_>,
     ) -> Result<Result<Started, RegisterRefusal>, StoreError> {
+        if holder.account_id() != account.id {
+            return Ok(Err(RegisterRefusal::NoCeremony));
+        }
         let webauthn = self.webauthn()?;
         let held = self.of_account(realm, &account.id).await?;
         if held.len() >= MAX_PASSKEYS {
@@ -246,7 +271,7 @@ impl Passkeys {
         let id = random_token();
         let ceremony = Ceremony::Register {
             account_id: account.id.clone(),
-            sid: session.sid.clone(),
+            sid: self.binding(holder),
             state,
         };
         self.ceremonies
@@ -258,12 +283,12 @@ impl Passkeys {
         }))
     }
 
-    /// Ends adding a passkey: the ceremony must be this session's, the credential must
+    /// Ends adding a passkey: the ceremony must be this holder's, the credential must
     /// verify and be new in the realm. Returns the stored passkey.
     pub async fn finish_registration(
         &self,
         realm: &Realm,
-        session: &Session,
+        holder: Holder<'_>,
         ceremony: &str,
         credential: &str,
         name: &PasskeyName,
@@ -277,7 +302,8 @@ impl Passkeys {
         else {
             return Ok(Err(RegisterRefusal::NoCeremony));
         };
-        if sid != session.sid || account_id != session.account_id {
+        let ours: bool = self.binding(holder).as_bytes().ct_eq(sid.as_bytes()).into();
+        if !ours || account_id != holder.account_id() {
             return Ok(Err(RegisterRefusal::NoCeremony));
         }
         let Ok(answer) = serde_json::from_str::<RegisterPublicKeyCredential>(credential) else {
@@ -447,6 +473,17 @@ impl Passkeys {
             return Ok(None);
         }
         self.ceremonies.take(realm.id.as_str(), id).await
+    }
+
+    /// What a registration is bound to: the session's `sid`, or the keyed hash of an
+    /// enrolment's transaction id (a bearer secret, never stored in clear).
+    fn binding(&self, holder: Holder<'_>) -> String {
+        match holder {
+            Holder::Session(s) => s.sid.clone(),
+            Holder::Enrolment { transaction, .. } => self
+                .hasher
+                .hash(&format!("passkey-enrolment:{transaction}")),
+        }
     }
 
     fn browser_hash(&self, browser: &str) -> String {

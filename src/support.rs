@@ -568,6 +568,7 @@ impl Support {
             AccountStatus::Active => "active",
             AccountStatus::Locked => "locked",
             AccountStatus::Disabled => "disabled",
+            AccountStatus::Invited => "invited",
         };
         let lock_reason = match account.status {
             AccountStatus::Locked if account.locked_until.is_some() => Some("wrong passwords"),

@@ -38,3 +38,7 @@ mail-support-sessions = Unser Support hat alle Ihre Sitzungen beendet: Sie wurde
 mail-support-closed = Unser Support hat Ihren Zugang zu connect@Versicherte geschlossen, und Ihre Anmeldemittel wurden gelöscht. Ihr Eintrag bei der Ausgleichskasse bleibt unverändert. Für einen neuen Zugang verlangen Sie bei unserem Support einen neuen Aktivierungsbrief.
 mail-support-letter-subject = Neuer Aktivierungsbrief – { $realm }
 mail-support-letter = Unser Support sendet Ihnen einen neuen Aktivierungsbrief. Er erreicht Sie per Post in etwa { $days } Tagen. Mit seinem Code, Ihrer E-Mail-Adresse und Ihrem Passwort erfassen Sie Ihre neue Handynummer.
+mail-staff-invitation-subject = Ihr Zugang zum Support – { $realm }
+mail-staff-invitation-intro = Für Sie wurde ein Zugang zu { $realm } eröffnet. Um ihn abzuschliessen, öffnen Sie diesen Link:
+mail-staff-invitation-steps = Dort geben Sie Ihren Vor- und Nachnamen an, wählen ein Passwort und registrieren einen Passkey, mit dem Sie sich danach anmelden. Der Link gilt nur einmal.
+mail-staff-invitation-validity = Der Link ist { $hours } Stunden gültig. Wenn Sie diese Nachricht nicht erwartet haben, rufen Sie uns an.

@@ -38,3 +38,7 @@ mail-support-sessions = Our support ended all your sessions: you have been logge
 mail-support-closed = Our support closed your connect@Insured access, and your ways to log in have been deleted. Your entry with the fund stays as it is. To open a new access, ask our support for a new activation letter.
 mail-support-letter-subject = New activation letter – { $realm }
 mail-support-letter = Our support is sending you a new activation letter. It will reach you by post in about { $days } days. With its code, your e-mail address and your password you will register your new mobile number.
+mail-staff-invitation-subject = Your support desk access – { $realm }
+mail-staff-invitation-intro = An access to { $realm } has been opened for you. To finish it, open this link:
+mail-staff-invitation-steps = There you give your names, choose a password and register a passkey, with which you log in afterwards. The link works once.
+mail-staff-invitation-validity = The link is valid for { $hours } hours. If you did not expect this message, call us.

@@ -38,3 +38,7 @@ mail-support-sessions = Notre assistance a mis fin à toutes vos sessions : vous
 mail-support-closed = Notre assistance a fermé votre accès à connect@Assurés et vos moyens de connexion ont été supprimés. Votre inscription auprès de la caisse reste inchangée. Pour ouvrir un nouvel accès, demandez une nouvelle lettre d'activation à notre assistance.
 mail-support-letter-subject = Nouvelle lettre d'activation – { $realm }
 mail-support-letter = Notre assistance vous envoie une nouvelle lettre d'activation. Elle vous parviendra par la poste dans { $days } jours environ. Avec son code, votre adresse e-mail et votre mot de passe, vous enregistrerez votre nouveau numéro de portable.
+mail-staff-invitation-subject = Votre accès au support – { $realm }
+mail-staff-invitation-intro = Un accès à { $realm } a été ouvert pour vous. Pour le terminer, ouvrez ce lien :
+mail-staff-invitation-steps = Vous y indiquerez vos nom et prénom, choisirez un mot de passe et enregistrerez une clé d'accès (passkey), avec laquelle vous vous connecterez ensuite. Le lien ne sert qu'une fois.
+mail-staff-invitation-validity = Le lien est valable { $hours } heures. Si vous n'attendiez pas ce message, appelez-nous.

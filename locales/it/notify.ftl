@@ -38,3 +38,7 @@ mail-support-sessions = La nostra assistenza ha terminato tutte le Sue sessioni:
 mail-support-closed = La nostra assistenza ha chiuso il Suo accesso a connect@Assicurati e i Suoi mezzi di accesso sono stati cancellati. La Sua iscrizione presso la cassa resta invariata. Per aprire un nuovo accesso, richieda una nuova lettera di attivazione alla nostra assistenza.
 mail-support-letter-subject = Nuova lettera di attivazione – { $realm }
 mail-support-letter = La nostra assistenza Le invia una nuova lettera di attivazione. Le arriverà per posta in circa { $days } giorni. Con il suo codice, il Suo indirizzo e-mail e la Sua password registrerà il Suo nuovo numero di cellulare.
+mail-staff-invitation-subject = Il Suo accesso al supporto – { $realm }
+mail-staff-invitation-intro = È stato aperto per Lei un accesso a { $realm }. Per completarlo, apra questo link:
+mail-staff-invitation-steps = Vi indicherà nome e cognome, sceglierà una password e registrerà una passkey, con la quale accederà in seguito. Il link vale una sola volta.
+mail-staff-invitation-validity = Il link è valido { $hours } ore. Se non si aspettava questo messaggio, ci chiami.

@@ -76,6 +76,9 @@ pub enum AdminCommand {
     /// Activation letters of single persons, and the mailroom's run.
     #[command(subcommand)]
     Letters(LettersCommand),
+    /// The support desk's staff (accounts of a staff realm).
+    #[command(subcommand)]
+    Staff(super::staff::StaffCommand),
 }
 
 #[derive(Subcommand)]
@@ -409,6 +412,8 @@ fn audited(cmd: &AdminCommand) -> Option<(RealmId, &'static str)> {
         AdminCommand::Audit { .. }
         | AdminCommand::Client(ClientCommand::Secret)
         | AdminCommand::Documents(_) => return None,
+        // Each staff command writes its own one event (`staff list` only reads).
+        AdminCommand::Staff(_) => return None,
         AdminCommand::Account(AccountCommand::Create { realm, .. }) => {
             (realm.clone(), "account create")
         }
@@ -455,6 +460,9 @@ fn parse_since(text: &str) -> anyhow::Result<i64> {
 async fn dispatch(state: &AppState, cmd: AdminCommand, actor: &Actor) -> anyhow::Result<()> {
     let now = state.clock.unix();
     match cmd {
+        AdminCommand::Staff(cmd) => {
+            super::staff::run(state, cmd, &actor.operator, actor.reason.as_deref()).await?;
+        }
         AdminCommand::Audit {
             realm,
             account,

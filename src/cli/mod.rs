@@ -5,6 +5,7 @@ mod import;
 mod letters;
 mod progress;
 mod serve;
+mod staff;
 
 pub use admin::parse_address;
 

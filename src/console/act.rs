@@ -121,6 +121,7 @@ pub fn offers(
                 AccountStatus::Active => add("lock", Step::Account(Action::Lock)),
                 AccountStatus::Locked => add("unlock", Step::Account(Action::Unlock)),
                 AccountStatus::Disabled => add("enable", Step::Account(Action::Enable)),
+                AccountStatus::Invited => {}
             }
             if a.status != AccountStatus::Disabled {
                 add("disable", Step::Account(Action::Disable));

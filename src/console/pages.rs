@@ -396,6 +396,8 @@ pub async fn person(
                 Some(AccountStatus::Active) => "console-state-active",
                 Some(AccountStatus::Locked) => "console-state-locked",
                 Some(AccountStatus::Disabled) => "console-state-disabled",
+                // Only staff accounts wait for their enrolment; never one of a caisse.
+                Some(AccountStatus::Invited) => "console-state-other",
                 None => "console-state-none",
             },
             lock_reason => s.lock_reason.map(|r| if r == "by support" { "console-lock-by-support" } else { "console-lock-passwords" }),

@@ -36,7 +36,7 @@ use crate::{
     },
     letter::{swiss_date, swiss_format},
     notify::messages::AccountNotice,
-    passkeys::{RegisterRefusal, MAX_PASSKEYS},
+    passkeys::{Holder, RegisterRefusal, MAX_PASSKEYS},
     storage::{accounts::Account, passkeys},
 };
 
@@ -169,7 +169,7 @@ fn new_page(
 }
 
 /// The message for a name that does not parse, and its number.
-fn name_problem(e: PasskeyNameError) -> (&'static str, Option<usize>) {
+pub(super) fn name_problem(e: PasskeyNameError) -> (&'static str, Option<usize>) {
     match e {
         PasskeyNameError::Empty => ("passkeys-error-name-empty", None),
         PasskeyNameError::TooLong => ("passkeys-error-name-long", Some(MAX_PASSKEY_NAME_CHARS)),
@@ -177,7 +177,7 @@ fn name_problem(e: PasskeyNameError) -> (&'static str, Option<usize>) {
     }
 }
 
-fn register_problem(r: RegisterRefusal) -> ((&'static str, Option<usize>), StatusCode) {
+pub(super) fn register_problem(r: RegisterRefusal) -> ((&'static str, Option<usize>), StatusCode) {
     match r {
         RegisterRefusal::NoCeremony | RegisterRefusal::Invalid => {
             (("passkeys-error-failed", None), StatusCode::BAD_REQUEST)
@@ -224,7 +224,7 @@ pub async fn options(
     }
     match state
         .passkeys
-        .start_registration(&page.realm, account, session)
+        .start_registration(&page.realm, account, Holder::Session(session))
         .await?
     {
         Ok(started) => Ok((page.jar, Json(started)).into_response()),
@@ -266,7 +266,13 @@ pub async fn add(
     let realm = page.realm.clone();
     let added = state
         .passkeys
-        .finish_registration(&realm, session, &form.ceremony, &form.credential, &name)
+        .finish_registration(
+            &realm,
+            Holder::Session(session),
+            &form.ceremony,
+            &form.credential,
+            &name,
+        )
         .await?;
     let event = |kind| {
         Event::new(kind, &realm.id)

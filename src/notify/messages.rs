@@ -83,6 +83,14 @@ pub fn email_change_code(
     words.mail("email_change_code", to, ctx, &[code])
 }
 
+/// A new staff member's invitation: the single-use link to the enrolment and how many hours
+/// it works.
+pub fn staff_invitation(lang: Language, realm: &Realm, to: &Email, link: &str, hours: u64) -> Mail {
+    let words = Words::new(lang, realm, "mail-staff-invitation-subject");
+    let ctx = context! { link => link, hours => hours };
+    words.mail("staff_invitation", to, ctx, &[link])
+}
+
 /// The SMS with a one-time code, at enrolment and at login.
 pub fn sms_code(lang: Language, realm: &Realm, code: &str, minutes: u64) -> String {
     translate_with(
@@ -488,6 +496,34 @@ mod tests {
             let html = m.html.expect("HTML body");
             assert!(
                 html.contains("href=\"https:&#x2f;&#x2f;login.example.ch&#x2f;AK00&#x2f;login\""),
+                "{html}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_staff_invitation_carries_its_link_and_validity_in_every_language() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("realm-config");
+        let realms = crate::realm::Realms::load_dir(&dir).expect("realm files");
+        let staff = realms
+            .get(&"STAFF".parse().unwrap())
+            .expect("STAFF")
+            .clone();
+        let to: Email = "eva@caisse.ch".parse().unwrap();
+        let link = "https://login.example.ch/STAFF/staff/enrol/abc";
+        for lang in Language::ALL {
+            let m = staff_invitation(lang, &staff, &to, link, 72);
+            assert!(!m.subject.contains("mail-"), "{lang}: {}", m.subject);
+            for needle in [link, "72", staff.support_phone.as_str()] {
+                assert!(
+                    m.text.contains(needle),
+                    "{lang}: lacks {needle}:\n{}",
+                    m.text
+                );
+            }
+            let html = m.html.expect("HTML body");
+            assert!(
+                !m.text.contains("mail-") && !html.contains("mail-"),
                 "{html}"
             );
         }

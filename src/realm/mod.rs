@@ -252,7 +252,9 @@ pub struct StaffRules {
     pub console_client: String,
     /// How long an invitation link stays usable.
     pub invitation: std::time::Duration,
-    /// Whether the authenticator app may stand in for a passkey at login.
+    /// Whether the authenticator app may stand in for a passkey at login. Reserved: no class
+    /// "password+app" exists (an app login carries `password+sms`), so a staff realm logs in
+    /// with a passkey alone whatever this says (`flows::login::passkey_only`).
     pub allow_app: bool,
 }
 
@@ -301,7 +303,7 @@ impl Realms {
         for realm in realms.values() {
             if let Some(console) = &realm.console {
                 let staff = realms.get(&console.staff_realm);
-                if !staff.is_some_and(|s| s.staff.is_some()) {
+                if staff.is_none_or(|s| s.staff.is_none()) {
                     return Err(RealmFileError::new(
                         &dir.join(format!("{}.toml", realm.id)),
                         "console.staff_realm",

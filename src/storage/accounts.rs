@@ -70,6 +70,9 @@ pub enum AccountStatus {
     Locked,
     /// By support, until support enables it again.
     Disabled,
+    /// A staff member added by `connect admin staff add` whose enrolment has not registered
+    /// a passkey yet: no login at all until it has.
+    Invited,
 }
 
 impl AccountStatus {
@@ -78,6 +81,7 @@ impl AccountStatus {
             "active" => Some(AccountStatus::Active),
             "locked" => Some(AccountStatus::Locked),
             "disabled" => Some(AccountStatus::Disabled),
+            "invited" => Some(AccountStatus::Invited),
             _ => None,
         }
     }
@@ -90,7 +94,7 @@ impl Account {
         match self.status {
             AccountStatus::Active => true,
             AccountStatus::Locked => self.locked_until.is_some_and(|until| until <= now),
-            AccountStatus::Disabled => false,
+            AccountStatus::Disabled | AccountStatus::Invited => false,
         }
     }
 }
@@ -130,7 +134,7 @@ impl TryFrom<AccountRow> for Account {
 }
 
 /// Uniqueness of e-mail addresses ignores case: `Anna@x.ch` and `anna@x.ch` are one person.
-fn email_key(email: &Email) -> String {
+pub(super) fn email_key(email: &Email) -> String {
     email.as_str().to_lowercase()
 }
 

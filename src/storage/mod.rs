@@ -14,6 +14,7 @@ pub mod passkeys;
 pub mod persons;
 pub mod recovery_codes;
 pub mod staff;
+pub mod staff_invitations;
 pub mod totp;
 
 use std::{path::Path, str::FromStr, time::Duration};

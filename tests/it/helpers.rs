@@ -13,6 +13,10 @@ use connect::{
 };
 use reqwest::{redirect::Policy, Response};
 use url::Url;
+use webauthn_authenticator_rs::{softpasskey::SoftPasskey, WebauthnAuthenticator};
+use webauthn_rs::prelude::{
+    CreationChallengeResponse, PublicKeyCredential, RequestChallengeResponse,
+};
 
 pub const PORTAL_SECRET: &str = "portal-dev-secret";
 pub const PORTAL_REDIRECT: &str = "http://127.0.0.1:8090/callback";
@@ -931,4 +935,327 @@ pub fn metric(rendered: &str, name: &str, labels: &str) -> f64 {
         .find_map(|l| l.strip_prefix(&format!("{name}{{{labels}}} ")))
         .and_then(|v| v.parse().ok())
         .unwrap_or(0.0)
+}
+
+/// AK00's SMS limits raised so that the account page's proofs fit in one test.
+pub fn raised_sms_limits(text: String) -> String {
+    [
+        ("per_account_per_hour", "50"),
+        ("per_account_per_day", "100"),
+        ("per_number_per_hour", "50"),
+        ("per_number_per_day", "100"),
+    ]
+    .into_iter()
+    .fold(text, |text, (k, v)| set_key(&text, k, v))
+}
+
+/// A phone with a passkey app: the software authenticator, and the discoverable
+/// credentials it holds (credential id and user handle), as the browser would list them.
+pub struct Device {
+    authenticator: WebauthnAuthenticator<SoftPasskey>,
+    origin: Url,
+    resident: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl Device {
+    /// A device for the server's origin (its public URL).
+    pub fn new(app: &TestApp) -> Device {
+        Device {
+            authenticator: WebauthnAuthenticator::new(SoftPasskey::new(true)),
+            origin: app.state.config.public_url.clone(),
+            resident: Vec::new(),
+        }
+    }
+
+    /// Creates a credential for the server's options; the browser's answer as JSON.
+    pub fn create(&mut self, public_key: &serde_json::Value) -> String {
+        let mut options: CreationChallengeResponse =
+            serde_json::from_value(serde_json::json!({ "publicKey": public_key }))
+                .expect("creation options");
+        let selection = options
+            .public_key
+            .authenticator_selection
+            .as_mut()
+            .expect("authenticator selection");
+        assert!(
+            selection.require_resident_key,
+            "the server asks for a discoverable credential"
+        );
+        // The soft authenticator stores its keys by credential id; this device keeps the
+        // discoverable part (which user handle a credential belongs to) itself.
+        selection.require_resident_key = false;
+        selection.resident_key = None;
+        let user = options.public_key.user.id.to_vec();
+        let credential = self
+            .authenticator
+            .do_registration(self.origin.clone(), options)
+            .expect("the authenticator creates a credential");
+        self.resident.push((credential.raw_id.to_vec(), user));
+        serde_json::to_string(&credential).expect("JSON")
+    }
+
+    /// Signs the server's challenge with the `n`th credential, as the browser returns it.
+    pub fn sign(&mut self, public_key: &serde_json::Value, n: usize) -> PublicKeyCredential {
+        let mut options: RequestChallengeResponse =
+            serde_json::from_value(serde_json::json!({ "publicKey": public_key }))
+                .expect("request options");
+        assert!(
+            options.public_key.allow_credentials.is_empty(),
+            "a discoverable login names no credential"
+        );
+        let (id, user) = self.resident[n].clone();
+        options.public_key.allow_credentials = vec![serde_json::from_value(serde_json::json!({
+            "type": "public-key",
+            "id": b64(&id),
+        }))
+        .expect("allow credential")];
+        let mut credential = self
+            .authenticator
+            .do_authentication(self.origin.clone(), options)
+            .expect("the authenticator signs");
+        // A discoverable credential comes back with its user handle.
+        credential.response.user_handle = Some(user.into());
+        credential
+    }
+
+    /// The first credential's answer to the server's challenge, as JSON.
+    pub fn assert(&mut self, public_key: &serde_json::Value) -> String {
+        serde_json::to_string(&self.sign(public_key, 0)).expect("JSON")
+    }
+}
+
+pub fn b64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// A server for the staff realm and the consoles: public URL `http://localhost:<port>` (so
+/// that passkeys work), AK00's SMS limits raised, and STAFF.toml's `http://127.0.0.1:8080`
+/// URIs of the `console` client registered twice, at the test's base
+/// (`http://127.0.0.1:<port>`) and at the public URL, so that a console that builds its
+/// callback from either is accepted. The realm files' directory lives as long as the guard.
+pub async fn spawn_console_app() -> (TestApp, tempfile::TempDir) {
+    let dir = realm_dir_with(raised_sms_limits);
+    let path = dir.path().to_path_buf();
+    let app = spawn_with(|c| {
+        let port = c.bind.port();
+        let staff = path.join("STAFF.toml");
+        let text = std::fs::read_to_string(&staff).expect("STAFF.toml");
+        std::fs::write(&staff, both_hosts(&text, port)).expect("STAFF.toml written");
+        c.realm_dir = path;
+        c.public_url = format!("http://localhost:{port}").parse().expect("url");
+    })
+    .await;
+    (app, dir)
+}
+
+/// Every `"http://127.0.0.1:8080/…"` of a realm file, as two URIs on `port`: one at
+/// 127.0.0.1, one at localhost.
+fn both_hosts(text: &str, port: u16) -> String {
+    const OLD: &str = "\"http://127.0.0.1:8080/";
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find(OLD) {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + OLD.len()..];
+        let end = after.find('"').expect("a closing quote");
+        let path = &after[..end];
+        out.push_str(&format!(
+            "\"http://127.0.0.1:{port}/{path}\", \"http://localhost:{port}/{path}\""
+        ));
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A staff member who finished the enrolment, and the device that holds their passkey.
+pub struct StaffDevice {
+    pub email: String,
+    pub account_id: String,
+    device: std::sync::Mutex<Device>,
+}
+
+/// The newest invitation link in the outbox for `email`, as a path (`/STAFF/staff/enrol/…`).
+pub fn invitation_link(app: &TestApp, email: &str) -> String {
+    let mail = app
+        .mail_outbox()
+        .into_iter()
+        .rev()
+        .find(|m| m.to == email)
+        .unwrap_or_else(|| panic!("an invitation mail to {email}"));
+    let at = mail
+        .text
+        .find("/STAFF/staff/enrol/")
+        .unwrap_or_else(|| panic!("a link in:\n{}", mail.text));
+    let link = &mail.text[at..];
+    link[..link.find(char::is_whitespace).unwrap_or(link.len())].to_owned()
+}
+
+/// Walks a new staff member's enrolment pages from the link in `browser` (names, password,
+/// terms, then a passkey on a new device); returns the device and the answer to the
+/// passkey's POST.
+pub async fn enrol_staff(browser: &TestApp, link: &str) -> (Device, Response) {
+    let res = browser
+        .fill(
+            link,
+            &[
+                ("given_name", "Eva"),
+                ("family_name", "Keller"),
+                ("password", "Schalter-Bern-2026"),
+                ("confirm", "Schalter-Bern-2026"),
+                ("terms", "accept"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 303, "names and password are taken");
+    assert_eq!(location(&res), "/STAFF/staff/passkey");
+    let page = browser.get(&browser.url("/STAFF/staff/passkey")).await;
+    assert_eq!(page.status(), 200, "the passkey page");
+    let html = page.text().await.expect("html");
+    assert!(html.contains("/static/passkey.js"), "the ceremony's script");
+    let csrf = form_value(&html, "csrf").expect("csrf");
+    let name = "Laptop du support";
+    let res = browser
+        .browser
+        .post(browser.url("/STAFF/staff/passkey/options"))
+        .form(&[("csrf", csrf.as_str()), ("name", name)])
+        .send()
+        .await
+        .expect("options");
+    assert_eq!(res.status(), 200, "registration options");
+    let started: serde_json::Value = res.json().await.expect("JSON options");
+    let mut device = Device::new(browser);
+    let credential = device.create(&started["publicKey"]);
+    let res = browser
+        .browser
+        .post(browser.url("/STAFF/staff/passkey"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("name", name),
+            ("ceremony", started["ceremony"].as_str().expect("ceremony")),
+            ("credential", credential.as_str()),
+        ])
+        .send()
+        .await
+        .expect("passkey POST");
+    (device, res)
+}
+
+/// `connect admin staff add` (through the same service the command uses, operator `test`)
+/// and the whole enrolment through the real pages, in a browser of its own: a staff member
+/// of STAFF with `role` for `caisses`, able to log in with the returned device.
+pub async fn enrolled_staff(
+    app: &TestApp,
+    email: &str,
+    role: &str,
+    caisses: &[&str],
+) -> StaffDevice {
+    let staff = app
+        .state
+        .realms
+        .get(&realm("STAFF"))
+        .expect("STAFF")
+        .clone();
+    let caisses: Vec<RealmId> = caisses.iter().map(|c| realm(c)).collect();
+    let address: Email = email.parse().expect("email");
+    let by = connect::staff::By {
+        operator: "test",
+        reason: None,
+    };
+    let invited = app
+        .state
+        .staff
+        .add(
+            &staff,
+            &address,
+            role.parse().expect("role"),
+            &caisses,
+            None,
+            by,
+        )
+        .await
+        .expect("staff added");
+    let browser = TestApp::sharing(app);
+    let link = invitation_link(app, email);
+    let (device, res) = enrol_staff(&browser, &link).await;
+    assert_eq!(res.status(), 303, "the passkey is registered");
+    assert_eq!(location(&res), "/STAFF/staff/done");
+    StaffDevice {
+        email: email.to_owned(),
+        account_id: invited.account_id,
+        device: std::sync::Mutex::new(device),
+    }
+}
+
+impl StaffDevice {
+    /// The passkey login in `browser` (a reqwest client with cookies that does not follow
+    /// redirects) for an authorization request of the staff realm: `authorize_url` (absolute,
+    /// or a path on `app`), then the login page, the ceremony with this device and the
+    /// resume. Redirects within the staff realm's login are followed; the first redirect
+    /// that leaves them (the console's callback with `code`, or an error) is returned.
+    pub async fn log_in(
+        &self,
+        app: &TestApp,
+        browser: &reqwest::Client,
+        authorize_url: &str,
+    ) -> Response {
+        let absolute = |base: &str, to: &str| -> String {
+            if to.starts_with('/') {
+                let base = Url::parse(base).expect("url");
+                format!(
+                    "{}://{}:{}{to}",
+                    base.scheme(),
+                    base.host_str().expect("host"),
+                    base.port_or_known_default().expect("port")
+                )
+            } else {
+                to.to_owned()
+            }
+        };
+        let mut url = absolute(&app.base, authorize_url);
+        let res = browser.get(&url).send().await.expect("authorize");
+        assert_eq!(res.status(), 303, "authorize redirects");
+        let to = location(&res);
+        if !to.starts_with("/STAFF/login") {
+            // A session of this browser answered at once.
+            return res;
+        }
+        url = absolute(&url, &to);
+        let page = browser.get(&url).send().await.expect("login page");
+        assert_eq!(page.status(), 200, "the login page");
+        let html = page.text().await.expect("html");
+        assert!(!html.contains("name=\"password\""), "no password field");
+        let csrf = form_value(&html, "csrf").expect("csrf");
+        let flow = form_value(&html, "flow").expect("flow");
+        let options: serde_json::Value = browser
+            .post(absolute(&url, "/STAFF/login/passkey/options"))
+            .form(&[("csrf", csrf.as_str()), ("flow", flow.as_str())])
+            .send()
+            .await
+            .expect("options")
+            .json()
+            .await
+            .expect("JSON options");
+        let credential = self
+            .device
+            .lock()
+            .expect("device")
+            .assert(&options["publicKey"]);
+        let res = browser
+            .post(absolute(&url, "/STAFF/login/passkey"))
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("flow", flow.as_str()),
+                ("ceremony", options["ceremony"].as_str().expect("ceremony")),
+                ("credential", credential.as_str()),
+            ])
+            .send()
+            .await
+            .expect("assertion");
+        assert_eq!(res.status(), 303, "the passkey logs in");
+        // The resume of the authorization request answers the relying party.
+        let resume = absolute(&url, &location(&res));
+        browser.get(&resume).send().await.expect("resume")
+    }
 }

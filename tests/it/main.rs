@@ -34,4 +34,5 @@ mod portal;
 mod receivers;
 mod recovery;
 mod service;
+mod staff;
 mod support;

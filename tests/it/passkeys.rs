@@ -6,28 +6,13 @@
 
 use connect::{domain::acr, storage::passkeys};
 use serde_json::{json, Value};
-use url::Url;
-use webauthn_authenticator_rs::{softpasskey::SoftPasskey, WebauthnAuthenticator};
-use webauthn_rs::prelude::{
-    CreationChallengeResponse, PublicKeyCredential, RequestChallengeResponse,
-};
 
 use crate::helpers::*;
 
-/// A server whose public URL has a host name: WebAuthn refuses IP addresses.
 /// A server whose public URL has a host name (WebAuthn refuses IP addresses), with SMS limits
 /// that leave room for the account page's proofs; the realm files' directory beside it.
 async fn spawn_passkey_app() -> (TestApp, tempfile::TempDir) {
-    let dir = realm_dir_with(|text| {
-        [
-            ("per_account_per_hour", "50"),
-            ("per_account_per_day", "100"),
-            ("per_number_per_hour", "50"),
-            ("per_number_per_day", "100"),
-        ]
-        .into_iter()
-        .fold(text, |text, (k, v)| set_key(&text, k, v))
-    });
+    let dir = realm_dir_with(raised_sms_limits);
     let path = dir.path().to_path_buf();
     let app = spawn_with(|c| {
         c.realm_dir = path;
@@ -37,86 +22,6 @@ async fn spawn_passkey_app() -> (TestApp, tempfile::TempDir) {
     })
     .await;
     (app, dir)
-}
-
-fn origin(app: &TestApp) -> Url {
-    app.state.config.public_url.clone()
-}
-
-/// A phone with a passkey app: the software authenticator, and the discoverable
-/// credentials it holds (credential id and user handle), as the browser would list them.
-struct Device {
-    authenticator: WebauthnAuthenticator<SoftPasskey>,
-    origin: Url,
-    resident: Vec<(Vec<u8>, Vec<u8>)>,
-}
-
-impl Device {
-    fn new(app: &TestApp) -> Device {
-        Device {
-            authenticator: WebauthnAuthenticator::new(SoftPasskey::new(true)),
-            origin: origin(app),
-            resident: Vec::new(),
-        }
-    }
-
-    /// Creates a credential for the server's options; the browser's answer as JSON.
-    fn create(&mut self, public_key: &Value) -> String {
-        let mut options: CreationChallengeResponse =
-            serde_json::from_value(json!({ "publicKey": public_key })).expect("creation options");
-        let selection = options
-            .public_key
-            .authenticator_selection
-            .as_mut()
-            .expect("authenticator selection");
-        assert!(
-            selection.require_resident_key,
-            "the server asks for a discoverable credential"
-        );
-        // The soft authenticator stores its keys by credential id; this device keeps the
-        // discoverable part (which user handle a credential belongs to) itself.
-        selection.require_resident_key = false;
-        selection.resident_key = None;
-        let user = options.public_key.user.id.to_vec();
-        let credential = self
-            .authenticator
-            .do_registration(self.origin.clone(), options)
-            .expect("the authenticator creates a credential");
-        self.resident.push((credential.raw_id.to_vec(), user));
-        serde_json::to_string(&credential).expect("JSON")
-    }
-
-    /// Signs the server's challenge with the `n`th credential, as the browser returns it.
-    fn sign(&mut self, public_key: &Value, n: usize) -> PublicKeyCredential {
-        let mut options: RequestChallengeResponse =
-            serde_json::from_value(json!({ "publicKey": public_key })).expect("request options");
-        assert!(
-            options.public_key.allow_credentials.is_empty(),
-            "a discoverable login names no credential"
-        );
-        let (id, user) = self.resident[n].clone();
-        options.public_key.allow_credentials = vec![serde_json::from_value(json!({
-            "type": "public-key",
-            "id": b64(&id),
-        }))
-        .expect("allow credential")];
-        let mut credential = self
-            .authenticator
-            .do_authentication(self.origin.clone(), options)
-            .expect("the authenticator signs");
-        // A discoverable credential comes back with its user handle.
-        credential.response.user_handle = Some(user.into());
-        credential
-    }
-
-    fn assert(&mut self, public_key: &Value) -> String {
-        serde_json::to_string(&self.sign(public_key, 0)).expect("JSON")
-    }
-}
-
-fn b64(bytes: &[u8]) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// Logs in with password and SMS code; the browser lands on the account page.

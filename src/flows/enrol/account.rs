@@ -32,7 +32,7 @@ csrf_forms! {
 /// The longest name we keep; longer input is refused, not cut.
 const MAX_NAME: usize = 100;
 
-fn clean_name(raw: &str) -> Option<String> {
+pub(in crate::flows) fn clean_name(raw: &str) -> Option<String> {
     let name = raw.trim();
     let ok =
         !name.is_empty() && name.chars().count() <= MAX_NAME && !name.chars().any(char::is_control);

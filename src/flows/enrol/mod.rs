@@ -4,6 +4,7 @@
 //! transaction.
 
 mod account;
+pub(super) use account::clean_name;
 mod code;
 mod email;
 mod phone;

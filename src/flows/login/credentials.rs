@@ -189,7 +189,7 @@ impl Credentials {
         if !account.may_log_in(now) {
             // Only someone who knows the password learns that the account is locked.
             let message = match account.status {
-                AccountStatus::Disabled => "error-account-disabled",
+                AccountStatus::Disabled | AccountStatus::Invited => "error-account-disabled",
                 _ => "error-account-locked",
             };
             let detail = serde_json::json!({ "factor": "password", "refused": message });

@@ -139,6 +139,13 @@ async fn load_interaction(
     view.map(Some).ok_or_else(expired)
 }
 
+/// Whether only a passkey may end this login: always in a staff realm (its staff log in
+/// phishing-resistant, whatever the relying party asked), and where the relying party asked
+/// for more than a password and an SMS code prove.
+fn passkey_only(realm: &Realm, pending: Option<&View>) -> bool {
+    realm.staff.is_some() || pending.is_some_and(|p| acr::needs_passkey(&p.acr_values))
+}
+
 /// The page that says the login is over.
 fn expired() -> PageError {
     PageError::new(StatusCode::BAD_REQUEST, "error-flow-expired")
@@ -182,6 +189,7 @@ pub(super) fn render(
         lost => format!("/{realm}/phone/lost{query}"),
         action => format!("/{realm}/login"),
         passkey => passkey, passkey_only => form.passkey_only,
+        staff => page.realm.staff.is_some(),
         to_account => format!("/{realm}/login"),
     };
     page.render(status, "login/login.html", ctx)
@@ -194,9 +202,7 @@ pub async fn show(
 ) -> Result<Response, PageError> {
     let pending = load_interaction(&state.interactions, &page.realm, q.flow.as_deref()).await?;
     page.prefer(pending.as_ref().and_then(|p| p.ui_locales.as_deref()));
-    let passkey_only = pending
-        .as_ref()
-        .is_some_and(|p| acr::needs_passkey(&p.acr_values));
+    let passkey_only = passkey_only(&page.realm, pending.as_ref());
     let hint = pending.and_then(|p| p.login_hint).unwrap_or_default();
     let form = LoginPage {
         flow: valid_id(q.flow.as_deref()),
@@ -223,9 +229,10 @@ pub async fn submit(
     // An expired interaction is told before the password is checked.
     let pending = load_interaction(&state.interactions, &realm, flow_id).await?;
     let passkeys = state.passkeys.available();
-    if pending.is_some_and(|p| acr::needs_passkey(&p.acr_values)) {
-        // The relying party asked for more than a password and an SMS code can prove: the
-        // password is not even checked, and the person is shown the passkey path.
+    if passkey_only(&realm, pending.as_ref()) {
+        // The relying party asked for more than a password and an SMS code can prove, or
+        // this is a staff realm: the password is not even checked, and the person is shown
+        // the passkey path.
         let form = LoginPage {
             flow: flow_id,
             email: "",

@@ -125,9 +125,7 @@ pub async fn submit_passkey(
     let realm = page.realm.clone();
     let flow = valid_id(form.flow.as_deref());
     let pending = load_interaction(&state.interactions, &realm, flow).await?;
-    let passkey_only = pending
-        .as_ref()
-        .is_some_and(|p| acr::needs_passkey(&p.acr_values));
+    let passkey_only = super::passkey_only(&realm, pending.as_ref());
     let fail = |page: Page, error: &'static str, status| {
         let form = LoginPage {
             flow,
@@ -184,7 +182,7 @@ pub async fn submit_passkey(
         .ok_or_else(expired)?;
     if !account.may_log_in(now) {
         let message = match account.status {
-            AccountStatus::Disabled => "error-account-disabled",
+            AccountStatus::Disabled | AccountStatus::Invited => "error-account-disabled",
             _ => "error-account-locked",
         };
         let detail = serde_json::json!({ "factor": "passkey", "refused": message });

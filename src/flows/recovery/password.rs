@@ -230,7 +230,7 @@ fn recoverable(a: &Account) -> bool {
     match a.status {
         AccountStatus::Active => true,
         AccountStatus::Locked => a.locked_until.is_some(),
-        AccountStatus::Disabled => false,
+        AccountStatus::Disabled | AccountStatus::Invited => false,
     }
 }
 
