@@ -41,9 +41,10 @@ pub async fn dev(mut config: Config) -> anyhow::Result<()> {
     let app = App::build(config, Clock::System).await?;
     let addr = app.local_addr();
     let demo = demo_person(&app.state).await?;
+    let desk = demo_staff(&app.state).await?;
     let portal = Portal::build(portal_config, Clock::System).await?;
     crate::portal::demo::documents(&portal.state, &DEMO_AHV.parse()?).await?;
-    print_welcome(&app.state, addr, &portal.state, demo);
+    print_welcome(&app.state, addr, &portal.state, demo, desk);
     let (idp, portal) = tokio::join!(app.run_until(ctrl_c()), portal.run_until(ctrl_c()));
     idp.context("IdP server")?;
     portal.context("portal server")?;
@@ -224,11 +225,70 @@ async fn demo_person(state: &AppState) -> anyhow::Result<Option<Demo>> {
     }
 }
 
+/// The demo staff member: a supervisor of every caisse whose console logs in through the
+/// first staff realm.
+const DEMO_STAFF: &str = "support@caisse.example";
+
+/// In dev mode, invites the demo staff member once (the link goes to the outbox); returns
+/// the staff realm and the caisses whose consoles they open.
+async fn demo_staff(state: &AppState) -> anyhow::Result<DemoDesk> {
+    let Some(staff_realm) = state.realms.iter().find(|r| r.staff.is_some()).cloned() else {
+        return Ok(None);
+    };
+    let caisses: Vec<_> = state
+        .realms
+        .iter()
+        .filter(|r| r.console.as_ref().is_some_and(|c| c.staff_realm == staff_realm.id))
+        .map(|r| r.id.clone())
+        .collect();
+    let email: crate::domain::Email = DEMO_STAFF.parse()?;
+    if crate::storage::accounts::by_email(&state.db, &staff_realm.id, &email)
+        .await?
+        .is_none()
+    {
+        let by = crate::staff::By {
+            operator: "connect dev",
+            reason: Some("demo staff member"),
+        };
+        state
+            .staff
+            .add(
+                &staff_realm,
+                &email,
+                crate::domain::StaffRole::Supervisor,
+                &caisses,
+                None,
+                by,
+            )
+            .await?;
+    }
+    Ok(Some((staff_realm, caisses)))
+}
+
+/// The staff realm and the caisses whose consoles the demo staff member opens.
+type DemoDesk = Option<(std::sync::Arc<crate::realm::Realm>, Vec<crate::domain::RealmId>)>;
+
+fn print_console(state: &AppState, desk: DemoDesk) {
+    let Some((staff_realm, caisses)) = desk else {
+        return;
+    };
+    let Some(first) = caisses.first() else {
+        return;
+    };
+    println!(
+        "  support console:  {}/console  (demo staff {DEMO_STAFF} of {}: the enrolment link is in the outbox;",
+        state.config.issuer(first),
+        staff_realm.id
+    );
+    println!("                    passkeys need a host name: CONNECT_PUBLIC_URL=http://localhost:8080)");
+}
+
 fn print_welcome(
     state: &AppState,
     addr: std::net::SocketAddr,
     portal: &PortalState,
     demo: Option<Demo>,
+    desk: DemoDesk,
 ) {
     println!();
     println!("  connect is running: the IdP on http://{addr}, the portal beside it.");
@@ -257,6 +317,7 @@ fn print_welcome(
             state.config.public_url.as_str().trim_end_matches('/')
         );
     }
+    print_console(state, desk);
     println!();
     for realm in state.realms.iter() {
         println!(
