@@ -38,6 +38,11 @@ pub fn router(state: &AppState) -> Router<AppState> {
         )
         .merge(enrol::router())
         .merge(recovery::router())
+        // The account page's changes need a second factor besides the passkey, which staff
+        // have not: their accounts are kept with `connect admin staff`.
+        .merge(account::router())
+        .merge(factors::router())
+        .merge(passkeys::router())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             staff::not_in_staff_realm,
@@ -56,8 +61,5 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/{realm}/logo", get(pages::logo))
         .merge(persons_only)
         .merge(staff_only)
-        .merge(account::router())
-        .merge(factors::router())
-        .merge(passkeys::router())
         .layer(middleware::from_fn(pages::render_failures))
 }

@@ -256,6 +256,9 @@ async fn a_password_never_logs_in_to_the_staff_realm_and_its_person_pages_do_not
         "/STAFF/login/sms",
         "/STAFF/login/app",
         "/STAFF/login/recovery-code",
+        "/STAFF/account",
+        "/STAFF/account/app",
+        "/STAFF/account/passkeys",
     ] {
         let res = browser.get(&browser.url(path)).await;
         assert_eq!(res.status(), 404, "{path}");
