@@ -238,7 +238,11 @@ async fn demo_staff(state: &AppState) -> anyhow::Result<DemoDesk> {
     let caisses: Vec<_> = state
         .realms
         .iter()
-        .filter(|r| r.console.as_ref().is_some_and(|c| c.staff_realm == staff_realm.id))
+        .filter(|r| {
+            r.console
+                .as_ref()
+                .is_some_and(|c| c.staff_realm == staff_realm.id)
+        })
         .map(|r| r.id.clone())
         .collect();
     let email: crate::domain::Email = DEMO_STAFF.parse()?;
@@ -266,7 +270,10 @@ async fn demo_staff(state: &AppState) -> anyhow::Result<DemoDesk> {
 }
 
 /// The staff realm and the caisses whose consoles the demo staff member opens.
-type DemoDesk = Option<(std::sync::Arc<crate::realm::Realm>, Vec<crate::domain::RealmId>)>;
+type DemoDesk = Option<(
+    std::sync::Arc<crate::realm::Realm>,
+    Vec<crate::domain::RealmId>,
+)>;
 
 fn print_console(state: &AppState, desk: DemoDesk) {
     let Some((staff_realm, caisses)) = desk else {
@@ -280,7 +287,9 @@ fn print_console(state: &AppState, desk: DemoDesk) {
         state.config.issuer(first),
         staff_realm.id
     );
-    println!("                    passkeys need a host name: CONNECT_PUBLIC_URL=http://localhost:8080)");
+    println!(
+        "                    passkeys need a host name: CONNECT_PUBLIC_URL=http://localhost:8080)"
+    );
 }
 
 fn print_welcome(
