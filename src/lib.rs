@@ -23,6 +23,7 @@ pub mod passwords;
 pub mod portal;
 pub mod protocol;
 pub mod realm;
+pub mod rp;
 pub mod session;
 pub mod staff;
 pub mod storage;

@@ -13,12 +13,8 @@ use axum::{
 };
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use openidconnect::{
-    core::{
-        CoreAuthenticationFlow, CoreClient, CoreGenderClaim, CoreJsonWebKeySet,
-        CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm, CoreProviderMetadata,
-    },
-    AdditionalClaims, AuthenticationContextClass, AuthorizationCode, ClientId, CsrfToken, IdToken,
-    Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
+    core::{CoreAuthenticationFlow, CoreClient, CoreJsonWebKeySet, CoreProviderMetadata},
+    AuthenticationContextClass, ClientId, CsrfToken, Nonce, PkceCodeChallenge, RedirectUrl, Scope,
 };
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
@@ -32,6 +28,7 @@ use crate::{
         Page, PageError,
     },
     realm::Realm,
+    rp,
     storage::staff,
 };
 
@@ -45,28 +42,6 @@ pub(super) struct PendingLogin {
 }
 
 pub(super) const PENDING: Duration = Duration::from_secs(600);
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct SessionClaim {
-    sid: Option<String>,
-}
-impl AdditionalClaims for SessionClaim {}
-
-type StaffIdToken = IdToken<
-    SessionClaim,
-    CoreGenderClaim,
-    CoreJweContentEncryptionAlgorithm,
-    CoreJwsSigningAlgorithm,
->;
-
-type ConsoleClient = CoreClient<
-    openidconnect::EndpointSet,
-    openidconnect::EndpointNotSet,
-    openidconnect::EndpointNotSet,
-    openidconnect::EndpointNotSet,
-    openidconnect::EndpointMaybeSet,
-    openidconnect::EndpointMaybeSet,
->;
 
 fn refused() -> PageError {
     PageError::new(StatusCode::BAD_REQUEST, "console-login-failed")
@@ -89,7 +64,7 @@ async fn client(
     staff_realm: &Realm,
     caisse: &Realm,
     with_keys: bool,
-) -> Result<ConsoleClient, PageError> {
+) -> Result<rp::Client, PageError> {
     let rules = staff_realm.staff.as_ref().ok_or_else(refused)?;
     let doc = state
         .discovery
@@ -209,21 +184,12 @@ pub async fn callback(
     }
     let code = q.code.ok_or_else(refused)?;
     let client = client(&state, &staff_realm, &page.realm, true).await?;
-    let tokens = client
-        .exchange_code(AuthorizationCode::new(code))?
-        .set_pkce_verifier(PkceCodeVerifier::new(pending.verifier))
-        .request_async(&state.console.http)
+    let (_, id_token) = rp::exchange(&client, &state.console.http, code, pending.verifier)
         .await
         .map_err(|e| {
-            tracing::warn!(error = %e, "console code exchange failed");
+            tracing::warn!(error = %e, "console login refused");
             refused()
         })?;
-    let id_token: StaffIdToken = tokens
-        .id_token()
-        .ok_or_else(refused)?
-        .to_string()
-        .parse()
-        .map_err(|_| refused())?;
     let clock = state.clock.clone();
     let verifier = client.id_token_verifier().set_time_fn(move || clock.now());
     let claims = id_token

@@ -15,13 +15,9 @@ use axum_extra::extract::{
     CookieJar,
 };
 use openidconnect::{
-    core::{
-        CoreAuthenticationFlow, CoreClient, CoreGenderClaim, CoreJsonWebKeySet,
-        CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm,
-    },
-    AdditionalClaims, AuthenticationContextClass, AuthorizationCode, ClientId, ClientSecret,
-    CsrfToken, IdToken, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier,
-    RedirectUrl, Scope, TokenResponse, UserInfoClaims,
+    core::{CoreAuthenticationFlow, CoreClient, CoreGenderClaim, CoreJsonWebKeySet},
+    AdditionalClaims, AuthenticationContextClass, ClientId, ClientSecret, CsrfToken, Nonce,
+    OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope, UserInfoClaims,
 };
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
@@ -38,6 +34,7 @@ use crate::{
         params::{Form, FormRejection, Query},
         PageError,
     },
+    rp,
     storage::{documents, ephemeral::Record},
 };
 
@@ -135,27 +132,13 @@ fn unavailable(e: IdpError) -> PageError {
     PageError::new(StatusCode::BAD_GATEWAY, "portal-idp-unavailable")
 }
 
-/// The `sid` claim of Front-/Back-Channel Logout, which `openidconnect` leaves to us.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct SessionClaim {
-    sid: Option<String>,
-}
-impl AdditionalClaims for SessionClaim {}
-
-type PortalIdToken = IdToken<
-    SessionClaim,
-    CoreGenderClaim,
-    CoreJweContentEncryptionAlgorithm,
-    CoreJwsSigningAlgorithm,
->;
-
 /// The IdP's key for an ID token, found as every key of the IdP is ([`Idp::verifying_key`]),
 /// as the one-key set the ID token verifier checks the signature with.
 ///
 /// [`Idp::verifying_key`]: super::idp::Idp::verifying_key
 async fn id_token_key(
     state: &PortalState,
-    id_token: &PortalIdToken,
+    id_token: &rp::SidIdToken,
 ) -> Result<CoreJsonWebKeySet, IdpError> {
     let header =
         jsonwebtoken::decode_header(id_token.to_string()).map_err(|_| IdpError::UnknownKey)?;
@@ -167,21 +150,12 @@ async fn id_token_key(
     Ok(CoreJsonWebKeySet::new(vec![jwk]))
 }
 
-type PortalClient = CoreClient<
-    openidconnect::EndpointSet,
-    openidconnect::EndpointNotSet,
-    openidconnect::EndpointNotSet,
-    openidconnect::EndpointNotSet,
-    openidconnect::EndpointMaybeSet,
-    openidconnect::EndpointMaybeSet,
->;
-
 /// The portal as the IdP's client; `keys`, when given, are the only ones its ID token
 /// verifier trusts.
 async fn idp_client(
     state: &PortalState,
     keys: Option<CoreJsonWebKeySet>,
-) -> Result<PortalClient, PageError> {
+) -> Result<rp::Client, PageError> {
     let mut provider = state.idp.provider().await.map_err(unavailable)?;
     if let Some(keys) = keys {
         provider = provider.set_jwks(keys);
@@ -281,22 +255,12 @@ pub async fn callback(
     }
     let code = q.code.ok_or_else(refused)?;
     let client = idp_client(&state, None).await?;
-    let tokens = client
-        .exchange_code(AuthorizationCode::new(code))?
-        .set_pkce_verifier(PkceCodeVerifier::new(pending.verifier))
-        .request_async(&state.idp.http)
+    let (tokens, id_token) = rp::exchange(&client, &state.idp.http, code, pending.verifier)
         .await
         .map_err(|e| {
-            tracing::warn!(error = %e, "code exchange failed");
+            tracing::warn!(error = %e, "login refused");
             refused()
         })?;
-    // Read again with the `sid` claim, which the core ID token type leaves out.
-    let id_token: PortalIdToken = tokens
-        .id_token()
-        .ok_or_else(refused)?
-        .to_string()
-        .parse()
-        .map_err(|_| refused())?;
     let key_set = match id_token_key(&state, &id_token).await {
         Ok(keys) => keys,
         Err(e @ IdpError::Unavailable(_)) => return Err(unavailable(e)),
