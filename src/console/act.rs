@@ -153,9 +153,10 @@ pub fn offers(
         .collect();
     for key in summary.map_or(&[][..], |s| &s.passkeys[..]) {
         let id = &key.id;
-        let path = url::form_urlencoded::Serializer::new("remove-passkey?".to_owned())
+        let query = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("passkey", id)
             .finish();
+        let path = format!("remove-passkey?{query}");
         out.push((path, "console-do-remove-passkey", Some(key.name.clone())));
     }
     out

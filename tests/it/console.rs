@@ -564,3 +564,115 @@ async fn the_console_ends_with_the_staff_realm_session_and_refuses_forms_from_el
     app.advance(16 * 60);
     assert_eq!(desk.get("").await.status(), 303);
 }
+
+#[tokio::test]
+async fn every_other_action_does_what_it_says_with_one_audit_entry_each() {
+    let (app, _realms) = spawn_console_app().await;
+    let anna = anna(&app).await;
+    let r = realm("AK00");
+    // An app, recovery codes and a passkey to lose.
+    connect::storage::totp::insert(&app.state.db, &r, &anna, "sealed", 0, app.clock().unix())
+        .await
+        .expect("app");
+    app.state
+        .recovery_codes
+        .issue(&r, &anna)
+        .await
+        .expect("codes");
+    let name: connect::domain::PasskeyName = "Clé USB".parse().unwrap();
+    let passkey = connect::storage::passkeys::insert(
+        &app.state.db,
+        &connect::storage::passkeys::NewPasskey {
+            realm: &r,
+            account_id: &anna,
+            credential_id: "cred-1",
+            credential: "{}",
+            name: &name,
+        },
+        app.clock().unix(),
+    )
+    .await
+    .expect("passkey");
+    let marc = enrolled_staff(&app, "marc.favre@ak00.example", "supervisor", &["AK00"]).await;
+    let desk = console_login(&app, &marc, "AK00").await;
+    let person = desk.find(ANNA).await;
+    let page = unescape(&desk.get(&person).await.text().await.expect("html"));
+    assert!(page.contains("Clé USB"), "{page}");
+    assert!(
+        page.contains(&format!("remove-passkey?passkey={passkey}")),
+        "{page}"
+    );
+
+    let account = || async { accounts::by_id(&app.state.db, &r, &anna).await.expect("db") };
+    let mut seen = 0;
+    let mut step = |kind: &'static str| {
+        seen += 1;
+        (seen, kind)
+    };
+    for (action, fields, kind) in [
+        ("disable", vec![], "account_disabled"),
+        ("enable", vec![], "account_enabled"),
+        ("end-sessions", vec![], "sessions_ended"),
+        ("remove-app", vec![], "app_removed"),
+        ("remove-recovery-codes", vec![], "recovery_codes_removed"),
+        (
+            "remove-passkey",
+            vec![("passkey", passkey.as_str())],
+            "passkey_removed",
+        ),
+    ] {
+        let before = account().await.expect("account");
+        let reason = format!("console test: {action}");
+        let mut form = vec![("reason", reason.as_str())];
+        form.extend(fields);
+        let res = desk.post(&format!("{person}/{action}"), &form).await;
+        assert_eq!(res.status(), 303, "{action}");
+        let (n, kind) = step(kind);
+        let events = support_events(&app, &anna).await;
+        assert_eq!(events.len(), n, "one entry for {action}");
+        let last = events.last().unwrap();
+        assert_eq!(
+            (last.kind.as_str(), last.reason.as_deref()),
+            (kind, Some(reason.as_str()))
+        );
+        let after = account().await.expect("account");
+        match action {
+            "disable" => assert!(!after.may_log_in(app.clock().unix())),
+            "enable" => assert!(after.may_log_in(app.clock().unix())),
+            "end-sessions" => assert!(after.sessions_epoch > before.sessions_epoch),
+            "remove-app" => assert!(connect::storage::totp::by_account(&app.state.db, &r, &anna)
+                .await
+                .unwrap()
+                .is_none()),
+            "remove-recovery-codes" => {
+                assert_eq!(app.state.recovery_codes.left(&r, &anna).await.unwrap(), 0)
+            }
+            _ => assert!(
+                connect::storage::passkeys::of_account(&app.state.db, &r, &anna)
+                    .await
+                    .unwrap()
+                    .is_empty()
+            ),
+        }
+        // Nothing else: the number stays.
+        assert_eq!(after.phone, before.phone, "{action}");
+    }
+    // A passkey that is gone: nothing to do, nothing written.
+    let res = desk
+        .post(
+            &format!("{person}/remove-passkey"),
+            &[("reason", "again"), ("passkey", &passkey)],
+        )
+        .await;
+    assert_eq!(res.status(), 409);
+    assert_eq!(support_events(&app, &anna).await.len(), 6);
+    // Closing, the supervisor's: the account goes, the person stays in the register.
+    let res = desk
+        .act(&person, "close", "Asked in writing, letter of 28.11.")
+        .await;
+    assert_eq!(res.status(), 303);
+    assert!(account().await.is_none());
+    let found = desk.find(ANNA).await;
+    let page = unescape(&desk.get(&found).await.text().await.expect("html"));
+    assert!(page.contains(ANNA), "still in the register");
+}
