@@ -86,9 +86,6 @@ struct RawStaff {
     /// How long a staff member's invitation link stays usable.
     #[serde(default = "default_invitation_hours")]
     invitation_hours: u64,
-    /// Whether the authenticator app may stand in for a passkey at login.
-    #[serde(default)]
-    allow_app: bool,
 }
 
 fn default_invitation_hours() -> u64 {
@@ -936,7 +933,6 @@ impl RawStaff {
         Ok(StaffRules {
             console_client: self.console_client,
             invitation: Duration::from_secs(self.invitation_hours * 3600),
-            allow_app: self.allow_app,
         })
     }
 }

@@ -252,10 +252,6 @@ pub struct StaffRules {
     pub console_client: String,
     /// How long an invitation link stays usable.
     pub invitation: std::time::Duration,
-    /// Whether the authenticator app may stand in for a passkey at login. Reserved: no class
-    /// "password+app" exists (an app login carries `password+sms`), so a staff realm logs in
-    /// with a passkey alone whatever this says (`flows::login::passkey_only`).
-    pub allow_app: bool,
 }
 
 /// A caisse's console.
