@@ -44,7 +44,10 @@ pub enum StaffError {
     EmailTaken(Email),
     #[error("no staff member {0} in this realm")]
     Unknown(Email),
-    #[error("{0} has finished the enrolment; an invitation is for a member who has not")]
+    #[error(
+        "{0} has finished the enrolment; a new invitation (a lost passkey) removes their \
+         passkeys and needs a --reason"
+    )]
     Enrolled(Email),
     #[error("password hashing: {0}")]
     Hashing(#[from] PasswordError),
@@ -250,7 +253,10 @@ impl StaffAccounts {
     ) -> Result<Invited, StaffError> {
         let rules = self.staff_realm(realm)?;
         let (account, _) = self.member(realm, email).await?;
-        if account.status != accounts::AccountStatus::Invited {
+        // A member who finished starts again only for a reason (a lost passkey): their
+        // passkeys go and they cannot log in until they enrol anew.
+        let again = account.status != accounts::AccountStatus::Invited;
+        if again && by.reason.is_none() {
             return Err(StaffError::Enrolled(email.clone()));
         }
         let (token, invitation_id, now, expires_at) = self.new_token(rules.invitation);
@@ -260,10 +266,18 @@ impl StaffAccounts {
             token_hash: &hash,
             expires_at,
         };
-        staff_invitations::invite(&self.db, &realm.id, &account.id, &invitation, now).await?;
+        let detail = if again {
+            let removed =
+                staff_invitations::reinvite(&self.db, &realm.id, &account.id, &invitation, now)
+                    .await?;
+            json!({ "invitation_expires_at": expires_at, "enrolment_again": true, "passkeys_removed": removed })
+        } else {
+            staff_invitations::invite(&self.db, &realm.id, &account.id, &invitation, now).await?;
+            json!({ "invitation_expires_at": expires_at })
+        };
         let event = Event::new(Kind::StaffInvited, &realm.id)
             .account(&account.id)
-            .detail(json!({ "invitation_expires_at": expires_at }));
+            .detail(detail);
         self.audit.record(by.note(event)).await;
         let mailed = self
             .send(realm, email, account.language, &token, rules.invitation)

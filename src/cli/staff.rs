@@ -34,8 +34,9 @@ pub enum StaffCommand {
         #[arg(long)]
         language: Option<Language>,
     },
-    /// A new invitation for a member who has not finished the enrolment; the earlier link
-    /// stops working.
+    /// A new invitation; the earlier link stops working. For a member who finished the
+    /// enrolment (a lost passkey), `--reason` is required: their passkeys are removed and they
+    /// cannot log in until they enrol again with the new link.
     Invite {
         #[arg(long)]
         realm: RealmId,

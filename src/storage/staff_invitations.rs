@@ -135,6 +135,54 @@ pub async fn invite(
     Ok(())
 }
 
+/// A member who lost their passkey starts again: every passkey of the account goes, the
+/// account waits for its enrolment again (its sessions end: an invited account has none), and
+/// a new invitation replaces any open one; all in one transaction. Returns how many passkeys
+/// were removed.
+pub async fn reinvite(
+    db: &Db,
+    realm: &RealmId,
+    account_id: &str,
+    invitation: &NewInvitation<'_>,
+    now: i64,
+) -> Result<u64, StoreError> {
+    const PASSKEYS: &str = "DELETE FROM passkeys WHERE realm = $1 AND account_id = $2";
+    const WAIT: &str = "UPDATE accounts SET status = 'invited', \
+                        sessions_epoch = sessions_epoch + 1, updated_at = $1 \
+                        WHERE realm = $2 AND id = $3";
+    let removed = in_tx!(db, |tx| {
+        let removed = sqlx::query(PASSKEYS)
+            .bind(realm.as_str())
+            .bind(account_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        sqlx::query(WAIT)
+            .bind(now)
+            .bind(realm.as_str())
+            .bind(account_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(REVOKE)
+            .bind(now)
+            .bind(realm.as_str())
+            .bind(account_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(INSERT_INVITATION)
+            .bind(invitation.id)
+            .bind(realm.as_str())
+            .bind(account_id)
+            .bind(invitation.token_hash)
+            .bind(now)
+            .bind(invitation.expires_at)
+            .execute(&mut *tx)
+            .await?;
+        removed
+    });
+    Ok(removed)
+}
+
 const REVOKE: &str = "UPDATE staff_invitations SET revoked_at = $1 \
                       WHERE realm = $2 AND account_id = $3 AND spent_at IS NULL AND revoked_at IS NULL";
 

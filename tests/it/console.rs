@@ -676,3 +676,53 @@ async fn every_other_action_does_what_it_says_with_one_audit_entry_each() {
     let page = unescape(&desk.get(&found).await.text().await.expect("html"));
     assert!(page.contains(ANNA), "still in the register");
 }
+
+#[tokio::test]
+async fn a_staff_member_who_lost_the_passkey_enrols_again_and_the_old_one_opens_nothing() {
+    let (app, _realms) = spawn_console_app().await;
+    anna(&app).await;
+    let eva = enrolled_staff(&app, "eva.keller@ak00.example", "support", &["AK00"]).await;
+    let desk = console_login(&app, &eva, "AK00").await;
+    let staff = app.state.realms.get(&realm("STAFF")).unwrap().clone();
+    let email: connect::domain::Email = eva.email.parse().unwrap();
+    let lead = |reason| connect::staff::By {
+        operator: "lead",
+        reason,
+    };
+    // A finished member starts again only for a reason.
+    assert!(app
+        .state
+        .staff
+        .invite(&staff, &email, lead(None))
+        .await
+        .is_err());
+    let passkeys = || async {
+        connect::storage::passkeys::of_account(&app.state.db, &realm("STAFF"), &eva.account_id)
+            .await
+            .unwrap()
+            .len()
+    };
+    assert_eq!(passkeys().await, 1);
+    app.state
+        .staff
+        .invite(&staff, &email, lead(Some("laptop stolen, ticket 12")))
+        .await
+        .expect("invited again");
+    // The lost passkey is gone and the console closes at once.
+    assert_eq!(passkeys().await, 0);
+    assert_eq!(desk.get("").await.status(), 303);
+    let events =
+        connect::storage::audit::list(&app.state.db, &realm("STAFF"), Some(&eva.account_id), 0)
+            .await
+            .unwrap();
+    let again: Vec<_> = events
+        .iter()
+        .filter(|e| e.reason.as_deref() == Some("laptop stolen, ticket 12"))
+        .collect();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].kind, "staff_invited");
+    // The new link, a new passkey: the console again.
+    let eva = enrolled_again(&app, "eva.keller@ak00.example", &eva.account_id).await;
+    let desk = console_login(&app, &eva, "AK00").await;
+    assert_eq!(desk.get("").await.status(), 200);
+}

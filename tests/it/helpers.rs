@@ -1188,6 +1188,20 @@ pub async fn enrolled_staff(
     }
 }
 
+/// The member enrols again from the newest link (after `staff invite` for a lost passkey), in
+/// a browser of their own and on a new device.
+pub async fn enrolled_again(app: &TestApp, email: &str, account_id: &str) -> StaffDevice {
+    let browser = TestApp::sharing(app);
+    let link = invitation_link(app, email);
+    let (device, res) = enrol_staff(&browser, &link).await;
+    assert_eq!(res.status(), 303, "the new passkey is registered");
+    StaffDevice {
+        email: email.to_owned(),
+        account_id: account_id.to_owned(),
+        device: std::sync::Mutex::new(device),
+    }
+}
+
 impl StaffDevice {
     /// The passkey login in `browser` (a reqwest client with cookies that does not follow
     /// redirects) for an authorization request of the staff realm: `authorize_url` (absolute,
