@@ -14,6 +14,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { walkAccount } from './walks/account.mjs';
 import { passkeyWalk } from './walks/passkey.mjs';
+import { consoleWalk } from './walks/console.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -254,7 +255,7 @@ const browser = await chromium.launch({
   args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
 });
 let n = 0;
-// WALKS=app,passkey (any of main, app, passkey, recovery) runs only those, while working on them.
+// WALKS=app,passkey (any of main, app, passkey, recovery, console) runs only those, while working on them.
 const only = (name) => !process.env.WALKS || process.env.WALKS.split(',').includes(name);
 try {
   for (const js of [true, false]) {
@@ -267,6 +268,7 @@ try {
   }
   if (only('app')) await (await import('./walks/app.mjs')).default({ browser, IDP, BIN, outbox, axe, failures, langs: LANGS, screenshots: SCREENSHOTS });
   if (only('passkey')) await passkeyWalk({ browser, bin: BIN, root, axe, failures, langs: LANGS, screenshots: SCREENSHOTS });
+  if (only('console')) await consoleWalk({ browser, bin: BIN, root, axe, failures, langs: LANGS, screenshots: SCREENSHOTS });
   if (only('recovery')) await (await import('./walks/recovery.mjs')).walkRecovery(browser, { IDP, outbox, axe, failures, langs: LANGS, screenshots: SCREENSHOTS });
 } catch (e) {
   failures.push(`walk ${n} stopped: ${e.stack ?? e}`);
