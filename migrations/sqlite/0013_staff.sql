@@ -23,3 +23,7 @@ CREATE INDEX audit_events_operator ON audit_events (realm, operator, at);
 
 -- The console's search by birth date.
 CREATE INDEX persons_birth_date ON persons (realm, birth_date);
+
+-- The console's search by name: the start of the family or given name, in lower case.
+CREATE INDEX persons_family_name_key ON persons (realm, lower(family_name));
+CREATE INDEX persons_given_name_key ON persons (realm, lower(given_name));

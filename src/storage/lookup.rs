@@ -118,25 +118,38 @@ pub async fn search(db: &Db, realm: &RealmId, lookup: &Lookup) -> Result<Vec<Fou
         }
         Lookup::Name(words) => {
             // Each word starts the given or the family name, in either of its two spellings.
+            // SQLite's LIKE cannot use the indexes on `lower(…)`; a range over them can (bytes
+            // compare as UTF-8, so `[w, w + U+10FFFF)` holds exactly what starts with `w`).
+            let ranges = matches!(db, Db::Sqlite(_));
             let mut sql = String::from(FROM_PERSONS);
-            let mut patterns: Vec<String> = Vec::new();
+            let mut binds: Vec<String> = Vec::new();
             for word in words {
                 let mut any = Vec::new();
                 for spelling in spellings(word) {
-                    patterns.push(like_prefix(&spelling));
-                    let n = patterns.len() + 1;
-                    any.push(format!(
-                        "lower(p.family_name) LIKE ${n} ESCAPE '\\' \
-                         OR lower(p.given_name) LIKE ${n} ESCAPE '\\'"
-                    ));
+                    if ranges {
+                        binds.push(spelling.clone());
+                        binds.push(format!("{spelling}\u{10FFFF}"));
+                        let (lo, hi) = (binds.len(), binds.len() + 1);
+                        any.push(format!(
+                            "(lower(p.family_name) >= ${lo} AND lower(p.family_name) < ${hi}) \
+                             OR (lower(p.given_name) >= ${lo} AND lower(p.given_name) < ${hi})"
+                        ));
+                    } else {
+                        binds.push(like_prefix(&spelling));
+                        let n = binds.len() + 1;
+                        any.push(format!(
+                            "lower(p.family_name) LIKE ${n} ESCAPE '\\' \
+                             OR lower(p.given_name) LIKE ${n} ESCAPE '\\'"
+                        ));
+                    }
                 }
                 sql.push_str(&format!(" AND ({})", any.join(" OR ")));
             }
-            sql.push_str(&format!(" {order} ${}", patterns.len() + 2));
+            sql.push_str(&format!(" {order} ${}", binds.len() + 2));
             on_db!(db, |pool| {
                 let mut q = sqlx::query_as(&sql).bind(realm.as_str());
-                for p in &patterns {
-                    q = q.bind(p.as_str());
+                for b in &binds {
+                    q = q.bind(b.as_str());
                 }
                 q.bind(limit).fetch_all(pool)
             })?
