@@ -112,6 +112,60 @@ impl Activation {
         })
     }
 
+    /// Issues new codes for many persons of the register in one transaction, as
+    /// [`Activation::issue`] does for one: what a run of letters does. Persons who no longer
+    /// wait for a code (an account was opened, or they left the register, since the list was
+    /// read) get none and are left out of the answer.
+    pub async fn issue_many(
+        &self,
+        realm: &Realm,
+        persons: Vec<Person>,
+    ) -> Result<Vec<IssuedCode>, StoreError> {
+        let (now, expires_at) = self.validity(realm);
+        let codes: Vec<ActivationCode> =
+            persons.iter().map(|_| ActivationCode::generate()).collect();
+        let events: Vec<Event> = persons
+            .iter()
+            .map(|p| {
+                Event::new(Kind::ActivationCodeIssued, &realm.id)
+                    .detail(json!({ "ahv": p.ahv.masked(), "expires_at": expires_at.timestamp() }))
+            })
+            .collect();
+        let rows: Vec<activation_codes::NewCode<'_>> = persons
+            .iter()
+            .zip(&codes)
+            .zip(&events)
+            .map(|((person, code), event)| activation_codes::NewCode {
+                ahv: &person.ahv,
+                code_hash: self.hash(code),
+                event: self.audit.row(event),
+            })
+            .collect();
+        let stored = activation_codes::issue_many(
+            &self.db,
+            &realm.id,
+            &rows,
+            now.timestamp(),
+            expires_at.timestamp(),
+        )
+        .await?;
+        drop(rows);
+        // `stored` is in order, so one pass keeps exactly the stored ones.
+        let mut stored = stored.into_iter().peekable();
+        Ok(persons
+            .into_iter()
+            .zip(codes)
+            .enumerate()
+            .filter(|(i, _)| stored.next_if_eq(i).is_some())
+            .map(|(_, (person, code))| IssuedCode {
+                code,
+                expires_at,
+                person,
+                request: None,
+            })
+            .collect())
+    }
+
     /// Issues the code of a letter a person who lost their phone asked for: their earlier
     /// unused code stops working, and the request names the new one, so that the code
     /// registers a new mobile number instead of opening an account.

@@ -227,7 +227,23 @@ impl Audit {
 
     /// Writes the event. A failure is logged and counted, never returned (see the module doc).
     pub async fn record(&self, event: Event) {
-        let row = store::NewEvent {
+        if let Err(e) = store::insert(&self.db, &self.row(&event)).await {
+            metrics::counter!("connect_audit_failures_total").increment(1);
+            tracing::error!(
+                realm = %event.realm,
+                kind = event.kind.as_str(),
+                error = %crate::http::error::error_chain(&e),
+                "audit event not stored"
+            );
+        }
+    }
+
+    /// The row of an event about to be written, counted as written: [`Audit::record`], or a
+    /// bulk command that writes its events in its own transaction (then the events are stored
+    /// or rolled back with what they tell).
+    pub fn row<'a>(&self, event: &'a Event) -> store::NewEvent<'a> {
+        metrics::counter!("connect_audit_events_total", "kind" => event.kind.as_str()).increment(1);
+        store::NewEvent {
             realm: &event.realm,
             at: self.clock.unix(),
             kind: event.kind.as_str(),
@@ -238,16 +254,6 @@ impl Audit {
             operator: event.operator.as_deref(),
             reason: event.reason.as_deref(),
             detail: event.detail.to_string(),
-        };
-        metrics::counter!("connect_audit_events_total", "kind" => event.kind.as_str()).increment(1);
-        if let Err(e) = store::insert(&self.db, &row).await {
-            metrics::counter!("connect_audit_failures_total").increment(1);
-            tracing::error!(
-                realm = %event.realm,
-                kind = event.kind.as_str(),
-                error = %crate::http::error::error_chain(&e),
-                "audit event not stored"
-            );
         }
     }
 

@@ -5,7 +5,10 @@
 //! it can be searched, copied and read back by the tests. The words come from
 //! `locales/*/letter.ftl`; this module only places them.
 
-use std::sync::Arc;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use krilla::{
@@ -170,8 +173,11 @@ enum Weight {
 enum Block {
     /// Lines that stay as they are (the address).
     Lines(Vec<String>),
-    /// A paragraph wrapped to the text width.
+    /// A paragraph wrapped to the text width, the same in many letters of a run (its layout
+    /// is kept, see [`Face::paragraph`]).
     Text(String, Weight, f32),
+    /// A paragraph of this letter alone (the AHV number, the code).
+    Own(String, Weight, f32),
     /// Vertical space in points.
     Gap(f32),
 }
@@ -222,7 +228,7 @@ impl ActivationLetter<'_> {
         use Weight::*;
         vec![
             Text(dated, Regular, BODY_SIZE),
-            Text(
+            Own(
                 self.t_with(
                     "letter-ahv",
                     &[("number", self.person.ahv.as_str().to_owned())],
@@ -250,7 +256,7 @@ impl ActivationLetter<'_> {
                 BODY_SIZE,
             ),
             Gap(8.0),
-            Text(
+            Own(
                 self.t_with("letter-code", &[("code", glued(&self.code.to_string()))]),
                 Bold,
                 12.0,
@@ -348,14 +354,14 @@ impl ActivationLetter<'_> {
         let mut page = document.start_page_with(settings()?);
         let mut surface = page.surface();
         // The sender, at the top.
-        draw(
-            &mut surface,
-            bold,
-            13.0,
-            LEFT,
-            20.0 * MM,
+        let sender = bold.paragraph(
             self.realm.display_name.get(self.lang()),
+            13.0,
+            f32::INFINITY,
         );
+        for line in sender.iter() {
+            line.draw(&mut surface, bold, 13.0, LEFT, 20.0 * MM);
+        }
         // The recipient, in the window.
         let mut y = WINDOW_TOP;
         for line in self.address_lines() {
@@ -370,9 +376,26 @@ impl ActivationLetter<'_> {
                     y += h;
                     continue;
                 }
-                Block::Lines(lines) => (lines, Weight::Regular, BODY_SIZE),
-                Block::Text(text, weight, size) => {
-                    (face(weight).wrap(&text, size, width), weight, size)
+                Block::Lines(lines) => {
+                    let lines = lines
+                        .iter()
+                        .flat_map(|l| regular.paragraph(l, BODY_SIZE, f32::INFINITY).to_vec())
+                        .collect();
+                    (lines, Weight::Regular, BODY_SIZE)
+                }
+                Block::Text(text, weight, size) => (
+                    face(weight).paragraph(&text, size, width).to_vec(),
+                    weight,
+                    size,
+                ),
+                Block::Own(text, weight, size) => {
+                    let face = face(weight);
+                    let lines = face
+                        .wrap(&text, size, width)
+                        .into_iter()
+                        .map(|line| Shaped::new(face, line))
+                        .collect();
+                    (lines, weight, size)
                 }
             };
             let leading = LINE.max(size * 1.35);
@@ -385,7 +408,7 @@ impl ActivationLetter<'_> {
                     pages += 1;
                     y = 25.0 * MM;
                 }
-                draw(&mut surface, face(weight), size, LEFT, y, &line);
+                line.draw(&mut surface, face(weight), size, LEFT, y);
                 y += leading;
             }
         }
@@ -467,17 +490,44 @@ impl LetterBatch {
 
 /// Draws one line of text with its baseline at `y` points from the top.
 pub(crate) fn draw(surface: &mut Surface<'_>, face: &Face, size: f32, x: f32, y: f32, text: &str) {
-    let text = text.replace(GLUE, " ");
-    let glyphs = face.shape(&text);
-    surface.draw_glyphs(
-        Point::from_xy(x, y),
-        &glyphs,
-        face.font.clone(),
-        &text,
-        size,
-        false,
-    );
+    Shaped::new(face, text.to_owned()).draw(surface, face, size, x, y);
 }
+
+/// A line of text and its glyphs, shaped once.
+#[derive(Clone)]
+struct Shaped {
+    /// With the glued spaces already ordinary ones.
+    text: Arc<str>,
+    glyphs: Arc<[KrillaGlyph]>,
+}
+
+impl Shaped {
+    fn new(face: &Face, text: String) -> Shaped {
+        let text = text.replace(GLUE, " ");
+        Shaped {
+            glyphs: face.shape(&text).into(),
+            text: text.into(),
+        }
+    }
+
+    fn draw(&self, surface: &mut Surface<'_>, face: &Face, size: f32, x: f32, y: f32) {
+        surface.draw_glyphs(
+            Point::from_xy(x, y),
+            &self.glyphs,
+            face.font.clone(),
+            &self.text,
+            size,
+            false,
+        );
+    }
+}
+
+/// A paragraph's text, and the bits of its size and width in points.
+type ParagraphKey = (String, u32, u32);
+
+/// How many paragraphs a face keeps laid out: a run of letters repeats a few dozen per
+/// language; the bound only keeps a long-lived process from growing without end.
+const KEPT_PARAGRAPHS: usize = 4096;
 
 /// A font for krilla to embed, with what it takes to measure and shape lines (also used by
 /// the portal's demo documents).
@@ -491,6 +541,9 @@ pub(crate) struct Face {
     plan: rustybuzz::ShapePlan,
     /// Font units per em.
     em: f32,
+    /// Paragraphs already wrapped and shaped, by text, size and width: wrapping and shaping
+    /// the same paragraphs again for each letter was a seventh of a run's time.
+    paragraphs: Mutex<HashMap<ParagraphKey, Arc<[Shaped]>>>,
 }
 
 impl Face {
@@ -517,6 +570,7 @@ impl Face {
             em: f32::from(rustybuzz::ttf_parser::Face::units_per_em(&shaper)),
             shaper,
             plan,
+            paragraphs: Mutex::default(),
         })
     }
 
@@ -553,6 +607,30 @@ impl Face {
                 )
             })
             .collect()
+    }
+
+    /// `text` wrapped to `width` and shaped, laid out once per face.
+    fn paragraph(&self, text: &str, size: f32, width: f32) -> Arc<[Shaped]> {
+        let key = (text.to_owned(), size.to_bits(), width.to_bits());
+        let kept = self
+            .paragraphs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            .cloned();
+        if let Some(lines) = kept {
+            return lines;
+        }
+        let lines: Arc<[Shaped]> = self
+            .wrap(text, size, width)
+            .into_iter()
+            .map(|line| Shaped::new(self, line))
+            .collect();
+        let mut paragraphs = self.paragraphs.lock().unwrap_or_else(|e| e.into_inner());
+        if paragraphs.len() < KEPT_PARAGRAPHS {
+            paragraphs.insert(key, lines.clone());
+        }
+        lines
     }
 
     /// Width in font units, without kerning (which only narrows Latin text).

@@ -3,13 +3,13 @@
 //! `letter_requests`, marked printed once written); each letter in a file of its own, and all
 //! of them, in postal-code order, in one PDF for the mailroom.
 //!
-//! Codes are issued one after the other on the database while the letters are rendered and
-//! written on blocking threads, as many at a time as there are cores. At most that many letters
-//! are in flight, so memory stays flat however long the register is; the mailroom PDF grows by
+//! Codes are issued a batch at a time, in one transaction per batch, while the letters are
+//! rendered and written on blocking threads, as many at a time as there are cores. At most that
+//! many letters are in flight, so memory stays flat however long the register is; the mailroom PDF grows by
 //! a few kilobytes a page in a thread of its own.
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, VecDeque},
     panic::AssertUnwindSafe,
     path::{Path, PathBuf},
     sync::Arc,
@@ -22,7 +22,7 @@ use tokio::{sync::mpsc, task::JoinSet};
 
 use super::progress;
 use crate::{
-    activation::{ActivationError, IssuedCode},
+    activation::IssuedCode,
     app::AppState,
     letter::{postal_key, swiss_date, swiss_format, ActivationLetter, Fonts, LetterBatch},
     realm::Realm,
@@ -219,12 +219,87 @@ impl Progress {
     }
 }
 
-/// Why no code was issued for someone on the list.
-enum Issue {
-    /// Nothing to do any more (said on stderr, the run goes on).
-    Skip(String),
-    /// The run stops.
-    Fail(anyhow::Error),
+/// Persons whose codes are issued in one transaction: a run of letters spent most of its time
+/// on one code at a time (four statements each) while the renderers waited. A run stopped by a
+/// crash leaves at most this many codes issued without a letter; they expire unused.
+const ISSUE_BATCH: usize = 64;
+
+/// The codes of the next persons on the list, in the list's order, and how many of them were
+/// skipped (said on stderr: nothing to do for them any more).
+async fn issue_batch(
+    state: &AppState,
+    realm: &Realm,
+    batch: Vec<Waiting>,
+    bar: &ProgressBar,
+) -> anyhow::Result<(Vec<IssuedCode>, usize)> {
+    let skip = |ahv: &dyn std::fmt::Display, why: &str| {
+        bar.suspend(|| eprintln!("{ahv}: skipped: {why}"));
+        bar.inc(1);
+    };
+    let mut issued = Vec::new();
+    let mut skipped = 0;
+    let mut enrolments = Vec::new();
+    for (place, waiting) in batch.into_iter().enumerate() {
+        let request = match waiting {
+            Waiting::Enrolment(person) => {
+                enrolments.push((place, person));
+                continue;
+            }
+            Waiting::Request(request) => request,
+        };
+        let ahv = request.person.ahv.clone();
+        match state.activation.issue_for_request(realm, request).await {
+            Ok(code) => issued.push((place, code)),
+            // Printed by another run since the list was read.
+            Err(StoreError::Conflict(Conflict::CodeSpent)) => {
+                skip(&ahv, "the request was printed meanwhile");
+                skipped += 1;
+            }
+            Err(e) => {
+                revoke_unwritten(state, realm, issued.into_iter().map(|(_, c)| c)).await;
+                return Err(anyhow::Error::new(e).context(format!("issuing for {ahv}")));
+            }
+        }
+    }
+    let (places, persons): (Vec<usize>, Vec<Person>) = enrolments.into_iter().unzip();
+    let ahvs: Vec<_> = persons.iter().map(|p| p.ahv.clone()).collect();
+    let codes = match state.activation.issue_many(realm, persons).await {
+        Ok(codes) => codes,
+        Err(e) => {
+            revoke_unwritten(state, realm, issued.into_iter().map(|(_, c)| c)).await;
+            return Err(anyhow::Error::new(e).context("issuing codes"));
+        }
+    };
+    // Issued in the order asked, without those no longer waiting.
+    let mut codes = codes.into_iter().peekable();
+    for (place, ahv) in places.into_iter().zip(ahvs) {
+        match codes.next_if(|c| c.person.ahv == ahv) {
+            Some(code) => issued.push((place, code)),
+            None => {
+                skip(&ahv, "enrolled or removed from the register meanwhile");
+                skipped += 1;
+            }
+        }
+    }
+    issued.sort_by_key(|(place, _)| *place);
+    Ok((issued.into_iter().map(|(_, c)| c).collect(), skipped))
+}
+
+/// Revokes codes issued for letters that will not be written (the run stopped): a code
+/// nobody can read must not keep the person out of the next run.
+async fn revoke_unwritten(
+    state: &AppState,
+    realm: &Realm,
+    codes: impl IntoIterator<Item = IssuedCode>,
+) {
+    for code in codes {
+        if let Err(e) = state.activation.revoke(realm, &code.person.ahv).await {
+            eprintln!(
+                "{}: its code was issued but no letter written, and revoking it failed: {e}",
+                code.person.ahv
+            );
+        }
+    }
 }
 
 /// Issues a code and writes a letter for every person waiting for one; see the module doc.
@@ -268,52 +343,33 @@ pub(super) async fn write_letters(
     };
     let mut rendering = JoinSet::new();
     let (mut seq, mut skipped, mut requested) = (0, 0, 0);
-    for waiting in waiting {
-        if progress.failure.is_some() {
-            break;
+    let mut waiting = waiting.into_iter();
+    let mut issued = VecDeque::new();
+    while progress.failure.is_none() {
+        if issued.is_empty() {
+            let next: Vec<Waiting> = waiting.by_ref().take(ISSUE_BATCH).collect();
+            if next.is_empty() {
+                break;
+            }
+            match issue_batch(state, &run.realm, next, &progress.bar).await {
+                Ok((codes, s)) => {
+                    issued.extend(codes);
+                    skipped += s;
+                }
+                Err(e) => progress.fail(e),
+            }
+            continue;
         }
         while rendering.len() >= workers {
             if let Some(finished) = rendering.join_next().await {
                 progress.settle(state, finished).await;
             }
         }
-        let ahv = waiting.person().ahv.clone();
-        let issued = match waiting {
-            Waiting::Enrolment(person) => state
-                .activation
-                .issue(&run.realm, &person.ahv)
-                .await
-                .map_err(|e| match e {
-                    // Enrolled or removed since the list was read.
-                    ActivationError::AlreadyEnrolled | ActivationError::UnknownPerson(_) => {
-                        Issue::Skip(e.to_string())
-                    }
-                    e => Issue::Fail(e.into()),
-                }),
-            Waiting::Request(request) => state
-                .activation
-                .issue_for_request(&run.realm, request)
-                .await
-                .map_err(|e| match e {
-                    // Printed by another run since the list was read.
-                    StoreError::Conflict(Conflict::CodeSpent) => {
-                        Issue::Skip("the request was printed meanwhile".into())
-                    }
-                    e => Issue::Fail(e.into()),
-                }),
-        };
-        let issued = match issued {
-            Ok(issued) => issued,
-            Err(Issue::Skip(why)) => {
-                progress.bar.suspend(|| eprintln!("{ahv}: skipped: {why}"));
-                progress.bar.inc(1);
-                skipped += 1;
-                continue;
-            }
-            Err(Issue::Fail(e)) => {
-                progress.fail(e.context(format!("issuing for {ahv}")));
-                break;
-            }
+        if progress.failure.is_some() {
+            break;
+        }
+        let Some(issued) = issued.pop_front() else {
+            continue;
         };
         if issued.request.is_some() {
             requested += 1;
@@ -330,6 +386,7 @@ pub(super) async fn write_letters(
             (job, result)
         });
     }
+    revoke_unwritten(state, &run.realm, issued).await;
     while let Some(finished) = rendering.join_next().await {
         progress.settle(state, finished).await;
     }

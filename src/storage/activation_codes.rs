@@ -1,10 +1,12 @@
 //! Activation codes of the letters, kept only as keyed hashes. A person has at most one usable
 //! code: issuing a new one revokes the earlier unused one in the same transaction.
 
+use std::{collections::HashSet, sync::LazyLock};
+
 use super::{
-    exec_db, in_tx, on_db,
+    audit, exec_db, in_tx, on_db,
     persons::{Person, PersonRow},
-    Db, StoreError,
+    sql, Db, StoreError,
 };
 use crate::domain::{AhvNumber, RealmId};
 
@@ -58,9 +60,12 @@ impl CodeRow {
 pub(super) const REVOKE_UNUSED: &str = "UPDATE activation_codes SET revoked_at = $1 \
      WHERE realm = $2 AND ahv = $3 AND used_at IS NULL AND revoked_at IS NULL";
 /// Stores a code: id, realm, AHV number, keyed hash, creation and expiry.
-pub(super) const INSERT_CODE: &str =
-    "INSERT INTO activation_codes (id, realm, ahv, code_hash, created_at, expires_at) \
-     VALUES ($1, $2, $3, $4, $5, $6)";
+pub(super) static INSERT_CODE: LazyLock<String> =
+    LazyLock::new(|| sql::insert_rows(INSERT_CODES, CODE_COLUMNS, 1));
+/// The head of [`INSERT_CODE`] for many rows of [`CODE_COLUMNS`] parameters each.
+const INSERT_CODES: &str =
+    "INSERT INTO activation_codes (id, realm, ahv, code_hash, created_at, expires_at) VALUES";
+const CODE_COLUMNS: usize = 6;
 
 /// Stores a new code for a person and revokes their earlier unused codes, atomically.
 /// Returns the new code's id.
@@ -80,7 +85,7 @@ pub async fn issue(
             .bind(ahv.as_str())
             .execute(&mut *tx)
             .await?;
-        sqlx::query(INSERT_CODE)
+        sqlx::query(&INSERT_CODE)
             .bind(&id)
             .bind(realm.as_str())
             .bind(ahv.as_str())
@@ -91,6 +96,78 @@ pub async fn issue(
             .await?;
     });
     Ok(id)
+}
+
+/// A code of a batch ([`issue_many`]) and the audit event that tells of it.
+pub struct NewCode<'a> {
+    pub ahv: &'a AhvNumber,
+    pub code_hash: String,
+    pub event: audit::NewEvent<'a>,
+}
+
+/// Stores codes for many persons in one transaction, each as [`issue`] stores one, with their
+/// audit events; skips the persons who are no longer waiting for one (an account opened, or
+/// the person left the register, since the list was read). Returns the indexes of the codes
+/// stored, in order.
+pub async fn issue_many(
+    db: &Db,
+    realm: &RealmId,
+    codes: &[NewCode<'_>],
+    now: i64,
+    expires_at: i64,
+) -> Result<Vec<usize>, StoreError> {
+    if codes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let waiting_sql = format!(
+        "SELECT p.ahv FROM persons p WHERE p.realm = $1 AND p.ahv IN ({}) \
+         AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.realm = p.realm AND a.ahv = p.ahv)",
+        sql::parameters(2, codes.len())
+    );
+    let stored = in_tx!(db, |tx| {
+        let mut query = sqlx::query_scalar::<_, String>(&waiting_sql).bind(realm.as_str());
+        for code in codes {
+            query = query.bind(code.ahv.as_str());
+        }
+        let waiting: HashSet<String> = query.fetch_all(&mut *tx).await?.into_iter().collect();
+        let stored: Vec<usize> = (0..codes.len())
+            .filter(|&i| waiting.contains(codes[i].ahv.as_str()))
+            .collect();
+        if !stored.is_empty() {
+            let revoke = format!(
+                "UPDATE activation_codes SET revoked_at = $1 WHERE realm = $2 \
+                 AND used_at IS NULL AND revoked_at IS NULL AND ahv IN ({})",
+                sql::parameters(3, stored.len())
+            );
+            let mut query = sqlx::query(&revoke).bind(now).bind(realm.as_str());
+            for &i in &stored {
+                query = query.bind(codes[i].ahv.as_str());
+            }
+            query.execute(&mut *tx).await?;
+
+            let insert = sql::insert_rows(INSERT_CODES, CODE_COLUMNS, stored.len());
+            let mut query = sqlx::query(&insert);
+            for &i in &stored {
+                query = query
+                    .bind(uuid::Uuid::now_v7().to_string())
+                    .bind(realm.as_str())
+                    .bind(codes[i].ahv.as_str())
+                    .bind(&codes[i].code_hash)
+                    .bind(now)
+                    .bind(expires_at);
+            }
+            query.execute(&mut *tx).await?;
+
+            let events = sql::insert_rows(audit::INSERT_EVENTS, audit::EVENT_COLUMNS, stored.len());
+            let mut query = sqlx::query(&events);
+            for &i in &stored {
+                query = audit::bind_event!(query, &codes[i].event);
+            }
+            query.execute(&mut *tx).await?;
+        }
+        stored
+    });
+    Ok(stored)
 }
 
 /// Revokes the person's unused codes; returns how many there were.

@@ -1,5 +1,7 @@
 //! The audit trail in SQL: append, read back for `connect admin audit`, purge by age.
 
+use std::sync::LazyLock;
+
 use super::{exec_db, on_db, Db, StoreError};
 use crate::domain::RealmId;
 
@@ -34,22 +36,35 @@ pub struct StoredEvent {
     pub detail: String,
 }
 
+/// The head of the statement that appends events; [`bind_event`] binds a row's
+/// [`EVENT_COLUMNS`] parameters in this order.
+pub(super) const INSERT_EVENTS: &str = "INSERT INTO audit_events (realm, at, kind, account_id, \
+     client_id, client_addr, user_agent, operator, reason, detail) VALUES";
+pub(super) const EVENT_COLUMNS: usize = 10;
+
+/// Binds one event's parameters to an [`INSERT_EVENTS`] statement, on either backend.
+macro_rules! bind_event {
+    ($query:expr, $e:expr) => {{
+        let e = $e;
+        $query
+            .bind(e.realm.as_str())
+            .bind(e.at)
+            .bind(e.kind)
+            .bind(e.account_id)
+            .bind(e.client_id)
+            .bind(e.client_addr.as_deref())
+            .bind(e.user_agent)
+            .bind(e.operator)
+            .bind(e.reason)
+            .bind(&e.detail)
+    }};
+}
+pub(super) use bind_event;
+
 pub async fn insert(db: &Db, e: &NewEvent<'_>) -> Result<(), StoreError> {
-    const SQL: &str = "INSERT INTO audit_events (realm, at, kind, account_id, client_id, \
-                       client_addr, user_agent, operator, reason, detail) \
-                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
-    exec_db!(db, |pool| sqlx::query(SQL)
-        .bind(e.realm.as_str())
-        .bind(e.at)
-        .bind(e.kind)
-        .bind(e.account_id)
-        .bind(e.client_id)
-        .bind(e.client_addr.as_deref())
-        .bind(e.user_agent)
-        .bind(e.operator)
-        .bind(e.reason)
-        .bind(&e.detail)
-        .execute(pool))?;
+    static ONE: LazyLock<String> =
+        LazyLock::new(|| super::sql::insert_rows(INSERT_EVENTS, EVENT_COLUMNS, 1));
+    exec_db!(db, |pool| bind_event!(sqlx::query(&ONE), e).execute(pool))?;
     Ok(())
 }
 

@@ -108,7 +108,7 @@ pub async fn issue_code(
             .bind(ahv.as_str())
             .execute(&mut *tx)
             .await?;
-        sqlx::query(INSERT_CODE)
+        sqlx::query(&INSERT_CODE)
             .bind(&id)
             .bind(realm.as_str())
             .bind(ahv.as_str())

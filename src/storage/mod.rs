@@ -13,6 +13,7 @@ pub mod lookup;
 pub mod passkeys;
 pub mod persons;
 pub mod recovery_codes;
+mod sql;
 pub mod staff;
 pub mod staff_invitations;
 pub mod totp;

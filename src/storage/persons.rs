@@ -60,7 +60,7 @@ impl TryFrom<PersonRow> for Person {
 
 const INSERT: &str =
     "INSERT INTO persons (id, realm, ahv, given_name, family_name, birth_date, language, \
-     street, postal_code, locality, country, created_at) VALUES ";
+     street, postal_code, locality, country, created_at) VALUES";
 const COLUMNS: usize = 12;
 /// Persons per INSERT statement: one statement per person spends most of an import on the
 /// driver's round trips (SQLite's worker thread, PostgreSQL's network). PostgreSQL takes 500
@@ -79,18 +79,7 @@ fn rows_per_statement(db: &Db) -> usize {
 
 /// `INSERT ... VALUES ($1, ..., $12), ($13, ...), ...` for `rows` rows.
 fn insert_rows(rows: usize) -> String {
-    let mut sql = String::from(INSERT);
-    for row in 0..rows {
-        sql.push_str(if row == 0 { "(" } else { ", (" });
-        for column in 0..COLUMNS {
-            if column > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!("${}", row * COLUMNS + column + 1));
-        }
-        sql.push(')');
-    }
-    sql
+    super::sql::insert_rows(INSERT, COLUMNS, rows)
 }
 
 /// Adds one person; `Conflict::PersonExists` if the AHV number is already in the register.

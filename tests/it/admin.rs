@@ -553,6 +553,81 @@ async fn letters_go_to_every_waiting_person_and_nobody_else() {
     assert_eq!(files_in(&admin.path("batch")).len(), 3, "no empty batch");
 }
 
+#[tokio::test]
+async fn codes_issued_together_replace_earlier_ones_and_skip_whoever_stopped_waiting() {
+    let app = spawn_app().await;
+    let admin = Admin::new(&app);
+    for n in 1..=3 {
+        add_person(&app, &ahv(n), "Person", &format!("Nr{n}"), Language::Fr).await;
+    }
+    let earlier = admin.ok(&["code", "issue", "--realm", "AK00", "--ahv", &ahv(2)]);
+    let earlier = earlier.lines().next().unwrap();
+    let mut waiting = Vec::new();
+    for n in 1..=3 {
+        let ahv: AhvNumber = ahv(n).parse().unwrap();
+        waiting.push(
+            persons::by_ahv(&app.state.db, &realm("AK00"), &ahv)
+                .await
+                .unwrap()
+                .unwrap(),
+        );
+    }
+    // Anna was on the list too, and opened her account before her code was issued.
+    add_person(&app, "756.1234.5678.97", "Anna", "Muster", Language::Fr).await;
+    let anna: AhvNumber = "756.1234.5678.97".parse().unwrap();
+    waiting.insert(
+        1,
+        persons::by_ahv(&app.state.db, &realm("AK00"), &anna)
+            .await
+            .unwrap()
+            .unwrap(),
+    );
+    app.create_account("AK00", "anna@example.ch").await;
+    let before = app.state.audit.read(&realm("AK00"), None, 0).await.unwrap();
+
+    let ak00 = app.state.realms.get(&realm("AK00")).unwrap().clone();
+    let issued = app
+        .state
+        .activation
+        .issue_many(&ak00, waiting)
+        .await
+        .unwrap();
+
+    let owners: Vec<String> = issued.iter().map(|i| i.person.ahv.to_string()).collect();
+    assert_eq!(owners, [ahv(1), ahv(2), ahv(3)], "in order, without Anna");
+    for i in &issued {
+        let (state, owner, expires_at) = code_state(&app, &i.code.to_string()).await;
+        assert_eq!((state, &owner), (CodeState::Usable, &i.person.ahv));
+        assert_eq!(expires_at, i.expires_at.timestamp());
+    }
+    assert_eq!(code_state(&app, earlier).await.0, CodeState::Revoked);
+    let events = app.state.audit.read(&realm("AK00"), None, 0).await.unwrap();
+    let new: Vec<_> = events[before.len()..]
+        .iter()
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap(),
+                e["detail"]["ahv"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let masked: Vec<String> = issued.iter().map(|i| i.person.ahv.masked()).collect();
+    assert_eq!(
+        new,
+        masked
+            .iter()
+            .map(|m| ("activation_code_issued", m.as_str()))
+            .collect::<Vec<_>>(),
+        "one event per code"
+    );
+    assert!(
+        !events
+            .iter()
+            .any(|e| e.to_string().contains(&issued[0].code.to_string())),
+        "no code in the audit trail"
+    );
+}
+
 /// The names of the files in `dir`, sorted.
 fn files_in(dir: &Path) -> Vec<String> {
     let mut files: Vec<String> = std::fs::read_dir(dir)
