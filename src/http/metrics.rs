@@ -1,7 +1,7 @@
 //! Prometheus: one recorder for the process, the request counts both servers keep, and the
 //! router of the listener that serves them apart from the public one.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::{
     extract::{MatchedPath, Request, State},
@@ -13,8 +13,16 @@ use axum::{
 };
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
+/// How often the recorder folds the timings it holds into its summaries.
+const UPKEEP: Duration = Duration::from_secs(5);
+
 /// The process's recorder, installed at the first call. In `connect dev` both servers share
 /// it, and so do the many servers of a test process.
+///
+/// A recorder built by hand keeps every timing sample until someone renders `/metrics`; with
+/// nobody scraping, the server grew by some 18 bytes a request (24 MB over a benchmark's
+/// discovery figure). A thread of its own folds them in every few seconds, as the exporter's
+/// own installer would.
 pub fn handle() -> PrometheusHandle {
     static HANDLE: std::sync::OnceLock<PrometheusHandle> = std::sync::OnceLock::new();
     HANDLE
@@ -22,6 +30,16 @@ pub fn handle() -> PrometheusHandle {
             let recorder = PrometheusBuilder::new().build_recorder();
             let handle = recorder.handle();
             let _ = metrics::set_global_recorder(recorder);
+            let upkeep = handle.clone();
+            let spawned = std::thread::Builder::new()
+                .name("metrics-upkeep".into())
+                .spawn(move || loop {
+                    std::thread::sleep(UPKEEP);
+                    upkeep.run_upkeep();
+                });
+            if let Err(e) = spawned {
+                tracing::warn!(error = %e, "no metrics upkeep thread: samples wait for a scrape");
+            }
             handle
         })
         .clone()
