@@ -33,10 +33,13 @@ pub enum RingError {
     Missing(RealmId, &'static str),
 }
 
+/// A key that signs now or will, with the Unix time it stops signing (`None`: not set yet).
+type Signing = (Arc<SigningKey>, Option<i64>);
+
 struct RealmKeys {
     /// Per algorithm, the keys that sign now or will, oldest first, each with the time it
     /// stops signing (`None`: not set yet). [`KeyRing::signer`] picks among them.
-    signing: HashMap<SigningAlg, Vec<(Arc<SigningKey>, Option<i64>)>>,
+    signing: HashMap<SigningAlg, Vec<Signing>>,
     /// Every key still published: what verifies, and the JWKS.
     published: Vec<Arc<SigningKey>>,
     /// The JWKS document of `published`, serialized once per load: serving it is writing bytes.

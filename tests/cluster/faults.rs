@@ -201,6 +201,10 @@ async fn redis_restarted_loses_only_short_lived_state_and_everything_recovers() 
     // letter code; nothing of it had reached the database.
     let res = b.get(&format!("{base}/account")).await;
     let status = res.status().as_u16();
+    eprintln!(
+        "cluster: the enrolment begun before the Redis restart answers {status} {}",
+        location(&res)
+    );
     assert!(
         status == 303 || (400..500).contains(&status),
         "the lost enrolment is told, not a failure: {status}"
