@@ -132,7 +132,8 @@ impl AppState {
             Some(url) => Ephemeral::redis(url, &config.redis_prefix).await?,
             None => Ephemeral::memory(clock.clone()),
         };
-        let keys = KeyRing::new(db.clone(), master.clone(), clock.clone());
+        let keys = KeyRing::new(db.clone(), master.clone(), clock.clone())
+            .reloading_after(config.keys_reload);
         for realm in realms.iter() {
             keys.ensure(realm).await?;
         }
@@ -351,6 +352,7 @@ impl App {
                 http::metrics::router(self.state.metrics.clone()),
             ),
             self.state.config.read_timeout,
+            self.state.config.shutdown_timeout,
             shutdown,
         )
         .await;

@@ -61,6 +61,13 @@ pub struct Config {
     /// How long a client may take to send a request's head, and then its body; a request whose
     /// body has not arrived by then is answered 408 (slowloris).
     pub read_timeout: std::time::Duration,
+    /// After SIGTERM or Ctrl-C, how long open requests may take to finish before the server
+    /// exits anyway.
+    pub shutdown_timeout: std::time::Duration,
+    /// How long a server trusts its cached signing keys before reading them again from the
+    /// database: the longest a key rotation by another replica or `connect admin` takes to
+    /// reach this one.
+    pub keys_reload: std::time::Duration,
     /// The document portal (`connect portal`, and `connect dev` beside the IdP).
     pub portal: PortalConfig,
 }
@@ -269,6 +276,8 @@ struct RawConfig {
     #[serde(deserialize_with = "typed::socket_addr")]
     metrics_bind: SocketAddr,
     read_timeout_seconds: u64,
+    shutdown_timeout_seconds: u64,
+    keys_reload_seconds: u64,
     portal: RawPortal,
 }
 
@@ -300,6 +309,8 @@ impl Default for RawConfig {
             trusted_proxies: Vec::new(),
             metrics_bind: SocketAddr::from(([127, 0, 0, 1], 9464)),
             read_timeout_seconds: 30,
+            shutdown_timeout_seconds: 20,
+            keys_reload_seconds: 30,
             portal: RawPortal::default(),
         }
     }
@@ -803,6 +814,9 @@ fn check_server(raw: &RawConfig) -> Result<(), ConfigError> {
     if raw.read_timeout_seconds == 0 {
         return Err(bad("read_timeout_seconds", "must be at least 1"));
     }
+    if raw.keys_reload_seconds == 0 {
+        return Err(bad("keys_reload_seconds", "must be at least 1"));
+    }
     Ok(())
 }
 
@@ -864,6 +878,8 @@ impl RawConfig {
             trusted_proxies: self.trusted_proxies,
             metrics_bind: self.metrics_bind,
             read_timeout: std::time::Duration::from_secs(self.read_timeout_seconds),
+            shutdown_timeout: std::time::Duration::from_secs(self.shutdown_timeout_seconds),
+            keys_reload: std::time::Duration::from_secs(self.keys_reload_seconds),
             portal,
         })
     }

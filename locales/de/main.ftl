@@ -20,6 +20,7 @@ logout-done-title = Sie sind abgemeldet
 logout-done-text = Sie haben sich erfolgreich abgemeldet. Sie können dieses Fenster schliessen.
 error-title = Es ist ein Fehler aufgetreten
 error-internal = Ein interner Fehler ist aufgetreten. Bitte versuchen Sie es später erneut.
+error-unavailable = Der Dienst ist im Moment nicht erreichbar. Bitte versuchen Sie es in einer Minute erneut.
 error-not-found = Diese Seite gibt es nicht.
 error-unknown-realm = Diese Ausgleichskasse gibt es nicht. Bitte prüfen Sie den Link in Ihrem Aktivierungsbrief.
 error-bad-request = Die Anfrage ist ungültig.

@@ -20,6 +20,7 @@ logout-done-title = You are logged out
 logout-done-text = You have logged out. You may close this window.
 error-title = Something went wrong
 error-internal = An internal error occurred. Please try again later.
+error-unavailable = The service cannot be reached at the moment. Please try again in a minute.
 error-not-found = This page does not exist.
 error-unknown-realm = This compensation fund does not exist. Please check the link in your activation letter.
 error-bad-request = The request is not valid.

@@ -20,6 +20,7 @@ logout-done-title = Vous êtes déconnecté
 logout-done-text = Vous vous êtes déconnecté avec succès. Vous pouvez fermer cette fenêtre.
 error-title = Une erreur est survenue
 error-internal = Une erreur interne est survenue. Veuillez réessayer plus tard.
+error-unavailable = Le service est momentanément indisponible. Veuillez réessayer dans une minute.
 error-not-found = Cette page n'existe pas.
 error-unknown-realm = Cette caisse de compensation n'existe pas. Vérifiez le lien de votre lettre d'activation.
 error-bad-request = La demande n'est pas valable.

@@ -20,6 +20,7 @@ logout-done-title = È uscito
 logout-done-text = È uscito correttamente. Può chiudere questa finestra.
 error-title = Si è verificato un errore
 error-internal = Si è verificato un errore interno. Riprovi più tardi.
+error-unavailable = Il servizio non è momentaneamente disponibile. Riprovi tra un minuto.
 error-not-found = Questa pagina non esiste.
 error-unknown-realm = Questa cassa di compensazione non esiste. Verifichi il link nella Sua lettera di attivazione.
 error-bad-request = La richiesta non è valida.

@@ -13,9 +13,28 @@ use crate::{
     telemetry,
 };
 
-/// Resolves on Ctrl-C; every server of the process stops on it.
-async fn ctrl_c() {
+/// Resolves on Ctrl-C or SIGTERM (what an orchestrator sends to stop a replica); every
+/// server of the process then stops accepting and finishes its open requests.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; Ctrl-C only");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
     let _ = tokio::signal::ctrl_c().await;
+    tracing::info!("stopping: no new connections, finishing open requests");
 }
 
 /// `connect serve`: the IdP alone, as production runs it. Refuses the published development
@@ -27,7 +46,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     check_outbox(&config, Channels::MailAndSms)?;
     let app = App::build(config, Clock::System).await?;
     tracing::info!(addr = %app.local_addr(), metrics = %app.state.config.metrics_bind, "connect is listening");
-    app.run_until(ctrl_c()).await.context("server")?;
+    app.run_until(stop_signal()).await.context("server")?;
     Ok(())
 }
 
@@ -45,7 +64,10 @@ pub async fn dev(mut config: Config) -> anyhow::Result<()> {
     let portal = Portal::build(portal_config, Clock::System).await?;
     crate::portal::demo::documents(&portal.state, &DEMO_AHV.parse()?).await?;
     print_welcome(&app.state, addr, &portal.state, demo, desk);
-    let (idp, portal) = tokio::join!(app.run_until(ctrl_c()), portal.run_until(ctrl_c()));
+    let (idp, portal) = tokio::join!(
+        app.run_until(stop_signal()),
+        portal.run_until(stop_signal())
+    );
     idp.context("IdP server")?;
     portal.context("portal server")?;
     Ok(())
@@ -57,7 +79,10 @@ pub async fn portal(config: Config) -> anyhow::Result<()> {
     check_outbox(&config, Channels::Mail)?;
     let portal = Portal::build(config, Clock::System).await?;
     tracing::info!(addr = %portal.local_addr(), metrics = %portal.state.config.portal.metrics_bind, "the portal is listening");
-    portal.run_until(ctrl_c()).await.context("portal server")?;
+    portal
+        .run_until(stop_signal())
+        .await
+        .context("portal server")?;
     Ok(())
 }
 

@@ -47,6 +47,9 @@ pub enum HttpError {
     },
     /// A failure inside; already logged, shown as a page that says nothing of its cause.
     Internal { lang: Language },
+    /// The database or Redis cannot be reached; already logged: 503 with `Retry-After` and
+    /// a page that says to try again in a minute.
+    Unavailable { lang: Language },
     /// An abuse limit was reached: 429 with `Retry-After` and a page that says when.
     Limited {
         lang: Language,
@@ -93,6 +96,13 @@ impl HttpError {
     pub fn internal_problem<E: std::error::Error + 'static>() -> impl FnOnce(E) -> HttpError {
         move |e| {
             log_internal(&e);
+            if crate::storage::unavailable(&e) {
+                return HttpError::problem(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Service unavailable",
+                    "a store the service needs cannot be reached; try again in a minute",
+                );
+            }
             HttpError::problem(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Internal error",
@@ -105,7 +115,11 @@ impl HttpError {
     pub fn internal<E: std::error::Error + 'static>(lang: Language) -> impl FnOnce(E) -> HttpError {
         move |e| {
             log_internal(&e);
-            HttpError::Internal { lang }
+            if crate::storage::unavailable(&e) {
+                HttpError::Unavailable { lang }
+            } else {
+                HttpError::Internal { lang }
+            }
         }
     }
 }
@@ -134,6 +148,28 @@ impl From<OAuthError> for HttpError {
     fn from(e: OAuthError) -> Self {
         HttpError::OAuth(e)
     }
+}
+
+/// How long a client is asked to wait while a store cannot be reached.
+pub(crate) const UNAVAILABLE_RETRY_AFTER_SECONDS: u64 = 30;
+
+/// 503 with `Retry-After` and the page saying the service cannot be reached for now.
+pub(crate) fn unavailable_response(
+    realm: Option<&crate::realm::Realm>,
+    lang: Language,
+) -> Response {
+    let mut res = error_response(
+        realm,
+        StatusCode::SERVICE_UNAVAILABLE,
+        lang,
+        "error-unavailable",
+        None,
+    );
+    res.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(UNAVAILABLE_RETRY_AFTER_SECONDS),
+    );
+    res
 }
 
 /// 429 with `Retry-After` and a page that says in how many minutes to try again.
@@ -198,6 +234,12 @@ fn problem(status: StatusCode, title: &str, detail: &str) -> Response {
         HeaderValue::from_static("application/problem+json"),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        h.insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(UNAVAILABLE_RETRY_AFTER_SECONDS),
+        );
+    }
     res
 }
 
@@ -241,6 +283,7 @@ impl IntoResponse for HttpError {
                 "error-internal",
                 None,
             ),
+            HttpError::Unavailable { lang } => unavailable_response(None, lang),
             HttpError::Limited { lang, retry_after } => limited_response(None, lang, retry_after),
             HttpError::OAuth(e) => e.into_response(),
             HttpError::Bearer(e) => {

@@ -27,8 +27,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(readiness: Readiness) -> Router<
 
 /// 503 while a store does not answer; which one goes to the log, not to the caller.
 async fn ready(State(readiness): State<Readiness>) -> Response {
-    let db = readiness.db.ping().await;
-    let eph = readiness.ephemeral.ping().await;
+    let (db, eph) = tokio::join!(readiness.db.ping(), readiness.ephemeral.ping());
     match (db, eph) {
         (Ok(()), Ok(())) => "ready".into_response(),
         (db, eph) => {

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     csrf::CsrfKey,
-    error::{error_response, limited_response, log_internal},
+    error::{error_response, limited_response, log_internal, unavailable_response},
     language,
     params::{Form, FormRejection},
     templates, CurrentRealm, HttpError,
@@ -92,6 +92,9 @@ pub enum PageError {
     Busy,
     /// A failure inside; already logged, shown as a page that says nothing of its cause.
     Internal,
+    /// The database or Redis cannot be reached: 503 with `Retry-After`, a page that says to
+    /// try again in a minute.
+    Unavailable,
     /// The request is answered otherwise: a redirect to where a journey stands, or a page
     /// with cookies to set.
     Answered(Box<Response>),
@@ -121,7 +124,11 @@ impl PageError {
 impl<E: std::error::Error + 'static> From<E> for PageError {
     fn from(e: E) -> Self {
         log_internal(&e);
-        PageError::Internal
+        if crate::storage::unavailable(&e) {
+            PageError::Unavailable
+        } else {
+            PageError::Internal
+        }
     }
 }
 
@@ -145,6 +152,7 @@ enum Failure {
     Limited(Duration),
     Busy,
     Internal,
+    Unavailable,
 }
 
 impl IntoResponse for PageError {
@@ -154,6 +162,7 @@ impl IntoResponse for PageError {
             PageError::Limited(d) => Failure::Limited(d),
             PageError::Busy => Failure::Busy,
             PageError::Internal => Failure::Internal,
+            PageError::Unavailable => Failure::Unavailable,
             PageError::Answered(res) => return *res,
             PageError::Http(e) => return e.into_response(),
         };
@@ -170,6 +179,7 @@ impl Failure {
             Failure::Limited(_) => StatusCode::TOO_MANY_REQUESTS,
             Failure::Busy => StatusCode::SERVICE_UNAVAILABLE,
             Failure::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Failure::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -183,6 +193,7 @@ impl Failure {
                 "error-internal",
                 None,
             ),
+            Failure::Unavailable => unavailable_response(realm, lang),
             Failure::Limited(retry_after) => limited_response(realm, lang, retry_after),
             Failure::Busy => {
                 let mut res = error_response(

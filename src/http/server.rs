@@ -14,12 +14,14 @@ use hyper_util::{
 use tokio::{net::TcpListener, sync::watch};
 use tower::ServiceExt;
 
-/// Serves `router` on `listener` until `shutdown` resolves, then lets open requests finish.
-/// Handlers see the peer as `ConnectInfo<SocketAddr>`, as with axum's `serve`.
+/// Serves `router` on `listener` until `shutdown` resolves, then stops accepting and lets
+/// open requests finish for at most `drain`. Handlers see the peer as
+/// `ConnectInfo<SocketAddr>`, as with axum's `serve`.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     read_timeout: Duration,
+    drain: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     // Dropping `stop_tx` asks every connection to finish; `done_tx.closed()` waits for them.
@@ -70,7 +72,12 @@ pub async fn serve(
     drop(stop_rx);
     drop(stop_tx);
     drop(done_rx);
-    done_tx.closed().await;
+    if tokio::time::timeout(drain, done_tx.closed()).await.is_err() {
+        tracing::warn!(
+            seconds = drain.as_secs(),
+            "requests still open at the end of the shutdown timeout are cut"
+        );
+    }
     Ok(())
 }
 
@@ -86,6 +93,7 @@ pub async fn serve_with_metrics(
     public: (TcpListener, Router),
     metrics: (TcpListener, Router),
     read_timeout: Duration,
+    drain: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     let stop = tokio_util::sync::CancellationToken::new();
@@ -99,9 +107,16 @@ pub async fn serve_with_metrics(
             public.0,
             public.1,
             read_timeout,
+            drain,
             stop.clone().cancelled_owned()
         ),
-        serve(metrics.0, metrics.1, read_timeout, stop.cancelled_owned()),
+        serve(
+            metrics.0,
+            metrics.1,
+            read_timeout,
+            drain,
+            stop.cancelled_owned()
+        ),
     );
     public.and(metrics)
 }

@@ -19,7 +19,8 @@ use crate::{
     storage::{keys as store, Db, StoreError},
 };
 
-/// How long a running server trusts its cached key list before reading it again.
+/// How long a running server trusts its cached key list before reading it again, unless
+/// configured (`keys_reload_seconds`).
 const RELOAD_AFTER: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
@@ -32,9 +33,13 @@ pub enum RingError {
     Missing(RealmId, &'static str),
 }
 
+/// A key that signs now or will, with the Unix time it stops signing (`None`: not set yet).
+type Signing = (Arc<SigningKey>, Option<i64>);
+
 struct RealmKeys {
-    /// Newest unretired key per algorithm: what signs.
-    active: HashMap<SigningAlg, Arc<SigningKey>>,
+    /// Per algorithm, the keys that sign now or will, oldest first, each with the time it
+    /// stops signing (`None`: not set yet). [`KeyRing::signer`] picks among them.
+    signing: HashMap<SigningAlg, Vec<Signing>>,
     /// Every key still published: what verifies, and the JWKS.
     published: Vec<Arc<SigningKey>>,
     /// The JWKS document of `published`, serialized once per load: serving it is writing bytes.
@@ -47,6 +52,7 @@ pub struct KeyRing {
     db: Db,
     master: MasterKey,
     clock: Clock,
+    reload_after: Duration,
     realms: Arc<RwLock<HashMap<RealmId, Arc<RealmKeys>>>>,
 }
 
@@ -56,8 +62,16 @@ impl KeyRing {
             db,
             master,
             clock,
+            reload_after: RELOAD_AFTER,
             realms: Arc::default(),
         }
+    }
+
+    /// Reads the keys again once the cached list is `after` old: the bound on how long a
+    /// rotation elsewhere takes to reach this server.
+    pub fn reloading_after(mut self, after: Duration) -> Self {
+        self.reload_after = after;
+        self
     }
 
     /// Creates the missing keys of a realm (one per algorithm) and loads them.
@@ -75,20 +89,24 @@ impl KeyRing {
         Ok(())
     }
 
-    /// Adds a new key per algorithm; the old ones sign no more but stay published until
-    /// every token they signed has expired.
+    /// Adds a new key per algorithm, published at once but signing only after the hand-over
+    /// time, by when every replica has read it ([`KeyRing::handover`]); until then the old
+    /// key signs. The old ones stay published until every token they signed has expired.
     pub async fn rotate(&self, realm: &Realm) -> Result<Vec<String>, RingError> {
         let now = self.clock.unix();
+        let stops_signing = now + self.handover().as_secs() as i64;
         // One minute more than the longest token, for the servers' key cache and clock skew.
-        let grace = realm.lifetimes.longest_signed_token() + Duration::from_secs(60) + RELOAD_AFTER;
+        let grace = realm.lifetimes.longest_signed_token()
+            + Duration::from_secs(60)
+            + self.reload_after.max(RELOAD_AFTER);
         let mut kids = Vec::new();
         for alg in SigningAlg::ALL {
             store::retire(
                 &self.db,
                 &realm.id,
                 alg.as_str(),
-                now,
-                now + grace.as_secs() as i64,
+                stops_signing,
+                stops_signing + grace.as_secs() as i64,
             )
             .await?;
             kids.push(self.add(&realm.id, alg).await?);
@@ -96,6 +114,13 @@ impl KeyRing {
         store::forget_unpublished(&self.db, &realm.id, now).await?;
         self.reload(&realm.id).await?;
         Ok(kids)
+    }
+
+    /// How long a new key is published before it signs: every replica reads the keys again
+    /// within `reload_after`, and a relying party that fetched the JWKS just before (the
+    /// portal fetches again on an unknown `kid` at most every 10 s) has fetched it by then.
+    pub fn handover(&self) -> Duration {
+        self.reload_after + Duration::from_secs(10)
     }
 
     async fn add(&self, realm: &RealmId, alg: SigningAlg) -> Result<String, RingError> {
@@ -141,7 +166,8 @@ impl KeyRing {
 
     async fn reload(&self, realm: &RealmId) -> Result<Arc<RealmKeys>, RingError> {
         let rows = store::published(&self.db, realm, self.clock.unix()).await?;
-        let mut active = HashMap::new();
+        let mut signing: HashMap<SigningAlg, Vec<_>> = HashMap::new();
+        let now = self.clock.unix();
         let mut published = Vec::new();
         // Rows come oldest first, so the last unretired key of an algorithm wins.
         for row in rows {
@@ -157,14 +183,17 @@ impl KeyRing {
             let jwk: Value = serde_json::from_str(&row.public_jwk)
                 .map_err(|e| KeyError::Malformed(e.to_string()))?;
             let key = Arc::new(SigningKey::from_parts(alg, &der, jwk)?);
-            if row.retired_at.is_none() {
-                active.insert(alg, key.clone());
+            if row.retired_at.is_none_or(|at| at > now) {
+                signing
+                    .entry(alg)
+                    .or_default()
+                    .push((key.clone(), row.retired_at));
             }
             published.push(key);
         }
         let jwks = json!({ "keys": published.iter().map(|k| &k.jwk).collect::<Vec<_>>() });
         let keys = Arc::new(RealmKeys {
-            active,
+            signing,
             jwks: Bytes::from(jwks.to_string()),
             published,
             loaded: Instant::now(),
@@ -184,20 +213,38 @@ impl KeyRing {
             .get(realm)
             .cloned();
         match cached {
-            Some(keys) if keys.loaded.elapsed() < RELOAD_AFTER => Ok(keys),
+            Some(keys) if keys.loaded.elapsed() < self.reload_after => Ok(keys),
             _ => self.reload(realm).await,
         }
     }
 
-    /// The key that signs tokens of this algorithm now.
+    /// The key that signs tokens of this algorithm now: a key being retired signs until its
+    /// hand-over time (see [`KeyRing::rotate`]), then the oldest unretired key. Oldest, not
+    /// newest: when replicas starting together on an empty database each created a key, they
+    /// all settle on the same one once they have read each other's.
     pub async fn signer(
         &self,
         realm: &RealmId,
         alg: SigningAlg,
     ) -> Result<Arc<SigningKey>, RingError> {
         let keys = self.current(realm).await?;
-        keys.active
+        let now = self.clock.unix();
+        let candidates = keys
+            .signing
             .get(&alg)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let handing_over = candidates
+            .iter()
+            .filter_map(|(key, at)| at.filter(|at| *at > now).map(|at| (at, key)))
+            .min_by_key(|(at, _)| *at)
+            .map(|(_, key)| key);
+        let unretired = candidates
+            .iter()
+            .find(|(_, at)| at.is_none())
+            .map(|(k, _)| k);
+        handing_over
+            .or(unretired)
             .cloned()
             .ok_or_else(|| RingError::Missing(realm.clone(), alg.as_str()))
     }

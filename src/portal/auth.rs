@@ -432,11 +432,7 @@ pub async fn backchannel(
         Ok(false) => return bad("this logout token was received before"),
         Err(e) => {
             crate::http::error::log_internal(&e);
-            return (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                [("cache-control", "no-store")],
-            )
-                .into_response();
+            return (failed(&e), [("cache-control", "no-store")]).into_response();
         }
     }
     let ended = match &claims.sid {
@@ -454,12 +450,18 @@ pub async fn backchannel(
         }
         Err(e) => {
             crate::http::error::log_internal(&e);
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                [("cache-control", "no-store")],
-            )
-                .into_response()
+            (failed(&e), [("cache-control", "no-store")]).into_response()
         }
+    }
+}
+
+/// A back-channel logout that could not be recorded: 503 while a store cannot be reached,
+/// else 500; the IdP tries once more after either.
+fn failed(e: &(dyn std::error::Error + 'static)) -> StatusCode {
+    if crate::storage::unavailable(e) {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::INTERNAL_SERVER_ERROR
     }
 }
 

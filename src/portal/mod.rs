@@ -235,6 +235,7 @@ impl Portal {
                 http::metrics::router(self.state.metrics.clone()),
             ),
             self.state.config.read_timeout,
+            self.state.config.shutdown_timeout,
             shutdown,
         )
         .await;

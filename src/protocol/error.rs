@@ -46,8 +46,18 @@ oauth_errors! {
 
 impl OAuthError {
     /// An internal failure: logged here, once, with its chain; the client learns nothing of it.
+    /// While a store cannot be reached: `temporarily_unavailable`, 503.
     pub fn server_error(source: &(dyn std::error::Error + 'static)) -> Self {
         crate::http::error::log_internal(source);
+        if crate::storage::unavailable(source) {
+            return Self {
+                code: "temporarily_unavailable",
+                description: "the server cannot reach a store it needs; try again in a minute"
+                    .into(),
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                basic_challenge: false,
+            };
+        }
         Self {
             code: "server_error",
             description: "the server could not handle the request".into(),

@@ -20,7 +20,10 @@ use std::{
     time::Duration,
 };
 
-use redis::{aio::ConnectionManager, AsyncCommands};
+use redis::{
+    aio::{ConnectionManager, ConnectionManagerConfig},
+    AsyncCommands, RedisResult,
+};
 use serde::{de::DeserializeOwned, Serialize};
 
 use super::StoreError;
@@ -273,7 +276,15 @@ impl Ephemeral {
     /// Connects to Redis; every key gets `prefix` in front (tests use one per test).
     pub async fn redis(url: &str, prefix: &str) -> Result<Ephemeral, StoreError> {
         let client = redis::Client::open(url)?;
-        let conn = ConnectionManager::new(client).await?;
+        // Short connection attempts and few retries: while Redis is down a request fails in
+        // about a second (503) instead of waiting out the default backoff (more than 10 s);
+        // the next request after Redis returns connects again.
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(REDIS_CONNECT_TIMEOUT)
+            .set_response_timeout(REDIS_TIMEOUT)
+            .set_number_of_retries(1)
+            .set_max_delay(200);
+        let conn = bounded(ConnectionManager::new_with_config(client, config)).await?;
         Ok(Ephemeral::Redis(RedisStore {
             conn,
             prefix: prefix.to_owned(),
@@ -291,7 +302,7 @@ impl Ephemeral {
             }
             Ephemeral::Redis(r) => {
                 let mut c = r.conn.clone();
-                let _: () = c.pset_ex(r.key(key), value, millis(ttl)).await?;
+                let _: () = bounded(c.pset_ex(r.key(key), value, millis(ttl))).await?;
                 Ok(())
             }
         }
@@ -314,7 +325,7 @@ impl Ephemeral {
                 let opts = redis::SetOptions::default()
                     .conditional_set(redis::ExistenceCheck::NX)
                     .with_expiration(redis::SetExpiry::PX(millis(ttl)));
-                let done: Option<String> = c.set_options(r.key(key), value, opts).await?;
+                let done: Option<String> = bounded(c.set_options(r.key(key), value, opts)).await?;
                 Ok(done.is_some())
             }
         }
@@ -356,14 +367,16 @@ impl Ephemeral {
                      return 1",
                 );
                 let mut c = r.conn.clone();
-                let done: i64 = script
-                    .key(r.key(key))
-                    .arg(if expected.is_some() { "1" } else { "0" })
-                    .arg(expected.unwrap_or_default())
-                    .arg(value)
-                    .arg(millis(ttl))
-                    .invoke_async(&mut c)
-                    .await?;
+                let done: i64 = bounded(
+                    script
+                        .key(r.key(key))
+                        .arg(if expected.is_some() { "1" } else { "0" })
+                        .arg(expected.unwrap_or_default())
+                        .arg(value)
+                        .arg(millis(ttl))
+                        .invoke_async(&mut c),
+                )
+                .await?;
                 Ok(done == 1)
             }
         }
@@ -380,7 +393,7 @@ impl Ephemeral {
             }
             Ephemeral::Redis(r) => {
                 let mut c = r.conn.clone();
-                Ok(c.get(r.key(key)).await?)
+                bounded(c.get(r.key(key))).await
             }
         }
     }
@@ -397,7 +410,7 @@ impl Ephemeral {
             }
             Ephemeral::Redis(r) => {
                 let mut c = r.conn.clone();
-                Ok(c.get_del(r.key(key)).await?)
+                bounded(c.get_del(r.key(key))).await
             }
         }
     }
@@ -410,7 +423,7 @@ impl Ephemeral {
             }
             Ephemeral::Redis(r) => {
                 let mut c = r.conn.clone();
-                let _: () = c.del(r.key(key)).await?;
+                let _: () = bounded(c.del(r.key(key))).await?;
                 Ok(())
             }
         }
@@ -442,11 +455,13 @@ impl Ephemeral {
                      return n",
                 );
                 let mut c = r.conn.clone();
-                let n: u64 = script
-                    .key(r.key(key))
-                    .arg(millis(window))
-                    .invoke_async(&mut c)
-                    .await?;
+                let n: u64 = bounded(
+                    script
+                        .key(r.key(key))
+                        .arg(millis(window))
+                        .invoke_async(&mut c),
+                )
+                .await?;
                 Ok(n)
             }
         }
@@ -465,7 +480,7 @@ impl Ephemeral {
             }
             Ephemeral::Redis(r) => {
                 let mut c = r.conn.clone();
-                let n: Option<u64> = c.get(r.key(key)).await?;
+                let n: Option<u64> = bounded(c.get(r.key(key))).await?;
                 Ok(n.unwrap_or(0))
             }
         }
@@ -476,7 +491,7 @@ impl Ephemeral {
             Ephemeral::Memory(_) => Ok(()),
             Ephemeral::Redis(r) => {
                 let mut c = r.conn.clone();
-                let _: String = redis::cmd("PING").query_async(&mut c).await?;
+                let _: String = bounded(redis::cmd("PING").query_async(&mut c)).await?;
                 Ok(())
             }
         }
@@ -489,6 +504,25 @@ fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
 
 fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
     serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// Longest wait for a connection to Redis.
+const REDIS_CONNECT_TIMEOUT: Duration = Duration::from_millis(1000);
+
+/// Longest wait for one Redis command, reconnection included: past it the command fails as
+/// a timeout, which the HTTP layer answers 503.
+const REDIS_TIMEOUT: Duration = Duration::from_millis(2000);
+
+/// `op`, failing as a Redis timeout when it takes longer than [`REDIS_TIMEOUT`].
+async fn bounded<T>(
+    op: impl std::future::Future<Output = RedisResult<T>>,
+) -> Result<T, StoreError> {
+    match tokio::time::timeout(REDIS_TIMEOUT, op).await {
+        Ok(result) => Ok(result?),
+        Err(_) => Err(StoreError::Redis(redis::RedisError::from(
+            std::io::Error::new(std::io::ErrorKind::TimedOut, "redis did not answer in time"),
+        ))),
+    }
 }
 
 /// The millisecond `d` after `now`.

@@ -95,6 +95,70 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+/// Whether `e` or one of its causes says a store could not be reached; each such answer is
+/// counted in `connect_store_unavailable_total{store}` for the operator's alerts. Error enums
+/// above the storage layer wrap [`StoreError`] as a source (or transparently, which skips it
+/// and shows its cause), so the chain is searched for the driver errors too.
+pub fn unavailable(e: &(dyn std::error::Error + 'static)) -> bool {
+    let store = outage(e);
+    if let Some(store) = store {
+        metrics::counter!("connect_store_unavailable_total", "store" => store).increment(1);
+    }
+    store.is_some()
+}
+
+fn outage(e: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
+    let mut next = Some(e);
+    while let Some(e) = next {
+        if let Some(e) = e.downcast_ref::<StoreError>() {
+            match e {
+                StoreError::Database(e) if sql_unavailable(e) => return Some("database"),
+                StoreError::Redis(e) if redis_unavailable(e) => return Some("redis"),
+                _ => {}
+            }
+        } else if let Some(e) = e.downcast_ref::<sqlx::Error>() {
+            if sql_unavailable(e) {
+                return Some("database");
+            }
+        } else if let Some(e) = e.downcast_ref::<redis::RedisError>() {
+            if redis_unavailable(e) {
+                return Some("redis");
+            }
+        }
+        next = e.source();
+    }
+    None
+}
+
+fn sql_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed
+        // What a connection cut in the middle of the handshake reads (a balancer in front of
+        // a database that is down accepts, then closes).
+        | sqlx::Error::Protocol(_) => true,
+        // SQLSTATE class 08 (connection exception) and 57P (the server shutting down).
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
+        _ => false,
+    }
+}
+
+fn redis_unavailable(e: &redis::RedisError) -> bool {
+    e.is_io_error()
+        || e.is_timeout()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || matches!(
+            e.kind(),
+            redis::ErrorKind::BusyLoadingError | redis::ErrorKind::TryAgain
+        )
+}
+
 /// A uniqueness rule that a write ran into, named for what it means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Conflict {
@@ -166,6 +230,11 @@ impl StoreError {
     }
 }
 
+/// How long a request waits for a PostgreSQL connection. While the database cannot be
+/// reached, every new connection fails at once and the pool keeps retrying until this runs
+/// out: the request then fails (503) instead of holding its client for long.
+const PG_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
 impl Db {
     /// Opens the database the URL names; a SQLite file and its directory are created.
     pub async fn connect(url: &str) -> Result<Db, StoreError> {
@@ -190,7 +259,7 @@ impl Db {
         } else {
             let pool = PgPoolOptions::new()
                 .max_connections(16)
-                .acquire_timeout(Duration::from_secs(10))
+                .acquire_timeout(PG_ACQUIRE_TIMEOUT)
                 .connect(url)
                 .await?;
             Ok(Db::Postgres(pool))

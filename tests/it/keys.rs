@@ -59,8 +59,16 @@ async fn a_rotated_key_stays_published_until_its_tokens_have_expired() {
         before.iter().all(|k| after.contains(k)),
         "old keys still published"
     );
-    let new_token = cc_token(&app).await;
     let kid = |t: &str| jsonwebtoken::decode_header(t).unwrap().kid.unwrap();
+    // Published first, the new key signs once every replica and relying party has read it.
+    let handing_over = cc_token(&app).await;
+    assert_eq!(
+        kid(&old_token),
+        kid(&handing_over),
+        "the old key signs a while longer"
+    );
+    app.advance(app.state.keys.handover().as_secs());
+    let new_token = cc_token(&app).await;
     assert_ne!(kid(&old_token), kid(&new_token), "the new key signs");
     assert!(!before.contains(&kid(&new_token)));
     assert!(
