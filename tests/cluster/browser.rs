@@ -121,31 +121,7 @@ pub fn location(res: &Response) -> String {
         .to_owned()
 }
 
-pub fn query_param(url: &str, name: &str) -> Option<String> {
-    let url = url::Url::parse(url).ok()?;
-    url.query_pairs()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
-}
-
-/// Undoes minijinja's HTML escaping, so tests can look for plain text and URLs.
-pub fn unescape(html: &str) -> String {
-    html.replace("&#x2f;", "/")
-        .replace("&#x27;", "'")
-        .replace("&quot;", "\"")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
-}
-
-/// Pulls `name="field" value="..."` out of a page.
-pub fn form_value(html: &str, field: &str) -> Option<String> {
-    let html = &unescape(html);
-    let marker = format!("name=\"{field}\" value=\"");
-    let start = html.find(&marker)? + marker.len();
-    let end = html[start..].find('"')? + start;
-    Some(html[start..end].to_owned())
-}
+pub use crate::text::{form_value, query_param, unescape};
 
 /// The action of the first POST form of a page.
 pub fn form_action(html: &str) -> Option<String> {

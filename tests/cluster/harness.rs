@@ -684,34 +684,7 @@ pub async fn wait_ready(replica: &Replica) {
     }
 }
 
-/// A valid AHV number (EAN-13 check digit) for test person `n`.
-pub fn ahv(n: u32) -> String {
-    let body = format!("756{n:09}");
-    let sum: u32 = body
-        .chars()
-        .enumerate()
-        .map(|(i, c)| c.to_digit(10).unwrap() * if i % 2 == 0 { 1 } else { 3 })
-        .sum();
-    let check = (10 - sum % 10) % 10;
-    format!(
-        "{}.{}.{}.{}{check}",
-        &body[..3],
-        &body[3..7],
-        &body[7..11],
-        &body[11..]
-    )
-}
-
-/// The first run of exactly six digits in a text.
-pub fn six_digits(text: &str) -> Option<String> {
-    let chars: Vec<char> = text.chars().collect();
-    (0..chars.len().saturating_sub(5)).find_map(|i| {
-        let run: String = chars[i..i + 6].iter().collect();
-        let before = i.checked_sub(1).is_some_and(|j| chars[j].is_ascii_digit());
-        let after = chars.get(i + 6).is_some_and(|c| c.is_ascii_digit());
-        (run.chars().all(|c| c.is_ascii_digit()) && !before && !after).then_some(run)
-    })
-}
+pub use crate::text::{ahv, six_digits};
 
 /// The first `XXXX XXXX XXXX` code in a text.
 pub fn letter_code(text: &str) -> Option<String> {

@@ -12,6 +12,8 @@ mod journeys;
 #[allow(dead_code)]
 #[path = "../it/receivers.rs"]
 mod receivers;
+#[path = "../it/text.rs"]
+mod text;
 
 /// One cluster at a time (each test holds it while it runs).
 pub static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());

@@ -170,31 +170,10 @@ pub async fn spawn_with(edit: impl FnOnce(&mut Config)) -> TestApp {
     }
 }
 
+pub use crate::text::*;
+
 pub fn realm(id: &str) -> RealmId {
     id.parse().expect("realm id")
-}
-
-/// Pulls `name="field" value="..."` out of a page.
-pub fn form_value(html: &str, field: &str) -> Option<String> {
-    let html = &unescape(html);
-    let marker = format!("name=\"{field}\" value=\"");
-    let start = html.find(&marker)? + marker.len();
-    let end = html[start..].find('"')? + start;
-    Some(html[start..end].replace("&amp;", "&"))
-}
-
-/// The first run of exactly six digits in a text.
-pub fn six_digits(text: &str) -> Option<String> {
-    let chars: Vec<char> = text.chars().collect();
-    (0..chars.len().saturating_sub(5)).find_map(|i| {
-        let run: String = chars[i..i + 6].iter().collect();
-        let before = i
-            .checked_sub(1)
-            .map(|j| chars[j].is_ascii_digit())
-            .unwrap_or(false);
-        let after = chars.get(i + 6).is_some_and(|c| c.is_ascii_digit());
-        (run.chars().all(|c| c.is_ascii_digit()) && !before && !after).then_some(run)
-    })
 }
 
 pub fn location(res: &Response) -> String {
@@ -203,14 +182,6 @@ pub fn location(res: &Response) -> String {
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
         .unwrap_or_else(|| panic!("no Location header; status {}", res.status()))
-}
-
-pub fn query_param(url: &str, name: &str) -> Option<String> {
-    Url::parse(url)
-        .ok()?
-        .query_pairs()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
 }
 
 impl TestApp {
@@ -489,34 +460,6 @@ pub fn pkce() -> (String, String) {
     let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .encode(sha2::Sha256::digest(verifier.as_bytes()));
     (verifier, challenge)
-}
-
-/// A valid AHV number (EAN-13 check digit) for test person `n`.
-pub fn ahv(n: u32) -> String {
-    let body = format!("756{n:09}");
-    let sum: u32 = body
-        .chars()
-        .enumerate()
-        .map(|(i, c)| c.to_digit(10).unwrap() * if i % 2 == 0 { 1 } else { 3 })
-        .sum();
-    let check = (10 - sum % 10) % 10;
-    format!(
-        "{}.{}.{}.{}{check}",
-        &body[..3],
-        &body[3..7],
-        &body[7..11],
-        &body[11..]
-    )
-}
-
-/// Undoes minijinja's HTML escaping, so tests can look for plain text and URLs.
-pub fn unescape(html: &str) -> String {
-    html.replace("&#x2f;", "/")
-        .replace("&#x27;", "'")
-        .replace("&quot;", "\"")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
 }
 
 /// The action of the first POST form of a page.

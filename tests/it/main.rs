@@ -36,3 +36,4 @@ mod recovery;
 mod service;
 mod staff;
 mod support;
+mod text;
