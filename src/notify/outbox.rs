@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use lettre::{AsyncFileTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::Message;
 use serde::{Deserialize, Serialize};
 use tokio::{io::AsyncWriteExt, sync::Mutex};
 
@@ -26,14 +26,21 @@ impl Outbox {
         }
     }
 
+    /// Writes the mail whole under a temporary name and renames it into place, so that a
+    /// reader (the outbox page, a test, a person's script) never meets half a mail.
     pub async fn write_mail(&self, message: Message) -> Result<(), NotifyError> {
+        let failed = |e: std::io::Error| NotifyError::Mail(format!("outbox: {e}"));
         tokio::fs::create_dir_all(&self.mail_dir)
             .await
-            .map_err(|e| NotifyError::Mail(format!("outbox: {e}")))?;
-        AsyncFileTransport::<Tokio1Executor>::new(&self.mail_dir)
-            .send(message)
+            .map_err(failed)?;
+        let name = uuid::Uuid::new_v4();
+        let partial = self.mail_dir.join(format!(".{name}.eml.partial"));
+        tokio::fs::write(&partial, message.formatted())
             .await
-            .map_err(|e| NotifyError::Mail(format!("outbox: {e}")))?;
+            .map_err(failed)?;
+        tokio::fs::rename(&partial, self.mail_dir.join(format!("{name}.eml")))
+            .await
+            .map_err(failed)?;
         Ok(())
     }
 
