@@ -684,21 +684,4 @@ pub async fn wait_ready(replica: &Replica) {
     }
 }
 
-pub use crate::text::{ahv, six_digits};
-
-/// The first `XXXX XXXX XXXX` code in a text.
-pub fn letter_code(text: &str) -> Option<String> {
-    let alphabet = "ABCDEFGHJKMNPQRSTUVWXYZ23456789";
-    let chars: Vec<char> = text.chars().collect();
-    (0..chars.len().saturating_sub(13)).find_map(|i| {
-        let s: String = chars[i..i + 14].iter().collect();
-        let ok = s.chars().enumerate().all(|(j, c)| {
-            if j == 4 || j == 9 {
-                c == ' '
-            } else {
-                alphabet.contains(c)
-            }
-        });
-        ok.then_some(s)
-    })
-}
+pub use crate::text::{ahv, letter_code, six_digits};

@@ -590,23 +590,6 @@ impl TestApp {
     }
 }
 
-/// The first `XXXX XXXX XXXX` code in a text.
-pub fn letter_code(text: &str) -> Option<String> {
-    let alphabet = "ABCDEFGHJKMNPQRSTUVWXYZ23456789";
-    let chars: Vec<char> = text.chars().collect();
-    (0..chars.len().saturating_sub(13)).find_map(|i| {
-        let s: String = chars[i..i + 14].iter().collect();
-        let ok = s.chars().enumerate().all(|(j, c)| {
-            if j == 4 || j == 9 {
-                c == ' '
-            } else {
-                alphabet.contains(c)
-            }
-        });
-        ok.then_some(s)
-    })
-}
-
 /// A copy of the shipped realm files with AK00's text changed by `edit`, in a directory that
 /// lives as long as the returned guard: for tests of per-realm settings.
 pub fn realm_dir_with(edit: impl FnOnce(String) -> String) -> tempfile::TempDir {

@@ -61,3 +61,20 @@ pub fn unescape(html: &str) -> String {
         .replace("&gt;", ">")
         .replace("&amp;", "&")
 }
+
+/// The first `XXXX XXXX XXXX` code in a text.
+pub fn letter_code(text: &str) -> Option<String> {
+    let alphabet = "ABCDEFGHJKMNPQRSTUVWXYZ23456789";
+    let chars: Vec<char> = text.chars().collect();
+    (0..chars.len().saturating_sub(13)).find_map(|i| {
+        let s: String = chars[i..i + 14].iter().collect();
+        let ok = s.chars().enumerate().all(|(j, c)| {
+            if j == 4 || j == 9 {
+                c == ' '
+            } else {
+                alphabet.contains(c)
+            }
+        });
+        ok.then_some(s)
+    })
+}
